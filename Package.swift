@@ -1,0 +1,77 @@
+// swift-tools-version: 6.0
+//
+// The layering is the folder tree: each target imports only the ones above it.
+//
+//   CGLPK            system library; the only place that sees glpk.h
+//   Wasserstein      measures, costs -> solvers -> results (imports CGLPK)
+//   GradientFlows    energies, JKO schemes, entropy estimators (imports Wasserstein)
+//   MeanField        the two-layer network, its energies and particle dynamics (imports GradientFlows)
+//   Experiments      specs, runners, comparisons, output files (imports MeanField)
+//   WassersteinCLI   the `wasserstein` command (imports Experiments)
+import PackageDescription
+
+let package = Package(
+    name: "Wasserstein",
+    products: [
+        .library(name: "Wasserstein", targets: ["Wasserstein"]),
+        .library(name: "GradientFlows", targets: ["GradientFlows"]),
+        .library(name: "MeanField", targets: ["MeanField"]),
+        .library(name: "Experiments", targets: ["Experiments"]),
+        .executable(name: "wasserstein", targets: ["WassersteinCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CGLPK",
+            path: "Sources/CGLPK",
+            providers: [.apt(["libglpk-dev"])]
+        ),
+        .target(
+            name: "Wasserstein",
+            dependencies: ["CGLPK"]
+        ),
+        .target(
+            name: "GradientFlows",
+            dependencies: ["Wasserstein"]
+        ),
+        .target(
+            name: "MeanField",
+            dependencies: ["GradientFlows", "Wasserstein"]
+        ),
+        .target(
+            name: "Experiments",
+            dependencies: ["MeanField", "GradientFlows", "Wasserstein"]
+        ),
+        .executableTarget(
+            name: "WassersteinCLI",
+            dependencies: [
+                "Experiments",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "WassersteinTests",
+            dependencies: ["Wasserstein"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "GradientFlowsTests",
+            dependencies: ["GradientFlows", "Wasserstein"]
+        ),
+        .testTarget(
+            name: "MeanFieldTests",
+            dependencies: ["MeanField", "GradientFlows", "Wasserstein"]
+        ),
+        .testTarget(
+            name: "ExperimentsTests",
+            dependencies: ["Experiments", "MeanField", "GradientFlows", "Wasserstein"]
+        ),
+        .testTarget(
+            name: "CommandLineTests",
+            dependencies: ["WassersteinCLI", "Wasserstein"]
+        ),
+    ]
+)

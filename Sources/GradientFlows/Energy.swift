@@ -1,0 +1,46 @@
+import Wasserstein
+
+/// The smooth part `G` of an energy on probability measures over R^D, evaluated on discrete
+/// measures `rho = sum_i w_i delta_{theta_i}` (particles with `w_i = 1/M`, or grid cells with
+/// `w_i` the cell mass).
+///
+/// A JKO scheme needs only the value `G(rho)` and the first variation
+/// `Psi(theta; rho) = dG/drho (theta)` with its gradient at the support points. The entropy
+/// `(1/beta) int rho log rho`, which has no meaning on particles without an estimator, is not
+/// part of this protocol: ``FreeEnergy`` adds it, and each scheme treats it in its own way
+/// (exactly on a grid, through an estimator on particles).
+public protocol Energy: Sendable {
+    /// The dimension `D` of the parameter space.
+    var dimension: Int { get }
+
+    /// `G(rho)` for `rho = sum_i weights[i] delta_{points[i]}`, `points` row-major `count x D`.
+    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double
+
+    /// Writes the first variation `Psi(theta_i; rho)` into `potential` (one value per point) and
+    /// its gradient `grad_theta Psi(theta_i; rho)` into `gradient` (row-major `count x D`).
+    /// Either output may be `nil` when the caller does not need it.
+    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                        potential: UnsafeMutableBufferPointer<Double>?,
+                        gradient: UnsafeMutableBufferPointer<Double>?)
+}
+
+/// `F(rho) = G(rho) + (1/beta) int rho log rho`, with `beta = nil` meaning no entropy term.
+public struct FreeEnergy: Sendable {
+    /// The smooth part (potential, interaction, weight decay).
+    public var smooth: any Energy
+    /// The inverse temperature `beta > 0`, or `nil` for `beta = infinity`.
+    public var inverseTemperature: Double?
+
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` when `beta <= 0`
+    ///   or is not finite.
+    public init(smooth: any Energy, inverseTemperature: Double? = nil) throws {
+        if let beta = inverseTemperature, !(beta > 0 && beta.isFinite) {
+            throw WassersteinError.invalidParameter(name: "beta", value: beta, requirement: "beta must be > 0 and finite (omit it for no entropy)")
+        }
+        self.smooth = smooth
+        self.inverseTemperature = inverseTemperature
+    }
+
+    /// The dimension `D`.
+    public var dimension: Int { smooth.dimension }
+}
