@@ -44,3 +44,18 @@ public struct FreeEnergy: Sendable {
     /// The dimension `D`.
     public var dimension: Int { smooth.dimension }
 }
+
+/// An estimator of the negative entropy `int rho log rho` of a measure known only through
+/// `M` equally weighted particles (a kernel density estimate, the blob method, ...).
+///
+/// Free energies `F = G + (1/beta) int rho log rho` of particle systems (noisy SGD records,
+/// particle JKO steps) need such an estimate; grid schemes compute the term exactly instead.
+public protocol EntropyEstimator: Sendable {
+    /// The estimate of `int rho log rho` for the particles `points` (row-major `count x dimension`).
+    func negativeEntropy(points: UnsafeBufferPointer<Double>, count: Int, dimension: Int) -> Double
+
+    /// The estimate and its gradient with respect to each particle position (row-major
+    /// `count x dimension`), the gradient of the estimate as a function of all positions.
+    func negativeEntropyAndGradient(points: UnsafeBufferPointer<Double>, count: Int, dimension: Int,
+                                    gradient: UnsafeMutableBufferPointer<Double>) -> Double
+}
