@@ -89,7 +89,12 @@ public struct GaussianMeasure: Sendable, Equatable {
             let t = mean[k] - other.mean[k]
             meanTerm += t * t
         }
-        return max(0, meanTerm + Self.buresSquared(covariance, other.covariance, dimension: dimension))
+        let value = max(0, meanTerm + Self.buresSquared(covariance, other.covariance, dimension: dimension))
+        guard value.isFinite else {
+            throw WassersteinError.invalidParameter(name: "W2^2", value: value,
+                                                    requirement: "must be finite (means or covariances too large)")
+        }
+        return value
     }
 
     /// `tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2)`, the squared Bures distance of two PSD matrices.

@@ -42,10 +42,14 @@ public struct SortedSolver: TransportSolver, Sendable {
         guard x.count < Int(UInt32.max), y.count < Int(UInt32.max) else {
             throw WassersteinError.tooLarge("the sorted method handles fewer than 2^32 points per side")
         }
-        if !computesPlan && Self.isUniform(x.weights) && Self.isUniform(y.weights) {
-            return uniformCostOnly(x, y)
+        let result = !computesPlan && Self.isUniform(x.weights) && Self.isUniform(y.weights)
+            ? uniformCostOnly(x, y) : general(x, y)
+        // Finite coordinates can still have squared differences beyond the Double range.
+        guard result.cost.isFinite else {
+            throw WassersteinError.invalidParameter(name: "W2^2", value: result.cost,
+                                                    requirement: "squared distances must be finite (coordinates too large)")
         }
-        return general(x, y)
+        return result
     }
 
     static func isUniform(_ w: [Double]) -> Bool {
