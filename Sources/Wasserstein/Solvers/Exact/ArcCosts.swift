@@ -15,29 +15,44 @@ protocol ArcCosts {
     var columns: Int { get }
     /// The cost `C_ij`.
     func cost(_ i: Int, _ j: Int) -> Double
-    /// The minimum of `C_ij - v_j` over `j in lo ..< hi` (non-empty) and the first `j` attaining it.
-    func rowMinimum(_ i: Int, _ lo: Int, _ hi: Int, _ v: UnsafePointer<Double>) -> (value: Double, index: Int)
+    /// The smallest `C_ij - v_j` below `threshold` over `j in lo ..< hi`, and the first `j`
+    /// attaining it; `(threshold, -1)` when no value is below. This is the hot loop of pricing.
+    func rowScan(_ i: Int, _ lo: Int, _ hi: Int, _ v: UnsafePointer<Double>, below threshold: Double) -> (value: Double, index: Int)
 }
 
-/// Scans `count` values `value(k)` for the minimum and its first index, two lanes at a time so
-/// that the compare chain is not one long dependency.
+/// The smallest of `value(k)`, `k in 0 ..< count`, that is below `threshold`, with its index
+/// (`-1` if none). `vector(k)` returns lanes `k ..< k + 4` of the same values.
+///
+/// Eight values per step are compared against the running best broadcast to all lanes; only
+/// when a lane beats it (rare: most arcs have a non-negative reduced cost, and improvements
+/// within a block are few) does the scalar bookkeeping run. No index vectors, no blends.
 @inline(__always)
-func scanMinimum(count: Int, _ value: (Int) -> Double) -> (value: Double, index: Int) {
-    var best0 = Double.infinity, best1 = Double.infinity
-    var index0 = 0, index1 = 1
+func thresholdScan(count: Int, threshold: Double, _ vector: (Int) -> SIMD4<Double>,
+                   _ value: (Int) -> Double) -> (value: Double, index: Int) {
+    var best = threshold
+    var index = -1
+    var bound = SIMD4<Double>(repeating: best)
     var k = 0
-    while k + 1 < count {
-        let v0 = value(k), v1 = value(k + 1)
-        if v0 < best0 { best0 = v0; index0 = k }
-        if v1 < best1 { best1 = v1; index1 = k + 1 }
-        k += 2
+    while k &+ 8 <= count {
+        let v0 = vector(k), v1 = vector(k &+ 4)
+        if any((v0 .< bound) .| (v1 .< bound)) {
+            for l in 0 ..< 4 where v0[l] < best { best = v0[l]; index = k &+ l }
+            for l in 0 ..< 4 where v1[l] < best { best = v1[l]; index = k &+ 4 &+ l }
+            bound = SIMD4<Double>(repeating: best)
+        }
+        k &+= 8
     }
-    if k < count {
-        let v0 = value(k)
-        if v0 < best0 { best0 = v0; index0 = k }
+    while k < count {
+        let r = value(k)
+        if r < best { best = r; index = k }
+        k &+= 1
     }
-    if best1 < best0 || (best1 == best0 && index1 < index0) { return (best1, index1) }
-    return (best0, index0)
+    return (best, index)
+}
+
+@inline(__always)
+func load4(_ p: UnsafePointer<Double>, _ k: Int) -> SIMD4<Double> {
+    UnsafeRawPointer(p + k).loadUnaligned(as: SIMD4<Double>.self)
 }
 
 /// Costs read from a dense row-major `n x m` matrix.
@@ -50,11 +65,11 @@ struct MatrixArcCosts: ArcCosts {
     func cost(_ i: Int, _ j: Int) -> Double { values[i &* columns &+ j] }
 
     @inline(__always)
-    func rowMinimum(_ i: Int, _ lo: Int, _ hi: Int, _ v: UnsafePointer<Double>) -> (value: Double, index: Int) {
+    func rowScan(_ i: Int, _ lo: Int, _ hi: Int, _ v: UnsafePointer<Double>, below threshold: Double) -> (value: Double, index: Int) {
         let row = values + (i &* columns &+ lo)
         let vv = v + lo
-        let r = scanMinimum(count: hi - lo) { k in row[k] - vv[k] }
-        return (r.value, r.index + lo)
+        let r = thresholdScan(count: hi - lo, threshold: threshold, { k in load4(row, k) - load4(vv, k) }, { k in row[k] - vv[k] })
+        return (r.value, r.index < 0 ? -1 : r.index + lo)
     }
 }
 
@@ -73,14 +88,18 @@ struct PlanarArcCosts: ArcCosts {
     }
 
     @inline(__always)
-    func rowMinimum(_ i: Int, _ lo: Int, _ hi: Int, _ v: UnsafePointer<Double>) -> (value: Double, index: Int) {
+    func rowScan(_ i: Int, _ lo: Int, _ hi: Int, _ v: UnsafePointer<Double>, below threshold: Double) -> (value: Double, index: Int) {
         let p = x0[i], q = x1[i]
+        let p4 = SIMD4<Double>(repeating: p), q4 = SIMD4<Double>(repeating: q)
         let a = y0 + lo, b = y1 + lo, vv = v + lo
-        let r = scanMinimum(count: hi - lo) { k in
+        let r = thresholdScan(count: hi - lo, threshold: threshold, { k in
+            let s = p4 - load4(a, k), t = q4 - load4(b, k)
+            return (s * s + t * t) - load4(vv, k)
+        }, { k in
             let s = p - a[k], t = q - b[k]
             return (s * s + t * t) - vv[k]
-        }
-        return (r.value, r.index + lo)
+        })
+        return (r.value, r.index < 0 ? -1 : r.index + lo)
     }
 }
 
@@ -105,8 +124,12 @@ struct PointArcCosts: ArcCosts {
     }
 
     @inline(__always)
-    func rowMinimum(_ i: Int, _ lo: Int, _ hi: Int, _ v: UnsafePointer<Double>) -> (value: Double, index: Int) {
-        let r = scanMinimum(count: hi - lo) { k in cost(i, lo + k) - v[lo + k] }
-        return (r.value, r.index + lo)
+    func rowScan(_ i: Int, _ lo: Int, _ hi: Int, _ v: UnsafePointer<Double>, below threshold: Double) -> (value: Double, index: Int) {
+        var best = threshold, index = -1
+        for j in lo ..< hi {
+            let r = cost(i, j) - v[j]
+            if r < best { best = r; index = j }
+        }
+        return (best, index)
     }
 }

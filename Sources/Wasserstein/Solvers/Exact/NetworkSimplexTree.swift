@@ -293,10 +293,11 @@ final class NetworkSimplexTree {
         let total = realArcCount
         while scanned < total {
             let length = min(m - j, blockLeft)
-            let r = costs.rowMinimum(i, j, j + length, v)
-            let rc = r.value + pi[i]
-            if rc < best {
-                best = rc
+            // Reduced cost C_ij - v_j + pi_i below best, i.e. C_ij - v_j below best - pi_i.
+            let u = pi[i]
+            let r = costs.rowScan(i, j, j + length, v, below: best - u)
+            if r.index >= 0 {
+                best = r.value + u
                 bestRow = i
                 bestColumn = r.index
             }
@@ -316,7 +317,10 @@ final class NetworkSimplexTree {
         nextRow = i
         nextColumn = j
         if bestRow < 0 { return nil }
-        return (bestRow, bestColumn, best)
+        // Recompute from scratch: rounding of (value - pi_i) + pi_i can differ in the last bit.
+        let reducedCost = costs.cost(bestRow, bestColumn) - v[bestColumn] + pi[bestRow]
+        if !(reducedCost < 0) { return nil }
+        return (bestRow, bestColumn, reducedCost)
     }
 
     /// Whether arc `i -> j` is a tree arc.
