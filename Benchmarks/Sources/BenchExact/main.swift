@@ -6,6 +6,7 @@
 //     swift run -c release --package-path Benchmarks -Xswiftc -target-cpu -Xswiftc native bench-exact --data-dir ...
 //
 // Options: --sizes 1000,2000   --lp-sizes 100,200,300   --n1d 10000000   --repeat 3   --skip-lp   --skip-1d
+//          --dimensions 3,5,10 (only: matrix vs coordinates in those dimensions, generated Gaussian data)
 //          --block-factors 0.5,1,2 (only: runs with block size f * sqrt(n m), no warm-up run)
 // Without the data files it generates its own clouds (xoshiro256**, not the Python data) and says so.
 // Every time is the best of --repeat wall-clock runs, in seconds, problem construction excluded.
@@ -21,6 +22,7 @@ var n1d = 10_000_000
 var repeatCount = 3
 var runLP = true
 var blockFactors = [Double]()
+var dimensions = [Int]()
 var run1D = true
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let a = arguments.next() {
@@ -31,6 +33,7 @@ while let a = arguments.next() {
     case "--n1d": n1d = Int(arguments.next() ?? "") ?? n1d
     case "--repeat": repeatCount = max(1, Int(arguments.next() ?? "") ?? repeatCount)
     case "--skip-lp": runLP = false
+    case "--dimensions": dimensions = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
     case "--block-factors": blockFactors = (arguments.next() ?? "").split(separator: ",").compactMap { Double($0) }
     case "--skip-1d": run1D = false
     default:
@@ -133,7 +136,24 @@ print("# \(Parallel.coreCount) cores; best of \(repeatCount) runs; seconds are w
 print(String(format: "%-28@ %10@ %10@ %20@  %@", "method" as NSString, "n" as NSString, "seconds" as NSString,
              "W2^2" as NSString, "note" as NSString))
 
-for n in sizes {
+for d in dimensions {
+    for n in sizes {
+        var g = Xoshiro256StarStar(seed: 77)
+        var xc = [Double](repeating: 0, count: n * d), yc = xc
+        g.fillGaussian(&xc)
+        g.fillGaussian(&yc)
+        for i in 0 ..< n { yc[i * d] += 1 }
+        let problem = try TransportProblem(source: try PointCloud(coordinates: xc, dimension: d),
+                                           target: try PointCloud(coordinates: yc, dimension: d))
+        for evaluation in [NetworkSimplexSolver.CostEvaluation.coordinates, .matrix] {
+            let solver = NetworkSimplexSolver(costEvaluation: evaluation)
+            let (t, r) = try bestOf(repeatCount) { try solver.solve(problem) }
+            record("exact D=\(d) (\(evaluation.rawValue))", n, t, r)
+        }
+    }
+}
+
+for n in sizes where dimensions.isEmpty {
     let (x, y) = try planarClouds(n)
     let problem = try TransportProblem(source: x, target: y)
     let variants: [(String, NetworkSimplexSolver)] = [
@@ -171,7 +191,7 @@ for n in sizes {
     record("exact warm (perturbed)", n, warmBest, warm!)
 }
 
-if runLP {
+if runLP && dimensions.isEmpty {
     let (x, y) = try planarClouds(sizes.max() ?? 1000)
     for n in lpSizes where n <= x.count {
         let xs = try PointCloud(coordinates: Array(x.coordinates.prefix(2 * n)), dimension: 2)
@@ -184,7 +204,7 @@ if runLP {
     }
 }
 
-if run1D && n1d > 0 {
+if run1D && n1d > 0 && dimensions.isEmpty {
     let (x, y) = try lineClouds(n1d)
     let problem = try TransportProblem(source: x, target: y)
     let (t, r) = try bestOf(max(1, min(repeatCount, 2))) { try SortedSolver(computesPlan: false).solve(problem) }

@@ -25,8 +25,9 @@
 public struct NetworkSimplexSolver: TransportSolver, Sendable {
     /// Where costs come from during the solve.
     public enum CostEvaluation: String, Sendable, CaseIterable {
-        /// Coordinates for dimensions up to ``NetworkSimplexSolver/coordinateDimensionLimit``,
-        /// the matrix otherwise (and always the matrix for ``NetworkSimplexSolver/solve(costs:sourceWeights:targetWeights:)``).
+        /// Coordinates in the plane (`D = 2`, where recomputing `|x - y|^2` in vector registers
+        /// beats streaming a matrix larger than the caches), the matrix in other dimensions,
+        /// and coordinates whenever the matrix would exceed ``NetworkSimplexSolver/matrixCellLimit`` cells.
         case automatic
         /// Build the dense `n x m` matrix once (`8 n m` bytes, on all cores) and read it.
         case matrix
@@ -42,9 +43,9 @@ public struct NetworkSimplexSolver: TransportSolver, Sendable {
         case artificial
     }
 
-    /// The largest dimension for which ``CostEvaluation/automatic`` recomputes costs from
-    /// coordinates rather than building the matrix.
-    public static let coordinateDimensionLimit = 3
+    /// The largest `n * m` for which ``CostEvaluation/automatic`` builds a cost matrix
+    /// (`2^28` cells, 2 GiB); larger problems recompute costs from coordinates.
+    public static let matrixCellLimit = 1 << 28
 
     /// Pivot cap; `nil` means `defaultPivotLimit(n:m:)`. Reaching it returns status
     /// ``SolverStatus/iterationLimit`` with the current (feasible, not optimal) plan.
@@ -152,14 +153,12 @@ public final class NetworkSimplexWorkspace {
         let n = x.count, m = y.count, d = problem.dimension
         let scale = try Self.costBound(x, y)
         var evaluation = solver.costEvaluation
+        let (cells, overflow) = n.multipliedReportingOverflow(by: m)
         if evaluation == .automatic {
-            evaluation = d <= NetworkSimplexSolver.coordinateDimensionLimit ? .coordinates : .matrix
+            evaluation = d != 2 && !overflow && cells <= NetworkSimplexSolver.matrixCellLimit ? .matrix : .coordinates
         }
-        // Refuse matrices that cannot be allocated rather than trap.
-        if evaluation == .matrix {
-            let (cells, overflow) = n.multipliedReportingOverflow(by: m)
-            if overflow || cells > Int.max / 16 { evaluation = .coordinates }
-        }
+        // A matrix that cannot even be indexed is never attempted.
+        if evaluation == .matrix && (overflow || cells > Int.max / 16) { evaluation = .coordinates }
         switch evaluation {
         case .matrix:
             let c = try SquaredEuclideanCost.matrix(source: x, target: y)

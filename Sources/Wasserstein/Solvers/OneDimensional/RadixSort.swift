@@ -1,19 +1,21 @@
-/// Sorting of `Double` keys for the one-dimensional solver.
+/// Sorting of `Double` values for the one-dimensional solver.
 ///
-/// Large inputs use a least-significant-digit radix sort on the order-preserving integer image
-/// of the IEEE bit patterns: `O(n)` work in six passes of 11 bits, each pass a histogram-driven
-/// scatter between two buffers. Passes in which every key has the same digit (common for the
-/// exponent bits of data in a narrow range) are skipped. Small inputs use the standard library
-/// sort, which wins below a few thousand elements.
+/// Values are mapped to order-preserving `UInt64` keys (negatives bit-flipped, positives with
+/// the sign bit set), and the keys are sorted by a least-significant-digit radix sort: six
+/// passes of 11 bits, each a histogram-driven scatter between two buffers, `O(n)` work and no
+/// comparisons. All six histograms are filled during the conversion pass, and passes in which
+/// every key has the same digit are skipped. The caller reads values back through
+/// ``SortedKeys/value(_:)``, so no back-conversion pass is needed. Small inputs use the
+/// standard library's comparison sort.
 enum RadixSort {
-    /// Below this many keys the comparison sort is used.
+    /// Below this many values the comparison sort is used.
     static let threshold = 4096
     static let digitBits = 11
     static let bucketCount = 1 << digitBits
     static let passCount = (64 + digitBits - 1) / digitBits
 
-    /// The unsigned integer whose order is the order of `x` (negatives flipped, positives
-    /// shifted above them). NaN never reaches here: point clouds are validated finite.
+    /// The unsigned integer whose order is the order of `x`. NaN never reaches here: point
+    /// clouds are validated finite.
     @inline(__always)
     static func orderedBits(_ x: Double) -> UInt64 {
         let b = x.bitPattern
@@ -27,66 +29,85 @@ enum RadixSort {
 
     /// Sorts `values` in place, ascending.
     static func sort(_ values: UnsafeMutableBufferPointer<Double>) {
-        let n = values.count
-        if n < threshold {
-            var sortable = values
-            sortable.sort()
-            return
-        }
-        let keys = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: n)
-        let spare = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: n)
-        defer { keys.deallocate(); spare.deallocate() }
-        for k in 0 ..< n { keys[k] = orderedBits(values[k]) }
-        let sorted = sortKeys(keys, spare, payload: nil, payloadSpare: nil)
-        for k in 0 ..< n { values[k] = double(fromOrderedBits: sorted.keys[k]) }
+        let sorted = SortedKeys(values: UnsafeBufferPointer(values), withIndices: false)
+        for k in 0 ..< values.count { values[k] = sorted.value(k) }
     }
 
-    /// Sorts `values` ascending and applies the same permutation to `indices`, so that
-    /// `indices[k]` tells where the `k`-th smallest value came from. Ties keep their order.
+    /// Sorts `values` ascending and applies the same permutation to `indices`.
     static func sort(_ values: UnsafeMutableBufferPointer<Double>, carrying indices: UnsafeMutableBufferPointer<UInt32>) {
-        let n = values.count
-        precondition(indices.count == n)
-        if n < threshold {
-            var pairs = [(Double, UInt32)]()
-            pairs.reserveCapacity(n)
-            for k in 0 ..< n { pairs.append((values[k], indices[k])) }
-            pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-            for k in 0 ..< n { values[k] = pairs[k].0; indices[k] = pairs[k].1 }
-            return
-        }
-        let keys = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: n)
-        let spare = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: n)
-        let payloadSpare = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: n)
-        defer { keys.deallocate(); spare.deallocate(); payloadSpare.deallocate() }
-        for k in 0 ..< n { keys[k] = orderedBits(values[k]) }
-        let sorted = sortKeys(keys, spare, payload: indices, payloadSpare: payloadSpare)
-        for k in 0 ..< n { values[k] = double(fromOrderedBits: sorted.keys[k]) }
-        if let p = sorted.payload, p.baseAddress != indices.baseAddress {
-            indices.baseAddress!.update(from: p.baseAddress!, count: n)
+        precondition(indices.count == values.count)
+        let sorted = SortedKeys(values: UnsafeBufferPointer(values), withIndices: true)
+        let original = Array(indices)
+        for k in 0 ..< values.count {
+            values[k] = sorted.value(k)
+            indices[k] = original[Int(sorted.indices![k])]
         }
     }
+}
 
-    /// LSD radix sort of `keys` (using `spare`), optionally permuting a payload alongside.
-    /// Returns the buffers that hold the result (the input or the spare, by pass parity).
-    private static func sortKeys(_ keys: UnsafeMutableBufferPointer<UInt64>, _ spare: UnsafeMutableBufferPointer<UInt64>,
-                                 payload: UnsafeMutableBufferPointer<UInt32>?, payloadSpare: UnsafeMutableBufferPointer<UInt32>?)
-        -> (keys: UnsafeMutableBufferPointer<UInt64>, payload: UnsafeMutableBufferPointer<UInt32>?)
-    {
-        let n = keys.count
+/// The values of a buffer in ascending order, as order-preserving keys, with (optionally) the
+/// original position of each: `value(k)` is the `k`-th smallest value and `indices[k]` where it
+/// was. Ties keep their original order. Owns its buffers.
+final class SortedKeys {
+    let count: Int
+    private(set) var keys: UnsafeMutableBufferPointer<UInt64>
+    private(set) var indices: UnsafeMutableBufferPointer<UInt32>?
+
+    /// Sorts `values` (fewer than `2^32` of them when `withIndices`).
+    init(values: UnsafeBufferPointer<Double>, withIndices: Bool) {
+        let n = values.count
+        count = n
+        keys = .allocate(capacity: n)
+        indices = withIndices ? .allocate(capacity: n) : nil
+        if n < RadixSort.threshold {
+            if let ix = indices {
+                let order = (0 ..< n).sorted { values[$0] < values[$1] || (values[$0] == values[$1] && $0 < $1) }
+                for k in 0 ..< n {
+                    keys[k] = RadixSort.orderedBits(values[order[k]])
+                    ix[k] = UInt32(truncatingIfNeeded: order[k])
+                }
+            } else {
+                var copy = Array(values)
+                copy.sort()
+                for k in 0 ..< n { keys[k] = RadixSort.orderedBits(copy[k]) }
+            }
+            return
+        }
+        radixSort(values)
+    }
+
+    deinit {
+        keys.deallocate()
+        indices?.deallocate()
+    }
+
+    /// The `k`-th smallest value.
+    @inline(__always)
+    func value(_ k: Int) -> Double { RadixSort.double(fromOrderedBits: keys[k]) }
+
+    private func radixSort(_ values: UnsafeBufferPointer<Double>) {
+        let n = count
+        let passCount = RadixSort.passCount, bucketCount = RadixSort.bucketCount
         let histograms = UnsafeMutablePointer<Int>.allocate(capacity: passCount * bucketCount)
         defer { histograms.deallocate() }
         histograms.initialize(repeating: 0, count: passCount * bucketCount)
         let mask = UInt64(bucketCount - 1)
-        // All digit histograms in one read of the keys.
+        let digitBits = UInt64(RadixSort.digitBits)
+        // Conversion and all digit histograms in one read of the values.
         for k in 0 ..< n {
-            var key = keys[k]
+            let key = RadixSort.orderedBits(values[k])
+            keys[k] = key
+            var rest = key
             for p in 0 ..< passCount {
-                histograms[p &* bucketCount &+ Int(key & mask)] &+= 1
-                key >>= UInt64(digitBits)
+                histograms[p &* bucketCount &+ Int(rest & mask)] &+= 1
+                rest >>= digitBits
             }
         }
-        var source = keys, target = spare
-        var sourcePayload = payload, targetPayload = payloadSpare
+        if let ix = indices {
+            for k in 0 ..< n { ix[k] = UInt32(truncatingIfNeeded: k) }
+        }
+        var spare = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: n)
+        var spareIndices: UnsafeMutableBufferPointer<UInt32>? = indices == nil ? nil : .allocate(capacity: n)
         let offsets = UnsafeMutablePointer<Int>.allocate(capacity: bucketCount)
         defer { offsets.deallocate() }
         for p in 0 ..< passCount {
@@ -103,9 +124,9 @@ enum RadixSort {
                 offsets[b] = running
                 running &+= h[b]
             }
-            let shift = UInt64(p * digitBits)
-            let src = source.baseAddress!, dst = target.baseAddress!
-            if let sp = sourcePayload?.baseAddress, let tp = targetPayload?.baseAddress {
+            let shift = UInt64(p) * digitBits
+            let src = keys.baseAddress!, dst = spare.baseAddress!
+            if let sp = indices?.baseAddress, let tp = spareIndices?.baseAddress {
                 for k in 0 ..< n {
                     let key = src[k]
                     let b = Int((key >> shift) & mask)
@@ -114,7 +135,7 @@ enum RadixSort {
                     tp[o] = sp[k]
                     offsets[b] = o &+ 1
                 }
-                swap(&sourcePayload, &targetPayload)
+                swap(&indices, &spareIndices)
             } else {
                 for k in 0 ..< n {
                     let key = src[k]
@@ -124,8 +145,9 @@ enum RadixSort {
                     offsets[b] = o &+ 1
                 }
             }
-            swap(&source, &target)
+            swap(&keys, &spare)
         }
-        return (source, sourcePayload)
+        spare.deallocate()
+        spareIndices?.deallocate()
     }
 }

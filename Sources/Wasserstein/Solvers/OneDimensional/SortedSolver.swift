@@ -52,158 +52,164 @@ public struct SortedSolver: TransportSolver, Sendable {
         return result
     }
 
+    /// A running sum with Neumaier's compensation: error of order eps, independent of the count.
+    struct CompensatedSum {
+        var sum = 0.0
+        var compensation = 0.0
+        @inline(__always)
+        mutating func add(_ v: Double) {
+            let t = sum + v
+            compensation += abs(sum) >= abs(v) ? (sum - t) + v : (v - t) + sum
+            sum = t
+        }
+        var value: Double { sum + compensation }
+    }
+
+    static func compensatedSum(_ values: [Double]) -> Double {
+        var s = CompensatedSum()
+        for v in values { s.add(v) }
+        return s.value
+    }
+
     static func isUniform(_ w: [Double]) -> Bool {
         let w0 = w[0]
         for v in w where v != w0 { return false }
         return true
     }
 
-    /// Sorts two arrays on two cores when they are large enough for it to pay.
-    private static func sortBoth(_ a: inout [Double], _ b: inout [Double]) {
-        a.withUnsafeMutableBufferPointer { ap in
-            b.withUnsafeMutableBufferPointer { bp in
-                let pa = ap, pb = bp
-                Parallel.forEachChunk(count: 2, minimumChunk: ap.count + bp.count > 100_000 ? 1 : 2) { range in
-                    for side in range { RadixSort.sort(side == 0 ? pa : pb) }
-                }
-            }
+    /// Sorts both supports, on two cores when they are large enough for it to pay.
+    private static func sortBoth(_ x: [Double], _ y: [Double], withIndices: Bool) -> (SortedKeys, SortedKeys) {
+        let slots = UnsafeMutablePointer<SortedKeys?>.allocate(capacity: 2)
+        slots.initialize(repeating: nil, count: 2)
+        defer {
+            slots.deinitialize(count: 2)
+            slots.deallocate()
         }
-    }
-
-    private static func sortBoth(_ a: inout [Double], _ ia: inout [UInt32], _ b: inout [Double], _ ib: inout [UInt32]) {
-        a.withUnsafeMutableBufferPointer { ap in
-            b.withUnsafeMutableBufferPointer { bp in
-                ia.withUnsafeMutableBufferPointer { iap in
-                    ib.withUnsafeMutableBufferPointer { ibp in
-                        let pa = ap, pb = bp, qa = iap, qb = ibp
-                        Parallel.forEachChunk(count: 2, minimumChunk: ap.count + bp.count > 100_000 ? 1 : 2) { range in
-                            for side in range {
-                                if side == 0 { RadixSort.sort(pa, carrying: qa) } else { RadixSort.sort(pb, carrying: qb) }
-                            }
-                        }
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in
+                // Each task writes only its own slot.
+                Parallel.forEachChunk(count: 2, minimumChunk: xp.count + yp.count > 100_000 ? 1 : 2) { range in
+                    for side in range {
+                        slots[side] = SortedKeys(values: side == 0 ? xp : yp, withIndices: withIndices)
                     }
                 }
             }
         }
+        return (slots[0]!, slots[1]!)
     }
 
     /// Uniform weights, cost only: the cumulative weights are `k / n` and `l / m`, so the merge
     /// runs on exact integers (`k m` against `l n`) and needs no index permutation.
     private func uniformCostOnly(_ x: PointCloud, _ y: PointCloud) -> TransportResult {
-        var xs = x.coordinates, ys = y.coordinates
-        Self.sortBoth(&xs, &ys)
-        let n = xs.count, m = ys.count
+        let (sx, sy) = Self.sortBoth(x.coordinates, y.coordinates, withIndices: false)
+        let n = x.count, m = y.count
         var total = 0.0
-        xs.withUnsafeBufferPointer { xp in
-            ys.withUnsafeBufferPointer { yp in
-                if n == m {
-                    var s0 = 0.0, s1 = 0.0
-                    var k = 0
-                    while k + 1 < n {
-                        let d0 = xp[k] - yp[k], d1 = xp[k + 1] - yp[k + 1]
-                        s0 += d0 * d0
-                        s1 += d1 * d1
-                        k += 2
-                    }
-                    if k < n { let d = xp[k] - yp[k]; s0 += d * d }
-                    total = (s0 + s1) / Double(n)
-                    return
-                }
-                // Interval lengths in units of 1 / (n m).
-                var i = 0, j = 0, position = 0
-                var sum = 0.0
-                while i < n && j < m {
-                    let endI = (i + 1) * m, endJ = (j + 1) * n
-                    let end = min(endI, endJ)
-                    let d = xp[i] - yp[j]
-                    sum += Double(end - position) * (d * d)
-                    position = end
-                    if endI == end { i += 1 }
-                    if endJ == end { j += 1 }
-                }
-                total = sum / (Double(n) * Double(m))
+        // Blocked summation: partial sums of 4096 terms keep the round-off near
+        // (4096 + (n + m) / 4096) eps instead of (n + m) eps.
+        var block = 0.0, inBlock = 0
+        if n == m {
+            for k in 0 ..< n {
+                let d = sx.value(k) - sy.value(k)
+                block += d * d
+                inBlock &+= 1
+                if inBlock == 4096 { total += block; block = 0; inBlock = 0 }
             }
+            total = (total + block) / Double(n)
+        } else {
+            // Interval lengths in units of 1 / (n m), exact in integers.
+            var i = 0, j = 0, position = 0
+            while i < n && j < m {
+                let endI = (i + 1) * m, endJ = (j + 1) * n
+                let end = min(endI, endJ)
+                let d = sx.value(i) - sy.value(j)
+                block += Double(end - position) * (d * d)
+                inBlock &+= 1
+                if inBlock == 4096 { total += block; block = 0; inBlock = 0 }
+                position = end
+                if endI == end { i += 1 }
+                if endJ == end { j += 1 }
+            }
+            total = (total + block) / (Double(n) * Double(m))
         }
-        return TransportResult(method: .sorted, status: .optimal, cost: total * x.mass, iterations: 0)
+        // All weights equal w: the mass is n w exactly, where the stored sum of n copies of w
+        // carries a relative round-off of up to n eps.
+        return TransportResult(method: .sorted, status: .optimal, cost: total * (Double(n) * x.weights[0]), iterations: 0)
     }
 
     /// Any weights, optionally with plan and potentials: sort with the permutation, then walk
-    /// the staircase of the two normalised cumulative weight sequences.
+    /// the staircase of the two normalised cumulative weight sequences (the north-west corner
+    /// rule on sorted supports).
     private func general(_ x: PointCloud, _ y: PointCloud) -> TransportResult {
         let n = x.count, m = y.count
-        var xs = x.coordinates, ys = y.coordinates
-        var ix = (0 ..< n).map { UInt32(truncatingIfNeeded: $0) }
-        var iy = (0 ..< m).map { UInt32(truncatingIfNeeded: $0) }
-        Self.sortBoth(&xs, &ix, &ys, &iy)
-        let mass = x.mass
-        let inverseX = 1 / x.mass, inverseY = 1 / y.mass
+        let (sx, sy) = Self.sortBoth(x.coordinates, y.coordinates, withIndices: true)
+        let ix = sx.indices!, iy = sy.indices!
+        // Compensated totals: a plain running sum of 10^7 weights drifts by ~1e-10 relative,
+        // which would show directly in the cost.
+        let mass = Self.compensatedSum(x.weights)
+        let inverseX = 1 / mass, inverseY = 1 / Self.compensatedSum(y.weights)
+        let wantPlan = computesPlan
         var entries = [TransportPlan.Entry]()
         var f = [Double](), g = [Double]()
-        if computesPlan {
+        if wantPlan {
             entries.reserveCapacity(n + m - 1)
             f = [Double](repeating: 0, count: n)
             g = [Double](repeating: 0, count: m)
         }
-        var sum = 0.0
-        let wantPlan = computesPlan
-        xs.withUnsafeBufferPointer { xp in
-            ys.withUnsafeBufferPointer { yp in
-                x.weights.withUnsafeBufferPointer { wa in
-                    y.weights.withUnsafeBufferPointer { wb in
-                        // Cumulative weights; the last ones are the full sums, so both reach
-                        // exactly 1 after scaling and the staircase ends in the corner.
-                        var i = 0, j = 0
-                        var cumulativeX = wa[Int(ix[0])], cumulativeY = wb[Int(iy[0])]
-                        var endX = cumulativeX * inverseX, endY = cumulativeY * inverseY
-                        if i == n - 1 { endX = 1 }
-                        if j == m - 1 { endY = 1 }
-                        var position = 0.0
-                        if wantPlan {
-                            f[Int(ix[0])] = 0
-                            let d = xp[0] - yp[0]
-                            g[Int(iy[0])] = d * d
-                        }
-                        while true {
-                            let end = min(endX, endY)
-                            let length = end - position
-                            let d = xp[i] - yp[j]
-                            if length > 0 {
-                                sum += length * (d * d)
-                                if wantPlan {
-                                    entries.append(TransportPlan.Entry(source: Int(ix[i]), target: Int(iy[j]), mass: length * mass))
-                                }
-                                position = end
-                            }
-                            if i == n - 1 && j == m - 1 { break }
-                            // North-west corner step: leave the side that is exhausted first
-                            // (the source side on ties), never beyond the last point.
-                            let advanceX = j == m - 1 || (i < n - 1 && endX <= endY)
-                            if advanceX {
-                                i += 1
-                                cumulativeX += wa[Int(ix[i])]
-                                endX = i == n - 1 ? 1 : min(1, cumulativeX * inverseX)
-                                if wantPlan {
-                                    let e = xp[i] - yp[j]
-                                    f[Int(ix[i])] = e * e - g[Int(iy[j])]
-                                }
-                            } else {
-                                j += 1
-                                cumulativeY += wb[Int(iy[j])]
-                                endY = j == m - 1 ? 1 : min(1, cumulativeY * inverseY)
-                                if wantPlan {
-                                    let e = xp[i] - yp[j]
-                                    g[Int(iy[j])] = e * e - f[Int(ix[i])]
-                                }
-                            }
-                        }
-                    }
+        let wa = x.weights, wb = y.weights
+        // Blocked summation, as in the uniform path.
+        var sum = 0.0, block = 0.0, inBlock = 0
+        // Cumulative weights; the last ones are pinned to 1, so the staircase ends in the corner.
+        var i = 0, j = 0
+        // Compensated running sums too: their drift would shift mass onto the extreme points.
+        var cumulativeX = CompensatedSum(), cumulativeY = CompensatedSum()
+        cumulativeX.add(wa[Int(ix[0])])
+        cumulativeY.add(wb[Int(iy[0])])
+        var endX = n == 1 ? 1 : min(1, cumulativeX.value * inverseX)
+        var endY = m == 1 ? 1 : min(1, cumulativeY.value * inverseY)
+        var position = 0.0
+        if wantPlan {
+            // Potentials along the staircase: f_i + g_j = C_ij on every visited cell.
+            let d = sx.value(0) - sy.value(0)
+            f[Int(ix[0])] = 0
+            g[Int(iy[0])] = d * d
+        }
+        while true {
+            let end = min(endX, endY)
+            let length = end - position
+            if length > 0 {
+                let d = sx.value(i) - sy.value(j)
+                block += length * (d * d)
+                inBlock &+= 1
+                if inBlock == 4096 { sum += block; block = 0; inBlock = 0 }
+                if wantPlan {
+                    entries.append(TransportPlan.Entry(source: Int(ix[i]), target: Int(iy[j]), mass: length * mass))
+                }
+                position = end
+            }
+            if i == n - 1 && j == m - 1 { break }
+            // Leave the side that is exhausted first (the source side on ties), never past the end.
+            if j == m - 1 || (i < n - 1 && endX <= endY) {
+                i += 1
+                cumulativeX.add(wa[Int(ix[i])])
+                endX = i == n - 1 ? 1 : min(1, cumulativeX.value * inverseX)
+                if wantPlan {
+                    let e = sx.value(i) - sy.value(j)
+                    f[Int(ix[i])] = e * e - g[Int(iy[j])]
+                }
+            } else {
+                j += 1
+                cumulativeY.add(wb[Int(iy[j])])
+                endY = j == m - 1 ? 1 : min(1, cumulativeY.value * inverseY)
+                if wantPlan {
+                    let e = sx.value(i) - sy.value(j)
+                    g[Int(iy[j])] = e * e - f[Int(ix[i])]
                 }
             }
         }
+        sum += block
         if !wantPlan {
             return TransportResult(method: .sorted, status: .optimal, cost: sum * mass, iterations: 0)
         }
-        // Mass-weighted cost and the plan's own total, computed from the same entries.
         return TransportResult(method: .sorted, status: .optimal, cost: sum * mass,
                                plan: TransportPlan(sourceCount: n, targetCount: m, entries: entries),
                                potentials: DualPotentials(f: f, g: g), iterations: 0)
