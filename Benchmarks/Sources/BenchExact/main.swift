@@ -157,6 +157,7 @@ for n in sizes where dimensions.isEmpty {
     let (x, y) = try planarClouds(n)
     let problem = try TransportProblem(source: x, target: y)
     let variants: [(String, NetworkSimplexSolver)] = [
+        ("exact (default)", NetworkSimplexSolver()),
         ("exact (coordinates)", NetworkSimplexSolver(costEvaluation: .coordinates)),
         ("exact (cost matrix)", NetworkSimplexSolver(costEvaluation: .matrix)),
         ("exact (artificial start)", NetworkSimplexSolver(costEvaluation: .coordinates, initialBasis: .artificial)),

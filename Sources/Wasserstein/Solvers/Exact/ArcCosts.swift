@@ -31,14 +31,16 @@ func thresholdScan(count: Int, threshold: Double, _ vector: (Int) -> SIMD4<Doubl
                    _ value: (Int) -> Double) -> (value: Double, index: Int) {
     var best = threshold
     var index = -1
-    var bound = SIMD4<Double>(repeating: best)
+    var bound = SIMD2<Double>(repeating: best)
     var k = 0
     while k &+ 8 <= count {
         let v0 = vector(k), v1 = vector(k &+ 4)
-        if any((v0 .< bound) .| (v1 .< bound)) {
+        // Lane-wise minimum of the eight values in two-lane registers (minpd on SSE2).
+        let m = lanewiseMinimum(lanewiseMinimum(v0.lowHalf, v0.highHalf), lanewiseMinimum(v1.lowHalf, v1.highHalf))
+        if any(m .< bound) {
             for l in 0 ..< 4 where v0[l] < best { best = v0[l]; index = k &+ l }
             for l in 0 ..< 4 where v1[l] < best { best = v1[l]; index = k &+ 4 &+ l }
-            bound = SIMD4<Double>(repeating: best)
+            bound = SIMD2<Double>(repeating: best)
         }
         k &+= 8
     }
@@ -48,6 +50,13 @@ func thresholdScan(count: Int, threshold: Double, _ vector: (Int) -> SIMD4<Doubl
         k &+= 1
     }
     return (best, index)
+}
+
+/// `b < a ? b : a` per lane; written as a select so that it lowers to `minpd` (the standard
+/// library's `pointwiseMin` is not inlined into a single instruction).
+@inline(__always)
+func lanewiseMinimum(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> {
+    a.replacing(with: b, where: b .< a)
 }
 
 @inline(__always)

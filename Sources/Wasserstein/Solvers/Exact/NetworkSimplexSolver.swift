@@ -25,9 +25,10 @@
 public struct NetworkSimplexSolver: TransportSolver, Sendable {
     /// Where costs come from during the solve.
     public enum CostEvaluation: String, Sendable, CaseIterable {
-        /// Coordinates in the plane (`D = 2`, where recomputing `|x - y|^2` in vector registers
-        /// beats streaming a matrix larger than the caches), the matrix in other dimensions,
-        /// and coordinates whenever the matrix would exceed ``NetworkSimplexSolver/matrixCellLimit`` cells.
+        /// The matrix while it fits in a typical last-level cache (``NetworkSimplexSolver/cachedMatrixCellLimit``
+        /// cells) or when `D != 2`; beyond that, in the plane, coordinates (recomputing `|x - y|^2`
+        /// in vector registers beats streaming a matrix from memory); and coordinates whenever the
+        /// matrix would exceed ``NetworkSimplexSolver/matrixCellLimit`` cells.
         case automatic
         /// Build the dense `n x m` matrix once (`8 n m` bytes, on all cores) and read it.
         case matrix
@@ -42,6 +43,10 @@ public struct NetworkSimplexSolver: TransportSolver, Sendable {
         /// All mass routed through artificial arcs, as in LEMON and POT.
         case artificial
     }
+
+    /// In the plane, the largest `n * m` for which ``CostEvaluation/automatic`` still reads a
+    /// matrix (`2^21` cells, 16 MiB, about a last-level cache).
+    public static let cachedMatrixCellLimit = 1 << 21
 
     /// The largest `n * m` for which ``CostEvaluation/automatic`` builds a cost matrix
     /// (`2^28` cells, 2 GiB); larger problems recompute costs from coordinates.
@@ -155,7 +160,8 @@ public final class NetworkSimplexWorkspace {
         var evaluation = solver.costEvaluation
         let (cells, overflow) = n.multipliedReportingOverflow(by: m)
         if evaluation == .automatic {
-            evaluation = d != 2 && !overflow && cells <= NetworkSimplexSolver.matrixCellLimit ? .matrix : .coordinates
+            let limit = d == 2 ? NetworkSimplexSolver.cachedMatrixCellLimit : NetworkSimplexSolver.matrixCellLimit
+            evaluation = !overflow && cells <= limit ? .matrix : .coordinates
         }
         // A matrix that cannot even be indexed is never attempted.
         if evaluation == .matrix && (overflow || cells > Int.max / 16) { evaluation = .coordinates }
