@@ -102,6 +102,32 @@ struct ExactSolverAgreementTests {
         }
     }
 
+    // W2^2(s mu, s nu) = s^2 W2^2(mu, nu): the tolerances and artificial costs are relative, so
+    // tiny and huge coordinate scales must give the same relative answer (1e-10). Unequal
+    // masses within the 1e-9 tolerance force the root to absorb a round-off imbalance.
+    @Test("Extreme coordinate scales and a round-off mass imbalance", arguments: NetworkSimplexSolver.InitialBasis.allCases)
+    func extremeScales(basis: NetworkSimplexSolver.InitialBasis) throws {
+        let x = try ExactTestSupport.gaussianCloud(30, dimension: 2, seed: 31, randomWeights: true).normalized()
+        let y0 = try ExactTestSupport.gaussianCloud(25, dimension: 2, seed: 32, shift: 1).normalized()
+        let y = try y0.reweighted(y0.weights.map { $0 * (1 + 4e-10) })
+        let solver = NetworkSimplexSolver(initialBasis: basis)
+        let reference = try solver.solve(try TransportProblem(source: x, target: y)).cost
+        #expect(ExactTestSupport.close(reference, try LinearProgramSolver().solve(try TransportProblem(source: x, target: y)).cost,
+                                       relative: 1e-9))
+        for s in [1e-9, 1e-4, 1e5, 1e9] {
+            func scaled(_ c: PointCloud) throws -> PointCloud {
+                try PointCloud(coordinates: c.coordinates.map { $0 * s }, dimension: 2, weights: c.weights)
+            }
+            let problem = try TransportProblem(source: try scaled(x), target: try scaled(y))
+            let r = try solver.solve(problem)
+            #expect(r.status == .optimal)
+            #expect(ExactTestSupport.close(r.cost, reference * s * s, relative: 1e-10), "scale \(s): \(r.cost) vs \(reference * s * s)")
+            // The 4e-10 mass imbalance times the potentials (up to ~3 max C where the root's
+            // artificial arc, costing 2 max C, feeds a component) shows up in the duality gap.
+            ExactTestSupport.expectOptimalDuals(r, problem, tolerance: 1e-10, gapTolerance: 1e-8)
+        }
+    }
+
     @Test("Zero-weight points carry no mass")
     func zeroWeightsCarryNothing() throws {
         let problem = try Self.cases().first { $0.0 == "zero weights" }!.1

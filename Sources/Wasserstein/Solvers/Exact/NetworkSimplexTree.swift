@@ -489,6 +489,7 @@ final class NetworkSimplexTree {
         -> (pivots: Int, optimal: Bool, failed: Bool)
     {
         computePotentials(costs)
+        var tolerance = tolerance
         // Exact recomputation at this interval bounds the drift of incremental updates.
         let refreshInterval = max(1000, nodeCount)
         var pivots = 0
@@ -502,8 +503,14 @@ final class NetworkSimplexTree {
                 continue
             }
             if isTreeArc(entering.row, entering.column) {
-                // Only drift can make a tree arc price out: refresh and search again.
-                if sinceRefresh == 0 { return (pivots, false, true) }
+                // A tree arc has reduced cost zero up to round-off; it can price out only through
+                // drift (then fresh potentials fix it) or when round-off on large potentials
+                // exceeds the tolerance (then the tolerance must rise to the noise it reveals).
+                if sinceRefresh == 0 {
+                    let raised = max(2 * tolerance, -2 * entering.reducedCost)
+                    guard raised.isFinite, raised > tolerance else { return (pivots, false, true) }
+                    tolerance = raised
+                }
                 computePotentials(costs)
                 sinceRefresh = 0
                 continue
