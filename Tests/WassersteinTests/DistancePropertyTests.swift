@@ -86,5 +86,10 @@ struct DistancePropertyTests {
         let c1 = try Self.clouds(dimension: 1), c2 = try Self.clouds(dimension: 2)
         #expect(try wasserstein2(try TransportProblem(source: c1[0], target: c1[1])).method == .sorted)
         #expect(try wasserstein2(try TransportProblem(source: c2[0], target: c2[1])).method == .exact)
+        // Without the plan the sorted method returns the same cost and no plan.
+        let p1 = try TransportProblem(source: c1[0], target: c1[1])
+        let bare = try wasserstein2(p1, includePlan: false)
+        #expect(bare.plan == nil && bare.potentials == nil)
+        #expect(ExactTestSupport.close(bare.cost, try wasserstein2(p1).cost, relative: 1e-12))
     }
 }

@@ -26,11 +26,14 @@ public enum DistanceMethod: String, Sendable, CaseIterable {
 /// - Parameters:
 ///   - problem: the two measures.
 ///   - method: `auto` (sorted for `D = 1`, exact otherwise), `exact`, `lp` or `sorted`.
+///   - includePlan: `false` lets the sorted method skip the plan and potentials (the bulk of
+///     its time and memory at millions of points); the other methods always return them.
 /// - Throws: ``WassersteinError/unsupported(_:)`` for `sorted` with `D > 1`,
 ///   ``WassersteinError/tooLarge(_:)`` for `lp` beyond its size limit, and the solvers' errors.
-public func wasserstein2(_ problem: TransportProblem, method: DistanceMethod = .auto) throws -> TransportResult {
+public func wasserstein2(_ problem: TransportProblem, method: DistanceMethod = .auto,
+                         includePlan: Bool = true) throws -> TransportResult {
     switch method.resolved(dimension: problem.dimension) {
-    case .sorted: return try SortedSolver().solve(problem)
+    case .sorted: return try SortedSolver(computesPlan: includePlan).solve(problem)
     case .lp: return try LinearProgramSolver().solve(problem)
     case .exact, .auto: return try NetworkSimplexSolver().solve(problem)
     }
