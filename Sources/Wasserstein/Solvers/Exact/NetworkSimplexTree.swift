@@ -542,9 +542,8 @@ final class NetworkSimplexTree {
         return (entries, total)
     }
 
-    /// The dual potentials `f_i = -pi_i`, `g_j = pi_{n+j}`, shifted so that `min_i f_i = 0`...
-    /// not shifted: any constant moved between `f` and `g` is equally valid, and the raw tree
-    /// values are what a warm start or a caller comparing runs would expect.
+    /// The dual potentials `f_i = -pi_i`, `g_j = pi_{n+j}` (the tree's own normalisation,
+    /// `pi_root = 0`; any constant moved from `f` to `g` is equally optimal).
     func potentials() -> DualPotentials {
         var f = [Double](repeating: 0, count: n)
         var g = [Double](repeating: 0, count: m)
