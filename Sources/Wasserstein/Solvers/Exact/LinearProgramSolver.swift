@@ -1,10 +1,11 @@
 import CGLPK
-import Synchronization
+import Dispatch
 
 /// GLPK keeps its environment (terminal hook, memory accounting) in library-global state; the
 /// toolkit serialises every use of it so that concurrent solves from several threads are safe
-/// whether or not the installed GLPK was built thread-local.
-private let glpkLock = Mutex<Int>(0)
+/// whether or not the installed GLPK was built thread-local. (A serial queue rather than
+/// `Synchronization.Mutex`, which needs macOS 15.)
+private let glpkQueue = DispatchQueue(label: "Wasserstein.GLPK")
 
 /// Exact W2 as a linear program solved by GLPK's simplex method.
 ///
@@ -95,7 +96,7 @@ public struct LinearProgramSolver: TransportSolver, Sendable {
             throw WassersteinError.invalidParameter(name: "timeLimit", value: t, requirement: "must be positive and below 2^31 ms")
         }
         let scaledB = mb == ma ? b : b.map { $0 * (ma / mb) }
-        return try glpkLock.withLock { _ in
+        return try glpkQueue.sync {
             try solveLocked(costs: costs, a, scaledB)
         }
     }
