@@ -1,0 +1,235 @@
+import Wasserstein
+
+/// One-pass and multi-pass SGD, specialised on the activation.
+///
+/// Storage for speed: the weights are kept column-major (`d x M`, row `k` holds coordinate `k`
+/// of every particle), so both the outputs `u_j = <w_j, x>` and the rank-one update
+/// `w_j += c_j x` are axpys over `j` that vectorise. Each step makes one pass over the weights:
+/// it applies the previous step's update and accumulates the new `u` in the same sweep. The
+/// pass runs over blocks of 64 particles, each with its own noise stream.
+struct OnlineVisitor: ScalarFunctionVisitor {
+    let runner: SGDRunner
+    var recorder: Recorder
+
+    func visit<F: ScalarFunction>(_ f: F) -> Recorder {
+        let engine = OnlineEngine(runner: runner, activation: f)
+        var rec = recorder
+        engine.run(&rec)
+        return rec
+    }
+}
+
+/// The state lives in buffers allocated once per run (a class, so a step touches them without
+/// exclusivity bookkeeping).
+final class OnlineEngine<F: ScalarFunction> {
+    let runner: SGDRunner
+    let activation: F
+    let m: Int, d: Int, D: Int, trained: Bool
+    let blocks: Int
+    /// Weights, column-major `d x M`.
+    let wt: UnsafeMutablePointer<Double>
+    let a: UnsafeMutablePointer<Double>
+    let sv: UnsafeMutablePointer<Double>
+    let sd: UnsafeMutablePointer<Double>
+    let u: UnsafeMutablePointer<Double>
+    let partial: UnsafeMutablePointer<Double>
+    let noise: UnsafeMutablePointer<Xoshiro256StarStar>
+    var samples: Xoshiro256StarStar
+
+    init(runner: SGDRunner, activation: F) {
+        self.runner = runner
+        self.activation = activation
+        let e = runner.experiment
+        m = e.particles
+        d = e.model.inputDimension
+        D = e.model.parameterDimension
+        trained = e.model.secondLayer == .trained
+        blocks = (m + SGDRunner.blockSize - 1) / SGDRunner.blockSize
+        wt = .allocate(capacity: d * m)
+        a = .allocate(capacity: m)
+        sv = .allocate(capacity: m)
+        sd = .allocate(capacity: m)
+        u = .allocate(capacity: m)
+        partial = .allocate(capacity: blocks)
+        let (sampleStream, noiseStreams) = runner.streams()
+        samples = sampleStream
+        noise = .allocate(capacity: blocks)
+        noise.initialize(from: noiseStreams, count: blocks)
+        let p = runner.initialParticles()
+        let o = trained ? 1 : 0
+        for j in 0 ..< m {
+            a[j] = trained ? p[j * D] : 1
+            sv[j] = 0
+            sd[j] = 0
+            u[j] = 0
+            for k in 0 ..< d { wt[k * m + j] = p[j * D + o + k] }
+        }
+    }
+
+    deinit {
+        wt.deallocate(); a.deallocate(); sv.deallocate(); sd.deallocate(); u.deallocate()
+        partial.deallocate()
+        noise.deinitialize(count: blocks)
+        noise.deallocate()
+    }
+
+    /// The particles, row-major `M x D`.
+    func particles() -> [Double] {
+        var p = [Double](repeating: 0, count: m * D)
+        let o = trained ? 1 : 0
+        for j in 0 ..< m {
+            if trained { p[j * D] = a[j] }
+            for k in 0 ..< d { p[j * D + o + k] = wt[k * m + j] }
+        }
+        return p
+    }
+
+    func run(_ recorder: inout Recorder) {
+        let e = runner.experiment
+        let eta = e.sgd.eta
+        let decay = 1 - eta * e.energy.lambda
+        let sigma = runner.noiseScale
+        let steps = e.stepCount, stride = e.recordStride
+        let labelNoise = e.teacher.noise
+        // Per-step parallel hand-off costs microseconds: worth it when each step draws M*D
+        // normals, or when the pass itself is long.
+        let parallel = e.parallel && (sigma > 0 || m * d >= 200_000)
+
+        // The training set of multipass SGD, drawn once from the sample stream.
+        var trainX: [Double] = []
+        var trainY: [Double] = []
+        if case .multipass(let n) = e.sgd.kind {
+            trainX = e.model.inputs.sample(count: n, dimension: d, using: &samples)
+            trainY = [Double](repeating: 0, count: n)
+            for i in 0 ..< n {
+                trainY[i] = teacherMean(Array(trainX[i * d ..< (i + 1) * d]))
+                if labelNoise > 0 { trainY[i] += labelNoise * samples.nextGaussianPair().0 }
+            }
+        }
+        var x = [Double](repeating: 0, count: d)
+        var xPrevious = [Double](repeating: 0, count: d)
+        var pendingGain = 0.0   // eta * (y - f) of the previous step
+        for k in 0 ... steps {
+            let last = k == steps
+            var y = 0.0
+            if last {
+                // Flush: apply the last update without a new sample.
+                for t in 0 ..< d { x[t] = 0 }
+            } else if case .multipass(let n) = e.sgd.kind {
+                let i = samples.nextIndex(below: n)
+                for t in 0 ..< d { x[t] = trainX[i * d + t] }
+                y = trainY[i]
+            } else {
+                x.withUnsafeMutableBufferPointer { e.model.inputs.sample(into: $0.baseAddress!, dimension: d, using: &samples) }
+                y = teacherMean(x)
+                if labelNoise > 0 { y += labelNoise * samples.nextGaussianPair().0 }
+            }
+            let output = x.withUnsafeBufferPointer { xp in
+                xPrevious.withUnsafeBufferPointer { xq in
+                    pass(x: xp.baseAddress!, xPrevious: xq.baseAddress!, gain: pendingGain, update: k > 0,
+                         decay: decay, sigma: sigma, parallel: parallel)
+                }
+            }
+            if k % stride == 0 || last {
+                recorder.record(step: k, particles: particles())
+                if case .diverged = recorder.status { return }
+            }
+            if last { break }
+            recorder.tick(step: k)
+            if !output.isFinite {
+                recorder.diverged(step: k)
+                return
+            }
+            pendingGain = eta * (y - output)
+            swap(&x, &xPrevious)
+        }
+    }
+
+    func teacherMean(_ x: [Double]) -> Double {
+        switch runner.experiment.teacher {
+        case .neurons(let directions, let coefficients, _):
+            var y = 0.0
+            for (dir, c) in zip(directions, coefficients) {
+                var s = 0.0
+                for t in 0 ..< d { s += dir[t] * x[t] }
+                y += c * activation.value(s)
+            }
+            return y
+        case .linear(let b, _):
+            var y = 0.0
+            for t in 0 ..< d { y += b[t] * x[t] }
+            return y
+        }
+    }
+
+    /// Applies the pending update `a_j <- decay a_j + gain s(u_j) (+ noise)`,
+    /// `w_j <- decay w_j + gain a_j s'(u_j) x_prev (+ noise)` (old `a_j`), then computes
+    /// `u_j = <w_j, x>`, `s(u_j)`, `s'(u_j)` and returns `f(x) = (1/M) sum_j a_j s(u_j)`.
+    func pass(x: UnsafePointer<Double>, xPrevious xPrev: UnsafePointer<Double>, gain: Double, update: Bool,
+              decay: Double, sigma: Double, parallel: Bool) -> Double {
+        let m = m, d = d, trained = trained, activation = activation
+        let blockSize = SGDRunner.blockSize
+        nonisolated(unsafe) let w = wt, a = a, sv = sv, sd = sd, u = u, partial = partial, streams = noise
+        nonisolated(unsafe) let x = x, xPrev = xPrev
+        let body = { (range: Range<Int>) in
+            let cw = UnsafeMutablePointer<Double>.allocate(capacity: blockSize)
+            let nz = UnsafeMutablePointer<Double>.allocate(capacity: blockSize)
+            defer { cw.deallocate(); nz.deallocate() }
+            for b in range {
+                let j0 = b * blockSize, n = min(m, j0 + blockSize) - j0
+                let ab = a + j0, svb = sv + j0, sdb = sd + j0, ub = u + j0
+                if update {
+                    for j in 0 ..< n { cw[j] = gain * ab[j] * sdb[j] }
+                    if trained {
+                        if sigma > 0 {
+                            streams[b].fillStandardNormal(nz, count: n)
+                            for j in 0 ..< n { ab[j] = decay * ab[j] + gain * svb[j] + sigma * nz[j] }
+                        } else {
+                            for j in 0 ..< n { ab[j] = decay * ab[j] + gain * svb[j] }
+                        }
+                    }
+                }
+                for j in 0 ..< n { ub[j] = 0 }
+                for k in 0 ..< d {
+                    let row = w + k * m + j0
+                    let xn = x[k]
+                    if update {
+                        let xo = xPrev[k]
+                        if sigma > 0 {
+                            streams[b].fillStandardNormal(nz, count: n)
+                            for j in 0 ..< n {
+                                let v = decay * row[j] + xo * cw[j] + sigma * nz[j]
+                                row[j] = v
+                                ub[j] += xn * v
+                            }
+                        } else {
+                            for j in 0 ..< n {
+                                let v = decay * row[j] + xo * cw[j]
+                                row[j] = v
+                                ub[j] += xn * v
+                            }
+                        }
+                    } else {
+                        for j in 0 ..< n { ub[j] += xn * row[j] }
+                    }
+                }
+                var s = 0.0
+                for j in 0 ..< n {
+                    let v = activation.value(ub[j])
+                    svb[j] = v
+                    sdb[j] = activation.derivative(ub[j])
+                    s += ab[j] * v
+                }
+                partial[b] = s
+            }
+        }
+        if parallel {
+            Parallel.forEachChunk(count: blocks, minimumChunk: 1, body)
+        } else {
+            body(0 ..< blocks)
+        }
+        var f = 0.0
+        for b in 0 ..< blocks { f += partial[b] }
+        return f / Double(m)
+    }
+}
