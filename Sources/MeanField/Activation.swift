@@ -94,6 +94,12 @@ public enum Activation: Sendable, CustomStringConvertible {
 protocol ScalarFunction: Sendable {
     func value(_ u: Double) -> Double
     func derivative(_ u: Double) -> Double
+    /// `(s(u), s'(u))`, sharing work where the two have common parts.
+    func valueAndDerivative(_ u: Double) -> (Double, Double)
+}
+
+extension ScalarFunction {
+    @inline(__always) func valueAndDerivative(_ u: Double) -> (Double, Double) { (value(u), derivative(u)) }
 }
 
 struct ReLUFunction: ScalarFunction {
@@ -112,6 +118,10 @@ struct TanhFunction: ScalarFunction {
         let t = tanh(u)
         return 1 - t * t
     }
+    @inline(__always) func valueAndDerivative(_ u: Double) -> (Double, Double) {
+        let t = tanh(u)
+        return (t, 1 - t * t)
+    }
 }
 
 struct SigmoidFunction: ScalarFunction {
@@ -124,6 +134,10 @@ struct SigmoidFunction: ScalarFunction {
     @inline(__always) func derivative(_ u: Double) -> Double {
         let s = value(u)
         return s * (1 - s)
+    }
+    @inline(__always) func valueAndDerivative(_ u: Double) -> (Double, Double) {
+        let s = value(u)
+        return (s, s * (1 - s))
     }
 }
 

@@ -116,7 +116,9 @@ public struct SGDExperiment: Sendable {
         if case .multipass(let m) = sgd.kind {
             try require(m >= 1, "sgd.samples", "\(m)", "the multipass training set needs >= 1 samples")
         }
-        try require((1 ... 256).contains(kernelOptions.quadratureNodes), "quadrature_nodes", "\(kernelOptions.quadratureNodes)", "must be in 1 ... 256")
+        if let nodes = kernelOptions.quadratureNodes {
+            try require((1 ... 256).contains(nodes), "quadrature_nodes", "\(nodes)", "must be in 1 ... 256")
+        }
         if let p = initialParticles {
             let D = model.parameterDimension
             if p.count != particles * D {

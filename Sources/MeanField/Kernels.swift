@@ -121,11 +121,12 @@ struct LinearTeacherKernel: PairKernel {
 /// `E[s(<w,x>) r(<w',x>)]` by a product Gauss rule on the law of the projection of `x` onto
 /// span(w, w') (``ProjectedRule``): `n^2` evaluations of `r` and `n` of `s` per pair.
 ///
-/// Gradient: `grad_w K = E[s'(<w,x>) r(<w',x>) x]`; only the part of `x` in span(w, w')
-/// survives the expectation. With `e1 = w/|w|`, `w' = b1 e1 + b2 e2`:
-/// `grad = A e1 + (B/b2) (w' - b1 e1)`, `A = E[s' r t1]`, `B = E[s' r t2]`. When `b2` is tiny
-/// (nearly parallel pair) `B/b2` is replaced by its limit `E[s'(|w| t1) r'(b1 t1) t2^2]`
-/// (error `O(b2^2)`, the odd term vanishing by symmetry).
+/// With `e1 = w/|w|` and `w' = b1 e1 + b2 e2` (`b1 = <w,w'>/|w|`, `b2 >= 0`) the rule gives
+/// `K_n(n1, b1, b2) = sum W_pq s(n1 t_p) r(b1 t_p + b2 tau_pq)`, a smooth function of
+/// `(n1, b1, b2)` and so of `w`. The gradient returned is the exact gradient of this
+/// approximation (chain rule through `n1 = |w|`, `b1`, `b2`), not a separate quadrature of
+/// `E[s' r x]`: the population flow is then an exact gradient flow of the risk it records, and
+/// the gradient's error is of the same order as the value's.
 struct QuadratureKernel: PairKernel {
     var student: Activation
     var partner: Activation
@@ -156,54 +157,76 @@ struct QuadratureKernel: PairKernel {
         }
     }
 
+    /// Sums `K`, `A = dK/dn1`, `P = dK/db1`, `Q = dK/db2` over the rule.
     @inline(__always)
-    func integrate<S: ScalarFunction, R: ScalarFunction>(_ s: S, _ r: R, _ i: NormInfo, _ j: NormInfo,
-                                                         _ dot: Double, _ gradient: Bool) -> KernelValue {
-        let n1 = i.norm
-        let b1 = n1 > 0 ? dot * i.inverse : 0
-        let b2 = max(0, j.squared - b1 * b1).squareRoot()
-        var k = 0.0, a = 0.0, b = 0.0
+    private func sums<S: ScalarFunction, R: ScalarFunction>(_ s: S, _ r: R, _ n1: Double, _ b1: Double, _ b2: Double,
+                                                            _ gradient: Bool) -> (k: Double, a: Double, p: Double, q: Double) {
+        var k = 0.0, a = 0.0, p = 0.0, q = 0.0
         rule.t1.withUnsafeBufferPointer { t1 in
         rule.w1.withUnsafeBufferPointer { w1 in
         rule.scale.withUnsafeBufferPointer { sc in
         rule.v.withUnsafeBufferPointer { v in
         rule.wv.withUnsafeBufferPointer { wv in
-            for p in 0 ..< t1.count {
-                let u1 = n1 * t1[p]
-                let base = b1 * t1[p]
-                let step = b2 * sc[p]
-                var kp = 0.0, bp = 0.0
-                for q in 0 ..< v.count {
-                    let rv = wv[q] * r.value(base + step * v[q])
-                    kp += rv
-                    bp += rv * v[q]
-                }
-                k += w1[p] * s.value(u1) * kp
+            for m in 0 ..< t1.count {
+                let t = t1[m]
+                let base = b1 * t
+                let step = b2 * sc[m]
+                var kr = 0.0, kd = 0.0, kq = 0.0
                 if gradient {
-                    let sd = w1[p] * s.derivative(u1)
-                    a += sd * kp * t1[p]
-                    b += sd * bp * sc[p]
+                    for n in 0 ..< v.count {
+                        let (rv, rd) = r.valueAndDerivative(base + step * v[n])
+                        kr += wv[n] * rv
+                        let wd = wv[n] * rd
+                        kd += wd
+                        kq += wd * v[n]
+                    }
+                    let (sv, sd) = s.valueAndDerivative(n1 * t)
+                    k += w1[m] * sv * kr
+                    a += w1[m] * sd * t * kr
+                    p += w1[m] * sv * t * kd
+                    q += w1[m] * sv * sc[m] * kq
+                } else {
+                    for n in 0 ..< v.count { kr += wv[n] * r.value(base + step * v[n]) }
+                    k += w1[m] * s.value(n1 * t) * kr
                 }
             }
         }}}}}
+        return (k, a, p, q)
+    }
+
+    @inline(__always)
+    func integrate<S: ScalarFunction, R: ScalarFunction>(_ s: S, _ r: R, _ i: NormInfo, _ j: NormInfo,
+                                                         _ dot: Double, _ gradient: Bool) -> KernelValue {
+        let n1 = i.norm
+        if n1 == 0 {
+            // K = s(0) E[r(|w'| t)]; grad_w K = s'(0) E[r(<w', x>) x] = s'(0) E[t r(|w'| t)] w'/|w'|.
+            var k = 0.0, m1 = 0.0
+            for m in 0 ..< rule.t1.count {
+                let rv = rule.w1[m] * r.value(j.norm * rule.t1[m])
+                k += rv
+                m1 += rv * rule.t1[m]
+            }
+            return KernelValue(value: s.value(0) * k, alpha: 0, beta: gradient ? s.derivative(0) * m1 * j.inverse : 0)
+        }
+        let b1 = dot * i.inverse
+        let b2 = max(0, j.squared - b1 * b1).squareRoot()
+        let (k, a, p, q) = sums(s, r, n1, b1, b2, gradient)
         if !gradient { return KernelValue(value: k, alpha: 0, beta: 0) }
-        var c: Double
-        if j.squared == 0 {
-            c = 0
-        } else if b2 > 1e-7 * j.norm {
-            c = b / b2
-        } else {
-            c = 0
-            for p in 0 ..< rule.t1.count {
-                let t1 = rule.t1[p]
-                let sd = rule.w1[p] * s.derivative(n1 * t1) * r.derivative(b1 * t1)
-                var m2 = 0.0
-                for q in 0 ..< rule.v.count { m2 += rule.wv[q] * rule.v[q] * rule.v[q] }
-                c += sd * m2 * rule.scale[p] * rule.scale[p]
+        // Q is odd in b2 (the rule is symmetric), so Q/b2 is smooth and even in b2; below a
+        // threshold it is evaluated at the threshold instead (error O(threshold^2)).
+        let threshold = 1e-6 * j.norm
+        var qOverB2 = 0.0
+        if j.squared > 0 {
+            if b2 >= threshold {
+                qOverB2 = q / b2
+            } else {
+                qOverB2 = sums(s, r, n1, b1, threshold, true).q / threshold
             }
         }
-        let alpha = n1 > 0 ? (a - c * b1) * i.inverse : 0
-        return KernelValue(value: k, alpha: alpha, beta: c)
+        // grad n1 = w/n1; grad b1 = w'/n1 - b1 w/n1^2; grad b2 = -(b1/b2) grad b1.
+        let c = p - qOverB2 * b1
+        let inv = i.inverse
+        return KernelValue(value: k, alpha: a * inv - c * b1 * inv * inv, beta: c * inv)
     }
 }
 
