@@ -124,9 +124,10 @@ struct LinearTeacherKernel: PairKernel {
 /// With `e1 = w/|w|` and `w' = b1 e1 + b2 e2` (`b1 = <w,w'>/|w|`, `b2 >= 0`) the rule gives
 /// `K_n(n1, b1, b2) = sum W_pq s(n1 t_p) r(b1 t_p + b2 tau_pq)`, a smooth function of
 /// `(n1, b1, b2)` and so of `w`. The gradient returned is the exact gradient of this
-/// approximation (chain rule through `n1 = |w|`, `b1`, `b2`), not a separate quadrature of
-/// `E[s' r x]`: the population flow is then an exact gradient flow of the risk it records, and
-/// the gradient's error is of the same order as the value's.
+/// approximation in `w` (chain rule through `n1 = |w|`, `b1`, `b2`), not a separate
+/// quadrature of `E[s' r x]`, so its error is of the same order as the value's. (The rule's
+/// frame follows the first argument, so `K_n(w, w')` and `K_n(w', w)` differ by the quadrature
+/// error; `grad Psi` matches finite differences of the recorded `R_M` to that error.)
 struct QuadratureKernel: PairKernel {
     var student: Activation
     var partner: Activation
