@@ -56,6 +56,26 @@ public struct SGDRunner: Sendable {
         return experiment.initialization.sample(model: experiment.model, count: experiment.particles, using: &g)
     }
 
+    /// The fixed training set of multi-pass SGD (`nil` for the other kinds): inputs row-major
+    /// `m x d` and their noisy labels, drawn from the sample stream exactly as the run draws them.
+    public func trainingSet() -> (inputs: [Double], labels: [Double])? {
+        guard case .multipass(let n) = experiment.sgd.kind else { return nil }
+        var (samples, _) = streams()
+        return Self.drawTrainingSet(count: n, experiment: experiment, using: &samples)
+    }
+
+    static func drawTrainingSet(count n: Int, experiment e: SGDExperiment,
+                                using samples: inout Xoshiro256StarStar) -> (inputs: [Double], labels: [Double]) {
+        let d = e.model.inputDimension
+        let x = e.model.inputs.sample(count: n, dimension: d, using: &samples)
+        var y = [Double](repeating: 0, count: n)
+        for i in 0 ..< n {
+            y[i] = e.teacher.mean(at: Array(x[i * d ..< (i + 1) * d]), activation: e.model.activation)
+            if e.teacher.noise > 0 { y[i] += e.teacher.noise * samples.nextGaussianPair().0 }
+        }
+        return (x, y)
+    }
+
     /// Runs the dynamics to the horizon. `progress` is called after every record and about every
     /// 1% of the steps.
     public func run(progress: ((RunProgress) -> Void)? = nil) -> Trajectory {
@@ -174,6 +194,10 @@ struct Recorder {
             return
         }
         let value = r ?? (try? runner.risk.risk(particles: particles)) ?? .nan
+        if !value.isFinite {
+            diverged(step: step)
+            return
+        }
         var norm2 = 0.0
         for v in particles { norm2 += v * v }
         let penalized = value + 0.5 * e.energy.lambda * norm2 / Double(m)

@@ -99,12 +99,7 @@ final class OnlineEngine<F: ScalarFunction> {
         var trainX: [Double] = []
         var trainY: [Double] = []
         if case .multipass(let n) = e.sgd.kind {
-            trainX = e.model.inputs.sample(count: n, dimension: d, using: &samples)
-            trainY = [Double](repeating: 0, count: n)
-            for i in 0 ..< n {
-                trainY[i] = teacherMean(Array(trainX[i * d ..< (i + 1) * d]))
-                if labelNoise > 0 { trainY[i] += labelNoise * samples.nextGaussianPair().0 }
-            }
+            (trainX, trainY) = SGDRunner.drawTrainingSet(count: n, experiment: e, using: &samples)
         }
         var x = [Double](repeating: 0, count: d)
         var xPrevious = [Double](repeating: 0, count: d)
