@@ -17,6 +17,13 @@ struct NormInfo: Sendable {
         norm = q.squareRoot()
         inverse = norm > 0 ? 1 / norm : 0
     }
+
+    @inline(__always)
+    init(squared: Double, norm: Double, inverse: Double) {
+        self.squared = squared
+        self.norm = norm
+        self.inverse = inverse
+    }
 }
 
 /// A kernel value `K(w, w') = E[s(<w, x>) r(<w', x>)]` with its gradient in the first
@@ -35,6 +42,38 @@ protocol PairKernel: Sendable {
     func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double
 }
 
+/// Per-particle norms in struct-of-arrays form, so that row loops load them contiguously.
+struct NormColumns {
+    let squared: UnsafePointer<Double>
+    let norm: UnsafePointer<Double>
+    let inverse: UnsafePointer<Double>
+
+    @inline(__always)
+    subscript(j: Int) -> NormInfo { NormInfo(squared: squared[j], norm: norm[j], inverse: inverse[j]) }
+}
+
+extension PairKernel {
+    /// For one row `i`: `kOut[j] = c_j K(w_i, w_j)`, `aOut[j] = c_j alpha_ij`,
+    /// `bOut[j] = c_j beta_ij` (gradient `nil`: values only). Straight-line loops, so closed-form
+    /// kernels vectorise.
+    @inline(__always)
+    func evaluateRow(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
+                     count m: Int, values kOut: UnsafeMutablePointer<Double>,
+                     alphas aOut: UnsafeMutablePointer<Double>?, betas bOut: UnsafeMutablePointer<Double>?) {
+        if let aOut, let bOut {
+            for j in 0 ..< m {
+                let kv = evaluate(i, norms[j], dots[j])
+                let cj = c[j]
+                kOut[j] = cj * kv.value
+                aOut[j] = cj * kv.alpha
+                bOut[j] = cj * kv.beta
+            }
+        } else {
+            for j in 0 ..< m { kOut[j] = c[j] * value(i, norms[j], dots[j]) }
+        }
+    }
+}
+
 private let inverseTwoPi = 1 / (2 * Double.pi)
 
 /// The arc-cosine kernel of relu for Gaussian inputs (MATH.md), times `scale`
@@ -47,13 +86,13 @@ struct ReLUKernel: PairKernel {
         let nn = i.norm * j.norm
         // At w = 0 (or w' = 0) the kernel is 0; its gradient is taken with relu'(0) = 0, the
         // same convention as the particle updates.
-        if nn == 0 { return KernelValue(value: 0, alpha: 0, beta: 0) }
+        // (Written without early exits or libm calls so that loops over j vectorise.)
         var c = dot * i.inverse * j.inverse
-        c = min(1, max(-1, c))
-        let phi = acos(c)
-        let sinPhi = max(0, 1 - c * c).squareRoot()
+        c = c > 1 ? 1 : (c < -1 ? -1 : c)
+        let phi = arccos(c)
+        let sinPhi = (1 - c * c).squareRoot()
         let piMinusPhi = Double.pi - phi
-        let s = scale * inverseTwoPi
+        let s = nn == 0 ? 0 : scale * inverseTwoPi
         return KernelValue(value: s * (nn * sinPhi + piMinusPhi * dot),
                            alpha: s * j.norm * sinPhi * i.inverse,
                            beta: s * piMinusPhi)
@@ -72,13 +111,14 @@ struct ErfKernel: PairKernel {
         let rs = 1 / (pi1 * (1 + 2 * j.squared)).squareRoot()
         let z = 2 * dot * rs
         // |z| < 1 strictly because (1 + 2|w|^2)(1 + 2|w'|^2) > 4 |w|^2 |w'|^2 >= 4 <w,w'>^2.
-        let g = (2 / Double.pi) / max(1e-300, 1 - z * z).squareRoot()
-        return KernelValue(value: (2 / Double.pi) * asin(z), alpha: -g * z * 2 / pi1, beta: g * 2 * rs)
+        let oneMinus = 1 - z * z
+        let g = (2 / Double.pi) / (oneMinus > 1e-300 ? oneMinus : 1e-300).squareRoot()
+        return KernelValue(value: (2 / Double.pi) * arcsin(z), alpha: -g * z * 2 / pi1, beta: g * 2 * rs)
     }
 
     @inline(__always)
     func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double {
-        (2 / Double.pi) * asin(2 * dot / ((1 + 2 * i.squared) * (1 + 2 * j.squared)).squareRoot())
+        (2 / Double.pi) * arcsin(2 * dot / ((1 + 2 * i.squared) * (1 + 2 * j.squared)).squareRoot())
     }
 }
 

@@ -348,6 +348,9 @@ public struct PopulationRisk: Sendable {
         var wr = [Double](repeating: 0, count: d * m)
         var c = [Double](repeating: 0, count: m)
         var infos = [NormInfo](repeating: NormInfo(squared: 0), count: m)
+        var squares = [Double](repeating: 0, count: m)
+        var norms = [Double](repeating: 0, count: m)
+        var inverses = [Double](repeating: 0, count: m)
         for j in 0 ..< m {
             let row = points + j * D
             var q = 0.0
@@ -358,6 +361,9 @@ public struct PopulationRisk: Sendable {
                 q += v * v
             }
             infos[j] = NormInfo(squared: q)
+            squares[j] = q
+            norms[j] = infos[j].norm
+            inverses[j] = infos[j].inverse
             c[j] = weights[j] * (trained ? row[0] : 1)
         }
         let wantGradient = gradientOut != nil
@@ -370,15 +376,22 @@ public struct PopulationRisk: Sendable {
         wr.withUnsafeBufferPointer { wrp in
         c.withUnsafeBufferPointer { cp in
         infos.withUnsafeBufferPointer { ip in
+        squares.withUnsafeBufferPointer { sqp in
+        norms.withUnsafeBufferPointer { np in
+        inverses.withUnsafeBufferPointer { invp in
             let wtb = wtp.baseAddress!, wrb = wrp.baseAddress!, cb = cp.baseAddress!, ib = ip.baseAddress!
+            let columns = NormColumns(squared: sqp.baseAddress!, norm: np.baseAddress!, inverse: invp.baseAddress!)
             nonisolated(unsafe) let psiOut = psiOut, potentialOut = potentialOut, gradientOut = gradientOut
             Parallel.forEachChunk(count: groups, minimumChunk: minimumChunk) { range in
                 let gram = UnsafeMutablePointer<Double>.allocate(capacity: rowGroup * m)
+                let values = UnsafeMutablePointer<Double>.allocate(capacity: m)
+                let alphas = UnsafeMutablePointer<Double>.allocate(capacity: m)
                 let betas = UnsafeMutablePointer<Double>.allocate(capacity: m)
                 let sumW = UnsafeMutablePointer<Double>.allocate(capacity: d)
                 let teacherGrad = UnsafeMutablePointer<Double>.allocate(capacity: d)
                 defer {
-                    gram.deallocate(); betas.deallocate(); sumW.deallocate(); teacherGrad.deallocate()
+                    gram.deallocate(); values.deallocate(); alphas.deallocate(); betas.deallocate()
+                    sumW.deallocate(); teacherGrad.deallocate()
                 }
                 for group in range {
                     let i0 = group * rowGroup
@@ -388,18 +401,10 @@ public struct PopulationRisk: Sendable {
                         let i = i0 + r
                         let gi = gram + r * m
                         let infoI = ib[i]
-                        var sumK = 0.0, sumAlpha = 0.0
-                        if wantGradient {
-                            for j in 0 ..< m {
-                                let kv = kernel.evaluate(infoI, ib[j], gi[j])
-                                let cj = cb[j]
-                                sumK += cj * kv.value
-                                sumAlpha += cj * kv.alpha
-                                betas[j] = cj * kv.beta
-                            }
-                        } else {
-                            for j in 0 ..< m { sumK += cb[j] * kernel.value(infoI, ib[j], gi[j]) }
-                        }
+                        kernel.evaluateRow(infoI, dots: gi, norms: columns, coefficients: cb, count: m, values: values,
+                                           alphas: wantGradient ? alphas : nil, betas: wantGradient ? betas : nil)
+                        let sumK = fixedOrderSum(values, m)
+                        let sumAlpha = wantGradient ? fixedOrderSum(alphas, m) : 0
                         let row = points + i * D
                         let w = row + o
                         let ai = trained ? row[0] : 1
@@ -423,8 +428,22 @@ public struct PopulationRisk: Sendable {
                     }
                 }
             }
-        }}}}
+        }}}}}}}
     }
+}
+
+/// `sum_j x[j]` with four interleaved partial sums (throughput- rather than latency-bound), in
+/// an order fixed by `n` alone.
+@inline(__always)
+func fixedOrderSum(_ x: UnsafePointer<Double>, _ n: Int) -> Double {
+    var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    var j = 0
+    while j + 4 <= n {
+        s0 += x[j]; s1 += x[j + 1]; s2 += x[j + 2]; s3 += x[j + 3]
+        j += 4
+    }
+    while j < n { s0 += x[j]; j += 1 }
+    return (s0 + s1) + (s2 + s3)
 }
 
 /// Gram rows `<w_i, w_j>` for `rows` consecutive rows from `first`, all `j`, from the
