@@ -40,6 +40,11 @@ struct KernelValue: Sendable {
 protocol PairKernel: Sendable {
     func evaluate(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> KernelValue
     func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double
+    /// For one row `i`: `values[j] = c_j K(w_i, w_j)`, `alphas[j] = c_j alpha_ij`,
+    /// `betas[j] = c_j beta_ij` (`alphas`, `betas` nil: values only).
+    func evaluateRow(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
+                     count m: Int, values kOut: UnsafeMutablePointer<Double>,
+                     alphas aOut: UnsafeMutablePointer<Double>?, betas bOut: UnsafeMutablePointer<Double>?)
 }
 
 /// Per-particle norms in struct-of-arrays form, so that row loops load them contiguously.
@@ -53,9 +58,7 @@ struct NormColumns {
 }
 
 extension PairKernel {
-    /// For one row `i`: `kOut[j] = c_j K(w_i, w_j)`, `aOut[j] = c_j alpha_ij`,
-    /// `bOut[j] = c_j beta_ij` (gradient `nil`: values only). Straight-line loops, so closed-form
-    /// kernels vectorise.
+    /// The scalar row loop (kernels with a SIMD version override it).
     @inline(__always)
     func evaluateRow(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
                      count m: Int, values kOut: UnsafeMutablePointer<Double>,
@@ -100,6 +103,13 @@ struct ReLUKernel: PairKernel {
 
     @inline(__always)
     func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double { evaluate(i, j, dot).value }
+
+    @inline(__always)
+    func evaluateRow(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
+                     count m: Int, values kOut: UnsafeMutablePointer<Double>,
+                     alphas aOut: UnsafeMutablePointer<Double>?, betas bOut: UnsafeMutablePointer<Double>?) {
+        evaluateRowSIMD(i, dots: dots, norms: norms, coefficients: c, count: m, values: kOut, alphas: aOut, betas: bOut)
+    }
 }
 
 /// `E[erf(<w,x>) erf(<w',x>)] = (2/pi) asin(2<w,w'> / sqrt((1 + 2|w|^2)(1 + 2|w'|^2)))` for
@@ -117,8 +127,13 @@ struct ErfKernel: PairKernel {
     }
 
     @inline(__always)
-    func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double {
-        (2 / Double.pi) * arcsin(2 * dot / ((1 + 2 * i.squared) * (1 + 2 * j.squared)).squareRoot())
+    func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double { evaluate(i, j, dot).value }
+
+    @inline(__always)
+    func evaluateRow(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
+                     count m: Int, values kOut: UnsafeMutablePointer<Double>,
+                     alphas aOut: UnsafeMutablePointer<Double>?, betas bOut: UnsafeMutablePointer<Double>?) {
+        evaluateRowSIMD(i, dots: dots, norms: norms, coefficients: c, count: m, values: kOut, alphas: aOut, betas: bOut)
     }
 }
 

@@ -322,8 +322,9 @@ public struct PopulationRisk: Sendable {
     /// Rows are split over the cores in chunks; each row's sums run over `j` in a fixed order,
     /// so the results do not depend on the number of cores. Per row: the Gram row
     /// `<w_i, w_j>` by axpys over the transposed weights (four rows at a time, so each column
-    /// block is read once for four rows), one kernel call per pair, and the `beta`-weighted sum
-    /// of the `w_j` by axpys over the row-major weights.
+    /// block is read once for four rows), the kernel row (four lanes at a time for the closed
+    /// forms), and the `beta`-weighted sum of the `w_j` as `d` dot products with the rows of
+    /// the transposed weights.
     func evaluate(points: UnsafePointer<Double>, weights: UnsafePointer<Double>, count m: Int,
                   psi: UnsafeMutablePointer<Double>?, potential: UnsafeMutablePointer<Double>?,
                   gradient: UnsafeMutablePointer<Double>?, parallel: Bool = true) {
@@ -345,7 +346,6 @@ public struct PopulationRisk: Sendable {
         // Column-major copy of the weights (d x M) for the Gram rows, row-major (M x d) for the
         // gradient sums, the per-particle coefficients c_j = weight_j * a_j and the norms.
         var wt = [Double](repeating: 0, count: d * m)
-        var wr = [Double](repeating: 0, count: d * m)
         var c = [Double](repeating: 0, count: m)
         var infos = [NormInfo](repeating: NormInfo(squared: 0), count: m)
         var squares = [Double](repeating: 0, count: m)
@@ -357,7 +357,6 @@ public struct PopulationRisk: Sendable {
             for k in 0 ..< d {
                 let v = row[o + k]
                 wt[k * m + j] = v
-                wr[j * d + k] = v
                 q += v * v
             }
             infos[j] = NormInfo(squared: q)
@@ -373,13 +372,12 @@ public struct PopulationRisk: Sendable {
         // of 8 groups (32 rows x M pairs) is far above the hand-off cost.
         let minimumChunk = parallel ? max(1, 2048 / max(1, m)) : groups
         wt.withUnsafeBufferPointer { wtp in
-        wr.withUnsafeBufferPointer { wrp in
         c.withUnsafeBufferPointer { cp in
         infos.withUnsafeBufferPointer { ip in
         squares.withUnsafeBufferPointer { sqp in
         norms.withUnsafeBufferPointer { np in
         inverses.withUnsafeBufferPointer { invp in
-            let wtb = wtp.baseAddress!, wrb = wrp.baseAddress!, cb = cp.baseAddress!, ib = ip.baseAddress!
+            let wtb = wtp.baseAddress!, cb = cp.baseAddress!, ib = ip.baseAddress!
             let columns = NormColumns(squared: sqp.baseAddress!, norm: np.baseAddress!, inverse: invp.baseAddress!)
             nonisolated(unsafe) let psiOut = psiOut, potentialOut = potentialOut, gradientOut = gradientOut
             Parallel.forEachChunk(count: groups, minimumChunk: minimumChunk) { range in
@@ -413,12 +411,7 @@ public struct PopulationRisk: Sendable {
                         potentialOut?[i] = v
                         psiOut?[i] = v + ai * sumK
                         if let gradientOut {
-                            for k in 0 ..< d { sumW[k] = 0 }
-                            for j in 0 ..< m {
-                                let bj = betas[j]
-                                let wj = wrb + j * d
-                                for k in 0 ..< d { sumW[k] += bj * wj[k] }
-                            }
+                            for k in 0 ..< d { sumW[k] = dot(betas, wtb + k * m, m) }
                             let g = gradientOut + i * D
                             if trained { g[0] = -t + sumK }
                             for k in 0 ..< d {
@@ -428,7 +421,7 @@ public struct PopulationRisk: Sendable {
                     }
                 }
             }
-        }}}}}}}
+        }}}}}}
     }
 }
 
@@ -457,12 +450,22 @@ func gramRows(_ wt: UnsafePointer<Double>, m: Int, d: Int, first: Int, rows: Int
         for k in 0 ..< d {
             let col = wt + k * m
             let x0 = col[first], x1 = col[first + 1], x2 = col[first + 2], x3 = col[first + 3]
-            for j in 0 ..< m {
+            var j = 0
+            while j + 4 <= m {
+                let v = load4(col + j)
+                store4(load4(o0 + j) + x0 * v, o0 + j)
+                store4(load4(o1 + j) + x1 * v, o1 + j)
+                store4(load4(o2 + j) + x2 * v, o2 + j)
+                store4(load4(o3 + j) + x3 * v, o3 + j)
+                j += 4
+            }
+            while j < m {
                 let v = col[j]
                 o0[j] += x0 * v
                 o1[j] += x1 * v
                 o2[j] += x2 * v
                 o3[j] += x3 * v
+                j += 1
             }
         }
     } else {

@@ -12,6 +12,9 @@ import MeanField
 import Wasserstein
 
 let quick = CommandLine.arguments.contains("--quick")
+/// `--only online|population|extras` runs one part.
+let only: String? = CommandLine.arguments.firstIndex(of: "--only").map { CommandLine.arguments[$0 + 1] }
+func part(_ name: String) -> Bool { only == nil || only == name }
 
 func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
@@ -54,7 +57,7 @@ func fmt(_ x: Double, _ digits: Int) -> String {
 print("cores: \(Parallel.coreCount)")
 
 // 1. Online SGD.
-do {
+if part("online") {
     let steps = quick ? 20_000 : 100_000
     let e = try experiment(kind: .online, d: 20, m: 1000, eta: 0.01, steps: steps)
     let (t, traj) = try timeRun(e)
@@ -69,7 +72,7 @@ do {
 }
 
 // 2. Population flow.
-do {
+if part("population") {
     let steps = quick ? 3 : 10
     for parallel in [true, false] {
         var e = try experiment(kind: .population, d: 20, m: 2000, eta: 0.01, steps: steps)
@@ -83,7 +86,7 @@ do {
 }
 
 // 3. Extras.
-do {
+if part("extras") {
     let steps = quick ? 2_000 : 10_000
     let e = try experiment(kind: .online, d: 20, m: 1000, eta: 0.01, steps: steps, noise: true)
     let (t, _) = try timeRun(e)
