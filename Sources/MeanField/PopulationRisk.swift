@@ -445,37 +445,45 @@ func fixedOrderSum(_ x: UnsafePointer<Double>, _ n: Int) -> Double {
 @inline(__always)
 func gramRows(_ wt: UnsafePointer<Double>, m: Int, d: Int, first: Int, rows: Int, into out: UnsafeMutablePointer<Double>) {
     if rows == 4 {
+        // Four rows x four columns per tile, the sums over k held in registers.
         let o0 = out, o1 = out + m, o2 = out + 2 * m, o3 = out + 3 * m
-        for j in 0 ..< m { o0[j] = 0; o1[j] = 0; o2[j] = 0; o3[j] = 0 }
-        for k in 0 ..< d {
-            let col = wt + k * m
-            let x0 = col[first], x1 = col[first + 1], x2 = col[first + 2], x3 = col[first + 3]
-            var j = 0
-            while j + 4 <= m {
+        var j = 0
+        while j + 4 <= m {
+            var a0 = D4(), a1 = D4(), a2 = D4(), a3 = D4()
+            for k in 0 ..< d {
+                let col = wt + k &* m
                 let v = load4(col + j)
-                store4(load4(o0 + j) + x0 * v, o0 + j)
-                store4(load4(o1 + j) + x1 * v, o1 + j)
-                store4(load4(o2 + j) + x2 * v, o2 + j)
-                store4(load4(o3 + j) + x3 * v, o3 + j)
-                j += 4
+                a0 = a0 + col[first] * v
+                a1 = a1 + col[first + 1] * v
+                a2 = a2 + col[first + 2] * v
+                a3 = a3 + col[first + 3] * v
             }
-            while j < m {
+            store4(a0, o0 + j); store4(a1, o1 + j); store4(a2, o2 + j); store4(a3, o3 + j)
+            j += 4
+        }
+        while j < m {
+            var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+            for k in 0 ..< d {
+                let col = wt + k &* m
                 let v = col[j]
-                o0[j] += x0 * v
-                o1[j] += x1 * v
-                o2[j] += x2 * v
-                o3[j] += x3 * v
-                j += 1
+                s0 = s0 + col[first] * v
+                s1 = s1 + col[first + 1] * v
+                s2 = s2 + col[first + 2] * v
+                s3 = s3 + col[first + 3] * v
             }
+            o0[j] = s0; o1[j] = s1; o2[j] = s2; o3[j] = s3
+            j += 1
         }
     } else {
         for r in 0 ..< rows {
             let o = out + r * m
-            for j in 0 ..< m { o[j] = 0 }
-            for k in 0 ..< d {
-                let col = wt + k * m
-                let x = col[first + r]
-                for j in 0 ..< m { o[j] += x * col[j] }
+            for j in 0 ..< m {
+                var s = 0.0
+                for k in 0 ..< d {
+                    let col = wt + k &* m
+                    s = s + col[first + r] * col[j]
+                }
+                o[j] = s
             }
         }
     }

@@ -25,3 +25,23 @@ struct FastMathTests {
         #expect(worst > 0)   // not secretly calling libm
     }
 }
+
+@Suite("Packed square root")
+struct PackedSquareRootTests {
+    @Test("sqrt4 equals squareRoot() lane by lane")
+    func versusScalar() {
+        var worstUlps = 0.0
+        var x = 2e-300
+        while x < 1e300 {
+            let v = D4(x, x * 1.37, x * 2.9, x * 0.51)
+            let r = sqrt4(v)
+            for l in 0 ..< 4 {
+                let e = v[l].squareRoot()
+                worstUlps = max(worstUlps, abs(r[l] - e) / e.ulp)
+            }
+            x *= 3.7
+        }
+        #expect(worstUlps == 0, "worst \(worstUlps) ulps")
+        #expect(sqrt4(D4(0, 0.25, 1, 4)) == D4(0, 0.5, 1, 2))
+    }
+}
