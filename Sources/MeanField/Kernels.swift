@@ -92,8 +92,7 @@ struct ReLUKernel: PairKernel {
         // (Written without early exits or libm calls so that loops over j vectorise.)
         var c = dot * i.inverse * j.inverse
         c = c > 1 ? 1 : (c < -1 ? -1 : c)
-        let phi = arccos(c)
-        let sinPhi = (1 - c * c).squareRoot()
+        let (phi, sinPhi) = arccosAndSine(c)
         let piMinusPhi = Double.pi - phi
         let s = nn == 0 ? 0 : scale * inverseTwoPi
         return KernelValue(value: s * (nn * sinPhi + piMinusPhi * dot),

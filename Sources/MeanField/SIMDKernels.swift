@@ -54,6 +54,35 @@ func arccos4(_ c: D4) -> D4 {
     return small.replacing(with: large, where: big)
 }
 
+/// Lane-wise ``sqrtOneMinus(_:)``.
+@inline(__always)
+func sqrtOneMinus4(_ t: D4) -> D4 {
+    let t2 = t * t, t4 = t2 * t2, t8 = t4 * t4
+    let q0 = 1.0 - 0.4999999999999815 * t
+    let q1 = -0.1250000000041244 - 0.06249999963931342 * t
+    let q2 = -0.0390625163329017 - 0.02734331164089207 * t
+    let q3 = -0.020515325325567758 - 0.016027596302914372 * t
+    let q4 = -0.01375441009387522 - 0.007446828865423663 * t
+    let q5 = -0.021194963521473254 + 0.017190548009281534 * t
+    let r0 = q0 + q1 * t2, r1 = q2 + q3 * t2, r2 = q4 + q5 * t2 - 0.034308838583332474 * t4
+    return (r0 + r1 * t4) + r2 * t8
+}
+
+/// Lane-wise ``arccosAndSine(_:)``.
+@inline(__always)
+func arccosAndSine4(_ c: D4) -> (angle: D4, sine: D4) {
+    let negative = c .< 0
+    let z = c.replacing(with: -c, where: negative)
+    let big = z .> 0.5
+    let y = z.replacing(with: sqrt4((1 - z) * 0.5), where: big)
+    let s = arcsinCore4(y)
+    let halfPi = 1.5707963267948966
+    let small = (halfPi - s).replacing(with: halfPi + s, where: negative)
+    let large = (2 * s).replacing(with: 2 * halfPi - 2 * s, where: negative)
+    let q = sqrtOneMinus4(y * y)
+    return (small.replacing(with: large, where: big), q.replacing(with: 2 * y * q, where: big))
+}
+
 /// Lane-wise ``arcsin(_:)``.
 @inline(__always)
 func arcsin4(_ z: D4) -> D4 {
@@ -104,8 +133,7 @@ extension ReLUKernel {
             var cos = dot * invI * load4(norms.inverse + j)
             cos = cos.replacing(with: 1, where: cos .> 1)
             cos = cos.replacing(with: -1, where: cos .< -1)
-            let phi = arccos4(cos)
-            let sinPhi = sqrt4(1 - cos * cos)
+            let (phi, sinPhi) = arccosAndSine4(cos)
             let piMinusPhi = Double.pi - phi
             let nn = ni * nj
             let sv = D4(repeating: s).replacing(with: 0, where: nn .== 0)

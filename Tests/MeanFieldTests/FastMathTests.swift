@@ -45,3 +45,28 @@ struct PackedSquareRootTests {
         #expect(sqrt4(D4(0, 0.25, 1, 4)) == D4(0, 0.5, 1, 2))
     }
 }
+
+@Suite("Angle and sine in one pass")
+struct ArccosAndSineTests {
+    @Test("arccosAndSine matches (acos c, sqrt(1 - c^2)) and its lanes match the scalar")
+    func versusLibm() {
+        // The sine is compared with sqrt((1 - c)(1 + c)) (1 - c and 1 + c are exact or nearly
+        // so, hence a reference good to ~2 ulps even near c = +-1) in relative terms, 1e-15.
+        for i in 0 ... 100_000 {
+            let c = -1 + 2 * Double(i) / 100_000
+            let (a, s) = arccosAndSine(c)
+            #expect(abs(a - acos(c)) <= 4 * acos(c).ulp + 1e-16)
+            let exact = ((1 - c) * (1 + c)).squareRoot()
+            #expect(abs(s - exact) <= 1e-15 * max(exact, 1e-300) + 1e-300, "c = \(c): \(s) vs \(exact)")
+            if i % 4 == 0 && i + 3 <= 100_000 {
+                let lanes = D4(c, -1 + 2 * Double(i + 1) / 100_000, -1 + 2 * Double(i + 2) / 100_000, -1 + 2 * Double(i + 3) / 100_000)
+                let (a4, s4) = arccosAndSine4(lanes)
+                for l in 0 ..< 4 {
+                    let (al, sl) = arccosAndSine(lanes[l])
+                    #expect(a4[l] == al && s4[l] == sl)
+                }
+            }
+        }
+        #expect(arccosAndSine(1) == (0, 0))
+    }
+}
