@@ -187,3 +187,18 @@ struct RiskTests {
         #expect(throws: MeanFieldError.self) { try NetworkModel(activation: .relu, inputDimension: 0) }
     }
 }
+
+@Suite("Particle marginals")
+struct MarginalTests {
+    @Test("Norms, overlaps and second-layer weights of a hand-made system")
+    func handMade() throws {
+        let model = try NetworkModel(activation: .relu, inputDimension: 2, secondLayer: .trained)
+        let p: [Double] = [2, 3, 4, -1, 0, 1]   // (a, w) = (2, (3, 4)), (-1, (0, 1))
+        let m = try model.marginals(particles: p, direction: [0, 2])
+        #expect(m.weightNorms == [5, 1])
+        #expect(m.overlaps == [4, 1])
+        #expect(m.secondLayer == [2, -1])
+        #expect(throws: MeanFieldError.self) { try model.marginals(particles: p, direction: [0, 0]) }
+        #expect(throws: MeanFieldError.self) { try model.marginals(particles: [1, 2]) }
+    }
+}
