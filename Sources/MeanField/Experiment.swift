@@ -54,6 +54,10 @@ public struct EnergyParameters: Sendable {
 ///
 /// Steps: `round(horizon / eta)`, so the last recorded time is that count times `eta`. Records
 /// are taken every `max(1, round(record_every / eta))` steps, at step 0 and at the last step.
+///
+/// `sgd.noise = true` needs a finite `energy.beta`. A finite `beta` with `sgd.noise = false` is
+/// allowed: the dynamics are then noiseless, while the records still carry
+/// `F_{lambda,beta}` (when an entropy estimator is given), which such a run does not minimise.
 public struct SGDExperiment: Sendable {
     public var model: NetworkModel
     public var teacher: Teacher

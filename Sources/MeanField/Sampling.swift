@@ -21,18 +21,12 @@ extension Xoshiro256StarStar {
         }
     }
 
-    /// Fills `count` values at `buffer` with independent standard normal draws, two per polar
-    /// acceptance. The stream consumed depends only on `count`.
+    /// Fills `count` values at `buffer` with independent standard normal draws (the ziggurat
+    /// method, ``fillNormalZiggurat(_:count:)``). The draws depend only on the generator state
+    /// and `count`.
     @inlinable
     public mutating func fillStandardNormal(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
-        var i = 0
-        while i + 1 < count {
-            let (g0, g1) = nextGaussianPair()
-            buffer[i] = g0
-            buffer[i + 1] = g1
-            i += 2
-        }
-        if i < count { buffer[i] = nextGaussianPair().0 }
+        fillNormalZiggurat(buffer, count: count)
     }
 
     /// Writes a point uniform on the unit sphere `S^{d-1}` of R^d (a standard normal vector
