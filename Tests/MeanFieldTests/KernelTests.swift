@@ -146,3 +146,36 @@ struct KernelTests {
         }
     }
 }
+
+@Suite("Low-dimensional special cases")
+struct LowDimensionTests {
+    @Test("Sphere quadrature in d = 1, 2, 3 (two-point and Chebyshev laws) agrees with Monte Carlo", arguments: [1, 2, 3])
+    func sphereLowDimension(_ d: Int) throws {
+        let model = try NetworkModel(activation: .tanh, inputDimension: d, secondLayer: .fixed, inputs: .sphere)
+        let risk = try PopulationRisk(model: model, teacher: .singleNeuron([Double](repeating: 1, count: d)))
+        let w = Array([0.9, -0.4, 0.3].prefix(d)), w2 = Array([-0.5, 0.8, 0.6].prefix(d))
+        let (k, g) = kernelThroughRisk(risk, w, w2)
+        let mc = monteCarloKernel(.tanh, .tanh, w, w2, inputs: .sphere, samples: 60_000, seed: 5)
+        // 5 standard errors; in d = 1 the law is two points and MC is nearly exact.
+        #expect(abs(k - mc.value.mean) <= 5 * mc.value.standardError + 1e-12, "d = \(d): \(k) vs \(mc.value.mean)")
+        for c in 0 ..< d { #expect(abs(g[c] - mc.gradient[c].mean) <= 5 * mc.gradient[c].standardError + 1e-12) }
+    }
+
+    @Test("Every dynamics runs in d = 1 with one particle, Gaussian and sphere inputs",
+          arguments: [SGDKind.online, .multipass(samples: 3), .population])
+    func tinyRuns(_ kind: SGDKind) throws {
+        for inputs in InputDistribution.allCases {
+            for s in [Activation.relu, .tanh] {
+                let model = try NetworkModel(activation: s, inputDimension: 1, secondLayer: .trained, inputs: inputs)
+                let e = SGDExperiment(model: model, teacher: .singleNeuron([1], noise: 0.1),
+                                      initialization: InitialLaw(aMean: 0.5, aStd: 0.1, wMean: 0.3, wStd: 0.1),
+                                      energy: EnergyParameters(lambda: 0.1, beta: 100), particles: 1, horizon: 0.5, seed: 1,
+                                      sgd: SGDSettings(eta: 0.05, kind: kind, noise: true), recordEvery: 0.25)
+                let t = try SGDRunner(experiment: e).run()
+                #expect(t.status == .completed)
+                #expect(t.records.count == 3 && t.finalParticles.count == 2)
+                #expect(t.records.allSatisfy { $0.risk.isFinite && $0.risk >= 0 })
+            }
+        }
+    }
+}
