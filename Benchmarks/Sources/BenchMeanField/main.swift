@@ -97,6 +97,16 @@ if part("population") || part("evaluate") {
         best = min(best, seconds(clock.measure { _ = try? runner.risk.firstVariation(points: p) }))
     }
     print("first variation relu d=20 M=2000 (all cores), best of runs: \(fmt(best * 1e3, 1)) ms")
+    // The same evaluation on one core (a population run with parallel = false, one step).
+    var serial = e
+    serial.parallel = false
+    serial.horizon = 0
+    let serialRunner = try SGDRunner(experiment: serial)
+    var bestSerial = Double.infinity
+    for _ in 0 ..< (quick ? 3 : 10) {
+        bestSerial = min(bestSerial, seconds(clock.measure { _ = serialRunner.run() }))
+    }
+    print("risk-only evaluation (Psi, no gradient) relu d=20 M=2000 (one core), best of runs: \(fmt(bestSerial * 1e3, 1)) ms")
 }
 
 // 3. Extras.
