@@ -79,6 +79,9 @@ public struct SGDExperiment: Sendable {
     public var parallel: Bool = true
     /// Start from these particles (row-major `M x D`) instead of sampling ``initialization``.
     public var initialParticles: [Double]? = nil
+    /// `M d` from which one online step's sweep is split over the cores (tests lower it to
+    /// exercise the split path).
+    var onlineParallelThreshold = 400_000
 
     public init(model: NetworkModel, teacher: Teacher, initialization: InitialLaw,
                 energy: EnergyParameters = EnergyParameters(), particles: Int, horizon: Double,

@@ -95,7 +95,7 @@ final class OnlineEngine<F: ScalarFunction> {
         // 2-core machine: 35k steps/s split against 177k serial without noise (the sweep takes
         // ~5 us, the hand-off to a sleeping worker far more), 8.0k against 8.6k with noise
         // (M D normals per step). Steps run serially unless very wide.
-        let parallel = e.parallel && blocks >= 2 && m * d >= 400_000
+        let parallel = e.parallel && blocks >= 2 && m * d >= e.onlineParallelThreshold
 
         // The training set of multipass SGD, drawn once from the sample stream.
         var trainX: [Double] = []

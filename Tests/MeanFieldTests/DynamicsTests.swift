@@ -184,6 +184,7 @@ struct DynamicsTests {
                               initialization: InitialLaw(aMean: 0.5, aStd: 0.2, wMean: 0, wStd: 0.5),
                               energy: EnergyParameters(lambda: 0.1, beta: 50), particles: 150, horizon: 0.2, seed: 9,
                               sgd: SGDSettings(eta: 0.01, kind: kind, noise: true), recordEvery: 0.1)
+        e.onlineParallelThreshold = 0          // split online sweeps too (blocks of 64 particles)
         let a = try SGDRunner(experiment: e).run()
         let b = try SGDRunner(experiment: e).run()
         e.parallel = false
