@@ -71,6 +71,16 @@ if part("online") {
     print("online-sgd relu d=20 M=1000 steps=\(steps): \(rate) steps/s (\(fmt(loop, 2)) s; risk \(r0) -> \(r1))")
 }
 
+// 1b. Online SGD cost split: steps/s at d = 10, 20, 40 (M = 1000) separates the per-particle
+// overhead from the per-(particle, coordinate) sweep.
+if only == "online-scaling" {
+    for d in [10, 20, 40] {
+        let e = try experiment(kind: .online, d: d, m: 1000, eta: 0.01, steps: 50_000)
+        let (t, _) = try timeRun(e)
+        print("online-sgd relu d=\(d) M=1000: \(fmt(t / 50_000 * 1e6, 2)) us/step (incl. 2 records)")
+    }
+}
+
 // 2. Population flow.
 if part("population") {
     let steps = quick ? 3 : 10
