@@ -96,15 +96,28 @@ protocol ScalarFunction: Sendable {
     func derivative(_ u: Double) -> Double
     /// `(s(u), s'(u))`, sharing work where the two have common parts.
     func valueAndDerivative(_ u: Double) -> (Double, Double)
+    /// Four lanes of ``valueAndDerivative(_:)`` (packed code for tanh, sigmoid, relu, linear;
+    /// lane by lane otherwise).
+    func valueAndDerivative4(_ u: SIMD4<Double>) -> (SIMD4<Double>, SIMD4<Double>)
 }
 
 extension ScalarFunction {
     @inline(__always) func valueAndDerivative(_ u: Double) -> (Double, Double) { (value(u), derivative(u)) }
+
+    @inline(__always) func valueAndDerivative4(_ u: SIMD4<Double>) -> (SIMD4<Double>, SIMD4<Double>) {
+        let (v0, d0) = valueAndDerivative(u[0]), (v1, d1) = valueAndDerivative(u[1])
+        let (v2, d2) = valueAndDerivative(u[2]), (v3, d3) = valueAndDerivative(u[3])
+        return (SIMD4(v0, v1, v2, v3), SIMD4(d0, d1, d2, d3))
+    }
 }
 
 struct ReLUFunction: ScalarFunction {
     @inline(__always) func value(_ u: Double) -> Double { u > 0 ? u : 0 }
     @inline(__always) func derivative(_ u: Double) -> Double { u > 0 ? 1 : 0 }
+    @inline(__always) func valueAndDerivative4(_ u: SIMD4<Double>) -> (SIMD4<Double>, SIMD4<Double>) {
+        let positive = u .> 0
+        return (SIMD4(repeating: 0).replacing(with: u, where: positive), SIMD4(repeating: 0).replacing(with: 1, where: positive))
+    }
 }
 
 struct ErfFunction: ScalarFunction {
@@ -144,6 +157,7 @@ struct SigmoidFunction: ScalarFunction {
 struct IdentityFunction: ScalarFunction {
     @inline(__always) func value(_ u: Double) -> Double { u }
     @inline(__always) func derivative(_ u: Double) -> Double { 1 }
+    @inline(__always) func valueAndDerivative4(_ u: SIMD4<Double>) -> (SIMD4<Double>, SIMD4<Double>) { (u, SIMD4(repeating: 1)) }
 }
 
 struct ClosureFunction: ScalarFunction {

@@ -222,18 +222,36 @@ struct QuadratureKernel: PairKernel {
         rule.scale.withUnsafeBufferPointer { sc in
         rule.v.withUnsafeBufferPointer { v in
         rule.wv.withUnsafeBufferPointer { wv in
+            let vp = v.baseAddress!, wvp = wv.baseAddress!
+            let nv = v.count
             for m in 0 ..< t1.count {
                 let t = t1[m]
                 let base = b1 * t
                 let step = b2 * sc[m]
                 var kr = 0.0, kd = 0.0, kq = 0.0
                 if gradient {
-                    for n in 0 ..< v.count {
+                    // Four nodes at a time (packed activations), then the tail.
+                    var kr4 = D4(), kd4 = D4(), kq4 = D4()
+                    var n = 0
+                    while n + 4 <= nv {
+                        let vv = load4(vp + n), ww = load4(wvp + n)
+                        let (rv, rd) = r.valueAndDerivative4(base + step * vv)
+                        kr4 = kr4 + ww * rv
+                        let wd = ww * rd
+                        kd4 = kd4 + wd
+                        kq4 = kq4 + wd * vv
+                        n += 4
+                    }
+                    kr = (kr4[0] + kr4[1]) + (kr4[2] + kr4[3])
+                    kd = (kd4[0] + kd4[1]) + (kd4[2] + kd4[3])
+                    kq = (kq4[0] + kq4[1]) + (kq4[2] + kq4[3])
+                    while n < nv {
                         let (rv, rd) = r.valueAndDerivative(base + step * v[n])
                         kr += wv[n] * rv
                         let wd = wv[n] * rd
                         kd += wd
                         kq += wd * v[n]
+                        n += 1
                     }
                     let (sv, sd) = s.valueAndDerivative(n1 * t)
                     k += w1[m] * sv * kr
@@ -241,7 +259,14 @@ struct QuadratureKernel: PairKernel {
                     p += w1[m] * sv * t * kd
                     q += w1[m] * sv * sc[m] * kq
                 } else {
-                    for n in 0 ..< v.count { kr += wv[n] * r.value(base + step * v[n]) }
+                    var kr4 = D4()
+                    var n = 0
+                    while n + 4 <= nv {
+                        kr4 = kr4 + load4(wvp + n) * r.valueAndDerivative4(base + step * load4(vp + n)).0
+                        n += 4
+                    }
+                    kr = (kr4[0] + kr4[1]) + (kr4[2] + kr4[3])
+                    while n < nv { kr += wv[n] * r.value(base + step * v[n]); n += 1 }
                     k += w1[m] * s.value(n1 * t) * kr
                 }
             }

@@ -216,10 +216,18 @@ final class OnlineEngine<F: ScalarFunction> {
                     onlineTiles(wb, m: m, d: d, n: n, x: x, xPrev: xPrev, cw: cw, noise: nz, sigma: sigma, decay: decay,
                                 u: ub, update: true, noisy: true, decays: true)
                 }
-                for j in 0 ..< n {
+                var j = 0
+                while j + 4 <= n {
+                    let (v, dv) = activation.valueAndDerivative4(load4(ub + j))
+                    store4(v, svb + j)
+                    store4(dv, sdb + j)
+                    j += 4
+                }
+                while j < n {
                     let (v, dv) = activation.valueAndDerivative(ub[j])
                     svb[j] = v
                     sdb[j] = dv
+                    j += 1
                 }
                 partial[b] = dot(ab, svb, n)
             }

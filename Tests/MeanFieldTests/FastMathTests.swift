@@ -70,3 +70,41 @@ struct ArccosAndSineTests {
         #expect(arccosAndSine(1) == (0, 0))
     }
 }
+
+@Suite("Packed exponential and activations")
+struct PackedActivationTests {
+    @Test("exp4 is within 5e-16 relative (2-3 ulps) of exp on [-700, 700]")
+    func expVersusLibm() {
+        var worst = 0.0
+        var x = -700.0
+        while x <= 700 {
+            let v = D4(x, min(700, x + 0.123), min(700, x + 0.377), min(700, x + 0.5))
+            let e = exp4(v)
+            for l in 0 ..< 4 { worst = max(worst, abs(e[l] - exp(v[l])) / exp(v[l])) }
+            x += 0.731
+        }
+        #expect(worst < 5e-16, "worst relative error \(worst)")
+        #expect(worst > 0)
+    }
+
+    @Test("Packed tanh and sigmoid (values and derivatives) match libm to 5e-16 absolute")
+    func activations() {
+        var worst = 0.0
+        var u = -40.0
+        while u <= 40 {
+            let v = D4(u, u / 3, u / 17, -u / 101)
+            let (t, dt) = TanhFunction().valueAndDerivative4(v)
+            let (s, ds) = SigmoidFunction().valueAndDerivative4(v)
+            let (r, dr) = ReLUFunction().valueAndDerivative4(v)
+            for l in 0 ..< 4 {
+                worst = max(worst, abs(t[l] - tanh(v[l])), abs(dt[l] - (1 - tanh(v[l]) * tanh(v[l]))))
+                let sg = SigmoidFunction().value(v[l])
+                worst = max(worst, abs(s[l] - sg), abs(ds[l] - sg * (1 - sg)))
+                #expect(r[l] == max(v[l], 0) && dr[l] == (v[l] > 0 ? 1 : 0))
+            }
+            u += 0.0137
+        }
+        // A couple of ulps of values of size ~1.
+        #expect(worst <= 5e-16, "worst \(worst)")
+    }
+}
