@@ -151,9 +151,12 @@ struct DynamicsTests {
     func riskDecreases(_ s: Activation) throws {
         let model = try NetworkModel(activation: s, inputDimension: 4, secondLayer: .trained)
         let teacher = Teacher.neurons(directions: [[1, 0, 0.5, 0], [0, -1, 0, 0.5]], coefficients: [1, 0.5], noise: 0.1)
+        // tanh goes through the quadrature (debug builds run it slowly): fewer particles, 16 nodes.
+        let quadrature = s.description == "tanh"
+        let m = quadrature ? 12 : 30
         var e = SGDExperiment(model: model, teacher: teacher, initialization: InitialLaw(aMean: 0, aStd: 0.5, wMean: 0, wStd: 0.5),
-                              particles: 30, horizon: 2, seed: 3, sgd: SGDSettings(eta: 0.02, kind: .population), recordEvery: 0.02)
-        e.kernelOptions = KernelOptions(quadratureNodes: 24)
+                              particles: m, horizon: 2, seed: 3, sgd: SGDSettings(eta: 0.02, kind: .population), recordEvery: 0.02)
+        e.kernelOptions = KernelOptions(quadratureNodes: 16)
         let runner = try SGDRunner(experiment: e)
         let traj = runner.run()
         #expect(traj.records.count == 101)
@@ -166,7 +169,7 @@ struct DynamicsTests {
         // first-order prediction must be within 4x the second-order remainder.
         let p0 = traj.records[0].particles!
         let (_, g) = try runner.risk.firstVariation(points: p0)
-        let rate = g.reduce(0) { $0 + $1 * $1 } / 30
+        let rate = g.reduce(0) { $0 + $1 * $1 } / Double(m)
         let eta = 0.02
         let actual = traj.records[1].risk - traj.records[0].risk
         var half = p0
