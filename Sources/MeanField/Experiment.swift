@@ -190,3 +190,55 @@ public struct RunProgress: Sendable {
     public var risk: Double?
     public var fractionDone: Double { totalSteps == 0 ? 1 : Double(step) / Double(totalSteps) }
 }
+
+// MARK: - Spec names
+
+extension Activation {
+    /// Parses `model.activation` (`relu`, `erf`, `tanh`, `sigmoid`, `linear`).
+    /// - Throws: ``MeanFieldError/invalidSetting(key:value:requirement:)`` naming `model.activation`.
+    public init(specName name: String) throws {
+        guard let a = Activation(name: name) else {
+            throw MeanFieldError.invalidSetting(key: "model.activation", value: "\"\(name)\"", requirement: "must be one of relu, erf, tanh, sigmoid, linear")
+        }
+        self = a
+    }
+}
+
+extension SecondLayer {
+    /// Parses `model.second_layer` (`trained` or `fixed`).
+    public init(specName name: String) throws {
+        guard let v = SecondLayer(rawValue: name.lowercased()) else {
+            throw MeanFieldError.invalidSetting(key: "model.second_layer", value: "\"\(name)\"", requirement: "must be trained or fixed")
+        }
+        self = v
+    }
+}
+
+extension InputDistribution {
+    /// Parses `model.inputs` (`gaussian` or `sphere`).
+    public init(specName name: String) throws {
+        guard let v = InputDistribution(rawValue: name.lowercased()) else {
+            throw MeanFieldError.invalidSetting(key: "model.inputs", value: "\"\(name)\"", requirement: "must be gaussian or sphere")
+        }
+        self = v
+    }
+}
+
+extension SGDKind {
+    /// Parses `sgd.kind` (`online`, `multipass`, `population`); `samples` is `sgd.samples`, the
+    /// size of the multipass training set (required for `multipass`, ignored otherwise).
+    public init(specName name: String, samples: Int? = nil) throws {
+        switch name.lowercased() {
+        case "online": self = .online
+        case "population": self = .population
+        case "multipass":
+            guard let samples else {
+                throw MeanFieldError.invalidSetting(key: "sgd.samples", value: "missing", requirement: "multipass SGD needs the training-set size sgd.samples")
+            }
+            try require(samples >= 1, "sgd.samples", "\(samples)", "the multipass training set needs >= 1 samples")
+            self = .multipass(samples: samples)
+        default:
+            throw MeanFieldError.invalidSetting(key: "sgd.kind", value: "\"\(name)\"", requirement: "must be online, multipass or population")
+        }
+    }
+}

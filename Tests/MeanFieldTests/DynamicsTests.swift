@@ -284,3 +284,22 @@ struct DynamicsTests {
         }
     }
 }
+
+@Suite("Spec names")
+struct SpecNameTests {
+    @Test("Names parse; unknown names throw errors naming their key")
+    func names() throws {
+        #expect(try Activation(specName: "ReLU").description == "relu")
+        #expect(try SecondLayer(specName: "fixed") == .fixed)
+        #expect(try InputDistribution(specName: "sphere") == .sphere)
+        #expect(try SGDKind(specName: "multipass", samples: 10) == .multipass(samples: 10))
+        func key(_ f: () throws -> Void) -> String? {
+            do { try f(); return nil } catch let e as MeanFieldError { return e.key } catch { return "?" }
+        }
+        #expect(key { _ = try Activation(specName: "gelu") } == "model.activation")
+        #expect(key { _ = try SecondLayer(specName: "frozen") } == "model.second_layer")
+        #expect(key { _ = try InputDistribution(specName: "cube") } == "model.inputs")
+        #expect(key { _ = try SGDKind(specName: "batch") } == "sgd.kind")
+        #expect(key { _ = try SGDKind(specName: "multipass") } == "sgd.samples")
+    }
+}
