@@ -142,6 +142,16 @@ public struct PopulationRisk: Sendable {
     /// The particle dimension `D`.
     public var parameterDimension: Int { model.parameterDimension }
 
+    /// One line saying how `V` and `U` are computed, for run summaries, e.g.
+    /// `closed form (relu, gaussian inputs)` or
+    /// `product Gauss-Hermite quadrature, 48 x 48 nodes (tanh, gaussian inputs)`.
+    public var kernelDescription: String {
+        let what = "(\(model.activation), \(model.inputs.rawValue) inputs)"
+        if isClosedForm { return "closed form \(what)" }
+        let rule = model.inputs == .gaussian ? "Gauss-Hermite" : "Gauss-Jacobi"
+        return "product \(rule) quadrature, \(quadratureNodes) x \(quadratureNodes) nodes \(what)"
+    }
+
     // MARK: - Single-particle pieces
 
     /// `T(w) = E[y s(<w, x>)]` and its gradient coefficients for one weight vector.

@@ -159,6 +159,8 @@ struct RiskTests {
         let quad = try makeRisk(.tanh, .gaussian, .trained, linearTeacher: false)
         let theta = particles(6, 5, seed: 1, scale: 0.4)
         #expect(try closed.kernelErrorEstimate(particles: theta) == 0)
+        #expect(closed.kernelDescription == "closed form (relu, gaussian inputs)")
+        #expect(quad.kernelDescription == "product Gauss-Hermite quadrature, 48 x 48 nodes (tanh, gaussian inputs)")
         let e = try quad.kernelErrorEstimate(particles: theta)
         // |w| ~ 0.9 and teacher norms ~ 1.3 here: the table gives 5e-8 at |w| = 1 and 2e-4 at
         // |w| = 2 with 48 nodes.
