@@ -33,6 +33,10 @@ final class OnlineEngine<F: ScalarFunction> {
     let sd: UnsafeMutablePointer<Double>
     let u: UnsafeMutablePointer<Double>
     let partial: UnsafeMutablePointer<Double>
+    /// Per-block scratch: the update coefficients (`blockSize` per block) and the block's
+    /// noise (`blockSize * max(1, d)` per block), allocated once.
+    let scratchCoefficients: UnsafeMutablePointer<Double>
+    let scratchNoise: UnsafeMutablePointer<Double>
     let noise: UnsafeMutablePointer<Xoshiro256StarStar>
     var samples: Xoshiro256StarStar
 
@@ -51,6 +55,8 @@ final class OnlineEngine<F: ScalarFunction> {
         sd = .allocate(capacity: m)
         u = .allocate(capacity: m)
         partial = .allocate(capacity: blocks)
+        scratchCoefficients = .allocate(capacity: blocks * SGDRunner.blockSize)
+        scratchNoise = .allocate(capacity: blocks * SGDRunner.blockSize * max(1, d))
         let (sampleStream, noiseStreams) = runner.streams()
         samples = sampleStream
         noise = .allocate(capacity: blocks)
@@ -69,6 +75,8 @@ final class OnlineEngine<F: ScalarFunction> {
     deinit {
         wt.deallocate(); a.deallocate(); sv.deallocate(); sd.deallocate(); u.deallocate()
         partial.deallocate()
+        scratchCoefficients.deallocate()
+        scratchNoise.deallocate()
         noise.deinitialize(count: blocks)
         noise.deallocate()
     }
@@ -167,13 +175,13 @@ final class OnlineEngine<F: ScalarFunction> {
         let m = m, d = d, trained = trained, activation = activation
         let blockSize = SGDRunner.blockSize
         nonisolated(unsafe) let w = wt, a = a, sv = sv, sd = sd, u = u, partial = partial, streams = noise
+        nonisolated(unsafe) let scratchCoefficients = scratchCoefficients, scratchNoise = scratchNoise
         nonisolated(unsafe) let x = x, xPrev = xPrev
         let hasDecay = decay != 1
         let body = { (range: Range<Int>) in
-            let cw = UnsafeMutablePointer<Double>.allocate(capacity: blockSize)
-            let nz = UnsafeMutablePointer<Double>.allocate(capacity: blockSize * max(1, d))
-            defer { cw.deallocate(); nz.deallocate() }
             for b in range {
+                let cw = scratchCoefficients + b * blockSize
+                let nz = scratchNoise + b * blockSize * max(1, d)
                 let j0 = b * blockSize, n = min(m, j0 + blockSize) - j0
                 let ab = a + j0, svb = sv + j0, sdb = sd + j0, ub = u + j0
                 if update {
