@@ -81,7 +81,9 @@ public struct SGDExperiment: Sendable {
     public var initialParticles: [Double]? = nil
     /// `M d` from which one online step's sweep is split over the cores (tests lower it to
     /// exercise the split path).
-    var onlineParallelThreshold = 400_000
+    var onlineParallelThreshold = 8_000
+    /// How the online engine manages its partner thread (tests shrink it to exercise every path).
+    var onlinePartner = OnlinePartnerPolicy()
 
     public init(model: NetworkModel, teacher: Teacher, initialization: InitialLaw,
                 energy: EnergyParameters = EnergyParameters(), particles: Int, horizon: Double,

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Dispatch
 import Synchronization
+import Wasserstein
 
 /// A second thread that takes a fixed share of every step of a run whose steps are too short
 /// (microseconds) for a hand-off to a sleeping thread.
@@ -32,6 +33,40 @@ import Synchronization
 final class StepPartner: @unchecked Sendable {
     /// Spinning without work for this long parks the partner.
     static let idleBudget: Duration = .microseconds(200)
+    /// A wait for the partner longer than this counts as a stall (see ``finish()``).
+    static let stallLimit: Duration = .microseconds(50)
+
+    /// The cores this process may run on (its CPU affinity, capped by the cores online); a
+    /// partner needs at least two.
+    static let coresAvailable: Int = {
+        min(Parallel.coreCount, allowedCpuCount() ?? Parallel.coreCount)
+    }()
+
+    /// The number of CPUs in this process's affinity mask, from the `Cpus_allowed` line of
+    /// `/proc/self/status` (a comma-separated hex mask); `nil` where that is not available.
+    static func allowedCpuCount() -> Int? {
+        #if canImport(Glibc)
+        let fd = open("/proc/self/status", O_RDONLY)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0 ..< n]
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("Cpus_allowed:") {
+            var count = 0
+            for ch in line.dropFirst("Cpus_allowed:".count) {
+                if let v = ch.hexDigitValue { count += v.nonzeroBitCount }
+            }
+            return count > 0 ? count : nil
+        }
+        #endif
+        return nil
+    }
 
     private static let exitValue = -1
     private let storage: UnsafeMutableRawPointer
@@ -42,13 +77,16 @@ final class StepPartner: @unchecked Sendable {
     private let wakeUp = DispatchSemaphore(value: 0)
     private let work: (Range<Int>) -> Void
     private let share: Range<Int>
+    private let declineEvery: Int
     private var thread: pthread_t
     private var step = 0
     private var running = false
 
     /// Starts the partner thread, which will run `work(share)` for each step it claims.
     /// Returns `nil` if the thread cannot be created (the caller then runs serially).
-    init?(share: Range<Int>, work: @escaping (Range<Int>) -> Void) {
+    /// `declineEvery > 0` (tests only) makes the partner leave every `declineEvery`-th step to
+    /// the owner.
+    init?(share: Range<Int>, declineEvery: Int = 0, work: @escaping (Range<Int>) -> Void) {
         storage = .allocate(byteCount: 192, alignment: 64)
         word = (storage + 64).bindMemory(to: Atomic<Int>.self, capacity: 1)
         word.initialize(to: Atomic(0))
@@ -56,6 +94,7 @@ final class StepPartner: @unchecked Sendable {
         parked.initialize(to: Atomic(0))
         self.work = work
         self.share = share
+        self.declineEvery = declineEvery
         thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
         let rc = pthread_create(&thread, nil, { raw in
@@ -77,16 +116,30 @@ final class StepPartner: @unchecked Sendable {
     }
 
     /// Publishes the next step (everything written before this call is visible to the partner's
-    /// work) and wakes the partner if it is parked.
-    func post() {
+    /// work) and wakes the partner if it is parked. Returns true if it was parked (it will then
+    /// miss the next few steps, which the owner takes back).
+    @discardableResult
+    func post() -> Bool {
         step += 1
         word.pointee.store(4 &* step, ordering: .sequentiallyConsistent)
-        wakeIfParked()
+        return wakeIfParked()
+    }
+
+    /// Who ran the partner's share of a step.
+    enum Outcome {
+        /// The partner, without keeping the owner waiting long.
+        case partner
+        /// The owner, because the partner had not claimed it (descheduled or parked).
+        case owner
+        /// The partner, but the owner waited more than ``stallLimit`` for it (it was
+        /// descheduled in the middle of its share).
+        case stalled
     }
 
     /// Waits until the partner's share of the posted step is done, or runs it here if the
     /// partner has not claimed it.
-    func finish() {
+    @discardableResult
+    func finish() -> Outcome {
         let posted = 4 &* step
         var v = word.pointee.load(ordering: .acquiring)
         if v == posted {
@@ -94,13 +147,26 @@ final class StepPartner: @unchecked Sendable {
                                                              ordering: .acquiringAndReleasing)
             if stolen {
                 work(share)
-                return
+                return .owner
             }
             v = now
         }
+        var spins = 0
+        var since: ContinuousClock.Instant? = nil
+        var stalled = false
         while v != posted | 3 {
+            spins &+= 1
+            if spins & 255 == 0 && !stalled {
+                let clock = ContinuousClock()
+                if let since {
+                    stalled = clock.now - since > Self.stallLimit
+                } else {
+                    since = clock.now
+                }
+            }
             v = word.pointee.load(ordering: .acquiring)
         }
+        return stalled ? .stalled : .partner
     }
 
     /// Ends the partner thread and waits for it. Call once, between steps.
@@ -108,15 +174,17 @@ final class StepPartner: @unchecked Sendable {
         guard running else { return }
         running = false
         word.pointee.store(Self.exitValue, ordering: .sequentiallyConsistent)
-        wakeIfParked()
+        _ = wakeIfParked()
         pthread_join(thread, nil)
     }
 
-    private func wakeIfParked() {
+    private func wakeIfParked() -> Bool {
         if parked.pointee.load(ordering: .sequentiallyConsistent) == 1,
            parked.pointee.exchange(0, ordering: .sequentiallyConsistent) == 1 {
             wakeUp.signal()
+            return true
         }
+        return false
     }
 
     private func loop() {
@@ -129,7 +197,7 @@ final class StepPartner: @unchecked Sendable {
             if v == Self.exitValue { return }
             if v != seen {
                 seen = v
-                if v & 3 == 0 {
+                if v & 3 == 0 && (declineEvery == 0 || (v >> 2) % declineEvery != 0) {
                     let (claimed, _) = word.pointee.compareExchange(expected: v, desired: v | 1,
                                                                     ordering: .acquiringAndReleasing)
                     if claimed {

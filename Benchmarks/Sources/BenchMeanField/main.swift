@@ -56,19 +56,23 @@ func fmt(_ x: Double, _ digits: Int) -> String {
 
 print("cores: \(Parallel.coreCount)")
 
-// 1. Online SGD.
+// 1. Online SGD, on all cores (a spinning partner thread takes half of each step) and on one.
 if part("online") {
     let steps = quick ? 20_000 : 100_000
-    let e = try experiment(kind: .online, d: 20, m: 1000, eta: 0.01, steps: steps)
-    let (t, traj) = try timeRun(e)
-    // The two records (t = 0 and t = T) each cost one O(M^2 d) risk evaluation; subtract them.
-    let runner = try SGDRunner(experiment: e)
-    let clock = ContinuousClock()
-    let recordCost = seconds(clock.measure { _ = try? runner.risk.risk(particles: traj.finalParticles) })
-    let loop = t - 2 * recordCost
-    let rate = Int(Double(steps) / loop)
-    let r0 = fmt(traj.records.first!.risk, 4), r1 = fmt(traj.records.last!.risk, 4)
-    print("online-sgd relu d=20 M=1000 steps=\(steps): \(rate) steps/s (\(fmt(loop, 2)) s; risk \(r0) -> \(r1))")
+    for parallel in [true, false] {
+        var e = try experiment(kind: .online, d: 20, m: 1000, eta: 0.01, steps: steps)
+        e.parallel = parallel
+        let (t, traj) = try timeRun(e)
+        // The two records (t = 0 and t = T) each cost one O(M^2 d) risk evaluation; subtract them.
+        let runner = try SGDRunner(experiment: e)
+        let clock = ContinuousClock()
+        let recordCost = seconds(clock.measure { _ = try? runner.risk.risk(particles: traj.finalParticles) })
+        let loop = t - 2 * recordCost
+        let rate = Int(Double(steps) / loop)
+        let r0 = fmt(traj.records.first!.risk, 4), r1 = fmt(traj.records.last!.risk, 4)
+        let cores = parallel ? "all cores" : "one core"
+        print("online-sgd relu d=20 M=1000 steps=\(steps) (\(cores)): \(rate) steps/s (\(fmt(loop, 2)) s; risk \(r0) -> \(r1))")
+    }
 }
 
 // 1b. Online SGD cost split: steps/s at d = 10, 20, 40 (M = 1000) separates the per-particle
