@@ -22,6 +22,24 @@ public protocol Energy: Sendable {
     func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
                         potential: UnsafeMutableBufferPointer<Double>?,
                         gradient: UnsafeMutableBufferPointer<Double>?)
+
+    /// `G(rho)` together with the gradient `grad_theta Psi(theta_i; rho)` at every support point
+    /// (row-major `count x D`), in one pass.
+    ///
+    /// The particle JKO step asks for both at every inner iteration. The default implementation
+    /// calls ``value(points:weights:)`` and then ``firstVariation(points:weights:potential:gradient:)``;
+    /// energies whose value and gradient share work (pairwise sums, network forward passes)
+    /// override it to compute the shared part once.
+    func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double
+}
+
+extension Energy {
+    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        firstVariation(points: points, weights: weights, potential: nil, gradient: gradient)
+        return value(points: points, weights: weights)
+    }
 }
 
 /// `F(rho) = G(rho) + (1/beta) int rho log rho`, with `beta = nil` meaning no entropy term.
