@@ -15,8 +15,8 @@ public struct JKOStepReport: Sendable, Equatable {
     public var negativeEntropy: Double?
     /// `W2(rho_k, rho_{k-1})`, the distance moved in this step (0 at step 0). Particles: from the
     /// transport solver at the final positions (exact `W2`, or the square root of the debiased
-    /// Sinkhorn divergence / entropic transport cost). Grid: the barycentric-map estimate of the
-    /// entropic plan, `sqrt(sum_i rho_i |x_i - T(x_i)|^2)` (see ``GridJKO``).
+    /// Sinkhorn divergence / entropic transport cost). Grid: the square root of the debiased Sinkhorn
+    /// divergence at the scheme's blur (see ``GridJKO``).
     public var w2Step: Double
     /// Inner iterations: L-BFGS iterations (particles) or generalised Sinkhorn iterations (grid).
     public var innerIterations: Int
