@@ -42,11 +42,15 @@ public struct JKOStepReport: Sendable, Equatable {
     public var totalSeconds: Double
     /// `W2(rho_k, rho*)` to the stationary Gibbs measure, when the runner was asked for it.
     public var distanceToStationary: Double?
+    /// With an Ornstein-Uhlenbeck oracle: `W2` between the Gaussian with `rho_k`'s per-axis mean and
+    /// variance and the exact flow's law at `t` (a moment-based error, not `W2(rho_k, exact)`).
+    public var gaussianW2ToExactFlow: Double?
 
     public init(step: Int, time: Double, freeEnergy: Double, smoothEnergy: Double, negativeEntropy: Double?,
                 w2Step: Double, innerIterations: Int, transportSolves: Int, converged: Bool, residual: Double,
                 mean: [Double], variance: [Double], transportSeconds: Double = 0, energySeconds: Double = 0,
-                entropySeconds: Double = 0, totalSeconds: Double = 0, distanceToStationary: Double? = nil) {
+                entropySeconds: Double = 0, totalSeconds: Double = 0, distanceToStationary: Double? = nil,
+                gaussianW2ToExactFlow: Double? = nil) {
         self.step = step
         self.time = time
         self.freeEnergy = freeEnergy
@@ -64,6 +68,7 @@ public struct JKOStepReport: Sendable, Equatable {
         self.entropySeconds = entropySeconds
         self.totalSeconds = totalSeconds
         self.distanceToStationary = distanceToStationary
+        self.gaussianW2ToExactFlow = gaussianW2ToExactFlow
     }
 }
 
