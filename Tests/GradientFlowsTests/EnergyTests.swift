@@ -108,6 +108,21 @@ struct EnergyTests {
         checkFirstVariation(s)
     }
 
+    /// The O(N) test energy used on grids equals the generic pairwise form of U = <theta, theta'>.
+    @Test("mean interaction equals the pairwise energy with U = <theta, theta'>")
+    func meanInteraction() throws {
+        let fast = MeanInteraction(dimension: 2)
+        let slow = try PairwiseInteraction(dimension: 2) { a, b, g in
+            if let g { g[0] = b[0]; g[1] = b[1] }
+            return a[0] * b[0] + a[1] * b[1]
+        }
+        #expect(abs(value(fast, points, weights) - value(slow, points, weights)) < 1e-14)
+        let (pf, gf) = firstVariation(fast, points, weights)
+        let (ps, gs) = firstVariation(slow, points, weights)
+        for i in 0 ..< 5 { #expect(abs(pf[i] - ps[i]) < 1e-14) }
+        for j in 0 ..< 10 { #expect(abs(gf[j] - gs[j]) < 1e-14) }
+    }
+
     @Test("bad energy parameters throw typed errors")
     func badParameters() throws {
         #expect(throws: WassersteinError.self) { try QuadraticPotential(dimension: 0, lambda: 1) }

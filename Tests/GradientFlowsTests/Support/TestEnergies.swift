@@ -4,7 +4,10 @@ import Wasserstein
 /// The linear network of MATH.md item 3 as a test energy (GradientFlows tests do not import
 /// MeanField): V(theta) = -<b*, theta>, U(theta, theta') = <theta, theta'>, plus (lambda/2)|theta|^2.
 /// Then R(rho) = const - <b*, m> + |m|^2 / 2 with m the mean of rho.
-func linearNetworkEnergy(teacher b: [Double], lambda: Double, beta: Double?) throws -> FreeEnergy {
+///
+/// `fastInteraction` uses ``MeanInteraction`` (O(N), Psi = <theta, m>) instead of the generic
+/// O(N^2) ``PairwiseInteraction``: the same energy (checked in EnergyTests), cheap enough for grids.
+func linearNetworkEnergy(teacher b: [Double], lambda: Double, beta: Double?, fastInteraction: Bool = false) throws -> FreeEnergy {
     let d = b.count
     let tilt = try PotentialEnergy(dimension: d) { theta, gradient in
         var v = 0.0
@@ -12,7 +15,7 @@ func linearNetworkEnergy(teacher b: [Double], lambda: Double, beta: Double?) thr
         if let gradient { for k in 0 ..< d { gradient[k] = -b[k] } }
         return v
     }
-    let interaction = try PairwiseInteraction(dimension: d) { theta, other, gradient in
+    let interaction: any Energy = fastInteraction ? MeanInteraction(dimension: d) : try PairwiseInteraction(dimension: d) { theta, other, gradient in
         var v = 0.0
         for k in 0 ..< d { v += theta[k] * other[k] }
         if let gradient { for k in 0 ..< d { gradient[k] = other[k] } }
@@ -20,6 +23,34 @@ func linearNetworkEnergy(teacher b: [Double], lambda: Double, beta: Double?) thr
     }
     return try FreeEnergy(smooth: EnergySum([tilt, interaction, QuadraticPotential(dimension: d, lambda: lambda)]),
                           inverseTemperature: beta)
+}
+
+/// (1/2) int int <theta, theta'> d rho d rho = |m|^2 / 2 with m = sum_i w_i theta_i; Psi(theta) = <theta, m>.
+struct MeanInteraction: Energy {
+    let dimension: Int
+
+    func mean(_ points: UnsafeBufferPointer<Double>, _ weights: UnsafeBufferPointer<Double>) -> [Double] {
+        var m = [Double](repeating: 0, count: dimension)
+        for i in 0 ..< weights.count { for k in 0 ..< dimension { m[k] += weights[i] * points[i * dimension + k] } }
+        return m
+    }
+
+    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+        0.5 * mean(points, weights).reduce(0) { $0 + $1 * $1 }
+    }
+
+    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                        potential: UnsafeMutableBufferPointer<Double>?, gradient: UnsafeMutableBufferPointer<Double>?) {
+        let m = mean(points, weights)
+        for i in 0 ..< weights.count {
+            var p = 0.0
+            for k in 0 ..< dimension {
+                p += points[i * dimension + k] * m[k]
+                gradient?[i * dimension + k] = m[k]
+            }
+            potential?[i] = p
+        }
+    }
 }
 
 /// A convex non-linear energy: tilt + repulsive Gaussian interaction U = exp(-|theta - theta'|^2 / 2)
