@@ -171,6 +171,9 @@ enum GridTransport {
         var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
         var iterations = 0
         var converged = false
+        var omega = 1.5
+        var previousError = Double.infinity
+        var increases = 0
         while true {
             // K v; with the current (u, v) pair its row error is sum |u K v - a|.
             v.withUnsafeBufferPointer { vp in buffer.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
@@ -183,12 +186,23 @@ enum GridTransport {
                 }
                 if error <= tolerance { converged = true; break }
                 if iterations >= maxIterations { break }
+                if error > previousError { increases += 1 } else { increases = 0 }
+                if increases >= 5 { omega = 1 }
+                previousError = error
             }
             iterations += 1
-            for i in 0 ..< n { u[i] = a[i] > 0 ? a[i] / buffer[i] : 0 }
+            // Over-relaxed updates u <- u^(1 - omega) (a / K v)^omega (and the same for v), with
+            // omega = 1.5, dropped to 1 if the error keeps growing.
+            for i in 0 ..< n {
+                let target = a[i] > 0 ? a[i] / buffer[i] : 0
+                u[i] = omega == 1 || u[i] <= 0 || target <= 0 ? target : u[i] * pow(target / u[i], omega)
+            }
             u.withUnsafeBufferPointer { up in buffer.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
                 kernel.apply(up, into: kp, scratch: sp) } } }
-            for j in 0 ..< n { v[j] = b[j] > 0 ? b[j] / buffer[j] : 0 }
+            for j in 0 ..< n {
+                let target = b[j] > 0 ? b[j] / buffer[j] : 0
+                v[j] = omega == 1 || v[j] <= 0 || target <= 0 ? target : v[j] * pow(target / v[j], omega)
+            }
         }
         var value = 0.0
         for i in 0 ..< n where a[i] > 0 && u[i] > 0 { value += a[i] * log(u[i] / a[i]) }
