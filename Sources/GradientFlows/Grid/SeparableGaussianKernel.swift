@@ -43,42 +43,43 @@ struct SeparableGaussianKernel: Sendable {
         Self.convolveRows(UnsafePointer(scratch.baseAddress!), out.baseAddress!, rows: n0, length: n1, taps: taps[0])
     }
 
-    /// 1-D convolution of each of `rows` contiguous rows of `length` values.
+    /// 1-D convolution of each of `rows` contiguous rows of `length` values, as `w` shifted
+    /// multiply-adds per row (`o[k] += t_d (s[k - d] + s[k + d])`), loops the compiler vectorises.
     static func convolveContiguous(_ src: UnsafePointer<Double>, _ dst: UnsafeMutablePointer<Double>, rows: Int, length n: Int, taps: [Double]) {
         let w = taps.count - 1
         taps.withUnsafeBufferPointer { tp in
             let t = tp.baseAddress!
-            let work = rows * n * (2 * w + 1)
-            let chunk = max(1, rows * 65_536 / max(1, work))
-            let body: (Range<Int>) -> Void = { range in
-                for r in range {
-                    let s = src + r * n, o = dst + r * n
-                    for k in 0 ..< n {
-                        var acc = t[0] * s[k]
-                        let lo = max(0, k - w), hi = min(n - 1, k + w)
-                        var l = lo
-                        while l < k { acc += t[k - l] * s[l]; l += 1 }
-                        l = k + 1
-                        while l <= hi { acc += t[l - k] * s[l]; l += 1 }
-                        o[k] = acc
+            @inline(__always) func row(_ s: UnsafePointer<Double>, _ o: UnsafeMutablePointer<Double>, _ lo: Int, _ hi: Int) {
+                // Outputs lo ..< hi of one row.
+                let c0 = t[0]
+                for k in lo ..< hi { o[k] = c0 * s[k] }
+                var d = 1
+                while d <= w {
+                    let c = t[d]
+                    // left neighbours s[k - d] for k >= d, right neighbours s[k + d] for k + d < n
+                    let leftStart = max(lo, d)
+                    if leftStart < hi {
+                        let sp = s - d
+                        for k in leftStart ..< hi { o[k] += c * sp[k] }
                     }
+                    let rightEnd = min(hi, n - d)
+                    if lo < rightEnd {
+                        let sp = s + d
+                        for k in lo ..< rightEnd { o[k] += c * sp[k] }
+                    }
+                    d += 1
                 }
             }
-            if rows == 1 && n * (2 * w + 1) > 400_000 {
-                // One long row (1-D grids): split the outputs instead of the rows.
-                Parallel.forEachChunk(count: n, minimumChunk: 4096) { range in
-                    for k in range {
-                        var acc = t[0] * src[k]
-                        let lo = max(0, k - w), hi = min(n - 1, k + w)
-                        var l = lo
-                        while l < k { acc += t[k - l] * src[l]; l += 1 }
-                        l = k + 1
-                        while l <= hi { acc += t[l - k] * src[l]; l += 1 }
-                        dst[k] = acc
-                    }
+            if rows == 1 {
+                // One long row (1-D grids): split the outputs.
+                Parallel.forEachChunk(count: n, minimumChunk: max(1024, 400_000 / max(1, 2 * w + 1))) { range in
+                    row(src, dst, range.lowerBound, range.upperBound)
                 }
             } else {
-                Parallel.forEachChunk(count: rows, minimumChunk: chunk, body)
+                let chunk = max(1, 65_536 / max(1, n * (2 * w + 1)))
+                Parallel.forEachChunk(count: rows, minimumChunk: chunk) { range in
+                    for r in range { row(src + r * n, dst + r * n, 0, n) }
+                }
             }
         }
     }
