@@ -143,25 +143,34 @@ public struct GaussianKernelEntropy: EntropyEstimator {
             }
         }
 
-        // Pass 1: row sums S_i = (1/M) sum_j exp(-|z_i - z_j|^2 / 2).
+        // Pass 1: row sums S_i = (1/M) sum_j exp(-|z_i - z_j|^2 / 2). When the gradient is wanted
+        // and the M x M kernel fits in 128 MB, keep it for pass 2 (halves the exponentials and
+        // the distance computations).
+        let storeKernel = gradient != nil && m <= 4096
+        var kernel = [Double](repeating: 0, count: storeKernel ? m * m : 0)
         var rowSum = [Double](repeating: 0, count: m)
         z.withUnsafeBufferPointer { zp in
             rowSum.withUnsafeMutableBufferPointer { sp in
-                let zb = zp.baseAddress!, sb = sp.baseAddress!
-                Parallel.forEachChunk(count: m, minimumChunk: max(1, 8192 / max(1, m * d))) { range in
-                    for i in range {
-                        let zi = zb + i * d
-                        var s = 0.0
-                        for j in 0 ..< m {
-                            let zj = zb + j * d
-                            var q = 0.0
-                            for k in 0 ..< d {
-                                let t = zi[k] - zj[k]
-                                q += t * t
+                kernel.withUnsafeMutableBufferPointer { kp in
+                    let zb = zp.baseAddress!, sb = sp.baseAddress!
+                    let kb = storeKernel ? kp.baseAddress : nil
+                    Parallel.forEachChunk(count: m, minimumChunk: max(1, 8192 / max(1, m * d))) { range in
+                        for i in range {
+                            let zi = zb + i * d
+                            var s = 0.0
+                            for j in 0 ..< m {
+                                let zj = zb + j * d
+                                var q = 0.0
+                                for k in 0 ..< d {
+                                    let t = zi[k] - zj[k]
+                                    q += t * t
+                                }
+                                let e = exp(-0.5 * q)
+                                if let kb { kb[i * m + j] = e }
+                                s += e
                             }
-                            s += exp(-0.5 * q)
+                            sb[i] = s / Double(m)
                         }
-                        sb[i] = s / Double(m)
                     }
                 }
             }
@@ -178,37 +187,46 @@ public struct GaussianKernelEntropy: EntropyEstimator {
         var zeta = [Double](repeating: 0, count: m * d)
         var omega = [Double](repeating: 0, count: m * d)
         var column = [Double](repeating: 0, count: m)
-        z.withUnsafeBufferPointer { zp in
-            rowSum.withUnsafeBufferPointer { sp in
-                zeta.withUnsafeMutableBufferPointer { zetap in
-                    omega.withUnsafeMutableBufferPointer { omp in
-                        column.withUnsafeMutableBufferPointer { cp in
-                            let zb = zp.baseAddress!, sb = sp.baseAddress!
-                            let zetab = zetap.baseAddress!, omb = omp.baseAddress!, cb = cp.baseAddress!
-                            let inverseM = 1 / Double(m)
-                            Parallel.forEachChunk(count: m, minimumChunk: max(1, 8192 / max(1, m * d))) { range in
-                                for i in range {
-                                    let zi = zb + i * d
-                                    let zetai = zetab + i * d, omi = omb + i * d
-                                    var c = 0.0
-                                    for j in 0 ..< m {
-                                        let zj = zb + j * d
-                                        var q = 0.0
-                                        for k in 0 ..< d {
-                                            let t = zi[k] - zj[k]
-                                            q += t * t
+        kernel.withUnsafeBufferPointer { kernelBuffer in
+            let kernelPointer = kernelBuffer.baseAddress
+            z.withUnsafeBufferPointer { zp in
+                rowSum.withUnsafeBufferPointer { sp in
+                    zeta.withUnsafeMutableBufferPointer { zetap in
+                        omega.withUnsafeMutableBufferPointer { omp in
+                            column.withUnsafeMutableBufferPointer { cp in
+                                let zb = zp.baseAddress!, sb = sp.baseAddress!
+                                let zetab = zetap.baseAddress!, omb = omp.baseAddress!, cb = cp.baseAddress!
+                                let kb: UnsafePointer<Double>? = storeKernel ? kernelPointer : nil
+                                let inverseM = 1 / Double(m)
+                                Parallel.forEachChunk(count: m, minimumChunk: max(1, 8192 / max(1, m * d))) { range in
+                                    for i in range {
+                                        let zi = zb + i * d
+                                        let zetai = zetab + i * d, omi = omb + i * d
+                                        var c = 0.0
+                                        for j in 0 ..< m {
+                                            let zj = zb + j * d
+                                            let kij: Double
+                                            if let kb {
+                                                kij = kb[i * m + j] * inverseM
+                                            } else {
+                                                var q = 0.0
+                                                for k in 0 ..< d {
+                                                    let t = zi[k] - zj[k]
+                                                    q += t * t
+                                                }
+                                                kij = exp(-0.5 * q) * inverseM
+                                            }
+                                            let wCol = kij / sb[j]          // W_ji (row j normalised)
+                                            c += wCol
+                                            for k in 0 ..< d {
+                                                zetai[k] += kij * zj[k]
+                                                omi[k] += wCol * zj[k]
+                                            }
                                         }
-                                        let kij = exp(-0.5 * q) * inverseM
-                                        let wCol = kij / sb[j]          // W_ji (row j normalised)
-                                        c += wCol
-                                        for k in 0 ..< d {
-                                            zetai[k] += kij * zj[k]
-                                            omi[k] += wCol * zj[k]
-                                        }
+                                        let inv = 1 / sb[i]
+                                        for k in 0 ..< d { zetai[k] *= inv }
+                                        cb[i] = c
                                     }
-                                    let inv = 1 / sb[i]
-                                    for k in 0 ..< d { zetai[k] *= inv }
-                                    cb[i] = c
                                 }
                             }
                         }
