@@ -41,15 +41,20 @@ public struct GridJKOOptions: Sendable, Equatable {
     /// (Thibault et al. 2017). The default 1.8 cuts the iterations 2.4x on the oracle; it is switched off
     /// automatically when it makes the residual grow for 5 iterations running.
     public var relaxation: Double
+    /// Run the Sinkhorn iteration in the log domain from the start. By default the scheme uses
+    /// kernel mode (fast) and switches to the log domain by itself once a scaling leaves the
+    /// double range (no entropy, very large beta, tiny blur), staying there for later steps.
+    public var logDomain: Bool
 
     public init(blur: Double? = nil, compensateBlur: Bool = true, interaction: InteractionTreatment = .implicit,
-                tolerance: Double = 1e-10, maxIterations: Int = 20_000, relaxation: Double = 1.8) {
+                tolerance: Double = 1e-10, maxIterations: Int = 20_000, relaxation: Double = 1.8, logDomain: Bool = false) {
         self.blur = blur
         self.compensateBlur = compensateBlur
         self.interaction = interaction
         self.tolerance = tolerance
         self.maxIterations = maxIterations
         self.relaxation = relaxation
+        self.logDomain = logDomain
     }
 }
 
@@ -119,7 +124,10 @@ public struct GridJKO {
     private let kernel: SeparableGaussianKernel
     private let points: [Double]
     // Warm start: the scaling u of the previous solve.
-    private var warmU: [Double]?
+    private var warmLogU: [Double]?
+    // Set once the kernel-mode iteration has left its range: later steps go straight to the log domain.
+    private var useLogDomain = false
+    private let logKernel: LogDomainGaussianKernel
     // OT_gamma(rho, rho) of the last density, for the step distance.
     private var selfCache: (masses: [Double], value: Double, scaling: [Double])?
 
@@ -184,6 +192,8 @@ public struct GridJKO {
         self.blurIsCompensated = compensated
         self.effectiveInverseTemperature = effective
         self.kernel = SeparableGaussianKernel(grid: grid, gamma: gamma)
+        self.logKernel = LogDomainGaussianKernel(grid: grid, gamma: gamma)
+        self.useLogDomain = options.logDomain
         self.points = grid.points
     }
 
@@ -229,9 +239,8 @@ public struct GridJKO {
         firstVariation(q, into: &potential)
         energyTime += clock.now - t0
 
-        var u = warmU ?? [Double](repeating: 1, count: n)
-        var v = [Double](repeating: 0, count: n)
-        var z = [Double](repeating: 0, count: n)
+        var logU = warmLogU ?? [Double](repeating: 0, count: n)
+        var logV = [Double](repeating: 0, count: n)
         var rho = q
         var iterations = 0, solves = 0
         var converged = true
@@ -243,14 +252,14 @@ public struct GridJKO {
         var outerConverged = false
         for outer in 0 ..< outerCap {
             t0 = clock.now
-            let run = try sinkhorn(q: q, potential: potential, theta: theta, sigma: sigma, u: &u, v: &v, z: &z)
+            let run = try solveProximalStep(q: q, potential: potential, theta: theta, sigma: sigma, logU: &logU)
             transportTime += clock.now - t0
             iterations += run.iterations
             solves += 1
             residual = run.residual
+            logV = run.logV
             if !run.converged { converged = false }
-            var next = [Double](repeating: 0, count: n)
-            for i in 0 ..< n { next[i] = u[i] * z[i] }
+            let next = run.rho
             var change = 0.0
             for i in 0 ..< n { change += abs(next[i] - rho[i]) }
             rho = next
@@ -270,10 +279,10 @@ public struct GridJKO {
             for i in 0 ..< n { potential[i] += damping * (updated[i] - potential[i]) }
         }
         if !outerConverged { converged = false }
-        warmU = u
+        warmLogU = logU
 
         t0 = clock.now
-        let (w2, _) = try stepDistance(next: rho, previous: q, u: u, v: v)
+        let (w2, _) = try stepDistance(next: rho, previous: q, logU: logU, logV: logV)
         transportTime += clock.now - t0
 
         let next = GridDensity(trusted: grid, masses: rho)
@@ -299,35 +308,72 @@ public struct GridJKO {
         }
     }
 
-    /// Generalised Sinkhorn iterations for a frozen potential; `u` is warm-started in and out, and
-    /// on return `v` and `z = K v` are consistent with it (`P^T 1 = q` exactly).
-    private func sinkhorn(q: [Double], potential: [Double], theta: Double, sigma: Double,
-                          u: inout [Double], v: inout [Double], z: inout [Double]) throws -> (iterations: Int, residual: Double, converged: Bool) {
-        let n = q.count
+    /// The scalings left the range of kernel mode.
+    private struct RangeExceeded: Error {}
+
+    /// One proximal step for a frozen potential: kernel mode, or the log domain once kernel mode
+    /// has failed (or failed before). `logU` is warm-started in and out; returns the new density
+    /// `rho = u (K v)` (exact mass) and `log v`.
+    private mutating func solveProximalStep(q: [Double], potential: [Double], theta: Double, sigma: Double,
+                                            logU: inout [Double]) throws -> (rho: [Double], logV: [Double], iterations: Int, residual: Double, converged: Bool) {
         var vMin = Double.infinity
         for p in potential { vMin = min(vMin, p) }
         guard vMin.isFinite else { throw WassersteinError.solverFailure("the first variation is not finite on the grid") }
         // log A_i = -theta sigma (V_i - min V): constant factors only rescale u against v.
-        var logA = [Double](repeating: 0, count: n)
-        for i in 0 ..< n { logA[i] = -theta * sigma * (potential[i] - vMin) }
-        var logU = u.map { $0 > 0 ? log($0) : -Double.infinity }
+        let logA = potential.map { -theta * sigma * ($0 - vMin) }
+        if !useLogDomain {
+            var trial = logU
+            do {
+                let r = try kernelSinkhorn(q: q, logA: logA, theta: theta, logU: &trial)
+                logU = trial
+                return r
+            } catch is RangeExceeded {
+                useLogDomain = true
+            }
+        }
+        return try logSinkhorn(q: q, logA: logA, theta: theta, logU: &logU)
+    }
+
+    /// Generalised Sinkhorn iterations in kernel mode (two separable convolutions per iteration).
+    /// Throws ``RangeExceeded`` when a scaling over- or underflows where mass lives.
+    private func kernelSinkhorn(q: [Double], logA: [Double], theta: Double,
+                                logU: inout [Double]) throws -> (rho: [Double], logV: [Double], iterations: Int, residual: Double, converged: Bool) {
+        let n = q.count
+        var u = [Double](repeating: 0, count: n)
+        for i in 0 ..< n {
+            u[i] = exp(logU[i])
+            guard u[i].isFinite, u[i] > 1e-280 || logU[i] == -.infinity else { throw RangeExceeded() }
+        }
+        var v = [Double](repeating: 0, count: n)
+        var z = [Double](repeating: 0, count: n)
         var ku = [Double](repeating: 0, count: n)
         var contribution = [Double](repeating: 0, count: n)
         var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
         let exponent = theta - 1
-        var relaxation = options.relaxation
+        // Without entropy (theta = 1) the u-update does not depend on z: two plain iterations solve it.
+        var relaxation = theta == 1 ? 1 : options.relaxation
         var residual = Double.infinity
         var previousResidual = Double.infinity
         var increases = 0
         var iterations = 0
-        while iterations < options.maxIterations {
-            iterations += 1
-            // v = q / (K u), z = K v.
+        func halfSteps() throws {
+            // v = q / (K u), z = K v; K u must stay representable where q has mass.
             u.withUnsafeBufferPointer { up in ku.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
                 kernel.apply(up, into: kp, scratch: sp) } } }
-            for j in 0 ..< n { v[j] = q[j] > 0 ? q[j] / ku[j] : 0 }
+            for j in 0 ..< n {
+                if q[j] > 0 {
+                    guard ku[j] > 1e-280, ku[j].isFinite else { throw RangeExceeded() }
+                    v[j] = q[j] / ku[j]
+                } else {
+                    v[j] = 0
+                }
+            }
             v.withUnsafeBufferPointer { vp in z.withUnsafeMutableBufferPointer { zp in scratch.withUnsafeMutableBufferPointer { sp in
                 kernel.apply(vp, into: zp, scratch: sp) } } }
+        }
+        while iterations < options.maxIterations {
+            iterations += 1
+            try halfSteps()
             // The proximal update u_new = A z^(theta - 1), the optimality residual
             // sum_i z_i |u_i - u_new_i| = ||rho - prox(K v)||_1, and the (over-relaxed) next u,
             // u <- u^(1 - omega) u_new^omega, in the log domain.
@@ -357,28 +403,72 @@ public struct GridJKO {
             } }
             residual = 0
             for c in contribution { residual += c }
-            guard residual.isFinite else {
-                throw WassersteinError.solverFailure(
-                    "grid JKO: a Sinkhorn scaling overflowed (blur \(blur) too small for the density's dynamic range); use a larger blur or a finite beta")
-            }
-            if residual <= options.tolerance {
-                // u was already advanced; the pair (u_old, v, z) is the consistent one, and
-                // u_old = exp(log u) undone is not stored, so recompute v and z for the new u
-                // below (one more half-iteration, still within tolerance).
-                break
-            }
+            guard residual.isFinite else { throw RangeExceeded() }
+            for i in 0 ..< n where !u[i].isFinite { throw RangeExceeded() }
+            if residual <= options.tolerance { break }
             // Safeguard: over-relaxation that keeps raising the residual is switched off.
             if residual > previousResidual { increases += 1 } else { increases = 0 }
             if increases >= 5 && relaxation != 1 { relaxation = 1 }
             previousResidual = residual
         }
-        // Make (u, v, z) consistent for the current u, so that rho = u K v has exactly the mass of q.
-        u.withUnsafeBufferPointer { up in ku.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
-            kernel.apply(up, into: kp, scratch: sp) } } }
-        for j in 0 ..< n { v[j] = q[j] > 0 ? q[j] / ku[j] : 0 }
-        v.withUnsafeBufferPointer { vp in z.withUnsafeMutableBufferPointer { zp in scratch.withUnsafeMutableBufferPointer { sp in
-            kernel.apply(vp, into: zp, scratch: sp) } } }
-        return (iterations, residual, residual <= options.tolerance)
+        // Make (u, v, z) consistent for the final u, so that rho = u K v has exactly the mass of q.
+        try halfSteps()
+        var rho = [Double](repeating: 0, count: n)
+        for i in 0 ..< n { rho[i] = u[i] * z[i] }
+        let logV = v.map { $0 > 0 ? log($0) : -.infinity }
+        return (rho, logV, iterations, residual, residual <= options.tolerance)
+    }
+
+    /// The same iteration with every scaling kept as a logarithm and the kernel applied by
+    /// log-sum-exp passes: slower, but valid for any dynamic range (no entropy, large beta,
+    /// small blur).
+    private func logSinkhorn(q: [Double], logA: [Double], theta: Double,
+                             logU: inout [Double]) throws -> (rho: [Double], logV: [Double], iterations: Int, residual: Double, converged: Bool) {
+        let n = q.count
+        let logQ = q.map { $0 > 0 ? log($0) : -.infinity }
+        var logKu = [Double](repeating: 0, count: n)
+        var logV = [Double](repeating: 0, count: n)
+        var logZ = [Double](repeating: 0, count: n)
+        var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
+        let exponent = theta - 1
+        // Without entropy (theta = 1) the u-update does not depend on z: two plain iterations solve it.
+        var relaxation = theta == 1 ? 1 : options.relaxation
+        var residual = Double.infinity
+        var previousResidual = Double.infinity
+        var increases = 0
+        var iterations = 0
+        func halfSteps() {
+            logU.withUnsafeBufferPointer { up in logKu.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
+                logKernel.apply(up, into: kp, scratch: sp) } } }
+            for j in 0 ..< n { logV[j] = logQ[j] == -.infinity ? -.infinity : logQ[j] - logKu[j] }
+            logV.withUnsafeBufferPointer { vp in logZ.withUnsafeMutableBufferPointer { zp in scratch.withUnsafeMutableBufferPointer { sp in
+                logKernel.apply(vp, into: zp, scratch: sp) } } }
+        }
+        while iterations < options.maxIterations {
+            iterations += 1
+            halfSteps()
+            residual = 0
+            let omega = relaxation
+            for i in 0 ..< n {
+                guard logZ[i] > -.infinity else { logU[i] = -.infinity; continue }
+                let logNew = logA[i] + exponent * logZ[i]
+                residual += abs(exp(logZ[i] + logU[i]) - exp(logZ[i] + logNew))
+                logU[i] = logU[i] > -.infinity ? logU[i] + omega * (logNew - logU[i]) : logNew
+            }
+            // A transient overflow of u z (far from the fixed point) is not a failure; NaN is.
+            guard !residual.isNaN else {
+                throw WassersteinError.solverFailure("grid JKO: the log-domain Sinkhorn iteration produced a non-finite residual")
+            }
+            if residual <= options.tolerance { break }
+            if residual > previousResidual { increases += 1 } else { increases = 0 }
+            if increases >= 5 && relaxation != 1 { relaxation = 1 }
+            previousResidual = residual
+        }
+        if !residual.isFinite { residual = .greatestFiniteMagnitude }
+        halfSteps()
+        var rho = [Double](repeating: 0, count: n)
+        for i in 0 ..< n { rho[i] = logZ[i] > -.infinity && logU[i] > -.infinity ? exp(logU[i] + logZ[i]) : 0 }
+        return (rho, logV, iterations, residual, residual <= options.tolerance)
     }
 
     /// `W2(rho_{k+1}, rho_k)` estimated by the debiased divergence
@@ -391,10 +481,10 @@ public struct GridJKO {
     /// distance between the two lattice measures behaves like `sqrt(h delta)` rather than `delta`
     /// (mass moves by whole cells), 2% too large on the oracle at `h = 0.045`, while `S_gamma`
     /// matches the continuous `W2` to 0.2% there.
-    private mutating func stepDistance(next: [Double], previous: [Double], u: [Double], v: [Double]) throws -> (w2: Double, iterations: Int) {
+    private mutating func stepDistance(next: [Double], previous: [Double], logU: [Double], logV: [Double]) throws -> (w2: Double, iterations: Int) {
         var cross = 0.0
-        for i in 0 ..< next.count where next[i] > 0 && u[i] > 0 { cross += next[i] * log(u[i] / next[i]) }
-        for j in 0 ..< previous.count where previous[j] > 0 && v[j] > 0 { cross += previous[j] * log(v[j] / previous[j]) }
+        for i in 0 ..< next.count where next[i] > 0 && logU[i] > -.infinity { cross += next[i] * (logU[i] - log(next[i])) }
+        for j in 0 ..< previous.count where previous[j] > 0 && logV[j] > -.infinity { cross += previous[j] * (logV[j] - log(previous[j])) }
         cross *= blur
         var iterations = 0
         func selfValue(_ masses: [Double]) throws -> Double {
