@@ -30,7 +30,7 @@ struct ParticleJKOTests {
         let tau = 0.1
         let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: d, lambda: lambda, beta: beta)
         let oracle = try OrnsteinUhlenbeckOracle(lambda: lambda, beta: beta)
-        var jko = try ParticleJKO(energy: energy, tau: tau, options: ParticleJKOOptions(transport: .solver(particleSolver(dimension: d))))
+        var jko = try ParticleJKO(energy: energy, tau: tau, options: ParticleJKOOptions(transport: .exact))
         var x = try oracleParticles(dimension: d)
         var reports = [jko.initialReport(x)]
         for k in 1 ... 3 {
@@ -42,7 +42,8 @@ struct ParticleJKOTests {
                 #expect(abs(report.mean[a] - exact.mean) < 1e-6)
                 #expect(abs(report.variance[a].squareRoot() - exact.standardDeviation) < 3e-3)
             }
-            // The reported W2 is the exact distance between the two particle sets (second solver).
+            // The reported W2 is the exact distance between the two particle sets (second solver:
+            // the test-only Hungarian / sorted matching).
             let w2 = try particleSolver(dimension: d).solve(TransportProblem(source: next, target: x)).w2
             #expect(abs(report.w2Step - w2) < 1e-12)
             reports.append(report)
@@ -66,7 +67,7 @@ struct ParticleJKOTests {
         for tau in [0.2, 0.1, 0.05] {
             let runner = try JKORunner(energy: energy, settings: JKORunSettings(
                 tau: tau, steps: Int((0.8 / tau).rounded()),
-                scheme: .particle(ParticleJKOOptions(transport: .solver(particleSolver(dimension: d))))))
+                scheme: .particle(ParticleJKOOptions(transport: .exact))))
             let result = try runner.run(from: .particles(x0))
             #expect(result.allConverged)
             #expect(energyIsNonIncreasing(result.reports))
@@ -96,7 +97,7 @@ struct ParticleJKOTests {
         let lambda = 0.3, beta = 2.0, tau = 0.1
         let energy = try linearNetworkEnergy(teacher: b, lambda: lambda, beta: withEntropy ? beta : nil)
         let oracle = try OrnsteinUhlenbeckOracle(lambda: lambda, beta: beta)
-        var jko = try ParticleJKO(energy: energy, tau: tau, options: ParticleJKOOptions(transport: .solver(particleSolver(dimension: d))))
+        var jko = try ParticleJKO(energy: energy, tau: tau, options: ParticleJKOOptions(transport: .exact))
         var x = try oracleParticles(dimension: d, seed: 5)
         let (m0, _) = ParticleJKO.moments(x)
         var m = m0
@@ -116,6 +117,30 @@ struct ParticleJKOTests {
             x = next
         }
         #expect(energyIsNonIncreasing(reports))
+    }
+
+    /// The warm-started exact term (network simplex) against the test-only Hungarian solver: the
+    /// same inner problem, so the same step to the inner tolerance (positions 1e-6); and the
+    /// workspace restarts from its previous basis after the first solve.
+    @Test("exact transport term agrees with a second solver and warm-starts")
+    func exactTermAgrees() throws {
+        let energy = try gaussianInteractionEnergy(dimension: 2, tilt: 0.5, lambda: 1, beta: 2)
+        let x = try oracleParticles(dimension: 2, seed: 9)
+        var a = try ParticleJKO(energy: energy, tau: 0.1, options: ParticleJKOOptions(transport: .exact))
+        var b = try ParticleJKO(energy: energy, tau: 0.1, options: ParticleJKOOptions(transport: .solver(AssignmentSolver())))
+        let sa = try a.step(from: x), sb = try b.step(from: x)
+        #expect(sa.report.converged && sb.report.converged)
+        for j in 0 ..< x.coordinates.count { #expect(abs(sa.particles.coordinates[j] - sb.particles.coordinates[j]) < 1e-6) }
+        #expect(abs(sa.report.w2Step - sb.report.w2Step) < 1e-6)
+        let term = ExactTransportTerm()
+        try term.setTarget(x)
+        var g = [Double](repeating: 0, count: x.coordinates.count)
+        _ = try g.withUnsafeMutableBufferPointer { try term.evaluate(source: x, gradient: $0) }
+        #expect(!term.lastSolveWasWarmStarted)
+        let moved = try x.translated(by: [0.01, -0.02])
+        let r = try g.withUnsafeMutableBufferPointer { try term.evaluate(source: moved, gradient: $0) }
+        #expect(term.lastSolveWasWarmStarted)
+        #expect(abs(r.value - 0.0005) < 1e-12)   // a pure translation: W2^2 = |v|^2
     }
 
     @Test("bad parameters throw typed errors")

@@ -212,3 +212,79 @@ if enabled("grid") {
     }
     print("")
 }
+
+// MARK: - Particle JKO, D = 21, M = 500
+
+/// The mean-field ReLU risk with N(0, I_d) inputs and teacher y = relu(<e1, x>), theta = (a, w):
+/// V(theta) = -a k(w, e1), U(theta, theta') = a a' k(w, w'), k the closed-form ReLU kernel
+/// (MATH.md), built from the generic GradientFlows energies. Stands in for the MeanField energy
+/// until that module is on main; Benchmarks/python/bench_jko.py uses the same energy.
+func reluTeacherEnergy(inputDimension d: Int) throws -> FreeEnergy {
+    @Sendable func kernel(_ w: UnsafeBufferPointer<Double>, _ wOffset: Int, _ v: UnsafeBufferPointer<Double>, _ vOffset: Int,
+                          _ gradient: UnsafeMutableBufferPointer<Double>?, _ gOffset: Int, _ scale: Double) -> Double {
+        var ww = 0.0, vv = 0.0, wv = 0.0
+        for k in 0 ..< d {
+            let a = w[wOffset + k], b = v[vOffset + k]
+            ww += a * a; vv += b * b; wv += a * b
+        }
+        let nw = ww.squareRoot(), nv = vv.squareRoot()
+        let c = max(-1, min(1, wv / (nw * nv)))
+        let phi = acos(c)
+        let s = (max(0, 1 - c * c)).squareRoot()
+        if let gradient {
+            let f1 = scale * (Double.pi - phi) / (2 * Double.pi), f2 = scale * nv * s / (nw * 2 * Double.pi)
+            for k in 0 ..< d { gradient[gOffset + k] = f1 * v[vOffset + k] + f2 * w[wOffset + k] }
+        }
+        return (nw * nv * s + (Double.pi - phi) * wv) / (2 * Double.pi)
+    }
+    let teacher = [1.0] + [Double](repeating: 0, count: d - 1)
+    let potential = try PotentialEnergy(dimension: d + 1) { theta, gradient in
+        teacher.withUnsafeBufferPointer { t in
+            let a = theta[0]
+            let k = kernel(theta, 1, t, 0, gradient, 1, -a)
+            gradient?[0] = -k
+            return -a * k
+        }
+    }
+    let interaction = try PairwiseInteraction(dimension: d + 1) { theta, other, gradient in
+        let a = theta[0], b = other[0]
+        let k = kernel(theta, 1, other, 1, gradient, 1, a * b)
+        gradient?[0] = b * k
+        return a * b * k
+    }
+    return try FreeEnergy(smooth: EnergySum([potential, interaction]))
+}
+
+func particleBenchmark(transport: ParticleTransport, name: String) throws {
+    let d = 20, m = 500, tau = 0.05, steps = 40
+    let energy = try reluTeacherEnergy(inputDimension: d)
+    var rng = Xoshiro256StarStar(seed: 1)
+    var x = [Double](repeating: 0, count: m * (d + 1))
+    for i in 0 ..< m {
+        x[i * (d + 1)] = rng.nextGaussian()
+        for k in 1 ... d { x[i * (d + 1) + k] = rng.nextGaussian() / Double(d).squareRoot() }
+    }
+    let start = try PointCloud(coordinates: x, dimension: d + 1)
+    let runner = try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: steps, scheme: .particle(ParticleJKOOptions(transport: transport))))
+    let t0 = now()
+    let result = try runner.run(from: .particles(start))
+    let total = now() - t0
+    let reports = result.reports.dropFirst()
+    let transportSeconds = reports.map(\.transportSeconds).reduce(0, +)
+    let energySeconds = reports.map(\.energySeconds).reduce(0, +)
+    let iterations = reports.map(\.innerIterations).reduce(0, +)
+    let solves = reports.map(\.transportSolves).reduce(0, +)
+    print("| \(name) | \(format(total, 3)) | \(format(total / Double(steps), 3)) | \(format(transportSeconds, 3)) | \(format(energySeconds, 3)) | \(iterations) | \(solves) | \(result.allConverged) | \(format(result.reports.last!.smoothEnergy, 6)) |")
+}
+
+if enabled("particle") {
+    print("## Particle JKO, ReLU risk, D = 21 (d = 20, a trained), M = 500, tau = 0.05, 40 steps")
+    print("")
+    print("Energy R (no entropy, lambda = 0), teacher relu(<e1, x>), a ~ N(0, 1), w ~ N(0, I/d); inner L-BFGS to")
+    print("velocity residual 1e-6. Seconds, wall clock; transport = OT solves + plan gradients, energy = R and grad Psi.")
+    print("")
+    print("| transport | total s | s per step | transport s | energy s | L-BFGS iterations | OT solves | converged | final R - R#/2 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    try particleBenchmark(transport: .exact, name: "exact (network simplex, warm start)")
+    print("")
+}

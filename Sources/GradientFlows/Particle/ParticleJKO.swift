@@ -7,6 +7,8 @@ import Wasserstein
 
 /// Which transport term a particle JKO step uses.
 public enum ParticleTransport: Sendable {
+    /// Exact `W2^2`, warm-started (``ExactTransportTerm``: network simplex, sorted in 1-D).
+    case exact
     /// Exact `W2^2` from any plan-returning solver (no warm start); also the hook for tests and
     /// for solvers outside the toolkit.
     case solver(any TransportSolver)
@@ -26,7 +28,7 @@ public struct ParticleJKOOptions: Sendable {
     /// `tau * gradientTolerance / (1 + tau * curvature)`.
     public var optimizer: LBFGSOptions
 
-    public init(transport: ParticleTransport,
+    public init(transport: ParticleTransport = .exact,
                 entropyEstimator: any EntropyEstimator = GaussianKernelEntropy.silverman,
                 optimizer: LBFGSOptions = LBFGSOptions(gradientTolerance: 1e-6, maxIterations: 200)) {
         self.transport = transport
@@ -78,6 +80,7 @@ public struct ParticleJKO {
         self.tau = tau
         self.options = options
         switch options.transport {
+        case .exact: transport = ExactTransportTerm()
         case .solver(let solver): transport = PlanTransportTerm(solver: solver)
         case .term(let make): transport = make()
         }
