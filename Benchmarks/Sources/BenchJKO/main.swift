@@ -128,7 +128,8 @@ if enabled("oracle") {
     print("From N(1, 0.5^2) per axis; error = max over axes of |mean - exact| + |deviation - exact| (exact flow")
     print("started from the state's own initial moments); `ratio` = error(2 tau) / error(tau), 2 for first order;")
     print("`vs JKO recursion` = distance to the exact discrete JKO recursion (MATH.md item 2), the scheme's own error.")
-    print("Grid: [-5, 7]^D with spacing 0.05 (1-D) or 0.12 (2-D), default blur tau/beta (compensated).")
+    print("Grid: [-5, 7]^D with spacing 0.05 (1-D) or 0.12 (2-D), default blur tau/beta (compensated). Particles: M = 500")
+    print("samples (seed 1), exact transport, Silverman kernel entropy.")
     print("")
     print("| scheme | D | lambda | beta | tau | error | ratio | vs JKO recursion | converged | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -141,6 +142,12 @@ if enabled("oracle") {
             for row in try oracleRows(scheme: "grid", dimension: d, lambda: lambda, beta: beta, taus: taus, horizon: 1, run: { tau in
                 try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: Int((1 / tau).rounded()), scheme: .grid(grid, GridJKOOptions())))
                     .run(from: .density(start))
+            }) { print(row) }
+            let particles = try NormalLaw(mean: [Double](repeating: 1, count: d), standardDeviation: [Double](repeating: 0.5, count: d))
+                .sample(count: 500, seed: 1)
+            for row in try oracleRows(scheme: "particle M=500", dimension: d, lambda: lambda, beta: beta, taus: taus, horizon: 1, run: { tau in
+                try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: Int((1 / tau).rounded()), scheme: .particle(ParticleJKOOptions(transport: .exact))))
+                    .run(from: .particles(particles))
             }) { print(row) }
         }
     }

@@ -93,6 +93,11 @@ public struct GridJKOOptions: Sendable, Equatable {
 /// term (`beta = infinity`) nothing can be compensated and the scheme carries the diffusion
 /// `gamma / (4 tau)` (``GridJKO/blurDiffusion``): keep `gamma` small against the dynamics.
 ///
+/// **Energy decrease.** The step minimises `F' + OT_gamma(., rho_k)/(2 tau)`, not `F + W2^2/(2 tau)`;
+/// since `OT_gamma(rho, rho_k) - OT_gamma(rho_k, rho_k) = W2^2 + (gamma/2)(H(rho) - H(rho_k)) + O(gamma^2)`,
+/// `F` decreases from step to step up to `O(gamma^2 / tau)`. The tests observe a strict decrease on
+/// every oracle and interaction run; it is not a theorem for the compensated scheme.
+///
 /// The bounds are walls (no flux): mass that would leave stays in the boundary cells, so the grid
 /// must hold the density with a margin (about 6 standard deviations keeps the oracle errors
 /// below 1e-8).

@@ -68,6 +68,13 @@ public struct NormalLaw: Sendable, Equatable {
 }
 
 /// The scheme of a JKO run.
+///
+/// Mapping from an experiment spec's `jko` section: `scheme = particle` with `transport = exact`
+/// is `.particle(ParticleJKOOptions(transport: .exact))`; `transport = sinkhorn` with `epsilon`
+/// is the Sinkhorn transport of ``ParticleTransport``. `scheme = grid` with `bounds` and
+/// `points_per_axis` is `.grid(RegularGrid(...), GridJKOOptions(blur: epsilon))`: the grid scheme
+/// is entropic by construction, `epsilon` (when given) is its blur `gamma`, and without it the
+/// default blur applies (``GridJKO/defaultBlur(grid:tau:beta:)``).
 public enum JKOScheme: Sendable {
     /// Lagrangian: particles, any `D`.
     case particle(ParticleJKOOptions)
