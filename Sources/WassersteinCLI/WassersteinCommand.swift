@@ -1,6 +1,8 @@
 import ArgumentParser
 import Experiments
 import Foundation
+import GradientFlows
+import MeanField
 import Wasserstein
 
 /// The `wasserstein` command: W2 distances, JKO steps, particle dynamics and their comparison.
@@ -47,6 +49,7 @@ enum CommandLineFailure {
         case let e as DataFileError: text = e.description
         case let e as ExperimentError: text = e.description
         case let e as CommandError: text = e.description
+        case let e as MeanFieldError: text = e.description
         default: return nil
         }
         // One line, always.

@@ -34,6 +34,12 @@ public final class ProgressReporter: @unchecked Sendable {
         drewSomething = true
     }
 
+    /// A callback for runners, or `nil` when nothing would be shown (so runners skip the work).
+    public var callback: (@Sendable (Double, String) -> Void)? {
+        guard enabled else { return nil }
+        return { [self] fraction, detail in self.update(fraction: fraction, detail: detail) }
+    }
+
     /// Ends the progress line.
     public func finish() {
         guard enabled else { return }
