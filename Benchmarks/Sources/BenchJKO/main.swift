@@ -15,6 +15,7 @@
 // Options: --threads are whatever the machine has; figures are wall-clock seconds, release build.
 import Foundation
 import GradientFlows
+import MeanField
 import Wasserstein
 
 var sections = Set<String>()
@@ -262,9 +263,8 @@ func reluTeacherEnergy(inputDimension d: Int) throws -> FreeEnergy {
     return try FreeEnergy(smooth: EnergySum([potential, interaction]))
 }
 
-func particleBenchmark(transport: ParticleTransport, name: String) throws {
+func particleBenchmark(transport: ParticleTransport, name: String, energy: FreeEnergy) throws {
     let d = 20, m = 500, tau = 0.05, steps = 40
-    let energy = try reluTeacherEnergy(inputDimension: d)
     var rng = Xoshiro256StarStar(seed: 1)
     var x = [Double](repeating: 0, count: m * (d + 1))
     for i in 0 ..< m {
@@ -290,8 +290,21 @@ if enabled("particle") {
     print("Energy R (no entropy, lambda = 0), teacher relu(<e1, x>), a ~ N(0, 1), w ~ N(0, I/d); inner L-BFGS to")
     print("velocity residual 1e-6. Seconds, wall clock; transport = OT solves + plan gradients, energy = R and grad Psi.")
     print("")
-    print("| transport | total s | s per step | transport s | energy s | L-BFGS iterations | OT solves | converged | final R - R#/2 |")
+    print("| transport, energy | total s | s per step | transport s | energy s | L-BFGS iterations | OT solves | converged | final R - R#/2 |")
     print("|---|---|---|---|---|---|---|---|---|")
-    try particleBenchmark(transport: .exact, name: "exact (network simplex, warm start)")
+    let model = try NetworkModel(activation: .relu, inputDimension: 20)
+    let risk = try PopulationRisk(model: model, teacher: .singleNeuron([1] + [Double](repeating: 0, count: 19)))
+    let meanField = try FreeEnergy(smooth: MeanFieldEnergy(risk: risk))
+    let generic = try reluTeacherEnergy(inputDimension: 20)
+    try particleBenchmark(transport: .exact, name: "exact, MeanFieldEnergy", energy: meanField)
+    try particleBenchmark(transport: .exact, name: "exact, generic closures (PairwiseInteraction)", energy: generic)
+    print("")
+    // Cross-check of the two energies: R = R#/2 + (int V + (1/2) int int U), R# = E[relu(x_1)^2] = 1/2.
+    var rng = Xoshiro256StarStar(seed: 5)
+    let probe = (0 ..< 50 * 21).map { _ in rng.nextGaussian() * 0.5 }
+    let w = [Double](repeating: 1.0 / 50, count: 50)
+    let a = probe.withUnsafeBufferPointer { x in w.withUnsafeBufferPointer { meanField.smooth.value(points: x, weights: $0) } }
+    let b = probe.withUnsafeBufferPointer { x in w.withUnsafeBufferPointer { generic.smooth.value(points: x, weights: $0) } }
+    print("Energy cross-check on 50 random particles: MeanFieldEnergy - generic = \(format(a - b, 12)) (expected R#/2 = 0.25)")
     print("")
 }
