@@ -219,6 +219,63 @@ if enabled("grid") {
         print("| \(name) | \(energy.inverseTemperature!) | \(format(jko.blur, 3)) | \(iterations / 19) | \(format(Double(solves) / 19, 3)) | \(format(seconds / 19, 3)) | \(format(transport / 19, 3)) | \(format(energyTime / 19, 3)) |\(converged ? "" : " (not converged)")")
     }
     print("")
+    // The mean-field ReLU risk with d = 1 and a trained second layer, theta = (a, w) in R^2: its
+    // first variation on N grid points costs N^2 kernel evaluations, which dominates.
+    print("Mean-field ReLU risk, theta = (a, w), d = 1, teacher relu(x), lambda = 0.1, beta = 5, on [-3, 3]^2, tau = 0.05, 10 steps from N((0.5, 0.5), 0.3^2 I):")
+    print("")
+    print("| grid | interaction | Sinkhorn iterations per step | first variations per step | seconds per step | energy s |")
+    print("|---|---|---|---|---|---|")
+    let reluModel = try NetworkModel(activation: .relu, inputDimension: 1)
+    let reluRisk = try PopulationRisk(model: reluModel, teacher: .singleNeuron([1]))
+    let reluEnergy = try FreeEnergy(smooth: MeanFieldEnergy(risk: reluRisk, weightDecay: 0.1), inverseTemperature: 5)
+    for n in [48, 64] {
+        let g = try RegularGrid(dimension: 2, lower: -3, upper: 3, pointsPerAxis: n)
+        for treatment in [InteractionTreatment.semiImplicit, .implicit] {
+            var jko = try GridJKO(energy: reluEnergy, tau: 0.05, grid: g, options: GridJKOOptions(interaction: treatment))
+            var rho = try NormalLaw(mean: [0.5, 0.5], standardDeviation: [0.3, 0.3]).discretized(on: g)
+            var seconds = 0.0, iterations = 0, solves = 0, energyTime = 0.0
+            for k in 1 ... 10 {
+                let t0 = now()
+                let step = try jko.step(from: rho, index: k)
+                seconds += now() - t0
+                rho = step.density
+                iterations += step.report.innerIterations
+                solves += step.report.transportSolves
+                energyTime += step.report.energySeconds
+            }
+            let calls = treatment == .semiImplicit ? 2.0 : Double(solves) / 10 + 1
+            print("| \(n) x \(n) | \(treatment == .semiImplicit ? "semi-implicit" : "implicit") | \(iterations / 10) | \(format(calls, 3)) | \(format(seconds / 10, 3)) | \(format(energyTime / 10, 3)) |")
+        }
+    }
+    print("")
+}
+
+if false {
+    let grid = try RegularGrid(dimension: 2, lower: -4, upper: 4, pointsPerAxis: 128)
+    let start = try NormalLaw(mean: [1, 0], standardDeviation: [0.5, 0.5]).discretized(on: grid)
+    let cases: [(String, FreeEnergy)] = []
+    for (name, energy) in cases {
+        var jko = try GridJKO(energy: energy, tau: 0.05, grid: grid)
+        var rho = start
+        var seconds = 0.0, iterations = 0, solves = 0, transport = 0.0, energyTime = 0.0
+        var converged = true
+        for k in 1 ... 20 {
+            let t0 = now()
+            let step = try jko.step(from: rho, index: k)
+            let dt = now() - t0
+            rho = step.density
+            converged = converged && step.report.converged
+            if k > 1 {
+                seconds += dt
+                iterations += step.report.innerIterations
+                solves += step.report.transportSolves
+                transport += step.report.transportSeconds
+                energyTime += step.report.energySeconds
+            }
+        }
+        print("| \(name) | \(energy.inverseTemperature!) | \(format(jko.blur, 3)) | \(iterations / 19) | \(format(Double(solves) / 19, 3)) | \(format(seconds / 19, 3)) | \(format(transport / 19, 3)) | \(format(energyTime / 19, 3)) |\(converged ? "" : " (not converged)")")
+    }
+    print("")
 }
 
 // MARK: - Particle JKO, D = 21, M = 500

@@ -133,6 +133,8 @@ public struct GridJKO {
     // Set once the kernel-mode iteration has left its range: later steps go straight to the log domain.
     private var useLogDomain = false
     private let logKernel: LogDomainGaussianKernel
+    // Psi at the last density of the implicit loop, reused as Psi(rho_k) by the next step.
+    private var cachedFirstVariation: (masses: [Double], potential: [Double])?
     // OT_gamma(rho, rho) of the last density, for the step distance.
     private var selfCache: (masses: [Double], value: Double, scaling: [Double])?
 
@@ -241,7 +243,12 @@ public struct GridJKO {
 
         var potential = [Double](repeating: 0, count: n)
         var t0 = clock.now
-        firstVariation(q, into: &potential)
+        if let cached = cachedFirstVariation, cached.masses == q {
+            // The implicit loop of the previous step already evaluated Psi at this density.
+            potential = cached.potential
+        } else {
+            firstVariation(q, into: &potential)
+        }
         energyTime += clock.now - t0
 
         var logU = warmLogU ?? [Double](repeating: 0, count: n)
@@ -274,6 +281,7 @@ public struct GridJKO {
             t0 = clock.now
             firstVariation(rho, into: &updated)
             energyTime += clock.now - t0
+            cachedFirstVariation = (rho, updated)
             var shift = 0.0, scale = 0.0
             for i in 0 ..< n {
                 shift = max(shift, abs(updated[i] - potential[i]))
