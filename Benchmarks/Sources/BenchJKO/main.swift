@@ -8,10 +8,10 @@
 //   oracle    Ornstein-Uhlenbeck oracle: error at t = 1 against the exact flow for tau = 0.2 ... 0.025,
 //             both schemes, D = 1 and 2 (the error-vs-tau table of Docs)
 //   grid      grid JKO on a 128 x 128 grid: time per step (OU, and the linear-network energy with
-//             its interaction treated implicitly)
-//   particle  particle JKO, D = 21 (relu-like kernel energy in place of the mean-field risk until
-//             MeanField is on main), M = 500, tau = 0.05, 40 steps: total and per step, split into
-//             transport solves and energy gradients
+//             its interaction treated implicitly); the mean-field ReLU risk (d = 1) on 48^2 and 64^2
+//   particle  particle JKO for the mean-field ReLU risk, D = 21, M = 500, tau = 0.05, 40 steps:
+//             total and per step, split into transport solves and energy gradients (MeanFieldEnergy,
+//             and the same energy from generic closures)
 // Options: --threads are whatever the machine has; figures are wall-clock seconds, release build.
 import Foundation
 import GradientFlows
@@ -250,40 +250,13 @@ if enabled("grid") {
     print("")
 }
 
-if false {
-    let grid = try RegularGrid(dimension: 2, lower: -4, upper: 4, pointsPerAxis: 128)
-    let start = try NormalLaw(mean: [1, 0], standardDeviation: [0.5, 0.5]).discretized(on: grid)
-    let cases: [(String, FreeEnergy)] = []
-    for (name, energy) in cases {
-        var jko = try GridJKO(energy: energy, tau: 0.05, grid: grid)
-        var rho = start
-        var seconds = 0.0, iterations = 0, solves = 0, transport = 0.0, energyTime = 0.0
-        var converged = true
-        for k in 1 ... 20 {
-            let t0 = now()
-            let step = try jko.step(from: rho, index: k)
-            let dt = now() - t0
-            rho = step.density
-            converged = converged && step.report.converged
-            if k > 1 {
-                seconds += dt
-                iterations += step.report.innerIterations
-                solves += step.report.transportSolves
-                transport += step.report.transportSeconds
-                energyTime += step.report.energySeconds
-            }
-        }
-        print("| \(name) | \(energy.inverseTemperature!) | \(format(jko.blur, 3)) | \(iterations / 19) | \(format(Double(solves) / 19, 3)) | \(format(seconds / 19, 3)) | \(format(transport / 19, 3)) | \(format(energyTime / 19, 3)) |\(converged ? "" : " (not converged)")")
-    }
-    print("")
-}
-
 // MARK: - Particle JKO, D = 21, M = 500
 
 /// The mean-field ReLU risk with N(0, I_d) inputs and teacher y = relu(<e1, x>), theta = (a, w):
 /// V(theta) = -a k(w, e1), U(theta, theta') = a a' k(w, w'), k the closed-form ReLU kernel
-/// (MATH.md), built from the generic GradientFlows energies. Stands in for the MeanField energy
-/// until that module is on main; Benchmarks/python/bench_jko.py uses the same energy.
+/// (MATH.md), built from the generic GradientFlows energies (PotentialEnergy + PairwiseInteraction):
+/// the same R as MeanFieldEnergy up to the constant R#/2 (checked below), and the energy of the
+/// NumPy peer Benchmarks/python/bench_jko.py.
 func reluTeacherEnergy(inputDimension d: Int) throws -> FreeEnergy {
     @Sendable func kernel(_ w: UnsafeBufferPointer<Double>, _ wOffset: Int, _ v: UnsafeBufferPointer<Double>, _ vOffset: Int,
                           _ gradient: UnsafeMutableBufferPointer<Double>?, _ gOffset: Int, _ scale: Double) -> Double {
