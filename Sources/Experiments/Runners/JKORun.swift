@@ -67,8 +67,12 @@ public enum JKORun {
     }
 
     /// The run settings of the spec's `jko` section.
-    public static func settings(spec: ExperimentSpec, entropyEstimator: (any EntropyEstimator)? = nil) throws -> JKORunSettings {
-        guard let j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (needed by this command)") }
+    ///
+    /// - Parameter scheme: run this scheme instead of the spec's (`compare` runs both).
+    public static func settings(spec: ExperimentSpec, scheme: JKOSpec.Scheme? = nil,
+                                entropyEstimator: (any EntropyEstimator)? = nil) throws -> JKORunSettings {
+        guard var j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (needed by this command)") }
+        if let scheme { j.scheme = scheme }
         let steps = max(1, Int((spec.horizon / j.tau).rounded()))
         var oracle: OrnsteinUhlenbeckOracle? = nil
         if spec.energy.potential == .quadratic, let beta = spec.energy.beta {
@@ -94,12 +98,14 @@ public enum JKORun {
     /// Runs the JKO scheme of `spec`; writes the result files when `directory` is given.
     ///
     /// - Parameters:
+    ///   - scheme: run this scheme instead of the spec's.
     ///   - keepStates: keep the particles of every step (for comparisons).
     ///   - progress: called after every step with the fraction done and a status text.
-    public static func run(spec: ExperimentSpec, directory: OutputDirectory?, keepStates: Bool = false,
-                           progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
+    public static func run(spec: ExperimentSpec, directory: OutputDirectory?, scheme: JKOSpec.Scheme? = nil,
+                           keepStates: Bool = false, progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         let energy = try energy(spec: spec)
-        let settings = try settings(spec: spec)
+        let settings = try settings(spec: spec, scheme: scheme)
+        let schemeName = (scheme ?? spec.jko!.scheme).rawValue
         let runner = try JKORunner(energy: energy, settings: settings)
         let initial: JKOState
         switch settings.scheme {
@@ -118,17 +124,12 @@ public enum JKORun {
         let lambda = spec.energy.lambda
         let hasModel = spec.model != nil
 
-        // The risk is the smooth energy minus the weight decay (lambda/2) int |theta|^2, whose
-        // value follows from the per-axis moments every report carries.
-        func risk(_ r: JKOStepReport) -> Double {
-            let second = zip(r.mean, r.variance).reduce(0) { $0 + $1.0 * $1.0 + $1.1 }
-            return r.smoothEnergy - lambda / 2 * second
-        }
+        func risk(_ r: JKOStepReport) -> Double { JKORun.risk(of: r, lambda: lambda) }
         let last = result.reports.last!
         var members: [(String, JSONValue)] = [
             ("command", .string("jko")),
-            ("scheme", .string(spec.jko!.scheme.rawValue)),
-            ("transport", .string(spec.jko!.scheme == .grid ? "entropic (grid)" : spec.jko!.transport.rawValue)),
+            ("scheme", .string(schemeName)),
+            ("transport", .string(schemeName == "grid" ? "entropic (grid)" : spec.jko!.transport.rawValue)),
             ("tau", .number(spec.jko!.tau)),
             ("steps", .integer(settings.steps)),
             ("horizon", .number(Double(settings.steps) * spec.jko!.tau)),
@@ -175,7 +176,7 @@ public enum JKORun {
             if settings.oracle != nil { header.append("w2_to_exact_flow") }
             header.append("seconds")
             let rows = result.reports.map { r -> [Double] in
-                var row = [r.time, Double(r.step), r.freeEnergy, r.smoothEnergy]
+                var row = [CSVFormat.cleanTime(r.time), Double(r.step), r.freeEnergy, r.smoothEnergy]
                 if hasModel { row.append(risk(r)) }
                 if hasEntropy { row.append(r.negativeEntropy ?? .nan) }
                 row += [r.w2Step, Double(r.innerIterations), Double(r.transportSolves),
@@ -197,6 +198,13 @@ public enum JKORun {
             try directory.writeJSON("summary.json", summary)
         }
         return Output(result: result, states: states, seconds: seconds, summary: summary)
+    }
+
+    /// The risk `R(rho_k)` of a mean-field JKO state: the smooth energy minus the weight decay
+    /// `(lambda/2) int |theta|^2`, whose value follows from the per-axis moments of the report.
+    public static func risk(of report: JKOStepReport, lambda: Double) -> Double {
+        let second = zip(report.mean, report.variance).reduce(0) { $0 + $1.0 * $1.0 + $1.1 }
+        return report.smoothEnergy - lambda / 2 * second
     }
 
     /// Density values (not masses) shaped like the grid: `(n,)` or `(n0, n1)`, axis 0 slowest.

@@ -61,7 +61,7 @@ public enum SGDRun {
             var header = ["t", "step", "risk", "penalized_risk"]
             if trajectory.recordsFreeEnergy { header += ["negative_entropy", "free_energy"] }
             let rows = trajectory.records.map { r -> [Double] in
-                var row = [r.time, Double(r.step), r.risk, r.penalizedRisk]
+                var row = [CSVFormat.cleanTime(r.time), Double(r.step), r.risk, r.penalizedRisk]
                 if trajectory.recordsFreeEnergy { row += [r.negativeEntropy ?? .nan, r.freeEnergy ?? .nan] }
                 return row
             }

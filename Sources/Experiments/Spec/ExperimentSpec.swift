@@ -250,9 +250,13 @@ extension ExperimentSpec {
             }
             var bounds: [[Double]]? = nil
             var points: Int? = nil
-            if scheme == .grid {
+            // The grid keys are read whenever present: `compare` runs the grid scheme beside the
+            // particle scheme when they are given and D <= 2.
+            if scheme == .grid || j.has("bounds") || j.has("points_per_axis") {
                 let dim = model.map { $0.secondLayer == .trained ? $0.inputDimension + 1 : $0.inputDimension } ?? wMean.count
-                guard dim <= 2 else { throw j.fail("scheme", "the grid scheme needs a parameter dimension D <= 2, this spec has D = \(dim)") }
+                guard dim <= 2 else {
+                    throw j.fail(scheme == .grid ? "scheme" : "bounds", "the grid scheme needs a parameter dimension D <= 2, this spec has D = \(dim)")
+                }
                 let b = try j.matrix("bounds")
                 guard b.count == dim else { throw j.fail("bounds", "needs one [low, high] pair per axis (\(dim)), got \(b.count)") }
                 for (k, pair) in b.enumerated() {
