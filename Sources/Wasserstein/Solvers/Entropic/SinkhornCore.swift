@@ -1,0 +1,737 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The balanced Sinkhorn engine.
+//
+// Convention (MATH.md): P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps), the minimiser of
+// <P, C> + eps KL(P | a (x) b) once its marginals are a and b.
+//
+// Why this design (the measurements are in Docs/Benchmarks.md and the report of issue 3):
+//
+// * Kernel mode, stabilised by absorption (Schmitzer 2019). The potentials are kept as
+//   f = alpha + eps log u, g = beta + eps log v, with the kernel
+//   K_ij = exp((alpha_i + beta_j - C_ij) / eps) stored densely. A Sinkhorn half-step is then a
+//   plain matrix-vector product over K (memory-bound, no exponentials), as fast per iteration
+//   as POT's kernel mode. Whenever a scaling u_i or v_j leaves [e^-tau, e^tau] it is absorbed
+//   into alpha or beta and that row or column of K is recomputed, so K never holds numbers
+//   that have lost their meaning: kernel entries that underflow to 0 stand for plan entries
+//   below 1e-250 of their row. That is what keeps POT's kernel mode from going wrong at small
+//   eps, at the price of a few exponentials per absorption.
+// * Exact log-sum-exp fallback per row/column. If a row sum of K still under- or overflows
+//   (a cold start at tiny eps, far-apart clouds), that single potential is updated by an exact
+//   log-sum-exp and its row is rebuilt around the new value. Nothing can reach NaN or
+//   infinity this way, for any eps > 0.
+// * Epsilon scaling for cold starts: geometric stages from the squared diameter down to eps,
+//   a few plain iterations each, so that the final stage starts near its solution.
+// * Over-relaxation (Thibault et al. 2017, Lehmann et al. 2021): u <- u^(1-w) (1/(K b v))^w.
+//   The factor w follows the observed convergence rate rho through Young's SOR relation for
+//   two-cyclic iterations, theta = (rho + w - 1)^2 / (rho w^2), w* = 2 / (1 + sqrt(1 - theta)),
+//   which turns the rate theta of plain Sinkhorn into about w* - 1: at eps = 0.01 on unit
+//   clouds that is ~100 iterations instead of several thousand. Each relaxed coordinate update
+//   is kept only if it increases the dual objective in that coordinate (otherwise the plain
+//   update is used), so the dual objective still increases at every step.
+// * The L1 marginal error of the current iterate comes for free: the row sums r = K (b v)
+//   needed by the u-update are the row marginals of the current plan, and the column sums
+//   s = K^T (a u) those of the columns. The error reported is that of the returned plan.
+// * Both cores: row blocks for K (b v); for K^T (a u) eight fixed row blocks each accumulate a
+//   partial column sum, added in a fixed order, so results do not depend on the core count.
+
+/// Scalings outside [e^-tau, e^tau] are absorbed into the log potentials. With tau = 69 a kernel
+/// entry flushed to zero (< 1e-308) stands for a plan entry below 1e-308 * e^(2 tau) ~ 1e-248
+/// relative to its row, while absorptions stay rare.
+@usableFromInline let sinkhornAbsorptionBound = 1e30
+
+/// Row or column sums outside this range trigger the exact log-sum-exp update for that index.
+@usableFromInline let sinkhornSafeSumRange = 1e-200 ... 1e200
+
+/// Number of row blocks for the transposed product; fixed, so that results do not depend on
+/// the number of cores.
+@usableFromInline let sinkhornColumnBlocks = 8
+
+/// How the relaxation factor is chosen.
+internal enum RelaxationRule {
+    case plain
+    case fixed(Double)
+    case adaptive
+}
+
+/// The adaptive over-relaxation controller (see the notes at the top of this file).
+///
+/// It watches the marginal error over windows of iterations. The rate rho seen at factor w
+/// gives, by Young's relation, the rate theta of plain Sinkhorn, and from it the optimal
+/// factor w* = 2 / (1 + sqrt(1 - theta)). Early windows underestimate theta (fast modes are
+/// still decaying), so the factor only moves up on that evidence; it moves down (halving
+/// w - 1) only when two windows in a row fail to contract, which also absorbs the transient
+/// growth that follows every increase of w.
+internal struct RelaxationController {
+    private(set) var omega: Double
+    let adaptive: Bool
+    /// The largest factor used; 2 is the limit of convergence.
+    let maximum = 1.95
+    /// Iterations per rate estimate, and iterations skipped after a change of the factor.
+    let window = 10
+    let settleAfterChange = 6
+    private var settle = 4
+    private var windowStart: Double?
+    private var windowCount = 0
+    private var failures = 0
+    private var theta = 0.0
+    /// Iterations since the factor last changed (for callers that need a steady regime).
+    private(set) var steadyIterations = 0
+
+    init(rule: RelaxationRule, hint: Double) {
+        switch rule {
+        case .plain:
+            omega = 1
+            adaptive = false
+        case .fixed(let w):
+            omega = w
+            adaptive = false
+        case .adaptive:
+            omega = Swift.min(Swift.max(1, hint), maximum)
+            adaptive = true
+        }
+    }
+
+    /// Feeds the marginal error of the latest iterate.
+    mutating func observe(_ error: Double) {
+        steadyIterations += 1
+        guard adaptive, error.isFinite, error > 0 else { return }
+        if settle > 0 {
+            settle -= 1
+            return
+        }
+        guard let start = windowStart else {
+            windowStart = error
+            windowCount = 0
+            return
+        }
+        windowCount += 1
+        guard windowCount >= window else { return }
+        let rho = pow(error / start, 1 / Double(windowCount))
+        windowStart = error
+        windowCount = 0
+        if !(rho < 0.999) {
+            failures += 1
+            if failures >= 2 {
+                change(to: omega - 1 < 0.05 ? 1 : 1 + (omega - 1) / 2)
+                failures = 0
+            }
+            return
+        }
+        failures = 0
+        let w = omega
+        let implied = Swift.min(0.999_999, (rho + w - 1) * (rho + w - 1) / (rho * w * w))
+        guard implied > theta else { return }
+        theta = implied
+        let target = Swift.min(maximum, Swift.max(1, 2 / (1 + (1 - theta).squareRoot())))
+        if target > omega + 0.01 { change(to: target) }
+    }
+
+    private mutating func change(to newOmega: Double) {
+        omega = newOmega
+        settle = settleAfterChange
+        windowStart = nil
+        steadyIterations = 0
+    }
+}
+
+/// The result of the core iteration, before it is packaged as a ``TransportResult``.
+internal struct SinkhornOutcome {
+    var f: [Double]
+    var g: [Double]
+    var transportCost: Double
+    var regularizedCost: Double
+    var marginalError: Double
+    var iterations: Int
+    var converged: Bool
+}
+
+/// Parameters of one balanced solve.
+internal struct SinkhornRun {
+    var epsilon: Double
+    var tolerance: Double
+    var maxIterations: Int
+    /// Geometric epsilon stages: factor in (0, 1) and iterations per intermediate stage; nil for none.
+    var scaling: (factor: Double, iterationsPerStage: Int)?
+    var relaxation: RelaxationRule
+    /// Whether slow phases switch to Newton-CG steps.
+    var newton: Bool = true
+}
+
+/// The state of a balanced solve: raw views of the workspace buffers and of the problem.
+internal struct BalancedSinkhornCore {
+    let geo: EntropicGeometry
+    let a: UnsafePointer<Double>
+    let b: UnsafePointer<Double>
+    let massA: Double
+    let massB: Double
+    let K: UnsafeMutablePointer<Double>
+    let alpha: UnsafeMutablePointer<Double>
+    let beta: UnsafeMutablePointer<Double>
+    let u: UnsafeMutablePointer<Double>
+    let v: UnsafeMutablePointer<Double>
+    let r: UnsafeMutablePointer<Double>
+    let s: UnsafeMutablePointer<Double>
+    let w: UnsafeMutablePointer<Double>
+    let scratch: UnsafeMutablePointer<Double>
+    let partial: UnsafeMutablePointer<Double>
+    /// 4 n + 8 m values of Newton-CG vectors.
+    let newton: UnsafeMutablePointer<Double>
+    var eps: Double
+    var stats = SinkhornStatistics()
+
+    var n: Int { geo.n }
+    var m: Int { geo.m }
+
+    /// Rows per parallel chunk: about 16k kernel entries, below which threads do not pay.
+    var rowChunk: Int { Swift.max(1, 16_384 / Swift.max(1, m)) }
+    var parallelWorthIt: Bool { n * m >= 65_536 }
+
+    // MARK: Kernel construction
+
+    /// Recomputes all of K from alpha, beta and eps.
+    mutating func buildKernel() {
+        stats.kernelBuilds += 1
+        let geo = self.geo, K = self.K, alpha = self.alpha, beta = self.beta, m = self.m
+        let invEps = 1 / eps
+        Parallel.forEachChunk(count: n, minimumChunk: Swift.max(1, 4_096 / Swift.max(1, m))) { range in
+            for i in range {
+                geo.kernelRow(i, alpha: alpha[i], beta: beta, invEps: invEps, out: K + i * m, columns: 0 ..< m)
+            }
+        }
+    }
+
+    func rebuildRow(_ i: Int) {
+        geo.kernelRow(i, alpha: alpha[i], beta: beta, invEps: 1 / eps, out: K + i * m, columns: 0 ..< m)
+    }
+
+    func rebuildColumn(_ j: Int) {
+        let invEps = 1 / eps, bj = beta[j]
+        for i in 0 ..< n {
+            K[i * m + j] = entropicExp((alpha[i] + bj - geo.cost(i, j)) * invEps)
+        }
+    }
+
+    // MARK: Products
+
+    /// out = K x (x indexed by columns, out by rows), rows split over cores.
+    func multiplyKernel(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        let K = self.K, m = self.m
+        Parallel.forEachChunk(count: n, minimumChunk: rowChunk) { range in
+            for i in range { out[i] = entropicDot(K + i * m, x, m) }
+        }
+    }
+
+    /// out = K^T x (x indexed by rows, out by columns): eight fixed row blocks each
+    /// accumulate a partial column sum; the partials are added in block order.
+    func multiplyKernelTransposed(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        let K = self.K, partial = self.partial, m = self.m, n = self.n
+        let blocks = Swift.min(sinkhornColumnBlocks, n)
+        let rowsPerBlock = (n + blocks - 1) / blocks
+        let body: (Range<Int>) -> Void = { range in
+            for block in range {
+                let acc = partial + block * m
+                for j in 0 ..< m { acc[j] = 0 }
+                let hi = Swift.min(n, (block + 1) * rowsPerBlock)
+                var i = block * rowsPerBlock
+                while i + 2 <= hi {
+                    let c0 = x[i], c1 = x[i + 1]
+                    let k0 = K + i * m, k1 = k0 + m
+                    for j in 0 ..< m { acc[j] += c0 * k0[j] + c1 * k1[j] }
+                    i += 2
+                }
+                if i < hi {
+                    let c0 = x[i], k0 = K + i * m
+                    for j in 0 ..< m { acc[j] += c0 * k0[j] }
+                }
+            }
+        }
+        if parallelWorthIt {
+            Parallel.forEachChunk(count: blocks, minimumChunk: 1, body)
+        } else {
+            body(0 ..< blocks)
+        }
+        for j in 0 ..< m {
+            var t = 0.0
+            for block in 0 ..< blocks { t += partial[block * m + j] }
+            out[j] = t
+        }
+    }
+
+    /// r = K (b v): the row sums of the current plan divided by a_i u_i.
+    func computeRowSums() {
+        for j in 0 ..< m { w[j] = b[j] * v[j] }
+        multiplyKernel(w, into: r)
+    }
+
+    /// s = K^T (a u): the column sums of the current plan divided by b_j v_j.
+    func computeColumnSums() {
+        for i in 0 ..< n { w[i] = a[i] * u[i] }
+        multiplyKernelTransposed(w, into: s)
+    }
+
+    // MARK: Exact fallbacks
+
+    /// Rows whose sum left the safe range get f_i from an exact log-sum-exp (the plain update),
+    /// alpha_i = f_i, u_i = 1, and a rebuilt row. Returns the number of rows fixed.
+    mutating func repairRows() -> Int {
+        var bad = [Int]()
+        for i in 0 ..< n where !sinkhornSafeSumRange.contains(r[i]) { bad.append(i) }
+        guard !bad.isEmpty else { return 0 }
+        stats.logDomainUpdates += bad.count
+        // log(b_j v_j) + beta_j / eps, the column part of the exponent.
+        let invEps = 1 / eps
+        for j in 0 ..< m { scratch[j] = w[j] > 0 ? log(w[j]) + beta[j] * invEps : -Double.infinity }
+        let geo = self.geo, scratch = self.scratch, alpha = self.alpha, u = self.u, r = self.r, w = self.w
+        let K = self.K, beta = self.beta, m = self.m, eps = self.eps
+        bad.withUnsafeBufferPointer { list in
+            Parallel.forEachChunk(count: list.count, minimumChunk: Swift.max(1, 2_048 / Swift.max(1, m))) { range in
+                for t in range {
+                    let i = list[t]
+                    var top = -Double.infinity
+                    for j in 0 ..< m where scratch[j] > -Double.infinity {
+                        top = Swift.max(top, scratch[j] - geo.cost(i, j) * invEps)
+                    }
+                    var sum = 0.0
+                    for j in 0 ..< m where scratch[j] > -Double.infinity {
+                        sum += exp(scratch[j] - geo.cost(i, j) * invEps - top)
+                    }
+                    alpha[i] = -eps * (top + log(sum))
+                    u[i] = 1
+                    geo.kernelRow(i, alpha: alpha[i], beta: beta, invEps: invEps, out: K + i * m, columns: 0 ..< m)
+                    r[i] = entropicDot(K + i * m, w, m)
+                }
+            }
+        }
+        return bad.count
+    }
+
+    /// The column counterpart of ``repairRows()``, using s and w = a u.
+    mutating func repairColumns() -> Int {
+        var bad = [Int]()
+        for j in 0 ..< m where !sinkhornSafeSumRange.contains(s[j]) { bad.append(j) }
+        guard !bad.isEmpty else { return 0 }
+        stats.logDomainUpdates += bad.count
+        let invEps = 1 / eps
+        for i in 0 ..< n { scratch[i] = w[i] > 0 ? log(w[i]) + alpha[i] * invEps : -Double.infinity }
+        for j in bad {
+            var top = -Double.infinity
+            for i in 0 ..< n where scratch[i] > -Double.infinity {
+                top = Swift.max(top, scratch[i] - geo.cost(i, j) * invEps)
+            }
+            var sum = 0.0
+            for i in 0 ..< n where scratch[i] > -Double.infinity {
+                sum += exp(scratch[i] - geo.cost(i, j) * invEps - top)
+            }
+            beta[j] = -eps * (top + log(sum))
+            v[j] = 1
+            rebuildColumn(j)
+            var t = 0.0
+            for i in 0 ..< n { t += K[i * m + j] * w[i] }
+            s[j] = t
+        }
+        return bad.count
+    }
+
+    // MARK: Updates
+
+    /// One relaxed scaling update `x <- x^(1-omega) / sum^omega`, coordinate-wise, keeping
+    /// a relaxed value only where it raises the dual objective; `sums` are the current
+    /// r (for u) or s (for v).
+    @inline(__always)
+    func relaxedUpdate(_ x: UnsafeMutablePointer<Double>, sums: UnsafeMutablePointer<Double>, count: Int, omega: Double) {
+        if omega == 1 {
+            for k in 0 ..< count { x[k] = 1 / sums[k] }
+            return
+        }
+        for k in 0 ..< count {
+            // z = (potential - plain update) / eps; the dual objective in this coordinate is
+            // proportional to h(z) = z - e^z, maximal at z = 0.
+            let q = x[k] * sums[k]
+            let z0 = log(q)
+            let z1 = (1 - omega) * z0
+            let e1 = exp(z1)
+            x[k] = (z1 - e1 >= z0 - q) ? e1 / sums[k] : 1 / sums[k]
+        }
+    }
+
+    /// Absorbs scalings outside the bound into alpha/beta and rebuilds what changed. The
+    /// products r and s are rescaled so that they keep describing the same plan.
+    mutating func absorbLargeScalings() {
+        var rows = [Int](), columns = [Int]()
+        let lo = 1 / sinkhornAbsorptionBound, hi = sinkhornAbsorptionBound
+        for i in 0 ..< n where !(u[i] >= lo && u[i] <= hi) { rows.append(i) }
+        for j in 0 ..< m where !(v[j] >= lo && v[j] <= hi) { columns.append(j) }
+        if rows.isEmpty && columns.isEmpty { return }
+        if rows.count * m + columns.count * n > n * m / 4 {
+            absorbAll()
+            buildKernel()
+            return
+        }
+        for i in rows {
+            alpha[i] += eps * log(u[i])
+            r[i] *= u[i]
+            u[i] = 1
+        }
+        for j in columns {
+            beta[j] += eps * log(v[j])
+            s[j] *= v[j]
+            v[j] = 1
+        }
+        stats.partialRebuilds += rows.count + columns.count
+        let me = self
+        rows.withUnsafeBufferPointer { list in
+            Parallel.forEachChunk(count: list.count, minimumChunk: Swift.max(1, 4_096 / Swift.max(1, m))) { range in
+                for t in range { me.rebuildRow(list[t]) }
+            }
+        }
+        for j in columns { rebuildColumn(j) }
+    }
+
+    /// Moves all scalings into the potentials (alpha += eps log u, ...), leaving u = v = 1.
+    /// The caller rebuilds the kernel.
+    func absorbAll() {
+        for i in 0 ..< n {
+            alpha[i] += eps * log(u[i])
+            r[i] *= u[i]
+            u[i] = 1
+        }
+        for j in 0 ..< m {
+            beta[j] += eps * log(v[j])
+            s[j] *= v[j]
+            v[j] = 1
+        }
+    }
+
+    // MARK: Driver
+
+    /// The L1 row error of the current plan, from r: sum_i a_i |u_i r_i - 1|.
+    func rowError() -> Double {
+        var e = 0.0
+        for i in 0 ..< n { e += a[i] * abs(u[i] * r[i] - 1) }
+        return e
+    }
+
+    func columnError() -> Double {
+        var e = 0.0
+        for j in 0 ..< m { e += b[j] * abs(v[j] * s[j] - 1) }
+        return e
+    }
+
+    /// Iterates at the current eps until the marginal error is at most `tolerance` or
+    /// `limit` iterations have run. The plan state (u, v) on return has row sums a u r and
+    /// column sums b v s. Returns (iterations, converged, error of the returned state).
+    ///
+    /// With `newton` set, the loop switches to Newton-CG steps (``newtonStep(error:)``) when
+    /// the observed rate of the scaling iterations predicts many more iterations.
+    mutating func iterate(tolerance: Double, limit: Int, relaxation: inout RelaxationController,
+                          newton: Bool = false) -> (Int, Bool, Double) {
+        var columnErr = Double.infinity  // unknown until the first v-update
+        var iterations = 0
+        var history = [Double]()
+        var newtonMode = false
+        var cooldown = 12
+        while true {
+            computeRowSums()
+            let repaired = repairRows()
+            let err = repaired > 0 ? Double.infinity : rowError() + columnErr
+            if getenv("SK_ERRTRACE") != nil { print("it", iterations, err, relaxation.omega, newtonMode) }
+            if err <= tolerance { return (iterations, true, err) }
+            if iterations >= limit {
+                return (iterations, false, err.isFinite ? err : exactError())
+            }
+            if newton && err.isFinite {
+                if cooldown > 0 { cooldown -= 1 }
+                if newtonMode || (cooldown == 0 && predictsSlowConvergence(history, error: err, tolerance: tolerance)) {
+                    let step = newtonStep(error: err, budget: limit - iterations)
+                    iterations += step.work
+                    if step.accepted {
+                        newtonMode = true
+                        columnErr = step.columnError
+                        absorbLargeScalings()
+                        continue
+                    }
+                    newtonMode = false
+                    cooldown = 16
+                    history.removeAll()
+                    computeColumnSums()  // s of the restored state, for the diagnostics
+                }
+            }
+            relaxation.observe(err)
+            if relaxation.steadyIterations == 0 { history.removeAll() }
+            if err.isFinite {
+                history.append(err)
+                if history.count > 12 { history.removeFirst() }
+            }
+            iterations += 1
+            relaxedUpdate(u, sums: r, count: n, omega: relaxation.omega)
+            computeColumnSums()
+            let repairedColumns = repairColumns()
+            relaxedUpdate(v, sums: s, count: m, omega: relaxation.omega)
+            columnErr = repairedColumns > 0 ? Double.infinity : columnError()
+            absorbLargeScalings()
+        }
+    }
+
+    /// True when the geometric rate of the last errors predicts more than about 40 further
+    /// scaling iterations: then a Newton step (a few dozen products with K) is worth trying.
+    func predictsSlowConvergence(_ history: [Double], error: Double, tolerance: Double) -> Bool {
+        guard history.count >= 12, let first = history.first, error < 1e-2 * massA else { return false }
+        let rate = pow(error / first, 1 / Double(history.count))
+        if !(rate < 1) { return true }
+        let remaining = log(tolerance / error) / log(rate)
+        return remaining > 40
+    }
+
+    // MARK: Newton-CG
+
+    /// One damped Newton step on the dual objective
+    /// `D(f, g) = <f, a> + <g, b> - eps sum_ij a_i b_j exp((f_i + g_j - C_ij) / eps)`.
+    ///
+    /// Why: when the spectrum of the scaling iteration has eigenvalues very close to 1 (groups
+    /// of points coupled only through tiny plan entries: outliers at small eps, or the 8-point
+    /// fixture whose rate is 1 - 6e-12 at eps = 0.01), no relaxation factor helps, while
+    /// Newton's method solves for all modes at once (Brauer, Clason, Lorenz, Wirth 2017).
+    ///
+    /// In log-scaling units x = df / eps, y = dg / eps the system is
+    /// `[[diag(rho), P], [P^T, diag(kappa)]] (x, y) = (a - rho, b - kappa)`, rho and kappa the
+    /// row and column masses of P. Eliminating x leaves the Schur system
+    /// `(diag(kappa) - P^T diag(1/rho) P) y = b - P^T (a / rho)`, symmetric positive
+    /// semi-definite with null vector 1 (the gauge), solved by conjugate gradients with the
+    /// Jacobi preconditioner diag(kappa): each CG iteration is one product with K and one with
+    /// K^T, the cost of a Sinkhorn iteration, and the dense matrix P is never formed. The step is
+    /// accepted only if it lowers the L1 marginal error (after at most three quarterings).
+    ///
+    /// Returns whether it was accepted, the work done (in products-with-K pairs, counted as
+    /// iterations), and the new column error. On rejection u, v are restored.
+    mutating func newtonStep(error: Double, budget: Int) -> (accepted: Bool, work: Int, columnError: Double) {
+        let base = newton
+        let rowScale = base, x = base + n, tn = base + 2 * n, savedU = base + 3 * n
+        let kappa = base + 4 * n, y = kappa + m, res = y + m, z = res + m, dir = z + m
+        let sdir = dir + m, tm = sdir + m, savedV = tm + m
+        var products = 0
+        // kappa_j = b_j v_j s_j (column masses), q_j = b_j v_j (kept in w).
+        for j in 0 ..< m { kappa[j] = b[j] * v[j] * s[j] }
+        // h = b - q o K^T(a / r)
+        for i in 0 ..< n { tn[i] = a[i] / r[i] }
+        multiplyKernelTransposed(tn, into: res)
+        products += 1
+        var active = 0
+        var mean = 0.0
+        for j in 0 ..< m {
+            if kappa[j] > 0 {
+                res[j] = b[j] - b[j] * v[j] * res[j]
+                mean += res[j]
+                active += 1
+            } else {
+                res[j] = 0
+            }
+        }
+        guard active > 0 else { return (false, 0, 0) }
+        mean /= Double(active)
+        for j in 0 ..< m where kappa[j] > 0 { res[j] -= mean }
+        // Row factor of the Schur operator: a_i u_i / r_i.
+        for i in 0 ..< n { rowScale[i] = a[i] * u[i] / r[i] }
+        let norm0 = norm2(res, m)
+        let forcing = Swift.min(0.25, (error / massA).squareRoot())
+        for j in 0 ..< m {
+            y[j] = 0
+            z[j] = kappa[j] > 0 ? res[j] / kappa[j] : 0
+            dir[j] = z[j]
+        }
+        var rz = dot(res, z, m)
+        let maxInner = Swift.max(1, Swift.min(budget / 2, 300))
+        var inner = 0
+        while inner < maxInner && norm0 > 0 {
+            inner += 1
+            // sdir = kappa o dir - q o K^T(rowScale o K(q o dir))
+            for j in 0 ..< m { tm[j] = b[j] * v[j] * dir[j] }
+            multiplyKernel(tm, into: tn)
+            for i in 0 ..< n { tn[i] *= rowScale[i] }
+            multiplyKernelTransposed(tn, into: sdir)
+            products += 2
+            for j in 0 ..< m { sdir[j] = kappa[j] * dir[j] - b[j] * v[j] * sdir[j] }
+            let curvature = dot(dir, sdir, m)
+            guard curvature > 0 else { break }
+            let step = rz / curvature
+            var resMean = 0.0
+            for j in 0 ..< m {
+                y[j] += step * dir[j]
+                res[j] -= step * sdir[j]
+                if kappa[j] > 0 { resMean += res[j] }
+            }
+            resMean /= Double(active)
+            for j in 0 ..< m where kappa[j] > 0 { res[j] -= resMean }
+            if getenv("SK_CGTRACE") != nil && (inner % 10 == 0 || inner < 10) { print("  cg", inner, norm2(res, m) / norm0, forcing) }
+            if norm2(res, m) <= forcing * norm0 { break }
+            for j in 0 ..< m { z[j] = kappa[j] > 0 ? res[j] / kappa[j] : 0 }
+            let rzNew = dot(res, z, m)
+            let beta = rzNew / rz
+            rz = rzNew
+            for j in 0 ..< m { dir[j] = z[j] + beta * dir[j] }
+        }
+        // x = 1 / (u r) - 1 - K(q o y) / r
+        for j in 0 ..< m { tm[j] = b[j] * v[j] * y[j] }
+        multiplyKernel(tm, into: tn)
+        products += 1
+        var largest = 0.0
+        for i in 0 ..< n {
+            x[i] = 1 / (u[i] * r[i]) - 1 - tn[i] / r[i]
+            largest = Swift.max(largest, abs(x[i]))
+        }
+        for j in 0 ..< m { largest = Swift.max(largest, abs(y[j])) }
+        guard largest.isFinite else { return (false, (products + 1) / 2, 0) }
+        savedU.update(from: u, count: n)
+        savedV.update(from: v, count: m)
+        // Steps above e^20 in a scaling are cut back: far from the optimum the quadratic model
+        // is poor, and the dual objective is exponential in the step.
+        var t = Swift.min(1, 20 / Swift.max(largest, 1e-300))
+        for _ in 0 ..< 3 {
+            for i in 0 ..< n { u[i] = savedU[i] * exp(t * x[i]) }
+            for j in 0 ..< m { v[j] = savedV[j] * exp(t * y[j]) }
+            computeRowSums()
+            computeColumnSums()
+            products += 2
+            var safe = true
+            for i in 0 ..< n where !sinkhornSafeSumRange.contains(r[i]) { safe = false; break }
+            for j in 0 ..< m where !sinkhornSafeSumRange.contains(s[j]) { safe = false; break }
+            if safe {
+                let columnErr = columnError()
+                let newError = rowError() + columnErr
+                if newError < error {
+                    stats.newtonSteps += 1
+                    stats.conjugateGradientIterations += inner
+                    return (true, (products + 1) / 2, columnErr)
+                }
+            }
+            t /= 4
+        }
+        u.update(from: savedU, count: n)
+        v.update(from: savedV, count: m)
+        stats.rejectedNewtonSteps += 1
+        return (false, (products + 1) / 2, 0)
+    }
+
+    @inline(__always)
+    func dot(_ p: UnsafePointer<Double>, _ q: UnsafePointer<Double>, _ count: Int) -> Double {
+        entropicDot(p, q, count)
+    }
+
+    @inline(__always)
+    func norm2(_ p: UnsafePointer<Double>, _ count: Int) -> Double {
+        entropicDot(p, p, count).squareRoot()
+    }
+
+    /// The L1 marginal error of the current state, recomputing both products.
+    func exactError() -> Double {
+        computeRowSums()
+        computeColumnSums()
+        return rowError() + columnError()
+    }
+
+    /// The full solve: stages, final stage, costs.
+    mutating func run(_ run: SinkhornRun, warmStart: Bool, relaxationHint: Double) -> (SinkhornOutcome, Double) {
+        for i in 0 ..< n { u[i] = 1 }
+        for j in 0 ..< m { v[j] = 1 }
+        if !warmStart {
+            for i in 0 ..< n { alpha[i] = 0 }
+            for j in 0 ..< m { beta[j] = 0 }
+        }
+        var schedule = [Double]()
+        if let scaling = run.scaling, !warmStart {
+            var e = costUpperBound()
+            while e > run.epsilon {
+                schedule.append(e)
+                e *= scaling.factor
+            }
+        }
+        schedule.append(run.epsilon)
+
+        var total = 0
+        var converged = false
+        var error = Double.infinity
+        var finalRelaxation = RelaxationController(rule: run.relaxation, hint: warmStart ? relaxationHint : 1)
+        for (index, stageEps) in schedule.enumerated() {
+            if index > 0 { absorbAll() }
+            eps = stageEps
+            buildKernel()
+            stats.stages += 1
+            let last = index == schedule.count - 1
+            let remaining = run.maxIterations - total
+            if last {
+                let (its, ok, err) = iterate(tolerance: run.tolerance, limit: remaining, relaxation: &finalRelaxation,
+                                             newton: run.newton)
+                total += its
+                converged = ok
+                error = err
+            } else {
+                var plain = RelaxationController(rule: .plain, hint: 1)
+                let (its, _, _) = iterate(tolerance: run.tolerance,
+                                          limit: Swift.min(remaining, run.scaling!.iterationsPerStage),
+                                          relaxation: &plain)
+                total += its
+            }
+        }
+        stats.iterations = total
+        stats.finalRelaxation = finalRelaxation.omega
+        return (finish(iterations: total, converged: converged, error: error), finalRelaxation.omega)
+    }
+
+    /// An upper bound on max C_ij from the bounding box of both clouds: the starting epsilon
+    /// of the scaling schedule, where the kernel has no entry below e^-1.
+    func costUpperBound() -> Double {
+        var total = 0.0
+        for k in 0 ..< geo.d {
+            var lo = Double.infinity, hi = -Double.infinity
+            for i in 0 ..< n { lo = Swift.min(lo, geo.x[i * geo.d + k]); hi = Swift.max(hi, geo.x[i * geo.d + k]) }
+            for j in 0 ..< m { lo = Swift.min(lo, geo.y[j * geo.d + k]); hi = Swift.max(hi, geo.y[j * geo.d + k]) }
+            total += (hi - lo) * (hi - lo)
+        }
+        return Swift.max(total, eps)
+    }
+
+    /// Costs and potentials of the current state (whose r and s are up to date).
+    func finish(iterations: Int, converged: Bool, error: Double) -> SinkhornOutcome {
+        // <P, C> = sum_i a_i u_i sum_j K_ij b_j v_j C_ij; per-row values, summed in order.
+        for j in 0 ..< m { w[j] = b[j] * v[j] }
+        let geo = self.geo, K = self.K, w = self.w, scratch = self.scratch, m = self.m
+        Parallel.forEachChunk(count: n, minimumChunk: rowChunk) { range in
+            for i in range { scratch[i] = geo.weightedCostRow(i, kernel: K + i * m, weights: w) }
+        }
+        var transport = 0.0
+        var f = [Double](repeating: 0, count: n), g = [Double](repeating: 0, count: m)
+        var planMass = 0.0, potentialTerm = 0.0
+        for i in 0 ..< n {
+            let rowScale = a[i] * u[i]
+            transport += rowScale * scratch[i]
+            f[i] = alpha[i] + eps * log(u[i])
+            let rowMass = rowScale * r[i]
+            planMass += rowMass
+            if rowMass != 0 { potentialTerm += f[i] * rowMass }
+        }
+        for j in 0 ..< m {
+            g[j] = beta[j] + eps * log(v[j])
+            let columnMass = b[j] * v[j] * s[j]
+            if columnMass != 0 { potentialTerm += g[j] * columnMass }
+        }
+        // <P, C> + eps KL(P | a (x) b) with the generalised KL (sum P log(P/Q) - sum P + sum Q):
+        // since log(P_ij / (a_i b_j)) = (f_i + g_j - C_ij) / eps this is
+        // sum_i f_i (P 1)_i + sum_j g_j (P^T 1)_j - eps (sum P - |a| |b|).
+        let regularized = potentialTerm - eps * (planMass - massA * massB)
+        // Fix the additive gauge (f + c, g - c) so that <f, a> = <g, b> (when masses agree).
+        var fa = 0.0, gb = 0.0
+        for i in 0 ..< n { fa += f[i] * a[i] }
+        for j in 0 ..< m { gb += g[j] * b[j] }
+        let shift = (gb - fa) / (massA + massB)
+        if shift.isFinite {
+            for i in 0 ..< n { f[i] += shift }
+            for j in 0 ..< m { g[j] -= shift }
+        }
+        return SinkhornOutcome(f: f, g: g, transportCost: transport, regularizedCost: regularized,
+                               marginalError: error, iterations: iterations, converged: converged)
+    }
+}

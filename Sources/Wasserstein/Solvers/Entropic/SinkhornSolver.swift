@@ -1,0 +1,254 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Entropic optimal transport by stabilised, over-relaxed Sinkhorn iterations.
+///
+/// Solves `OT_eps(a, b) = min_P <P, C> + eps * KL(P | a (x) b)` over couplings `P` of the weights
+/// `a` and `b`, with the squared Euclidean cost `C_ij = |x_i - y_j|^2` (no factor 1/2) and an
+/// absolute `eps` in the units of `C`. The optimal plan is
+/// `P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps)` for dual potentials `(f, g)`.
+///
+/// The result is a ``TransportResult`` with
+/// - ``TransportResult/cost``: the transport part `<P, C>` (what POT's `sinkhorn2` returns, an
+///   entropic estimate of `W2^2` that exceeds it by `O(eps log(1/eps))`);
+/// - ``TransportResult/entropic``: `eps`, the regularized value `OT_eps` and the L1 marginal
+///   error `|P 1 - a|_1 + |P^T 1 - b|_1` of the returned plan;
+/// - ``TransportResult/potentials``: `(f, g)` in cost units, with the additive constant fixed
+///   so that `<f, a> = <g, b>`; they are valid warm starts for a nearby problem;
+/// - ``TransportResult/status``: ``SolverStatus/converged`` when the marginal error reached
+///   ``tolerance``, ``SolverStatus/iterationLimit`` when ``maxIterations`` ran out first (the
+///   numbers are then those of the last iterate, and still finite);
+/// - ``TransportResult/plan`` when ``planOutput`` asks for it.
+///
+/// It never returns NaN or infinity for a valid problem and any `eps > 0`: the iteration runs in
+/// kernel mode on a stabilised kernel and falls back to exact log-sum-exp updates wherever the
+/// kernel would under- or overflow (see `SinkhornCore.swift` for the design and its measurements).
+///
+/// Complexity: `O(n m)` time per iteration and `n m` doubles of memory (the stabilised kernel);
+/// the number of iterations grows roughly like `1 / sqrt(eps)` thanks to over-relaxation.
+///
+/// ```swift
+/// let solver = try SinkhornSolver(epsilon: 0.01)
+/// let result = try solver.solve(problem)
+/// print(result.cost, result.entropic!.regularizedCost, result.converged)
+/// ```
+public struct SinkhornSolver: TransportSolver, Sendable {
+    /// The regularisation strength `eps > 0`, absolute, in the units of the cost.
+    public var epsilon: Double
+    /// The iteration stops when the L1 marginal error of the plan is at most this (`> 0`).
+    public var tolerance: Double
+    /// The cap on Sinkhorn iterations (each updates both potentials once), summed over the
+    /// epsilon-scaling stages; `>= 1`.
+    public var maxIterations: Int
+    /// How cold starts approach `epsilon`.
+    public var epsilonScaling: EpsilonScaling
+    /// How the scaling updates are over-relaxed.
+    public var overRelaxation: OverRelaxation
+    /// Whether and how the plan is returned.
+    public var planOutput: PlanOutput
+
+    /// The schedule of a cold start.
+    public enum EpsilonScaling: Sendable, Equatable {
+        /// Start directly at `epsilon` from zero potentials.
+        case none
+        /// Stages `eps_k = D * factor^k` from the squared diameter `D` of both clouds down to
+        /// `epsilon`, running `iterationsPerStage` plain iterations at each intermediate stage.
+        /// Warm starts skip the stages.
+        case geometric(factor: Double, iterationsPerStage: Int)
+
+        /// The default: halve epsilon per stage, two iterations per stage.
+        public static let automatic = EpsilonScaling.geometric(factor: 0.5, iterationsPerStage: 2)
+    }
+
+    /// Over-relaxation of the scaling updates: `u <- u^(1 - w) (a / K v)^w`.
+    public enum OverRelaxation: Sendable, Equatable {
+        /// Plain Sinkhorn (`w = 1`).
+        case none
+        /// A fixed factor `w` in `[1, 2)`.
+        case fixed(Double)
+        /// `w` follows the measured convergence rate (the default).
+        case adaptive
+    }
+
+    /// Which plan, if any, goes into ``TransportResult/plan``.
+    public enum PlanOutput: Sendable, Equatable {
+        /// No plan (the default; costs, potentials and diagnostics are always returned).
+        case none
+        /// The entries with `P_ij >= minimumMass`; the dropped mass is at most
+        /// `n * m * minimumMass`.
+        case sparse(minimumMass: Double)
+        /// All `n * m` entries (including those that are zero in floating point).
+        case full
+    }
+
+    /// Creates a solver.
+    ///
+    /// - Parameters:
+    ///   - epsilon: the absolute regularisation `eps > 0` (finite).
+    ///   - tolerance: the L1 marginal error at which to stop, `> 0` and finite; values below
+    ///     about `1e-14 * (n + m)` cannot be reached in double precision.
+    ///   - maxIterations: the iteration cap, `>= 1`.
+    ///   - epsilonScaling: the cold-start schedule.
+    ///   - overRelaxation: the relaxation rule.
+    ///   - planOutput: whether to return the plan.
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for a
+    ///   parameter outside its domain.
+    public init(epsilon: Double, tolerance: Double = 1e-9, maxIterations: Int = 10_000,
+                epsilonScaling: EpsilonScaling = .automatic, overRelaxation: OverRelaxation = .adaptive,
+                planOutput: PlanOutput = .none) throws {
+        self.epsilon = epsilon
+        self.tolerance = tolerance
+        self.maxIterations = maxIterations
+        self.epsilonScaling = epsilonScaling
+        self.overRelaxation = overRelaxation
+        self.planOutput = planOutput
+        try validate()
+    }
+
+    /// Checks every parameter (the properties are mutable, so ``solve(_:)`` checks again).
+    ///
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)``.
+    public func validate() throws {
+        guard epsilon > 0, epsilon.isFinite else {
+            throw WassersteinError.invalidParameter(name: "epsilon", value: epsilon, requirement: "must be finite and > 0")
+        }
+        guard tolerance > 0, tolerance.isFinite else {
+            throw WassersteinError.invalidParameter(name: "tolerance", value: tolerance, requirement: "must be finite and > 0")
+        }
+        guard maxIterations >= 1 else {
+            throw WassersteinError.invalidParameter(name: "max iterations", value: Double(maxIterations), requirement: "must be >= 1")
+        }
+        if case .geometric(let factor, let perStage) = epsilonScaling {
+            guard factor > 0, factor < 1 else {
+                throw WassersteinError.invalidParameter(name: "epsilon scaling factor", value: factor, requirement: "must lie in (0, 1)")
+            }
+            guard perStage >= 1 else {
+                throw WassersteinError.invalidParameter(name: "iterations per stage", value: Double(perStage), requirement: "must be >= 1")
+            }
+        }
+        if case .fixed(let w) = overRelaxation {
+            guard w >= 1, w < 2 else {
+                throw WassersteinError.invalidParameter(name: "over-relaxation", value: w, requirement: "must lie in [1, 2)")
+            }
+        }
+        if case .sparse(let threshold) = planOutput {
+            guard threshold >= 0, threshold.isFinite else {
+                throw WassersteinError.invalidParameter(name: "plan threshold", value: threshold, requirement: "must be finite and >= 0")
+            }
+        }
+    }
+
+    /// Solves the entropic problem from a cold start with a fresh workspace.
+    ///
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for invalid
+    ///   solver parameters. Non-convergence is reported in the result, not thrown.
+    public func solve(_ problem: TransportProblem) throws -> TransportResult {
+        try solve(problem, warmStart: nil, workspace: SinkhornWorkspace())
+    }
+
+    /// Solves the entropic problem, optionally warm-started, reusing a workspace.
+    ///
+    /// A warm start `(f, g)` (typically the potentials of the previous, nearby problem) starts
+    /// the iteration at the target epsilon directly, skipping the epsilon-scaling stages. Any
+    /// finite potentials are accepted; poor ones cost iterations, never correctness.
+    ///
+    /// - Parameters:
+    ///   - problem: the two clouds.
+    ///   - warmStart: initial potentials with `n` and `m` finite values, or `nil`.
+    ///   - workspace: buffers reused across calls (see ``SinkhornWorkspace``).
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for invalid
+    ///   parameters or non-finite warm-start values, ``WassersteinError/dimensionMismatch(expected:actual:)``
+    ///   for warm-start vectors of the wrong length.
+    public func solve(_ problem: TransportProblem, warmStart: DualPotentials?, workspace: SinkhornWorkspace) throws -> TransportResult {
+        try validate()
+        let source = problem.source, target = problem.target
+        let n = source.count, m = target.count
+        if let warm = warmStart {
+            guard warm.f.count == n else { throw WassersteinError.dimensionMismatch(expected: n, actual: warm.f.count) }
+            guard warm.g.count == m else { throw WassersteinError.dimensionMismatch(expected: m, actual: warm.g.count) }
+            for value in warm.f where !value.isFinite {
+                throw WassersteinError.invalidParameter(name: "warm-start potential f", value: value, requirement: "must be finite")
+            }
+            for value in warm.g where !value.isFinite {
+                throw WassersteinError.invalidParameter(name: "warm-start potential g", value: value, requirement: "must be finite")
+            }
+        }
+        let run = SinkhornRun(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations,
+                              scaling: scalingParameters, relaxation: relaxationRule)
+        let outcome = workspace.solveBalanced(source: source, target: target, run: run, warmStart: warmStart)
+        return try package(outcome, problem: problem, workspace: workspace)
+    }
+
+    var scalingParameters: (factor: Double, iterationsPerStage: Int)? {
+        switch epsilonScaling {
+        case .none: return nil
+        case .geometric(let factor, let perStage): return (factor, perStage)
+        }
+    }
+
+    var relaxationRule: RelaxationRule {
+        switch overRelaxation {
+        case .none: return .plain
+        case .fixed(let w): return .fixed(w)
+        case .adaptive: return .adaptive
+        }
+    }
+
+    func package(_ outcome: SinkhornOutcome, problem: TransportProblem, workspace: SinkhornWorkspace) throws -> TransportResult {
+        let values = [outcome.transportCost, outcome.regularizedCost, outcome.marginalError]
+        guard values.allSatisfy({ $0.isFinite }), outcome.f.allSatisfy({ $0.isFinite }), outcome.g.allSatisfy({ $0.isFinite }) else {
+            // The stabilisation is designed to make this unreachable; fail loudly rather than return NaN.
+            throw WassersteinError.solverFailure("Sinkhorn produced a non-finite value at epsilon \(epsilon)")
+        }
+        let potentials = DualPotentials(f: outcome.f, g: outcome.g)
+        var plan: TransportPlan?
+        switch planOutput {
+        case .none: plan = nil
+        case .full: plan = EntropicPlan.plan(problem, potentials: potentials, epsilon: epsilon, minimumMass: nil)
+        case .sparse(let threshold): plan = EntropicPlan.plan(problem, potentials: potentials, epsilon: epsilon, minimumMass: threshold)
+        }
+        return TransportResult(method: .sinkhorn, status: outcome.converged ? .converged : .iterationLimit,
+                               cost: outcome.transportCost, plan: plan, potentials: potentials,
+                               iterations: outcome.iterations,
+                               entropic: EntropicDiagnostics(epsilon: epsilon, regularizedCost: outcome.regularizedCost,
+                                                             marginalError: outcome.marginalError))
+    }
+}
+
+extension SinkhornWorkspace {
+    /// Sizes the buffers for an `n x m` problem and runs the balanced core.
+    func solveBalanced(source: PointCloud, target: PointCloud, run: SinkhornRun, warmStart: DualPotentials?) -> SinkhornOutcome {
+        let n = source.count, m = target.count
+        let big = Swift.max(n, m)
+        kernel.reserve(n * m)
+        alpha.reserve(n); beta.reserve(m); u.reserve(n); v.reserve(m)
+        r.reserve(n); s.reserve(m); w.reserve(big); scratch.reserve(big)
+        partial.reserve(sinkhornColumnBlocks * m)
+        newton.reserve(4 * n + 8 * m)
+        if let warm = warmStart {
+            warm.f.withUnsafeBufferPointer { alpha.pointer.update(from: $0.baseAddress!, count: n) }
+            warm.g.withUnsafeBufferPointer { beta.pointer.update(from: $0.baseAddress!, count: m) }
+        }
+        return source.coordinates.withUnsafeBufferPointer { xp in
+            target.coordinates.withUnsafeBufferPointer { yp in
+                source.weights.withUnsafeBufferPointer { ap in
+                    target.weights.withUnsafeBufferPointer { bp in
+                        var core = BalancedSinkhornCore(
+                            geo: EntropicGeometry(x: xp.baseAddress!, y: yp.baseAddress!, n: n, m: m, d: source.dimension),
+                            a: ap.baseAddress!, b: bp.baseAddress!, massA: source.mass, massB: target.mass,
+                            K: kernel.pointer, alpha: alpha.pointer, beta: beta.pointer, u: u.pointer, v: v.pointer,
+                            r: r.pointer, s: s.pointer, w: w.pointer, scratch: scratch.pointer, partial: partial.pointer,
+                            newton: newton.pointer, eps: run.epsilon)
+                        let (outcome, omega) = core.run(run, warmStart: warmStart != nil, relaxationHint: relaxationHint)
+                        if case .adaptive = run.relaxation { relaxationHint = omega }
+                        lastStatistics = core.stats
+                        return outcome
+                    }
+                }
+            }
+        }
+    }
+}
