@@ -55,9 +55,9 @@ internal struct EntropicGeometry {
         }
     }
 
-    /// `sum_j w[j] * K[j] * C_ij` over a kernel row `K` (indexed by `j`).
+    /// `sum_j plan[j] * C_ij` for one row of a plan.
     @inline(__always)
-    func weightedCostRow(_ i: Int, kernel: UnsafePointer<Double>, weights w: UnsafePointer<Double>) -> Double {
+    func planCostRow(_ i: Int, plan: UnsafePointer<Double>) -> Double {
         var s0 = 0.0, s1 = 0.0
         switch d {
         case 2:
@@ -66,31 +66,18 @@ internal struct EntropicGeometry {
             while j + 2 <= m {
                 let a0 = x0 - y[2 * j], a1 = x1 - y[2 * j + 1]
                 let b0 = x0 - y[2 * j + 2], b1 = x1 - y[2 * j + 3]
-                s0 += kernel[j] * w[j] * (a0 * a0 + a1 * a1)
-                s1 += kernel[j + 1] * w[j + 1] * (b0 * b0 + b1 * b1)
+                s0 += plan[j] * (a0 * a0 + a1 * a1)
+                s1 += plan[j + 1] * (b0 * b0 + b1 * b1)
                 j += 2
             }
             if j < m {
                 let a0 = x0 - y[2 * j], a1 = x1 - y[2 * j + 1]
-                s0 += kernel[j] * w[j] * (a0 * a0 + a1 * a1)
+                s0 += plan[j] * (a0 * a0 + a1 * a1)
             }
         default:
-            for j in 0 ..< m { s0 += kernel[j] * w[j] * cost(i, j) }
+            for j in 0 ..< m { s0 += plan[j] * cost(i, j) }
         }
         return s0 + s1
-    }
-
-    /// Accumulates `sum_j w[j] K[j] y_j` (a D-vector) into `out` for a kernel row `K`.
-    @inline(__always)
-    func weightedTargetSum(kernel: UnsafePointer<Double>, weights w: UnsafePointer<Double>,
-                           out: UnsafeMutablePointer<Double>) {
-        for k in 0 ..< d { out[k] = 0 }
-        for j in 0 ..< m {
-            let p = kernel[j] * w[j]
-            if p == 0 { continue }
-            let yj = y + j * d
-            for k in 0 ..< d { out[k] += p * yj[k] }
-        }
     }
 }
 

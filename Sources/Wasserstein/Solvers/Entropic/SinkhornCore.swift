@@ -139,6 +139,28 @@ internal struct RelaxationController {
     }
 }
 
+/// Stops an iteration that sits at the precision floor: no halving of the best error for 200
+/// iterations while that error is within 100 times the floor estimate. Far above the floor
+/// nothing is ever declared stalled, so slow but genuine convergence runs to the cap.
+internal struct StagnationWatch {
+    let floor: Double
+    private var best = Double.infinity
+    private var sinceImprovement = 0
+
+    init(floor: Double) { self.floor = floor }
+
+    mutating func stalled(after error: Double) -> Bool {
+        guard error.isFinite else { return false }
+        if error < 0.5 * best {
+            best = error
+            sinceImprovement = 0
+            return false
+        }
+        sinceImprovement += 1
+        return sinceImprovement >= 200 && best <= 100 * floor
+    }
+}
+
 /// The result of the core iteration, before it is packaged as a ``TransportResult``.
 internal struct SinkhornOutcome {
     var f: [Double]
@@ -435,16 +457,17 @@ internal struct BalancedSinkhornCore {
         var history = [Double]()
         var newtonMode = false
         var cooldown = 12
+        var stagnation = StagnationWatch(floor: precisionFloor())
         while true {
             computeRowSums()
             let repaired = repairRows()
             let err = repaired > 0 ? Double.infinity : rowError() + columnErr
             if getenv("SK_ERRTRACE") != nil { print("it", iterations, err, relaxation.omega, newtonMode) }
             if err <= tolerance { return (iterations, true, err) }
-            if iterations >= limit {
+            if iterations >= limit || stagnation.stalled(after: err) {
                 return (iterations, false, err.isFinite ? err : exactError())
             }
-            if newton && err.isFinite {
+            if newton && err.isFinite && limit - iterations >= 12 {
                 if cooldown > 0 { cooldown -= 1 }
                 if newtonMode || (cooldown == 0 && predictsSlowConvergence(history, error: err, tolerance: tolerance)) {
                     let step = newtonStep(error: err, budget: limit - iterations)
@@ -475,6 +498,17 @@ internal struct BalancedSinkhornCore {
             columnErr = repairedColumns > 0 ? Double.infinity : columnError()
             absorbLargeScalings()
         }
+    }
+
+    /// An estimate of the smallest L1 marginal error double precision can resolve: plan
+    /// entries carry a relative rounding error of about ulp(1) * (|f| + |g| + C) / eps.
+    func precisionFloor() -> Double {
+        var largest = costUpperBound()
+        var fMax = 0.0, gMax = 0.0
+        for i in 0 ..< n { fMax = Swift.max(fMax, abs(alpha[i] + eps * log(u[i]))) }
+        for j in 0 ..< m { gMax = Swift.max(gMax, abs(beta[j] + eps * log(v[j]))) }
+        largest += fMax + gMax
+        return Double.ulpOfOne * largest / eps * (massA + massB)
     }
 
     /// True when the geometric rate of the last errors predicts more than about 40 further
@@ -544,7 +578,9 @@ internal struct BalancedSinkhornCore {
             dir[j] = z[j]
         }
         var rz = dot(res, z, m)
-        let maxInner = Swift.max(1, Swift.min(budget / 2, 300))
+        // Work = ceil(products / 2) <= inner + 4 (one product for the right-hand side, two per CG
+        // iteration, one for x, two per trial step), kept within the caller's budget.
+        let maxInner = Swift.max(1, Swift.min(budget - 4, 300))
         var inner = 0
         while inner < maxInner && norm0 > 0 {
             inner += 1
@@ -652,33 +688,43 @@ internal struct BalancedSinkhornCore {
         schedule.append(run.epsilon)
 
         var total = 0
-        var converged = false
-        var error = Double.infinity
         var finalRelaxation = RelaxationController(rule: run.relaxation, hint: warmStart ? relaxationHint : 1)
         for (index, stageEps) in schedule.enumerated() {
             if index > 0 { absorbAll() }
             eps = stageEps
             buildKernel()
             stats.stages += 1
-            let last = index == schedule.count - 1
-            let remaining = run.maxIterations - total
-            if last {
-                let (its, ok, err) = iterate(tolerance: run.tolerance, limit: remaining, relaxation: &finalRelaxation,
-                                             newton: run.newton)
-                total += its
-                converged = ok
-                error = err
-            } else {
-                var plain = RelaxationController(rule: .plain, hint: 1)
-                let (its, _, _) = iterate(tolerance: run.tolerance,
-                                          limit: Swift.min(remaining, run.scaling!.iterationsPerStage),
-                                          relaxation: &plain)
-                total += its
-            }
+            if index == schedule.count - 1 { break }
+            var plain = RelaxationController(rule: .plain, hint: 1)
+            let (its, _, _) = iterate(tolerance: run.tolerance,
+                                      limit: Swift.min(run.maxIterations - total, run.scaling!.iterationsPerStage),
+                                      relaxation: &plain)
+            total += its
         }
+        // The final stage. Convergence is judged on the plan of the potentials actually
+        // returned, P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps), evaluated afresh: it differs
+        // from the internal (alpha, u, K) representation by rounding, which matters when the
+        // potentials are large against eps (costs ~1e6 at eps = 1e-4 leave ~1e-6 relative
+        // precision in each plan entry). If the internal tolerance was met but the returned
+        // plan misses the tolerance, iterate further with a tighter internal tolerance; when
+        // double precision cannot get there the iteration cap ends it and says so.
+        var internalTolerance = run.tolerance
+        var rounds = 0
+        var outcome: SinkhornOutcome
+        while true {
+            let (its, _, _) = iterate(tolerance: internalTolerance, limit: run.maxIterations - total,
+                                      relaxation: &finalRelaxation, newton: run.newton)
+            total += its
+            outcome = finish(iterations: total)
+            rounds += 1
+            if outcome.marginalError <= run.tolerance || total >= run.maxIterations || rounds >= 4
+                || outcome.marginalError <= 100 * precisionFloor() { break }
+            internalTolerance *= Swift.min(0.1, run.tolerance / outcome.marginalError)
+        }
+        outcome.converged = outcome.marginalError <= run.tolerance
         stats.iterations = total
         stats.finalRelaxation = finalRelaxation.omega
-        return (finish(iterations: total, converged: converged, error: error), finalRelaxation.omega)
+        return (outcome, finalRelaxation.omega)
     }
 
     /// An upper bound on max C_ij from the bounding box of both clouds: the starting epsilon
@@ -694,44 +740,190 @@ internal struct BalancedSinkhornCore {
         return Swift.max(total, eps)
     }
 
-    /// Costs and potentials of the current state (whose r and s are up to date).
-    func finish(iterations: Int, converged: Bool, error: Double) -> SinkhornOutcome {
-        // <P, C> = sum_i a_i u_i sum_j K_ij b_j v_j C_ij; per-row values, summed in order.
-        for j in 0 ..< m { w[j] = b[j] * v[j] }
-        let geo = self.geo, K = self.K, w = self.w, scratch = self.scratch, m = self.m
-        Parallel.forEachChunk(count: n, minimumChunk: rowChunk) { range in
-            for i in range { scratch[i] = geo.weightedCostRow(i, kernel: K + i * m, weights: w) }
-        }
-        var transport = 0.0
+    /// The potentials of the current state, f = alpha + eps log u, g = beta + eps log v, with
+    /// the additive gauge (f + c, g - c) fixed so that <f, a> = <g, b>, and the costs and
+    /// marginal error of their plan.
+    func finish(iterations: Int) -> SinkhornOutcome {
         var f = [Double](repeating: 0, count: n), g = [Double](repeating: 0, count: m)
-        var planMass = 0.0, potentialTerm = 0.0
+        var fa = 0.0, gb = 0.0
         for i in 0 ..< n {
-            let rowScale = a[i] * u[i]
-            transport += rowScale * scratch[i]
             f[i] = alpha[i] + eps * log(u[i])
-            let rowMass = rowScale * r[i]
-            planMass += rowMass
-            if rowMass != 0 { potentialTerm += f[i] * rowMass }
+            fa += f[i] * a[i]
         }
         for j in 0 ..< m {
             g[j] = beta[j] + eps * log(v[j])
-            let columnMass = b[j] * v[j] * s[j]
-            if columnMass != 0 { potentialTerm += g[j] * columnMass }
+            gb += g[j] * b[j]
         }
-        // <P, C> + eps KL(P | a (x) b) with the generalised KL (sum P log(P/Q) - sum P + sum Q):
-        // since log(P_ij / (a_i b_j)) = (f_i + g_j - C_ij) / eps this is
-        // sum_i f_i (P 1)_i + sum_j g_j (P^T 1)_j - eps (sum P - |a| |b|).
-        let regularized = potentialTerm - eps * (planMass - massA * massB)
-        // Fix the additive gauge (f + c, g - c) so that <f, a> = <g, b> (when masses agree).
-        var fa = 0.0, gb = 0.0
-        for i in 0 ..< n { fa += f[i] * a[i] }
-        for j in 0 ..< m { gb += g[j] * b[j] }
         let shift = (gb - fa) / (massA + massB)
         if shift.isFinite {
             for i in 0 ..< n { f[i] += shift }
             for j in 0 ..< m { g[j] -= shift }
         }
-        return SinkhornOutcome(f: f, g: g, transportCost: transport, regularizedCost: regularized,
-                               marginalError: error, iterations: iterations, converged: converged)
+        let audit = f.withUnsafeBufferPointer { fp in
+            g.withUnsafeBufferPointer { gp in evaluatePlan(f: fp.baseAddress!, g: gp.baseAddress!) }
+        }
+        return SinkhornOutcome(f: f, g: g, transportCost: audit.transport, regularizedCost: audit.regularized,
+                               marginalError: audit.marginalError, iterations: iterations, converged: false)
+    }
+
+    /// The costs and the L1 marginal error of the plan `P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps)`,
+    /// recomputed from the potentials in one pass of `n m` exponentials (no `n x m` storage:
+    /// fixed row blocks each accumulate partial column masses, added in block order).
+    ///
+    /// `OT_eps = <P, C> + eps KL(P | a (x) b)` with the generalised KL
+    /// `sum P log(P / Q) - sum P + sum Q`; since `log(P_ij / (a_i b_j)) = (f_i + g_j - C_ij) / eps`
+    /// this is `sum_i f_i (P 1)_i + sum_j g_j (P^T 1)_j - eps (sum P - |a| |b|)`.
+    func evaluatePlan(f: UnsafePointer<Double>, g: UnsafePointer<Double>)
+        -> (transport: Double, regularized: Double, marginalError: Double) {
+        let geo = self.geo, a = self.a, b = self.b, partial = self.partial, scratch = self.scratch
+        let m = self.m, n = self.n, invEps = 1 / eps
+        let blocks = Swift.min(sinkhornColumnBlocks, n)
+        let rowsPerBlock = (n + blocks - 1) / blocks
+        // scratch[i] = row mass, scratch[n + i] = transport of row i.
+        let body: (Range<Int>) -> Void = { range in
+            let row = UnsafeMutablePointer<Double>.allocate(capacity: m)
+            defer { row.deallocate() }
+            for block in range {
+                let acc = partial + block * m
+                for j in 0 ..< m { acc[j] = 0 }
+                for i in Swift.min(n, block * rowsPerBlock) ..< Swift.min(n, (block + 1) * rowsPerBlock) {
+                    geo.kernelRow(i, alpha: f[i], beta: g, invEps: invEps, out: row, columns: 0 ..< m)
+                    let ai = a[i]
+                    var mass = 0.0
+                    for j in 0 ..< m {
+                        let p = ai * b[j] * row[j]
+                        row[j] = p
+                        mass += p
+                        acc[j] += p
+                    }
+                    scratch[i] = mass
+                    scratch[n + i] = geo.planCostRow(i, plan: row)
+                }
+            }
+        }
+        if parallelWorthIt {
+            Parallel.forEachChunk(count: blocks, minimumChunk: 1, body)
+        } else {
+            body(0 ..< blocks)
+        }
+        var transport = 0.0, planMass = 0.0, potentialTerm = 0.0, error = 0.0
+        for i in 0 ..< n {
+            transport += scratch[n + i]
+            planMass += scratch[i]
+            if scratch[i] != 0 { potentialTerm += f[i] * scratch[i] }
+            error += abs(scratch[i] - a[i])
+        }
+        for j in 0 ..< m {
+            var column = 0.0
+            for block in 0 ..< blocks { column += partial[block * m + j] }
+            if column != 0 { potentialTerm += g[j] * column }
+            error += abs(column - b[j])
+        }
+        let regularized = potentialTerm - eps * (planMass - massA * massB)
+        return (transport, regularized, error)
+    }
+}
+
+// MARK: - The symmetric problem OT_eps(a, a)
+
+extension BalancedSinkhornCore {
+    /// Solves `OT_eps(a, a)` (source and target the same cloud; the caller sets y = x, b = a).
+    ///
+    /// The optimum is symmetric, `P_ij = a_i a_j exp((f_i + f_j - C_ij) / eps)` with one
+    /// potential f, the fixed point of `T(f)_i = -eps log sum_j a_j exp((f_j - C_ij) / eps)`.
+    /// The averaged iteration `f <- (f + T(f)) / 2` (Feydy et al. 2019) converges at a rate
+    /// of at most 1/2 for every eps: the linearisation of T is `-diag(a)^-1 P`, whose
+    /// eigenvalues lie in [-1, 0] because the Gaussian kernel is positive semi-definite, so the
+    /// averaged map has eigenvalues in [0, 1/2]. In scaling form this is `u <- sqrt(u / (K a u))`,
+    /// one product with K per iteration. The stabilisation (absorption into alpha, exact
+    /// log-sum-exp for rows whose sum leaves the safe range) is the same as in the balanced case.
+    mutating func runSymmetric(tolerance: Double, maxIterations: Int, warmStart: Bool) -> SinkhornOutcome {
+        if !warmStart { for i in 0 ..< n { alpha[i] = 0 } }
+        for i in 0 ..< n { u[i] = 1 }
+        rebuildSymmetric()
+        stats.stages = 1
+        var iterations = 0
+        // As in the balanced case, convergence is judged on the plan of the returned potential.
+        var internalTolerance = tolerance
+        var rounds = 0
+        var outcome: SinkhornOutcome
+        while true {
+            iterations += iterateSymmetric(tolerance: internalTolerance, limit: maxIterations - iterations)
+            var f = [Double](repeating: 0, count: n)
+            for i in 0 ..< n { f[i] = alpha[i] + eps * log(u[i]) }
+            let audit = f.withUnsafeBufferPointer { evaluatePlan(f: $0.baseAddress!, g: $0.baseAddress!) }
+            outcome = SinkhornOutcome(f: f, g: f, transportCost: audit.transport, regularizedCost: audit.regularized,
+                                      marginalError: audit.marginalError, iterations: iterations, converged: false)
+            rounds += 1
+            if audit.marginalError <= tolerance || iterations >= maxIterations || rounds >= 4
+                || audit.marginalError <= 100 * precisionFloor() { break }
+            internalTolerance *= Swift.min(0.1, tolerance / audit.marginalError)
+        }
+        outcome.converged = outcome.marginalError <= tolerance
+        stats.iterations = iterations
+        return outcome
+    }
+
+    /// The averaged iteration until the internal L1 error (2 sum_i a_i |u_i (K a u)_i - 1|) is
+    /// at most `tolerance` or `limit` iterations ran; returns the iterations run.
+    mutating func iterateSymmetric(tolerance: Double, limit: Int) -> Int {
+        var iterations = 0
+        var stagnation = StagnationWatch(floor: precisionFloor())
+        while true {
+            for i in 0 ..< n { w[i] = a[i] * u[i] }
+            multiplyKernel(w, into: r)
+            if repairSymmetricRows() { continue }
+            var rowErr = 0.0
+            for i in 0 ..< n { rowErr += a[i] * abs(u[i] * r[i] - 1) }
+            if 2 * rowErr <= tolerance || iterations >= limit || stagnation.stalled(after: 2 * rowErr) { return iterations }
+            iterations += 1
+            var outside = false
+            for i in 0 ..< n {
+                u[i] = (u[i] / r[i]).squareRoot()
+                if !(u[i] >= 1 / sinkhornAbsorptionBound && u[i] <= sinkhornAbsorptionBound) { outside = true }
+            }
+            if outside {
+                for i in 0 ..< n {
+                    alpha[i] += eps * log(u[i])
+                    u[i] = 1
+                }
+                rebuildSymmetric()
+            }
+        }
+    }
+
+    /// beta = alpha, then a full kernel build (the kernel is symmetric).
+    mutating func rebuildSymmetric() {
+        beta.update(from: alpha, count: n)
+        buildKernel()
+    }
+
+    /// Rows whose sum K a u left the safe range: the averaged update of f_i is computed by an
+    /// exact log-sum-exp, every scaling is absorbed, and the kernel rebuilt. Returns whether
+    /// anything was repaired (the caller then recomputes the products).
+    mutating func repairSymmetricRows() -> Bool {
+        var bad = [Int]()
+        for i in 0 ..< n where !sinkhornSafeSumRange.contains(r[i]) { bad.append(i) }
+        guard !bad.isEmpty else { return false }
+        stats.logDomainUpdates += bad.count
+        let invEps = 1 / eps
+        // f = alpha + eps log u, and the column part log(a_j) + f_j / eps of the exponent.
+        for j in 0 ..< n {
+            scratch[j] = alpha[j] + eps * log(u[j])
+            w[j] = a[j] > 0 ? log(a[j]) + scratch[j] * invEps : -Double.infinity
+        }
+        var updated = [Double](repeating: 0, count: bad.count)
+        for (t, i) in bad.enumerated() {
+            var top = -Double.infinity
+            for j in 0 ..< n where w[j] > -Double.infinity { top = Swift.max(top, w[j] - geo.cost(i, j) * invEps) }
+            var sum = 0.0
+            for j in 0 ..< n where w[j] > -Double.infinity { sum += exp(w[j] - geo.cost(i, j) * invEps - top) }
+            let target = -eps * (top + log(sum))
+            updated[t] = (scratch[i] + target) / 2
+        }
+        for i in 0 ..< n { alpha[i] = scratch[i]; u[i] = 1 }
+        for (t, i) in bad.enumerated() { alpha[i] = updated[t] }
+        rebuildSymmetric()
+        return true
     }
 }

@@ -18,9 +18,11 @@ import Darwin
 ///   error `|P 1 - a|_1 + |P^T 1 - b|_1` of the returned plan;
 /// - ``TransportResult/potentials``: `(f, g)` in cost units, with the additive constant fixed
 ///   so that `<f, a> = <g, b>`; they are valid warm starts for a nearby problem;
-/// - ``TransportResult/status``: ``SolverStatus/converged`` when the marginal error reached
-///   ``tolerance``, ``SolverStatus/iterationLimit`` when ``maxIterations`` ran out first (the
-///   numbers are then those of the last iterate, and still finite);
+/// - ``TransportResult/status``: ``SolverStatus/converged`` when the marginal error of the
+///   returned plan is at most ``tolerance``; ``SolverStatus/iterationLimit`` otherwise: when
+///   ``maxIterations`` ran out first, or earlier when the error stalled at the precision floor
+///   of double arithmetic (about `ulp(1) * (|f| + |g| + max C) / eps`) above the tolerance. The
+///   numbers are then those of the last iterate, finite, and the error is the true one;
 /// - ``TransportResult/plan`` when ``planOutput`` asks for it.
 ///
 /// It never returns NaN or infinity for a valid problem and any `eps > 0`: the iteration runs in
@@ -88,8 +90,9 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     ///
     /// - Parameters:
     ///   - epsilon: the absolute regularisation `eps > 0` (finite).
-    ///   - tolerance: the L1 marginal error at which to stop, `> 0` and finite; values below
-    ///     about `1e-14 * (n + m)` cannot be reached in double precision.
+    ///   - tolerance: the L1 marginal error at which to stop, `> 0` and finite. The error is
+    ///     that of the returned potentials' plan, which double precision resolves only to about
+    ///     `ulp(1) * (|f| + |g| + max C) / eps` (1e-14 for unit clouds at eps = 0.05).
     ///   - maxIterations: the iteration cap, `>= 1`.
     ///   - epsilonScaling: the cold-start schedule.
     ///   - overRelaxation: the relaxation rule.
@@ -225,7 +228,7 @@ extension SinkhornWorkspace {
         let big = Swift.max(n, m)
         kernel.reserve(n * m)
         alpha.reserve(n); beta.reserve(m); u.reserve(n); v.reserve(m)
-        r.reserve(n); s.reserve(m); w.reserve(big); scratch.reserve(big)
+        r.reserve(n); s.reserve(m); w.reserve(big); scratch.reserve(2 * big)
         partial.reserve(sinkhornColumnBlocks * m)
         newton.reserve(4 * n + 8 * m)
         if let warm = warmStart {
@@ -250,5 +253,66 @@ extension SinkhornWorkspace {
                 }
             }
         }
+    }
+}
+
+extension SinkhornWorkspace {
+    /// Sizes the buffers for the symmetric problem on `cloud` and runs the symmetric core.
+    func solveSymmetric(cloud: PointCloud, epsilon: Double, tolerance: Double, maxIterations: Int,
+                        warmStart: [Double]?) -> SinkhornOutcome {
+        let n = cloud.count
+        kernel.reserve(n * n)
+        alpha.reserve(n); beta.reserve(n); u.reserve(n); v.reserve(n)
+        r.reserve(n); s.reserve(n); w.reserve(n); scratch.reserve(2 * n)
+        partial.reserve(sinkhornColumnBlocks * n)
+        newton.reserve(12 * n)
+        if let warm = warmStart {
+            warm.withUnsafeBufferPointer { alpha.pointer.update(from: $0.baseAddress!, count: n) }
+        }
+        return cloud.coordinates.withUnsafeBufferPointer { xp in
+            cloud.weights.withUnsafeBufferPointer { ap in
+                var core = BalancedSinkhornCore(
+                    geo: EntropicGeometry(x: xp.baseAddress!, y: xp.baseAddress!, n: n, m: n, d: cloud.dimension),
+                    a: ap.baseAddress!, b: ap.baseAddress!, massA: cloud.mass, massB: cloud.mass,
+                    K: kernel.pointer, alpha: alpha.pointer, beta: beta.pointer, u: u.pointer, v: v.pointer,
+                    r: r.pointer, s: s.pointer, w: w.pointer, scratch: scratch.pointer, partial: partial.pointer,
+                    newton: newton.pointer, eps: epsilon)
+                let outcome = core.runSymmetric(tolerance: tolerance, maxIterations: maxIterations, warmStart: warmStart != nil)
+                lastStatistics = core.stats
+                return outcome
+            }
+        }
+    }
+}
+
+extension SinkhornSolver {
+    /// Solves the symmetric problem `OT_eps(a, a)` of a cloud with itself.
+    ///
+    /// This is the self term of the Sinkhorn divergence. It uses the averaged symmetric
+    /// iteration `f <- (f + T(f)) / 2`, which converges at a rate of at most 1/2 per iteration
+    /// for every eps (see `runSymmetric` in `SinkhornCore.swift`), one product with the `n x n`
+    /// kernel per iteration. The plan is `P_ij = a_i a_j exp((f_i + f_j - C_ij) / eps)`; the
+    /// result's potentials are `(f, f)`. Epsilon scaling and over-relaxation do not apply.
+    ///
+    /// - Parameters:
+    ///   - cloud: the measure `a`.
+    ///   - warmStart: an initial potential f (`n` finite values), or `nil`.
+    ///   - workspace: reusable buffers.
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for invalid
+    ///   parameters or warm-start values, ``WassersteinError/dimensionMismatch(expected:actual:)``
+    ///   for a warm start of the wrong length.
+    public func solveSelf(_ cloud: PointCloud, warmStart: [Double]? = nil,
+                          workspace: SinkhornWorkspace = SinkhornWorkspace()) throws -> TransportResult {
+        try validate()
+        if let warm = warmStart {
+            guard warm.count == cloud.count else { throw WassersteinError.dimensionMismatch(expected: cloud.count, actual: warm.count) }
+            for value in warm where !value.isFinite {
+                throw WassersteinError.invalidParameter(name: "warm-start potential", value: value, requirement: "must be finite")
+            }
+        }
+        let outcome = workspace.solveSymmetric(cloud: cloud, epsilon: epsilon, tolerance: tolerance,
+                                               maxIterations: maxIterations, warmStart: warmStart)
+        let problem = try TransportProblem(source: cloud, target: cloud)
+        return try package(outcome, problem: problem, workspace: workspace)
     }
 }
