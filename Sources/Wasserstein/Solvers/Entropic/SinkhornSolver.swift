@@ -29,8 +29,9 @@ import Darwin
 /// kernel mode on a stabilised kernel and falls back to exact log-sum-exp updates wherever the
 /// kernel would under- or overflow (see `SinkhornCore.swift` for the design and its measurements).
 ///
-/// Complexity: `O(n m)` time per iteration and `n m` doubles of memory (the stabilised kernel);
-/// the number of iterations grows roughly like `1 / sqrt(eps)` thanks to over-relaxation.
+/// Complexity: `O(n m)` time per iteration and `n m` doubles of memory (the stabilised kernel).
+/// The number of iterations grows as eps decreases: on unit-scale 2-D clouds at tolerance
+/// 1e-9, about 100 at eps = 0.1, 200 at 0.03, 400-600 at 0.01 and 1000-3000 at 0.003.
 ///
 /// ```swift
 /// let solver = try SinkhornSolver(epsilon: 0.01)
@@ -51,6 +52,15 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     public var overRelaxation: OverRelaxation
     /// Whether and how the plan is returned.
     public var planOutput: PlanOutput
+    /// Whether a slow final phase switches to Newton-CG steps on the dual (default true).
+    ///
+    /// When the observed rate of the scaling iterations predicts many more iterations (weakly
+    /// coupled groups of points at small eps make Sinkhorn's rate approach 1 arbitrarily
+    /// closely), the solver takes damped Newton steps whose linear systems are solved by
+    /// preconditioned conjugate gradients, one product with the kernel and one with its
+    /// transpose per CG iteration. A CG iteration costs what a Sinkhorn iteration costs and is
+    /// counted as one in ``TransportResult/iterations`` and ``maxIterations``.
+    public var newtonSteps: Bool = true
 
     /// The schedule of a cold start.
     public enum EpsilonScaling: Sendable, Equatable {
@@ -61,8 +71,8 @@ public struct SinkhornSolver: TransportSolver, Sendable {
         /// Warm starts skip the stages.
         case geometric(factor: Double, iterationsPerStage: Int)
 
-        /// The default: halve epsilon per stage, two iterations per stage.
-        public static let automatic = EpsilonScaling.geometric(factor: 0.5, iterationsPerStage: 2)
+        /// The default: divide epsilon by 10 per stage, ten iterations per stage.
+        public static let automatic = EpsilonScaling.geometric(factor: 0.1, iterationsPerStage: 10)
     }
 
     /// Over-relaxation of the scaling updates: `u <- u^(1 - w) (a / K v)^w`.
@@ -180,7 +190,7 @@ public struct SinkhornSolver: TransportSolver, Sendable {
             }
         }
         let run = SinkhornRun(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations,
-                              scaling: scalingParameters, relaxation: relaxationRule)
+                              scaling: scalingParameters, relaxation: relaxationRule, newton: newtonSteps)
         let outcome = workspace.solveBalanced(source: source, target: target, run: run, warmStart: warmStart)
         return try package(outcome, problem: problem, workspace: workspace)
     }
@@ -230,7 +240,7 @@ extension SinkhornWorkspace {
         alpha.reserve(n); beta.reserve(m); u.reserve(n); v.reserve(m)
         r.reserve(n); s.reserve(m); w.reserve(big); scratch.reserve(2 * big)
         partial.reserve(sinkhornColumnBlocks * m)
-        newton.reserve(4 * n + 8 * m)
+        newton.reserve(4 * n + 9 * m)
         if let warm = warmStart {
             warm.f.withUnsafeBufferPointer { alpha.pointer.update(from: $0.baseAddress!, count: n) }
             warm.g.withUnsafeBufferPointer { beta.pointer.update(from: $0.baseAddress!, count: m) }
@@ -265,7 +275,7 @@ extension SinkhornWorkspace {
         alpha.reserve(n); beta.reserve(n); u.reserve(n); v.reserve(n)
         r.reserve(n); s.reserve(n); w.reserve(n); scratch.reserve(2 * n)
         partial.reserve(sinkhornColumnBlocks * n)
-        newton.reserve(12 * n)
+        newton.reserve(13 * n)
         if let warm = warmStart {
             warm.withUnsafeBufferPointer { alpha.pointer.update(from: $0.baseAddress!, count: n) }
         }
