@@ -1,1 +1,132 @@
-print("not yet written")
+// Mean-field benchmarks. Run:
+//   swift run -c release --package-path Benchmarks bench-meanfield [--quick]
+// NumPy peers: python3 Benchmarks/python/bench_meanfield.py
+//
+// 1. Online SGD, relu, d = 20, M = 1000, trained second layer, single-neuron teacher, no noise,
+//    10^5 steps: steps per second (same update as the NumPy script).
+// 2. Population gradient flow, relu (closed-form kernel), d = 20, M = 2000: time per step on all
+//    cores and on one.
+// 3. Extras: noisy online SGD (M*D normals per step), the population flow with a quadrature
+//    kernel (tanh) at M = 200.
+import MeanField
+import Wasserstein
+
+let quick = CommandLine.arguments.contains("--quick")
+/// `--only online|population|extras` runs one part.
+let only: String? = CommandLine.arguments.firstIndex(of: "--only").map { CommandLine.arguments[$0 + 1] }
+func part(_ name: String) -> Bool { only == nil || only == name }
+
+func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+func experiment(kind: SGDKind, activation: Activation = .relu, d: Int, m: Int, eta: Double, steps: Int,
+                noise: Bool = false) throws -> SGDExperiment {
+    let model = try NetworkModel(activation: activation, inputDimension: d, secondLayer: .trained)
+    var wStar = [Double](repeating: 0, count: d)
+    wStar[0] = 1
+    let horizon = eta * Double(steps)
+    var e = SGDExperiment(model: model, teacher: .singleNeuron(wStar),
+                          initialization: InitialLaw(aMean: 1, aStd: 0.1, wMean: 0, wStd: 1 / Double(d).squareRoot()),
+                          energy: EnergyParameters(lambda: noise ? 0.01 : 0, beta: noise ? 1e4 : nil),
+                          particles: m, horizon: horizon, seed: 1, sgd: SGDSettings(eta: eta, kind: kind, noise: noise),
+                          recordEvery: horizon)
+    e.recordParticles = false
+    return e
+}
+
+func timeRun(_ e: SGDExperiment) throws -> (Double, Trajectory) {
+    let runner = try SGDRunner(experiment: e)
+    let clock = ContinuousClock()
+    var traj: Trajectory?
+    let elapsed = clock.measure { traj = runner.run() }
+    return (seconds(elapsed), traj!)
+}
+
+/// `x` with `digits` decimals (no Foundation).
+func fmt(_ x: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0 ..< digits { scale *= 10 }
+    let r = (abs(x) * scale).rounded()
+    let whole = Int(r / scale)
+    var frac = String(Int(r - Double(whole) * scale))
+    while frac.count < digits { frac = "0" + frac }
+    return (x < 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + frac : "")
+}
+
+print("cores: \(Parallel.coreCount)")
+
+// 1. Online SGD.
+if part("online") {
+    let steps = quick ? 20_000 : 100_000
+    let e = try experiment(kind: .online, d: 20, m: 1000, eta: 0.01, steps: steps)
+    let (t, traj) = try timeRun(e)
+    // The two records (t = 0 and t = T) each cost one O(M^2 d) risk evaluation; subtract them.
+    let runner = try SGDRunner(experiment: e)
+    let clock = ContinuousClock()
+    let recordCost = seconds(clock.measure { _ = try? runner.risk.risk(particles: traj.finalParticles) })
+    let loop = t - 2 * recordCost
+    let rate = Int(Double(steps) / loop)
+    let r0 = fmt(traj.records.first!.risk, 4), r1 = fmt(traj.records.last!.risk, 4)
+    print("online-sgd relu d=20 M=1000 steps=\(steps): \(rate) steps/s (\(fmt(loop, 2)) s; risk \(r0) -> \(r1))")
+}
+
+// 1b. Online SGD cost split: steps/s at d = 10, 20, 40 (M = 1000) separates the per-particle
+// overhead from the per-(particle, coordinate) sweep.
+if only == "online-scaling" {
+    for d in [10, 20, 40] {
+        let e = try experiment(kind: .online, d: d, m: 1000, eta: 0.01, steps: 50_000)
+        let (t, _) = try timeRun(e)
+        print("online-sgd relu d=\(d) M=1000: \(fmt(t / 50_000 * 1e6, 2)) us/step (incl. 2 records)")
+    }
+}
+
+// 2. Population flow.
+if part("population") {
+    let steps = quick ? 3 : 10
+    for parallel in [true, false] {
+        var e = try experiment(kind: .population, d: 20, m: 2000, eta: 0.01, steps: steps)
+        e.parallel = parallel
+        let (t, _) = try timeRun(e)
+        // steps + 1 evaluations (the last one for the final record, without gradient).
+        let perStep = fmt(t / Double(steps + 1) * 1e3, 1)
+        let cores = parallel ? "all cores" : "one core"
+        print("population-flow relu d=20 M=2000 (\(cores)): \(perStep) ms/step")
+    }
+}
+
+// 2b. One first-variation evaluation (Psi and grad Psi, M = 2000, d = 20): the minimum over
+// repetitions, which is robust to other load on the machine.
+if part("population") || part("evaluate") {
+    let e = try experiment(kind: .population, d: 20, m: 2000, eta: 0.01, steps: 1)
+    let runner = try SGDRunner(experiment: e)
+    let p = runner.initialParticles()
+    let clock = ContinuousClock()
+    var best = Double.infinity
+    for _ in 0 ..< (quick ? 3 : 10) {
+        best = min(best, seconds(clock.measure { _ = try? runner.risk.firstVariation(points: p) }))
+    }
+    print("first variation relu d=20 M=2000 (all cores), best of runs: \(fmt(best * 1e3, 1)) ms")
+    // The same evaluation on one core (a population run with parallel = false, one step).
+    var serial = e
+    serial.parallel = false
+    serial.horizon = 0
+    let serialRunner = try SGDRunner(experiment: serial)
+    var bestSerial = Double.infinity
+    for _ in 0 ..< (quick ? 3 : 10) {
+        bestSerial = min(bestSerial, seconds(clock.measure { _ = serialRunner.run() }))
+    }
+    print("risk-only evaluation (Psi, no gradient) relu d=20 M=2000 (one core), best of runs: \(fmt(bestSerial * 1e3, 1)) ms")
+}
+
+// 3. Extras.
+if part("extras") {
+    let steps = quick ? 2_000 : 10_000
+    let e = try experiment(kind: .online, d: 20, m: 1000, eta: 0.01, steps: steps, noise: true)
+    let (t, _) = try timeRun(e)
+    print("noisy online-sgd relu d=20 M=1000 steps=\(steps): \(Int(Double(steps) / t)) steps/s")
+    let q = try experiment(kind: .population, activation: .tanh, d: 20, m: 200, eta: 0.01, steps: quick ? 1 : 3)
+    let (tq, _) = try timeRun(q)
+    let perStep = fmt(tq / Double(q.stepCount + 1) * 1e3, 0)
+    print("population-flow tanh (48x48 Gauss-Hermite) d=20 M=200: \(perStep) ms/step")
+}

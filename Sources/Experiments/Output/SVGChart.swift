@@ -1,0 +1,291 @@
+import Foundation
+
+/// How an axis maps data to the page.
+public enum AxisScale: Sendable {
+    case linear
+    /// Base-10 logarithmic; non-positive values are left out of the plot.
+    case logarithmic
+}
+
+/// One curve of a ``LineChart``.
+public struct ChartSeries: Sendable {
+    /// The legend label.
+    public var name: String
+    public var x: [Double]
+    public var y: [Double]
+    /// Draw dashed (for fits and references) instead of solid.
+    public var dashed: Bool
+    /// Draw a dot at every point.
+    public var markers: Bool
+
+    public init(name: String, x: [Double], y: [Double], dashed: Bool = false, markers: Bool = false) {
+        self.name = name
+        self.x = x
+        self.y = y
+        self.dashed = dashed
+        self.markers = markers
+    }
+}
+
+/// A line chart rendered as a self-contained SVG document.
+///
+/// Every curve is one `<polyline>` carrying `data-series` (its name) and `data-points` (how many
+/// points it draws), so that tests and scripts can check a picture against its data.
+public struct LineChart: Sendable {
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    public var xScale: AxisScale
+    public var yScale: AxisScale
+    public var series: [ChartSeries]
+
+    public init(title: String, xLabel: String, yLabel: String, xScale: AxisScale = .linear,
+                yScale: AxisScale = .linear, series: [ChartSeries]) {
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        self.xScale = xScale
+        self.yScale = yScale
+        self.series = series
+    }
+
+    /// The SVG text.
+    public func svg(width: Double = 720, height: Double = 450) -> String {
+        let frame = ChartFrame(width: width, height: height)
+        // Only points that can be drawn on the chosen scales take part.
+        let drawable = series.map { s -> [(Double, Double)] in
+            zip(s.x, s.y).filter { p in
+                p.0.isFinite && p.1.isFinite && (xScale == .linear || p.0 > 0) && (yScale == .linear || p.1 > 0)
+            }
+        }
+        let allX = drawable.flatMap { $0.map(\.0) }
+        let allY = drawable.flatMap { $0.map(\.1) }
+        let xAxis = Axis(values: allX, scale: xScale)
+        let yAxis = Axis(values: allY, scale: yScale)
+        var body = frame.header(title: title)
+        body += frame.axes(x: xAxis, y: yAxis, xLabel: xLabel, yLabel: yLabel)
+        for (k, points) in drawable.enumerated() {
+            let s = series[k]
+            let color = ChartPalette.color(k)
+            let coordinates = points.map { p in
+                "\(fmt(frame.px(xAxis.unit(p.0)))),\(fmt(frame.py(yAxis.unit(p.1))))"
+            }.joined(separator: " ")
+            body += "<polyline data-series=\"\(xmlEscape(s.name))\" data-points=\"\(points.count)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6,4\"" : "") points=\"\(coordinates)\"/>\n"
+            if s.markers {
+                body += "<g fill=\"\(color)\">"
+                for p in points {
+                    body += "<circle cx=\"\(fmt(frame.px(xAxis.unit(p.0))))\" cy=\"\(fmt(frame.py(yAxis.unit(p.1))))\" r=\"3\"/>"
+                }
+                body += "</g>\n"
+            }
+        }
+        body += frame.legend(series.enumerated().map { ($0.element.name, ChartPalette.color($0.offset), $0.element.dashed) })
+        return body + "</svg>\n"
+    }
+
+    /// Writes the SVG to `path`.
+    public func write(to path: String) throws {
+        try writeSVG(svg(), path: path)
+    }
+}
+
+/// Overlaid histograms of several samples on common bins, drawn as outlined steps.
+///
+/// Each histogram is one `<path>` with `data-series`, `data-bins` and `data-count` (sample size).
+public struct HistogramChart: Sendable {
+    public var title: String
+    public var xLabel: String
+    public var samples: [(name: String, values: [Double])]
+    public var binCount: Int
+
+    public init(title: String, xLabel: String, samples: [(name: String, values: [Double])], binCount: Int = 30) {
+        self.title = title
+        self.xLabel = xLabel
+        self.samples = samples
+        self.binCount = max(1, binCount)
+    }
+
+    /// Densities per bin (so samples of different sizes compare), on bins spanning all samples.
+    public func densities() -> (edges: [Double], densities: [[Double]]) {
+        let all = samples.flatMap { $0.values.filter(\.isFinite) }
+        var lo = all.min() ?? 0, hi = all.max() ?? 1
+        if hi - lo < 1e-12 { lo -= 0.5; hi += 0.5 }
+        let width = (hi - lo) / Double(binCount)
+        let edges = (0 ... binCount).map { lo + Double($0) * width }
+        let dens = samples.map { s -> [Double] in
+            var counts = [Double](repeating: 0, count: binCount)
+            let finite = s.values.filter(\.isFinite)
+            for v in finite { counts[min(binCount - 1, max(0, Int((v - lo) / width)))] += 1 }
+            let n = Double(max(1, finite.count))
+            return counts.map { $0 / (n * width) }
+        }
+        return (edges, dens)
+    }
+
+    /// The SVG text.
+    public func svg(width: Double = 720, height: Double = 450) -> String {
+        let frame = ChartFrame(width: width, height: height)
+        let (edges, dens) = densities()
+        let xAxis = Axis(values: [edges.first!, edges.last!], scale: .linear)
+        let yAxis = Axis(values: [0] + dens.flatMap { $0 }, scale: .linear, includeZero: true)
+        var body = frame.header(title: title)
+        body += frame.axes(x: xAxis, y: yAxis, xLabel: xLabel, yLabel: "density")
+        for (k, d) in dens.enumerated() {
+            let color = ChartPalette.color(k)
+            var path = "M \(fmt(frame.px(xAxis.unit(edges[0])))) \(fmt(frame.py(yAxis.unit(0))))"
+            for b in 0 ..< d.count {
+                let y = fmt(frame.py(yAxis.unit(d[b])))
+                path += " L \(fmt(frame.px(xAxis.unit(edges[b])))) \(y) L \(fmt(frame.px(xAxis.unit(edges[b + 1])))) \(y)"
+            }
+            path += " L \(fmt(frame.px(xAxis.unit(edges.last!)))) \(fmt(frame.py(yAxis.unit(0)))) Z"
+            body += "<path data-series=\"\(xmlEscape(samples[k].name))\" data-bins=\"\(d.count)\" data-count=\"\(samples[k].values.count)\" d=\"\(path)\" fill=\"\(color)\" fill-opacity=\"0.25\" stroke=\"\(color)\" stroke-width=\"1.5\"/>\n"
+        }
+        body += frame.legend(samples.enumerated().map { ($0.element.name, ChartPalette.color($0.offset), false) })
+        return body + "</svg>\n"
+    }
+
+    public func write(to path: String) throws {
+        try writeSVG(svg(), path: path)
+    }
+}
+
+// MARK: - Layout
+
+enum ChartPalette {
+    static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    static func color(_ k: Int) -> String { colors[k % colors.count] }
+}
+
+/// The page geometry shared by all charts: a plot area with margins for labels.
+struct ChartFrame {
+    let width: Double, height: Double
+    let left = 78.0, right = 24.0, top = 44.0, bottom = 58.0
+    var plotWidth: Double { width - left - right }
+    var plotHeight: Double { height - top - bottom }
+    func px(_ u: Double) -> Double { left + u * plotWidth }
+    func py(_ u: Double) -> Double { top + (1 - u) * plotHeight }
+
+    func header(title: String) -> String {
+        """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(fmt(width))" height="\(fmt(height))" viewBox="0 0 \(fmt(width)) \(fmt(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
+        <rect width="100%" height="100%" fill="white"/>
+        <text x="\(fmt(width / 2))" y="24" text-anchor="middle" font-size="15">\(xmlEscape(title))</text>
+
+        """
+    }
+
+    func axes(x: Axis, y: Axis, xLabel: String, yLabel: String) -> String {
+        var s = "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotWidth))\" height=\"\(fmt(plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n<g stroke=\"#ddd\">"
+        for t in x.ticks { s += "<line x1=\"\(fmt(px(x.unit(t))))\" y1=\"\(fmt(top))\" x2=\"\(fmt(px(x.unit(t))))\" y2=\"\(fmt(top + plotHeight))\"/>" }
+        for t in y.ticks { s += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(py(y.unit(t))))\" x2=\"\(fmt(left + plotWidth))\" y2=\"\(fmt(py(y.unit(t))))\"/>" }
+        s += "</g>\n<g fill=\"#222\">"
+        for t in x.ticks {
+            s += "<text x=\"\(fmt(px(x.unit(t))))\" y=\"\(fmt(top + plotHeight + 16))\" text-anchor=\"middle\">\(xmlEscape(x.label(t)))</text>"
+        }
+        for t in y.ticks {
+            s += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(py(y.unit(t)) + 4))\" text-anchor=\"end\">\(xmlEscape(y.label(t)))</text>"
+        }
+        s += "</g>\n"
+        s += "<text x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(height - 14))\" text-anchor=\"middle\">\(xmlEscape(xLabel))</text>\n"
+        s += "<text transform=\"translate(18 \(fmt(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(xmlEscape(yLabel))</text>\n"
+        return s
+    }
+
+    func legend(_ entries: [(String, String, Bool)]) -> String {
+        var s = "<g class=\"legend\">"
+        for (k, e) in entries.enumerated() {
+            let y = top + 14 + Double(k) * 18
+            let x = left + plotWidth - 190
+            s += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(y - 4))\" x2=\"\(fmt(x + 24))\" y2=\"\(fmt(y - 4))\" stroke=\"\(e.1)\" stroke-width=\"2\"\(e.2 ? " stroke-dasharray=\"6,4\"" : "")/>"
+            s += "<text x=\"\(fmt(x + 30))\" y=\"\(fmt(y))\">\(xmlEscape(e.0))</text>"
+        }
+        return s + "</g>\n"
+    }
+}
+
+/// Maps data values to [0, 1] on a linear or log scale, with "nice" tick positions.
+struct Axis {
+    let scale: AxisScale
+    let lo: Double, hi: Double
+    let ticks: [Double]
+
+    init(values: [Double], scale: AxisScale, includeZero: Bool = false) {
+        self.scale = scale
+        let finite = values.filter { $0.isFinite && (scale == .linear || $0 > 0) }
+        var a = finite.min() ?? (scale == .linear ? 0 : 1)
+        var b = finite.max() ?? (scale == .linear ? 1 : 10)
+        if includeZero { a = min(a, 0) }
+        switch scale {
+        case .linear:
+            if b - a < 1e-300 { a -= 0.5 * max(1, abs(a)); b += 0.5 * max(1, abs(b)) }
+            let step = Axis.niceStep((b - a) / 6)
+            let lo = (a / step).rounded(.down) * step
+            let hi = (b / step).rounded(.up) * step
+            self.lo = lo
+            self.hi = hi
+            ticks = stride(from: lo, through: hi + step * 1e-9, by: step).map { abs($0) < step * 1e-9 ? 0 : $0 }
+        case .logarithmic:
+            var la = log10(a), lb = log10(b)
+            if lb - la < 1e-12 { la -= 0.5; lb += 0.5 }
+            let lo = la.rounded(.down), hi = lb.rounded(.up)
+            self.lo = pow(10, lo)
+            self.hi = pow(10, hi)
+            var t = [Double]()
+            let decades = Int(hi - lo)
+            for e in Int(lo) ... Int(hi) {
+                let base = pow(10, Double(e))
+                t.append(base)
+                if decades <= 2 && e < Int(hi) { t.append(2 * base); t.append(5 * base) }
+            }
+            ticks = t
+        }
+    }
+
+    func unit(_ v: Double) -> Double {
+        switch scale {
+        case .linear: return (v - lo) / (hi - lo)
+        case .logarithmic: return (log10(v) - log10(lo)) / (log10(hi) - log10(lo))
+        }
+    }
+
+    func label(_ v: Double) -> String {
+        if v == 0 { return "0" }
+        let a = abs(v)
+        if a >= 1e4 || a < 1e-3 { return String(format: "%.0e", v) }
+        var s = String(format: "%.4g", v)
+        if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
+        return s
+    }
+
+    static func niceStep(_ raw: Double) -> Double {
+        let e = pow(10, log10(raw).rounded(.down))
+        let f = raw / e
+        let nice: Double = f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10
+        return nice * e
+    }
+}
+
+func fmt(_ v: Double) -> String { String(format: "%.2f", v) }
+
+func xmlEscape(_ s: String) -> String {
+    var out = ""
+    for c in s {
+        switch c {
+        case "&": out += "&amp;"
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "\"": out += "&quot;"
+        default: out.append(c)
+        }
+    }
+    return out
+}
+
+func writeSVG(_ text: String, path: String) throws {
+    do {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+        throw ExperimentError.output(path: path, reason: error.localizedDescription)
+    }
+}

@@ -1,0 +1,244 @@
+import GradientFlows
+import Wasserstein
+
+/// Which particle dynamics to run (`sgd.kind`).
+public enum SGDKind: Sendable, Equatable {
+    /// One-pass SGD: a fresh sample `(x_k, y_k)` at every step.
+    case online
+    /// Multi-pass SGD on a fixed training set of `samples` pairs drawn once from the seed; each
+    /// step uses one pair drawn uniformly **with replacement** (no epochs).
+    case multipass(samples: Int)
+    /// The population gradient flow: the exact `grad Psi(theta_j; empirical measure)` from the
+    /// kernels, explicit Euler in `t`.
+    case population
+}
+
+/// Step size, kind and noise of the dynamics (`sgd.eta`, `sgd.kind`, `sgd.noise`).
+public struct SGDSettings: Sendable {
+    /// The step `eta > 0`; time advances by `eta` per step (`t = k eta`).
+    public var eta: Double
+    public var kind: SGDKind
+    /// Add `sqrt(2 eta / beta) g_j` to every particle at every step (needs a finite `beta`).
+    public var noise: Bool
+
+    public init(eta: Double, kind: SGDKind = .online, noise: Bool = false) {
+        self.eta = eta
+        self.kind = kind
+        self.noise = noise
+    }
+}
+
+/// `energy.lambda` (weight decay) and `energy.beta` (inverse temperature; `nil` for no entropy).
+public struct EnergyParameters: Sendable {
+    public var lambda: Double
+    public var beta: Double?
+    public init(lambda: Double = 0, beta: Double? = nil) {
+        self.lambda = lambda
+        self.beta = beta
+    }
+}
+
+/// Everything one particle run needs; the fields mirror the experiment-spec keys one to one.
+///
+/// | spec key | field |
+/// |---|---|
+/// | `model.*` | ``model`` |
+/// | `teacher` | ``teacher`` |
+/// | `initialization.*` | ``initialization`` |
+/// | `energy.lambda`, `energy.beta` | ``energy`` |
+/// | `particles` | ``particles`` |
+/// | `horizon` | ``horizon`` |
+/// | `seed` | ``seed`` |
+/// | `sgd.eta`, `sgd.kind`, `sgd.noise` (`sgd.samples` for multipass) | ``sgd`` |
+/// | `record_every` | ``recordEvery`` |
+///
+/// Steps: `round(horizon / eta)`, so the last recorded time is that count times `eta`. Records
+/// are taken every `max(1, round(record_every / eta))` steps, at step 0 and at the last step.
+///
+/// `sgd.noise = true` needs a finite `energy.beta`. A finite `beta` with `sgd.noise = false` is
+/// allowed: the dynamics are then noiseless, while the records still carry
+/// `F_{lambda,beta}` (when an entropy estimator is given), which such a run does not minimise.
+public struct SGDExperiment: Sendable {
+    public var model: NetworkModel
+    public var teacher: Teacher
+    public var initialization: InitialLaw
+    public var energy: EnergyParameters
+    /// The number of particles `M >= 1`.
+    public var particles: Int
+    /// The final time `T >= 0` (units of `t`).
+    public var horizon: Double
+    public var seed: UInt64
+    public var sgd: SGDSettings
+    /// The time between records (`> 0`, units of `t`).
+    public var recordEvery: Double
+    /// Keep the particles in every record (else only in the final state). Default true.
+    public var recordParticles: Bool = true
+    /// How `V`, `U` are evaluated (closed forms or quadrature).
+    public var kernelOptions: KernelOptions = KernelOptions()
+    /// Split work over the cores (results are bitwise identical either way).
+    public var parallel: Bool = true
+    /// Start from these particles (row-major `M x D`) instead of sampling ``initialization``.
+    public var initialParticles: [Double]? = nil
+    /// `M d` from which one online step's sweep is split over the cores (tests lower it to
+    /// exercise the split path).
+    var onlineParallelThreshold = 400_000
+
+    public init(model: NetworkModel, teacher: Teacher, initialization: InitialLaw,
+                energy: EnergyParameters = EnergyParameters(), particles: Int, horizon: Double,
+                seed: UInt64, sgd: SGDSettings, recordEvery: Double) {
+        self.model = model
+        self.teacher = teacher
+        self.initialization = initialization
+        self.energy = energy
+        self.particles = particles
+        self.horizon = horizon
+        self.seed = seed
+        self.sgd = sgd
+        self.recordEvery = recordEvery
+    }
+
+    /// The number of steps `round(horizon / eta)`.
+    public var stepCount: Int { Int((horizon / sgd.eta).rounded()) }
+    /// Steps between records, `max(1, round(record_every / eta))`.
+    public var recordStride: Int { max(1, Int((recordEvery / sgd.eta).rounded())) }
+
+    /// Checks every setting; the error names the spec key at fault.
+    public func validate() throws {
+        let d = model.inputDimension
+        try require(d >= 1, "model.input_dimension", "\(d)", "must be >= 1")
+        try teacher.validate(inputDimension: d)
+        try initialization.validate(inputDimension: d)
+        try require(energy.lambda.isFinite && energy.lambda >= 0, "energy.lambda", "\(energy.lambda)", "must be finite and >= 0")
+        if let beta = energy.beta {
+            try require(beta.isFinite && beta > 0, "energy.beta", "\(beta)", "must be > 0 and finite (null or absent for no entropy)")
+        }
+        try require(particles >= 1, "particles", "\(particles)", "must be >= 1")
+        try require(sgd.eta.isFinite && sgd.eta > 0, "sgd.eta", "\(sgd.eta)", "must be > 0 and finite")
+        try require(horizon.isFinite && horizon >= 0, "horizon", "\(horizon)", "must be finite and >= 0")
+        try require(horizon / sgd.eta <= 1e12, "horizon", "\(horizon)", "horizon / sgd.eta must be at most 1e12 steps")
+        try require(recordEvery.isFinite && recordEvery > 0, "record_every", "\(recordEvery)", "must be > 0 and finite")
+        if sgd.noise {
+            try require(energy.beta != nil, "sgd.noise", "true", "noisy dynamics need a finite energy.beta")
+        }
+        if case .multipass(let m) = sgd.kind {
+            try require(m >= 1, "sgd.samples", "\(m)", "the multipass training set needs >= 1 samples")
+        }
+        if let nodes = kernelOptions.quadratureNodes {
+            try require((1 ... 256).contains(nodes), "quadrature_nodes", "\(nodes)", "must be in 1 ... 256")
+        }
+        if let p = initialParticles {
+            let D = model.parameterDimension
+            if p.count != particles * D {
+                throw MeanFieldError.lengthMismatch(key: "initial_particles", expected: particles * D, actual: p.count)
+            }
+            try requireFinite(p, "initial_particles")
+        }
+    }
+}
+
+/// One record of a run, at time `t = step * eta`.
+public struct TrajectoryRecord: Sendable {
+    public var step: Int
+    public var time: Double
+    /// The exact finite-`M` population risk `R_M` (closed form, or quadrature: see
+    /// ``Trajectory/riskIsClosedForm``).
+    public var risk: Double
+    /// `R_M + (lambda/2) (1/M) sum_j |theta_j|^2`.
+    public var penalizedRisk: Double
+    /// The estimate of `int rho log rho` from the entropy estimator, when `beta` is finite and an
+    /// estimator was given.
+    public var negativeEntropy: Double?
+    /// `F_{lambda,beta} = penalizedRisk + negativeEntropy / beta`, under the same conditions.
+    public var freeEnergy: Double?
+    /// The particles, row-major `M x D` (when ``SGDExperiment/recordParticles``).
+    public var particles: [Double]?
+}
+
+/// How a run ended.
+public enum RunStatus: Sendable, Equatable {
+    case completed
+    /// A particle or the network output became NaN or infinite (step too large); the run stopped
+    /// at `step` and the last record holds the last finite state.
+    case diverged(step: Int, time: Double)
+}
+
+/// What a run produced.
+public struct Trajectory: Sendable {
+    public var records: [TrajectoryRecord]
+    /// The particles at the end, row-major `M x D` (with a trained second layer a row is
+    /// `[a, w_1, ..., w_d]`).
+    public var finalParticles: [Double]
+    public var particleCount: Int
+    public var parameterDimension: Int
+    /// Steps taken.
+    public var steps: Int
+    public var status: RunStatus
+    /// Whether the recorded risks come from closed forms (else quadrature, see
+    /// ``PopulationRisk``).
+    public var riskIsClosedForm: Bool
+    /// Whether free energies were recorded (finite `beta` and an entropy estimator).
+    public var recordsFreeEnergy: Bool
+}
+
+/// Progress of a run, for a progress line.
+public struct RunProgress: Sendable {
+    public var step: Int
+    public var totalSteps: Int
+    public var time: Double
+    public var horizon: Double
+    /// The most recent recorded risk.
+    public var risk: Double?
+    public var fractionDone: Double { totalSteps == 0 ? 1 : Double(step) / Double(totalSteps) }
+}
+
+// MARK: - Spec names
+
+extension Activation {
+    /// Parses `model.activation` (`relu`, `erf`, `tanh`, `sigmoid`, `linear`).
+    /// - Throws: ``MeanFieldError/invalidSetting(key:value:requirement:)`` naming `model.activation`.
+    public init(specName name: String) throws {
+        guard let a = Activation(name: name) else {
+            throw MeanFieldError.invalidSetting(key: "model.activation", value: "\"\(name)\"", requirement: "must be one of relu, erf, tanh, sigmoid, linear")
+        }
+        self = a
+    }
+}
+
+extension SecondLayer {
+    /// Parses `model.second_layer` (`trained` or `fixed`).
+    public init(specName name: String) throws {
+        guard let v = SecondLayer(rawValue: name.lowercased()) else {
+            throw MeanFieldError.invalidSetting(key: "model.second_layer", value: "\"\(name)\"", requirement: "must be trained or fixed")
+        }
+        self = v
+    }
+}
+
+extension InputDistribution {
+    /// Parses `model.inputs` (`gaussian` or `sphere`).
+    public init(specName name: String) throws {
+        guard let v = InputDistribution(rawValue: name.lowercased()) else {
+            throw MeanFieldError.invalidSetting(key: "model.inputs", value: "\"\(name)\"", requirement: "must be gaussian or sphere")
+        }
+        self = v
+    }
+}
+
+extension SGDKind {
+    /// Parses `sgd.kind` (`online`, `multipass`, `population`); `samples` is `sgd.samples`, the
+    /// size of the multipass training set (required for `multipass`, ignored otherwise).
+    public init(specName name: String, samples: Int? = nil) throws {
+        switch name.lowercased() {
+        case "online": self = .online
+        case "population": self = .population
+        case "multipass":
+            guard let samples else {
+                throw MeanFieldError.invalidSetting(key: "sgd.samples", value: "missing", requirement: "multipass SGD needs the training-set size sgd.samples")
+            }
+            try require(samples >= 1, "sgd.samples", "\(samples)", "the multipass training set needs >= 1 samples")
+            self = .multipass(samples: samples)
+        default:
+            throw MeanFieldError.invalidSetting(key: "sgd.kind", value: "\"\(name)\"", requirement: "must be online, multipass or population")
+        }
+    }
+}

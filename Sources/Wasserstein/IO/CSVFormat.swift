@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reading and writing numeric CSV tables: one record per line, comma-separated, with an
+/// optional header line (a first line that is not all numbers).
+public enum CSVFormat {
+    /// A parsed table: the header (if the file had one) and the numbers.
+    public struct Table: Sendable, Equatable {
+        /// Column names from the header line, or `nil`.
+        public var header: [String]?
+        /// The numbers, shape `[rows, columns]`.
+        public var array: NumericArray
+    }
+
+    /// Reads a numeric CSV file. Blank lines are skipped; every record must have the same number
+    /// of fields; `nan`/`inf` parse (and are rejected later by the measure validation).
+    public static func read(path: String) throws -> Table {
+        try decode(try FileAccess.readBytes(path: path), path: path)
+    }
+
+    /// Parses the bytes of a numeric CSV file. `path` only names it in error messages.
+    public static func decode(_ bytes: [UInt8], path: String = "<data>") throws -> Table {
+        var header: [String]? = nil
+        var values = [Double]()
+        var columns = -1
+        var rows = 0
+        var lineNumber = 0
+        var start = 0
+        let n = bytes.count
+        var field = [CChar]()
+        field.reserveCapacity(64)
+        while start < n {
+            var end = start
+            while end < n && bytes[end] != 0x0A { end += 1 }  // '\n'
+            lineNumber += 1
+            var lineEnd = end
+            if lineEnd > start && bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }  // '\r'
+            defer { start = end + 1 }
+            // Skip blank lines.
+            var isBlank = true
+            for k in start ..< lineEnd where bytes[k] != 0x20 && bytes[k] != 0x09 { isBlank = false; break }
+            if isBlank { continue }
+
+            var record = [Double]()
+            var textFields = [String]()
+            var allNumeric = true
+            var fieldStart = start
+            var k = start
+            while k <= lineEnd {
+                if k == lineEnd || bytes[k] == 0x2C {  // ','
+                    let slice = bytes[fieldStart ..< k]
+                    if let v = parseDouble(slice, buffer: &field) {
+                        record.append(v)
+                    } else {
+                        allNumeric = false
+                    }
+                    textFields.append(String(decoding: slice, as: UTF8.self).trimmed)
+                    fieldStart = k + 1
+                }
+                k += 1
+            }
+            if !allNumeric {
+                if rows == 0 && header == nil {
+                    header = textFields
+                    continue
+                }
+                let bad = textFields.first { parseDouble(Array($0.utf8)[...], buffer: &field) == nil } ?? ""
+                throw DataFileError.malformed(path: path, reason: "line \(lineNumber): '\(bad)' is not a number")
+            }
+            if columns < 0 {
+                columns = record.count
+            } else if record.count != columns {
+                throw DataFileError.malformed(
+                    path: path, reason: "line \(lineNumber) has \(record.count) fields, expected \(columns)")
+            }
+            values.append(contentsOf: record)
+            rows += 1
+        }
+        if let header, columns >= 0, header.count != columns {
+            throw DataFileError.malformed(path: path, reason: "header has \(header.count) fields but the rows have \(columns)")
+        }
+        return Table(header: header, array: NumericArray(shape: [rows, max(columns, 0)], values: values))
+    }
+
+    /// Parses one field with `strtod`, accepting surrounding spaces and nothing else.
+    private static func parseDouble(_ slice: ArraySlice<UInt8>, buffer: inout [CChar]) -> Double? {
+        buffer.removeAll(keepingCapacity: true)
+        for b in slice where b != 0x20 && b != 0x09 && b != 0x22 { buffer.append(CChar(bitPattern: b)) }
+        if buffer.isEmpty { return nil }
+        buffer.append(0)
+        return buffer.withUnsafeBufferPointer { p -> Double? in
+            var endPointer: UnsafeMutablePointer<CChar>? = nil
+            let v = strtod(p.baseAddress!, &endPointer)
+            guard let endPointer, endPointer.pointee == 0 else { return nil }
+            return v
+        }
+    }
+
+    /// Formats a table as CSV text. Numbers use Swift's shortest round-tripping representation.
+    public static func encode(header: [String]?, rows: [[Double]]) -> String {
+        var out = ""
+        if let header { out += header.joined(separator: ",") + "\n" }
+        for row in rows {
+            out += row.map { formatNumber($0) }.joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    /// Writes a numeric table to `path`.
+    public static func write(header: [String]?, rows: [[Double]], path: String) throws {
+        try FileAccess.writeText(encode(header: header, rows: rows), path: path)
+    }
+
+    /// Writes a table whose rows mix numbers and text (already formatted as strings).
+    public static func write(header: [String]?, textRows: [[String]], path: String) throws {
+        var out = ""
+        if let header { out += header.joined(separator: ",") + "\n" }
+        for row in textRows { out += row.joined(separator: ",") + "\n" }
+        try FileAccess.writeText(out, path: path)
+    }
+
+    /// A number as CSV/JSON text: integers without a fraction, others round-tripping.
+    public static func formatNumber(_ v: Double) -> String {
+        if v.isNaN { return "nan" }
+        if v.isInfinite { return v > 0 ? "inf" : "-inf" }
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        return "\(v)"
+    }
+}
+
+extension String {
+    fileprivate var trimmed: String {
+        var s = Substring(self)
+        while let c = s.first, c == " " || c == "\t" || c == "\"" { s.removeFirst() }
+        while let c = s.last, c == " " || c == "\t" || c == "\"" { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,20 @@
+/// Errors of the file readers and writers. The ``description`` is one line that names the file.
+public enum DataFileError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The file does not exist.
+    case missing(path: String)
+    /// The file exists but could not be read (permissions, a directory, ...).
+    case unreadable(path: String, reason: String)
+    /// The file was read but its content is not what the format requires.
+    case malformed(path: String, reason: String)
+    /// The file could not be written.
+    case unwritable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let path): return "\(path): no such file"
+        case .unreadable(let path, let reason): return "\(path): cannot read (\(reason))"
+        case .malformed(let path, let reason): return "\(path): \(reason)"
+        case .unwritable(let path, let reason): return "\(path): cannot write (\(reason))"
+        }
+    }
+}

@@ -1,0 +1,253 @@
+import Foundation
+
+/// Reading and writing NumPy `.npy` files (format versions 1.0, 2.0 and 3.0).
+///
+/// Reads little- or big-endian `float64`, `float32`, and signed or unsigned integer arrays of
+/// any shape, in C or Fortran order, into row-major doubles; writes little-endian `float64`,
+/// which `numpy.load` reads directly.
+public enum NPYFormat {
+    private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
+
+    /// Reads an `.npy` file.
+    public static func read(path: String) throws -> NumericArray {
+        try decode(try FileAccess.readBytes(path: path), path: path)
+    }
+
+    /// Decodes the bytes of an `.npy` file. `path` only names the file in error messages.
+    public static func decode(_ data: [UInt8], path: String = "<data>") throws -> NumericArray {
+        func bad(_ reason: String) -> DataFileError { .malformed(path: path, reason: reason) }
+        guard data.count >= 10, Array(data[0 ..< 6]) == magic else {
+            throw bad("not a NumPy .npy file (bad magic string)")
+        }
+        let major = data[6]
+        let headerLength: Int
+        let headerStart: Int
+        switch major {
+        case 1:
+            headerLength = Int(data[8]) | Int(data[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard data.count >= 12 else { throw bad("truncated .npy header") }
+            headerLength = Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
+            headerStart = 12
+        default:
+            throw bad("unsupported .npy format version \(major)")
+        }
+        guard headerStart + headerLength <= data.count,
+              let header = String(bytes: data[headerStart ..< headerStart + headerLength], encoding: major == 3 ? .utf8 : .isoLatin1)
+        else { throw bad("truncated .npy header") }
+
+        guard let descr = headerValue(header, key: "descr") else { throw bad("header has no 'descr'") }
+        guard let fortranText = headerValue(header, key: "fortran_order") else { throw bad("header has no 'fortran_order'") }
+        guard let shapeText = headerValue(header, key: "shape") else { throw bad("header has no 'shape'") }
+        let fortran: Bool
+        switch fortranText {
+        case "True": fortran = true
+        case "False": fortran = false
+        default: throw bad("bad fortran_order '\(fortranText)'")
+        }
+        let shape = try parseShape(shapeText, bad: bad)
+        let type = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+        guard let element = ElementType(descriptor: type) else {
+            throw bad("unsupported dtype '\(type)' (expected float64, float32 or an integer type)")
+        }
+        var count = 1
+        for s in shape {
+            let (p, overflow) = count.multipliedReportingOverflow(by: s)
+            guard !overflow else { throw bad("shape \(shape) is too large") }
+            count = p
+        }
+        let payloadStart = headerStart + headerLength
+        let (needed, overflow) = count.multipliedReportingOverflow(by: element.size)
+        guard !overflow, data.count - payloadStart >= needed else {
+            throw bad("file holds \(data.count - payloadStart) data bytes, shape \(shape) of \(type) needs \(needed)")
+        }
+        var values = [Double](repeating: 0, count: count)
+        data.withUnsafeBytes { raw in
+            let base = raw.baseAddress! + payloadStart
+            values.withUnsafeMutableBufferPointer { out in
+                element.convert(base, count: count, into: out.baseAddress!)
+            }
+        }
+        if fortran && shape.count >= 2 {
+            values = transposeFromFortran(values, shape: shape)
+        }
+        return NumericArray(shape: shape, values: values)
+    }
+
+    /// Writes `array` as a little-endian float64 `.npy` file (format 1.0).
+    public static func write(_ array: NumericArray, path: String) throws {
+        try FileAccess.writeBytes(encode(array), path: path)
+    }
+
+    /// The bytes of a float64 `.npy` file holding `array`.
+    public static func encode(_ array: NumericArray) -> [UInt8] {
+        let shapeText: String
+        if array.shape.count == 1 {
+            shapeText = "(\(array.shape[0]),)"
+        } else {
+            shapeText = "(" + array.shape.map(String.init).joined(separator: ", ") + ")"
+        }
+        var header = "{'descr': '<f8', 'fortran_order': False, 'shape': \(shapeText), }"
+        // Pad with spaces so that magic + version + length + header + "\n" is a multiple of 64.
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var bytes = magic + [1, 0]
+        let length = header.utf8.count
+        bytes.append(UInt8(length & 0xFF))
+        bytes.append(UInt8(length >> 8))
+        bytes.append(contentsOf: Array(header.utf8))
+        bytes.reserveCapacity(bytes.count + array.values.count * 8)
+        for v in array.values {
+            let bits = v.bitPattern.littleEndian
+            withUnsafeBytes(of: bits) { bytes.append(contentsOf: $0) }
+        }
+        return bytes
+    }
+
+    // MARK: - Header parsing
+
+    /// The text of `'key': value` in the header dictionary (value without trailing comma).
+    private static func headerValue(_ header: String, key: String) -> String? {
+        let patterns = ["'\(key)'", "\"\(key)\""]
+        for p in patterns {
+            guard let keyRange = header.range(of: p) else { continue }
+            var rest = header[keyRange.upperBound...].drop { $0 == " " }
+            guard rest.first == ":" else { return nil }
+            rest = rest.dropFirst().drop { $0 == " " }
+            if rest.first == "(" {
+                guard let close = rest.firstIndex(of: ")") else { return nil }
+                return String(rest[rest.startIndex ... close])
+            }
+            let end = rest.firstIndex { $0 == "," || $0 == "}" } ?? rest.endIndex
+            return String(rest[rest.startIndex ..< end]).trimmingCharacters(in: .whitespaces)
+        }
+        return nil
+    }
+
+    private static func parseShape(_ text: String, bad: (String) -> DataFileError) throws -> [Int] {
+        let inner = text.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
+        if inner.isEmpty { return [] }
+        var shape = [Int]()
+        for part in inner.split(separator: ",") {
+            let t = part.trimmingCharacters(in: .whitespaces)
+            if t.isEmpty { continue }
+            guard let v = Int(t), v >= 0 else { throw bad("bad shape \(text)") }
+            shape.append(v)
+        }
+        return shape
+    }
+
+    private static func transposeFromFortran(_ values: [Double], shape: [Int]) -> [Double] {
+        // Fortran order: the first index varies fastest. Map each row-major index to its
+        // column-major position.
+        let rank = shape.count
+        var out = [Double](repeating: 0, count: values.count)
+        var fortranStrides = [Int](repeating: 1, count: rank)
+        for k in 1 ..< rank { fortranStrides[k] = fortranStrides[k - 1] * shape[k - 1] }
+        var index = [Int](repeating: 0, count: rank)
+        for r in 0 ..< values.count {
+            var f = 0
+            for k in 0 ..< rank { f += index[k] * fortranStrides[k] }
+            out[r] = values[f]
+            var k = rank - 1
+            while k >= 0 {
+                index[k] += 1
+                if index[k] < shape[k] { break }
+                index[k] = 0
+                k -= 1
+            }
+        }
+        return out
+    }
+
+    /// The element types the reader understands.
+    private struct ElementType {
+        enum Kind { case float, signed, unsigned }
+        let kind: Kind
+        let size: Int
+        let bigEndian: Bool
+
+        init?(descriptor: String) {
+            guard descriptor.count >= 3 else { return nil }
+            let order = descriptor.first!
+            let body = descriptor.dropFirst()
+            switch order {
+            case "<", "|", "=": bigEndian = false
+            case ">": bigEndian = true
+            default: return nil
+            }
+            switch body {
+            case "f8": (kind, size) = (.float, 8)
+            case "f4": (kind, size) = (.float, 4)
+            case "i8": (kind, size) = (.signed, 8)
+            case "i4": (kind, size) = (.signed, 4)
+            case "i2": (kind, size) = (.signed, 2)
+            case "i1": (kind, size) = (.signed, 1)
+            case "u8": (kind, size) = (.unsigned, 8)
+            case "u4": (kind, size) = (.unsigned, 4)
+            case "u2": (kind, size) = (.unsigned, 2)
+            case "u1": (kind, size) = (.unsigned, 1)
+            default: return nil
+            }
+        }
+
+        func convert(_ base: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Double>) {
+            func word<T: FixedWidthInteger>(_ t: T.Type, _ i: Int) -> T {
+                let v = base.loadUnaligned(fromByteOffset: i * size, as: T.self)
+                return bigEndian ? T(bigEndian: v) : T(littleEndian: v)
+            }
+            switch (kind, size) {
+            case (.float, 8):
+                if !bigEndian {
+                    // The common case: copy straight through.
+                    UnsafeMutableRawPointer(out).copyMemory(from: base, byteCount: count * 8)
+                } else {
+                    for i in 0 ..< count { out[i] = Double(bitPattern: word(UInt64.self, i)) }
+                }
+            case (.float, _): for i in 0 ..< count { out[i] = Double(Float(bitPattern: word(UInt32.self, i))) }
+            case (.signed, 8): for i in 0 ..< count { out[i] = Double(word(Int64.self, i)) }
+            case (.signed, 4): for i in 0 ..< count { out[i] = Double(word(Int32.self, i)) }
+            case (.signed, 2): for i in 0 ..< count { out[i] = Double(word(Int16.self, i)) }
+            case (.signed, _): for i in 0 ..< count { out[i] = Double(base.load(fromByteOffset: i, as: Int8.self)) }
+            case (.unsigned, 8): for i in 0 ..< count { out[i] = Double(word(UInt64.self, i)) }
+            case (.unsigned, 4): for i in 0 ..< count { out[i] = Double(word(UInt32.self, i)) }
+            case (.unsigned, 2): for i in 0 ..< count { out[i] = Double(word(UInt16.self, i)) }
+            case (.unsigned, _): for i in 0 ..< count { out[i] = Double(base.load(fromByteOffset: i, as: UInt8.self)) }
+            }
+        }
+    }
+}
+
+/// Whole-file reads and writes with the errors the readers report.
+enum FileAccess {
+    static func readBytes(path: String) throws -> [UInt8] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DataFileError.missing(path: path)
+        }
+        guard !isDirectory.boolValue else { throw DataFileError.unreadable(path: path, reason: "it is a directory") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw DataFileError.unreadable(path: path, reason: "permission denied")
+        }
+        defer { try? handle.close() }
+        do {
+            let data = try handle.readToEnd() ?? Data()
+            return [UInt8](data)
+        } catch {
+            throw DataFileError.unreadable(path: path, reason: "\(error.localizedDescription)")
+        }
+    }
+
+    static func writeBytes(_ bytes: [UInt8], path: String) throws {
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw DataFileError.unwritable(path: path, reason: error.localizedDescription)
+        }
+    }
+
+    static func writeText(_ text: String, path: String) throws {
+        try writeBytes(Array(text.utf8), path: path)
+    }
+}

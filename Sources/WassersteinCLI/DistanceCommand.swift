@@ -1,0 +1,154 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import Wasserstein
+
+/// `wasserstein distance X Y`: W2 between two weighted point clouds read from files.
+struct DistanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distance",
+        abstract: "W2 between two point clouds (CSV or .npy files).",
+        discussion: """
+        Point files hold one point per row (CSV with an optional header line, or .npy of shape (n, D) \
+        or (n,)). Weight files hold one column; without them the weights are uniform. Methods: \
+        exact (network simplex), lp (GLPK, small problems), sorted (D = 1 only), sinkhorn \
+        (entropic, needs --epsilon), auto (sorted for D = 1, exact otherwise).
+        """
+    )
+
+    @Argument(help: "Points of the first measure (CSV or .npy).")
+    var x: String
+
+    @Argument(help: "Points of the second measure (CSV or .npy).")
+    var y: String
+
+    @Option(name: .customLong("x-weights"), help: "Weights of the first measure (one column).")
+    var xWeights: String?
+
+    @Option(name: .customLong("y-weights"), help: "Weights of the second measure (one column).")
+    var yWeights: String?
+
+    @Option(help: "auto | exact | lp | sorted | sinkhorn")
+    var method: String = "auto"
+
+    @Option(help: "Write the non-zero plan entries as CSV i,j,mass.")
+    var plan: String?
+
+    @Flag(help: "Print one JSON object instead of a line of text.")
+    var json = false
+
+    @Flag(help: "Rescale both measures to mass one instead of requiring equal masses.")
+    var normalize = false
+
+    @OptionGroup var entropic: EntropicOptions
+
+    func run() throws {
+        let chosen = try DistanceCommand.parseMethod(method)
+        try entropic.validate(for: chosen)
+        let source = try PointCloudFile.read(points: x, weights: xWeights, name: x)
+        let target = try PointCloudFile.read(points: y, weights: yWeights, name: y)
+        let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
+
+        let clock = ContinuousClock()
+        var divergence: Double? = nil
+        var result: TransportResult
+        let start = clock.now
+        switch chosen {
+        case .sinkhorn:
+            (result, divergence) = try entropic.solve(problem)
+        case .distance(let m):
+            do {
+                result = try wasserstein2(problem, method: m, includePlan: plan != nil || json)
+            } catch WassersteinError.tooLarge(let reason) where m == .lp {
+                throw CommandError("\(reason); use --method exact (our network simplex) for problems this large")
+            }
+        }
+        let seconds = (clock.now - start).seconds
+
+        if let plan {
+            try DistanceCommand.writePlan(result.plan, to: plan)
+        }
+        let name = chosen.name(dimension: problem.dimension)
+        if json {
+            var members: [(String, JSONValue)] = [
+                ("method", .string(name)),
+                ("n", .integer(source.count)),
+                ("m", .integer(target.count)),
+                ("dimension", .integer(problem.dimension)),
+                ("w2", .finite(result.w2)),
+                ("w2_squared", .finite(result.w2Squared)),
+                ("seconds", .number(seconds)),
+                ("status", .string(result.status.rawValue)),
+                ("converged", .bool(result.converged)),
+                ("iterations", .integer(result.iterations)),
+            ]
+            if let e = result.entropic {
+                members += [
+                    ("entropic_estimate", .bool(true)),
+                    ("epsilon", .finite(e.epsilon)),
+                    ("transport_cost", .finite(result.cost)),
+                    ("regularized_cost", .finite(e.regularizedCost)),
+                    ("marginal_error", .finite(e.marginalError)),
+                ]
+            }
+            if let divergence { members.append(("divergence", .finite(divergence))) }
+            if let p = result.plan { members.append(("plan_entries", .integer(p.entries.count))) }
+            print(JSONValue.object(members).serialized())
+        } else {
+            var line = "W2 = \(format(result.w2))  W2^2 = \(format(result.w2Squared))  [\(name), n = \(source.count), m = \(target.count), D = \(problem.dimension), \(String(format: "%.3g", seconds)) s]"
+            if let e = result.entropic {
+                line += "\nentropic estimate (eps = \(format(e.epsilon))): W2^2 above is the transport cost <P, C>; regularized cost = \(format(e.regularizedCost)), marginal error = \(String(format: "%.2e", e.marginalError)), \(result.iterations) iterations"
+            }
+            if let divergence { line += "\nSinkhorn divergence S_eps = \(format(divergence))" }
+            if !result.converged {
+                line += "\nwarning: the solver stopped at its iteration limit before converging"
+            }
+            print(line)
+        }
+        if !result.converged && json {
+            FileHandle.standardError.write(Data("wasserstein: warning: the solver stopped at its iteration limit before converging\n".utf8))
+        }
+    }
+
+    private func format(_ v: Double) -> String { String(format: "%.10g", v) }
+
+    enum Chosen {
+        case distance(DistanceMethod)
+        case sinkhorn
+        func name(dimension: Int) -> String {
+            switch self {
+            case .sinkhorn: return "sinkhorn"
+            case .distance(let m): return m.resolved(dimension: dimension).rawValue
+            }
+        }
+    }
+
+    static func parseMethod(_ text: String) throws -> Chosen {
+        if text == "sinkhorn" { return .sinkhorn }
+        guard let m = DistanceMethod(rawValue: text) else {
+            throw CommandError("unknown method '\(text)' (expected auto, exact, lp, sorted or sinkhorn)")
+        }
+        return .distance(m)
+    }
+
+    static func writePlan(_ plan: TransportPlan?, to path: String) throws {
+        guard let plan else { throw CommandError("this method computes no transport plan to write to \(path)") }
+        var text = "i,j,mass\n"
+        text.reserveCapacity(plan.entries.count * 32)
+        for e in plan.entries.sorted(by: { ($0.source, $0.target) < ($1.source, $1.target) }) {
+            text += "\(e.source),\(e.target),\(e.mass)\n"
+        }
+        do {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw DataFileError.unwritable(path: path, reason: error.localizedDescription)
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
+}

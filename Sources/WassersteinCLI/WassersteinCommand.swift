@@ -1,0 +1,64 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import GradientFlows
+import MeanField
+import Wasserstein
+
+/// The `wasserstein` command: W2 distances, JKO steps, particle dynamics and their comparison.
+@main
+struct WassersteinCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wasserstein",
+        abstract: "Optimal transport and Wasserstein gradient flows.",
+        discussion: """
+        Examples:
+          wasserstein distance x.csv y.npy --json
+          wasserstein sgd spec.json --out runs/sgd
+          wasserstein jko spec.json --out runs/jko
+          wasserstein compare spec.json --out runs/compare
+          wasserstein demo --out demo
+        """,
+        subcommands: [DistanceCommand.self, SGDCommand.self, JKOCommand.self, CompareCommand.self, DemoCommand.self]
+    )
+
+    /// Runs the command. The toolkit's own errors become one line on standard error and exit
+    /// code 1; usage errors keep ArgumentParser's message and its exit code 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch {
+            if let message = CommandLineFailure.message(for: error) {
+                FileHandle.standardError.write(Data("wasserstein: error: \(message)\n".utf8))
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// Turns the toolkit's errors into one-line messages.
+enum CommandLineFailure {
+    static func message(for error: Error) -> String? {
+        let text: String
+        switch error {
+        case let e as WassersteinError: text = e.description
+        case let e as DataFileError: text = e.description
+        case let e as ExperimentError: text = e.description
+        case let e as CommandError: text = e.description
+        case let e as MeanFieldError: text = e.description
+        default: return nil
+        }
+        // One line, always.
+        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}
+
+/// Errors of the command layer itself (bad option combinations).
+struct CommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
