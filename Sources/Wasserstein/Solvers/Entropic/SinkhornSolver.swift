@@ -68,7 +68,8 @@ public struct SinkhornSolver: TransportSolver, Sendable {
         case none
         /// Stages `eps_k = D * factor^k` from the squared diameter `D` of both clouds down to
         /// `epsilon`, running `iterationsPerStage` plain iterations at each intermediate stage.
-        /// Warm starts skip the stages.
+        /// Used when `epsilon` is below 1% of the mean cost `sum a_i b_j C_ij` (above that a
+        /// cold start at `epsilon` is as fast); warm starts skip the stages.
         case geometric(factor: Double, iterationsPerStage: Int)
 
         /// The default: divide epsilon by 10 per stage, ten iterations per stage.
