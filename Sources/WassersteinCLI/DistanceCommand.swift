@@ -55,7 +55,7 @@ struct DistanceCommand: ParsableCommand {
         let start = clock.now
         switch chosen {
         case .sinkhorn:
-            (result, divergence) = try entropic.solve(problem)
+            (result, divergence) = try entropic.solve(problem, wantsPlan: plan != nil)
         case .distance(let m):
             do {
                 result = try wasserstein2(problem, method: m, includePlan: plan != nil || json)
