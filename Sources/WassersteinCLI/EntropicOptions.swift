@@ -9,7 +9,7 @@ struct EntropicOptions: ParsableArguments {
     @Option(help: "Sinkhorn stops when the L1 marginal error is below this (default 1e-9).")
     var tolerance: Double?
 
-    @Option(name: .customLong("max-iterations"), help: "Sinkhorn iteration cap (default 100000).")
+    @Option(name: .customLong("max-iterations"), help: "Sinkhorn iteration cap (default 10000).")
     var maxIterations: Int?
 
     @Flag(help: "Also compute the debiased Sinkhorn divergence.")
