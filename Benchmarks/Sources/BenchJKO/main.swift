@@ -328,6 +328,8 @@ if enabled("particle") {
     let generic = try reluTeacherEnergy(inputDimension: 20)
     try particleBenchmark(transport: .exact, name: "exact, MeanFieldEnergy", energy: meanField)
     try particleBenchmark(transport: .exact, name: "exact, generic closures (PairwiseInteraction)", energy: generic)
+    try particleBenchmark(transport: .sinkhorn(epsilon: 0.05, debiased: true), name: "Sinkhorn divergence eps = 0.05, MeanFieldEnergy", energy: meanField)
+    try particleBenchmark(transport: .sinkhorn(epsilon: 0.05, debiased: false), name: "Sinkhorn OT_eps eps = 0.05, MeanFieldEnergy", energy: meanField)
     print("")
     // Cross-check of the two energies: R = R#/2 + (int V + (1/2) int int U), R# = E[relu(x_1)^2] = 1/2.
     var rng = Xoshiro256StarStar(seed: 5)

@@ -9,6 +9,10 @@ import Wasserstein
 public enum ParticleTransport: Sendable {
     /// Exact `W2^2`, warm-started (``ExactTransportTerm``: network simplex, sorted in 1-D).
     case exact
+    /// Entropic transport with `eps` absolute (units of `|x - y|^2`), warm-started
+    /// (``SinkhornTransportTerm``): the debiased divergence `S_eps` by default, or `OT_eps`
+    /// (which adds the anti-diffusion `eps / (4 tau)`).
+    case sinkhorn(epsilon: Double, debiased: Bool)
     /// Exact `W2^2` from any plan-returning solver (no warm start); also the hook for tests and
     /// for solvers outside the toolkit.
     case solver(any TransportSolver)
@@ -81,6 +85,7 @@ public struct ParticleJKO {
         self.options = options
         switch options.transport {
         case .exact: transport = ExactTransportTerm()
+        case .sinkhorn(let epsilon, let debiased): transport = try SinkhornTransportTerm(epsilon: epsilon, debiased: debiased)
         case .solver(let solver): transport = PlanTransportTerm(solver: solver)
         case .term(let make): transport = make()
         }
