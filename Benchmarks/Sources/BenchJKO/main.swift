@@ -320,7 +320,7 @@ if enabled("particle") {
     print("Energy R (no entropy, lambda = 0), teacher relu(<e1, x>), a ~ N(0, 1), w ~ N(0, I/d); inner L-BFGS to")
     print("velocity residual 1e-6. Seconds, wall clock; transport = OT solves + plan gradients, energy = R and grad Psi.")
     print("")
-    print("| transport, energy | total s | s per step | transport s | energy s | L-BFGS iterations | OT solves | converged | final R - R#/2 |")
+    print("| transport, energy | total s | s per step | transport s | energy s | L-BFGS iterations | OT solves | converged | final G (MeanFieldEnergy: R; generic: R - R#/2) |")
     print("|---|---|---|---|---|---|---|---|---|")
     let model = try NetworkModel(activation: .relu, inputDimension: 20)
     let risk = try PopulationRisk(model: model, teacher: .singleNeuron([1] + [Double](repeating: 0, count: 19)))
