@@ -10,8 +10,10 @@ public enum Defaults {
         GaussianKernelEntropy.silverman
     }
 
-    /// The particle transport term for `transport = sinkhorn`.
+    /// The particle transport term for `transport = sinkhorn`: the debiased Sinkhorn divergence
+    /// `S_eps`, which vanishes when the particles do not move. (Plain `OT_eps` does not: with the
+    /// `KL(P | a (x) b)` convention it pulls the particles together, a spurious contraction.)
     public static func sinkhornTransport(epsilon: Double) throws -> ParticleTransport {
-        throw ExperimentError.invalidSpec(key: "jko.transport", reason: "sinkhorn transport for the particle scheme is not available yet; use exact")
+        .sinkhorn(epsilon: epsilon, debiased: true)
     }
 }
