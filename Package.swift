@@ -52,6 +52,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Examples: `swift run -c release example-...` (see Examples/README.md).
+        .executableTarget(
+            name: "example-single-neuron",
+            dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/SingleNeuron",
+            exclude: ["README.md"]
+        ),
         .testTarget(
             name: "WassersteinTests",
             dependencies: ["Wasserstein"],
