@@ -59,6 +59,13 @@ let package = Package(
             path: "Examples/SingleNeuron",
             exclude: ["README.md"]
         ),
+        .executableTarget(
+            name: "example-fokker-planck",
+            dependencies: ["Experiments", "GradientFlows", "Wasserstein",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/FokkerPlanck",
+            exclude: ["README.md"]
+        ),
         .testTarget(
             name: "WassersteinTests",
             dependencies: ["Wasserstein"],

@@ -17,14 +17,24 @@ public struct ChartSeries: Sendable {
     public var dashed: Bool
     /// Draw a dot at every point.
     public var markers: Bool
+    /// A CSS colour (`#rrggbb`); `nil` takes the palette colour of the series' position.
+    public var color: String?
+    /// Whether the series gets a legend entry.
+    public var inLegend: Bool
 
-    public init(name: String, x: [Double], y: [Double], dashed: Bool = false, markers: Bool = false) {
+    public init(name: String, x: [Double], y: [Double], dashed: Bool = false, markers: Bool = false,
+                color: String? = nil, inLegend: Bool = true) {
         self.name = name
         self.x = x
         self.y = y
         self.dashed = dashed
         self.markers = markers
+        self.color = color
+        self.inLegend = inLegend
     }
+
+    /// The `k`-th colour of the palette the charts use (so callers can pair series by colour).
+    public static func paletteColor(_ k: Int) -> String { ChartPalette.color(k) }
 }
 
 /// A line chart rendered as a self-contained SVG document.
@@ -66,7 +76,7 @@ public struct LineChart: Sendable {
         body += frame.axes(x: xAxis, y: yAxis, xLabel: xLabel, yLabel: yLabel)
         for (k, points) in drawable.enumerated() {
             let s = series[k]
-            let color = ChartPalette.color(k)
+            let color = s.color ?? ChartPalette.color(k)
             let coordinates = points.map { p in
                 "\(fmt(frame.px(xAxis.unit(p.0)))),\(fmt(frame.py(yAxis.unit(p.1))))"
             }.joined(separator: " ")
@@ -79,7 +89,9 @@ public struct LineChart: Sendable {
                 body += "</g>\n"
             }
         }
-        body += frame.legend(series.enumerated().map { ($0.element.name, ChartPalette.color($0.offset), $0.element.dashed) })
+        body += frame.legend(series.enumerated().filter(\.element.inLegend).map {
+            ($0.element.name, $0.element.color ?? ChartPalette.color($0.offset), $0.element.dashed)
+        })
         return body + "</svg>\n"
     }
 
