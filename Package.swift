@@ -66,6 +66,12 @@ let package = Package(
             path: "Examples/FokkerPlanck",
             exclude: ["README.md"]
         ),
+        .executableTarget(
+            name: "example-jko-versus-sgd",
+            dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/JKOVersusSGD",
+            exclude: ["README.md", "spec.json"]
+        ),
         .testTarget(
             name: "WassersteinTests",
             dependencies: ["Wasserstein"],
