@@ -72,6 +72,13 @@ let package = Package(
             path: "Examples/JKOVersusSGD",
             exclude: ["README.md", "spec.json"]
         ),
+        .executableTarget(
+            name: "example-noisy-sgd-gibbs",
+            dependencies: ["Experiments", "MeanField", "GradientFlows", "Wasserstein",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/NoisySGDGibbs",
+            exclude: ["README.md", "spec.json"]
+        ),
         .testTarget(
             name: "WassersteinTests",
             dependencies: ["Wasserstein"],

@@ -161,6 +161,140 @@ public struct HistogramChart: Sendable {
     }
 }
 
+/// A heat map of values on a regular lattice (a density on a 2-D grid, a 2-D histogram), rendered
+/// as a self-contained SVG document with a colour bar.
+///
+/// The cells form one `<g>` carrying `data-heatmap` (the title), `data-columns` and `data-rows`
+/// (cells along x and y), `data-cells` (cells drawn) and `data-min` / `data-max` (the colour
+/// scale); every cell is a `<rect>` with its `data-value`, so that tests and scripts can check a
+/// picture against its data. Colours follow a viridis-like sequential scale.
+public struct HeatmapChart: Sendable {
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    /// Cell centres along x (columns), increasing and equally spaced.
+    public var xCenters: [Double]
+    /// Cell centres along y (rows), increasing and equally spaced.
+    public var yCenters: [Double]
+    /// One value per cell, x-index slowest: `values[ix * yCenters.count + iy]` (the point order
+    /// of a 2-D `RegularGrid` and of its density masses).
+    public var values: [Double]
+    /// The values mapped to the ends of the colour scale; `nil` uses the data's range (so that
+    /// several maps can share one scale, pass the same range to each).
+    public var valueRange: (low: Double, high: Double)?
+    /// The label of the colour bar.
+    public var colorLabel: String
+    /// Points drawn on top (e.g. a teacher direction), with labels.
+    public var markers: [(x: Double, y: Double, label: String)]
+
+    public init(title: String, xLabel: String, yLabel: String, xCenters: [Double], yCenters: [Double], values: [Double],
+                valueRange: (low: Double, high: Double)? = nil, colorLabel: String = "density",
+                markers: [(x: Double, y: Double, label: String)] = []) {
+        precondition(values.count == xCenters.count * yCenters.count, "values must hold one entry per cell")
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        self.xCenters = xCenters
+        self.yCenters = yCenters
+        self.values = values
+        self.valueRange = valueRange
+        self.colorLabel = colorLabel
+        self.markers = markers
+    }
+
+    /// The colour scale's range in force.
+    public var scale: (low: Double, high: Double) {
+        if let valueRange { return valueRange }
+        let finite = values.filter(\.isFinite)
+        let lo = finite.min() ?? 0, hi = finite.max() ?? 1
+        return hi > lo ? (lo, hi) : (lo, lo + 1)
+    }
+
+    /// Cell edges from equally spaced centres.
+    static func edges(_ centers: [Double]) -> [Double] {
+        guard centers.count > 1 else { return [(centers.first ?? 0) - 0.5, (centers.first ?? 0) + 0.5] }
+        let h = (centers.last! - centers.first!) / Double(centers.count - 1)
+        return (0 ... centers.count).map { centers[0] - h / 2 + Double($0) * h }
+    }
+
+    /// The SVG text.
+    public func svg(width: Double = 640, height: Double = 560) -> String {
+        var frame = ChartFrame(width: width, height: height)
+        frame.right = 110
+        let xe = Self.edges(xCenters), ye = Self.edges(yCenters)
+        let xAxis = Axis(values: [xe.first!, xe.last!], scale: .linear)
+        let yAxis = Axis(values: [ye.first!, ye.last!], scale: .linear)
+        let (lo, hi) = scale
+        var body = frame.header(title: title)
+        body += frame.axes(x: xAxis, y: yAxis, xLabel: xLabel, yLabel: yLabel)
+        let ny = yCenters.count
+        var drawn = 0
+        var cells = ""
+        for ix in 0 ..< xCenters.count {
+            let x0 = frame.px(xAxis.unit(xe[ix])), x1 = frame.px(xAxis.unit(xe[ix + 1]))
+            for iy in 0 ..< ny {
+                let v = values[ix * ny + iy]
+                guard v.isFinite else { continue }
+                let y0 = frame.py(yAxis.unit(ye[iy + 1])), y1 = frame.py(yAxis.unit(ye[iy]))
+                // Slight overlap hides hairline seams between cells in some renderers.
+                cells += "<rect x=\"\(fmt(x0))\" y=\"\(fmt(y0))\" width=\"\(fmt(x1 - x0 + 0.6))\" height=\"\(fmt(y1 - y0 + 0.6))\" fill=\"\(HeatmapPalette.color((v - lo) / (hi - lo)))\" data-value=\"\(v)\"/>"
+                drawn += 1
+            }
+        }
+        body += "<g shape-rendering=\"crispEdges\" data-heatmap=\"\(xmlEscape(title))\" data-columns=\"\(xCenters.count)\" data-rows=\"\(ny)\" data-cells=\"\(drawn)\" data-min=\"\(lo)\" data-max=\"\(hi)\">\n\(cells)\n</g>\n"
+        // The frame again, on top of the cells.
+        body += "<rect x=\"\(fmt(frame.left))\" y=\"\(fmt(frame.top))\" width=\"\(fmt(frame.plotWidth))\" height=\"\(fmt(frame.plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n"
+        for m in markers {
+            let cx = frame.px(xAxis.unit(m.x)), cy = frame.py(yAxis.unit(m.y))
+            body += "<g data-marker=\"\(xmlEscape(m.label))\"><circle cx=\"\(fmt(cx))\" cy=\"\(fmt(cy))\" r=\"5\" fill=\"none\" stroke=\"white\" stroke-width=\"2\"/>"
+            body += "<text x=\"\(fmt(cx + 8))\" y=\"\(fmt(cy - 8))\" fill=\"white\">\(xmlEscape(m.label))</text></g>\n"
+        }
+        // Colour bar.
+        let barX = frame.left + frame.plotWidth + 24, barWidth = 16.0
+        let steps = 64
+        body += "<g class=\"colorbar\">"
+        for k in 0 ..< steps {
+            let u0 = Double(k) / Double(steps), u1 = Double(k + 1) / Double(steps)
+            let y0 = frame.top + (1 - u1) * frame.plotHeight
+            body += "<rect x=\"\(fmt(barX))\" y=\"\(fmt(y0))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(frame.plotHeight / Double(steps) + 0.3))\" fill=\"\(HeatmapPalette.color((u0 + u1) / 2))\"/>"
+        }
+        body += "<rect x=\"\(fmt(barX))\" y=\"\(fmt(frame.top))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(frame.plotHeight))\" fill=\"none\" stroke=\"#444\"/>"
+        let barAxis = Axis(values: [lo, hi], scale: .linear)
+        for t in barAxis.ticks where t >= lo - 1e-12 * abs(hi - lo) && t <= hi + 1e-12 * abs(hi - lo) {
+            let y = frame.top + (1 - (t - lo) / (hi - lo)) * frame.plotHeight
+            body += "<text x=\"\(fmt(barX + barWidth + 4))\" y=\"\(fmt(y + 4))\" fill=\"#222\">\(xmlEscape(barAxis.label(t)))</text>"
+        }
+        body += "<text transform=\"translate(\(fmt(width - 10)) \(fmt(frame.top + frame.plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(xmlEscape(colorLabel))</text>"
+        body += "</g>\n"
+        return body + "</svg>\n"
+    }
+
+    /// Writes the SVG to `path`.
+    public func write(to path: String) throws {
+        try writeSVG(svg(), path: path)
+    }
+}
+
+/// A sequential colour scale from dark purple through blue and green to yellow (viridis-like),
+/// interpolated linearly between ten anchors.
+enum HeatmapPalette {
+    static let anchors: [(Double, Double, Double)] = [
+        (68, 1, 84), (72, 40, 120), (62, 73, 137), (49, 104, 142), (38, 130, 142),
+        (31, 158, 137), (53, 183, 121), (110, 206, 88), (181, 222, 43), (253, 231, 37),
+    ]
+
+    /// The colour of `u` in [0, 1] (clamped; NaN maps to 0).
+    static func color(_ u: Double) -> String {
+        let t = u.isFinite ? min(1, max(0, u)) : 0
+        let x = t * Double(anchors.count - 1)
+        let k = min(anchors.count - 2, Int(x))
+        let f = x - Double(k)
+        let a = anchors[k], b = anchors[k + 1]
+        func channel(_ p: Double, _ q: Double) -> Int { Int((p + f * (q - p)).rounded()) }
+        return String(format: "#%02x%02x%02x", channel(a.0, b.0), channel(a.1, b.1), channel(a.2, b.2))
+    }
+}
+
 // MARK: - Layout
 
 enum ChartPalette {
@@ -171,7 +305,7 @@ enum ChartPalette {
 /// The page geometry shared by all charts: a plot area with margins for labels.
 struct ChartFrame {
     let width: Double, height: Double
-    let left = 78.0, right = 24.0, top = 44.0, bottom = 58.0
+    var left = 78.0, right = 24.0, top = 44.0, bottom = 58.0
     var plotWidth: Double { width - left - right }
     var plotHeight: Double { height - top - bottom }
     func px(_ u: Double) -> Double { left + u * plotWidth }
