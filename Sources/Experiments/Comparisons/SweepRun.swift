@@ -74,8 +74,10 @@ public enum SweepRun {
     ///   - etas: the steps `eta`; each must divide `jko.tau`.
     ///   - seeds: SGD runs per cell (seeds `spec.seed`, `spec.seed + 1`, ...).
     ///   - referenceParticles: the JKO reference's width (default: the largest `M`).
+    ///   - referenceStart: the reference's initial particles instead of a random draw (for
+    ///     example quantiles of the initial law, whose error is `O(1/M)` instead of `O(1/sqrt(M))`).
     public static func run(spec: ExperimentSpec, particles: [Int], etas: [Double], seeds: Int,
-                           referenceParticles: Int? = nil, directory: OutputDirectory?,
+                           referenceParticles: Int? = nil, referenceStart: PointCloud? = nil, directory: OutputDirectory?,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         guard spec.model != nil else { throw ExperimentError.invalidSpec(key: "model", reason: "the sweep needs a model") }
         guard spec.jko != nil else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (the sweep needs tau)") }
@@ -94,7 +96,7 @@ public enum SweepRun {
             }
             guard eta <= spec.horizon else { throw ExperimentError.invalidList(option: "--sweep-eta", reason: "\(eta) exceeds the horizon") }
         }
-        let reference = referenceParticles ?? particles.max()!
+        let reference = referenceStart?.count ?? referenceParticles ?? particles.max()!
         guard reference >= 1 else { throw ExperimentError.invalidList(option: "--reference-particles", reason: "must be >= 1") }
         let tau = spec.jko!.tau
         let total = Double(particles.count * etas.count * seeds + 1)
@@ -104,7 +106,7 @@ public enum SweepRun {
         var refSpec = spec
         refSpec.particles = reference
         refSpec.seed = spec.seed &+ 1_000_003
-        let ref = try JKORun.run(spec: refSpec, directory: nil, scheme: .particle) { f, text in
+        let ref = try JKORun.run(spec: refSpec, directory: nil, scheme: .particle, initialParticles: referenceStart) { f, text in
             progress?(f / total, "reference " + text)
         }
         done += 1

@@ -100,16 +100,22 @@ public enum JKORun {
     /// - Parameters:
     ///   - scheme: run this scheme instead of the spec's.
     ///   - keepStates: keep the particles of every step (for comparisons).
+    ///   - initialParticles: start the particle scheme from these instead of a draw from the spec.
     ///   - progress: called after every step with the fraction done and a status text.
     public static func run(spec: ExperimentSpec, directory: OutputDirectory?, scheme: JKOSpec.Scheme? = nil,
-                           keepStates: Bool = false, progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
+                           keepStates: Bool = false, initialParticles start: PointCloud? = nil,
+                           progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         let energy = try energy(spec: spec)
         let settings = try settings(spec: spec, scheme: scheme)
         let schemeName = (scheme ?? spec.jko!.scheme).rawValue
         let runner = try JKORunner(energy: energy, settings: settings)
         let initial: JKOState
         switch settings.scheme {
-        case .particle: initial = .particles(try initialParticles(spec: spec))
+        case .particle:
+            if let start, start.dimension != spec.parameterDimension {
+                throw WassersteinError.dimensionMismatch(expected: spec.parameterDimension, actual: start.dimension)
+            }
+            initial = .particles(try start ?? initialParticles(spec: spec))
         case .grid(let g, _): initial = .density(try initialDensity(spec: spec, grid: g))
         }
         let clock = ContinuousClock()

@@ -49,6 +49,7 @@ public struct GridWassersteinDistance {
     public let maxIterations: Int
 
     private let kernel: SeparableGaussianKernel
+    private let logKernel: LogDomainGaussianKernel
     private var selfCache: [(masses: [Double], value: Double, scaling: [Double])] = []
     private var crossWarm: (u: [Double], v: [Double])?
 
@@ -72,6 +73,7 @@ public struct GridWassersteinDistance {
         self.tolerance = tolerance
         self.maxIterations = maxIterations
         self.kernel = SeparableGaussianKernel(grid: grid, gamma: gamma, truncation: 1e-300)
+        self.logKernel = LogDomainGaussianKernel(grid: grid, gamma: gamma)
     }
 
     /// `W2(a, b)`.
@@ -95,9 +97,18 @@ public struct GridWassersteinDistance {
         converged = converged && selfA.converged && selfB.converged
         var u = crossWarm?.u ?? [Double](repeating: 1, count: grid.count)
         var v = crossWarm?.v ?? [Double](repeating: 1, count: grid.count)
-        let cross = try GridTransport.balanced(a.masses, b.masses, kernel: kernel, u: &u, v: &v,
+        let cross: (value: Double, iterations: Int, converged: Bool)
+        do {
+            cross = try GridTransport.balanced(a.masses, b.masses, kernel: kernel, u: &u, v: &v,
                                                tolerance: tolerance, maxIterations: maxIterations)
-        crossWarm = (u, v)
+            crossWarm = (u, v)
+        } catch WassersteinError.solverFailure {
+            // The scalings left the range of doubles (densities far apart for the blur, or tails
+            // far below 1e-300): the same iteration in the log domain cannot overflow.
+            cross = GridTransport.balancedLogDomain(a.masses, b.masses, kernel: logKernel,
+                                                    tolerance: tolerance, maxIterations: maxIterations)
+            crossWarm = nil
+        }
         iterations += cross.iterations
         converged = converged && cross.converged
         let s = cross.value - 0.5 * (selfA.value + selfB.value)
@@ -107,7 +118,13 @@ public struct GridWassersteinDistance {
     private mutating func selfTransport(_ masses: [Double]) throws -> (value: Double, iterations: Int, converged: Bool) {
         if let hit = selfCache.first(where: { $0.masses == masses }) { return (hit.value, 0, true) }
         var u = selfCache.last?.scaling ?? [Double](repeating: 1, count: masses.count)
-        let r = try GridTransport.symmetric(masses, kernel: kernel, u: &u, tolerance: tolerance, maxIterations: maxIterations)
+        let r: (value: Double, iterations: Int, converged: Bool)
+        do {
+            r = try GridTransport.symmetric(masses, kernel: kernel, u: &u, tolerance: tolerance, maxIterations: maxIterations)
+        } catch WassersteinError.solverFailure {
+            r = GridTransport.symmetricLogDomain(masses, kernel: logKernel, tolerance: tolerance, maxIterations: maxIterations)
+            u = [Double](repeating: 1, count: masses.count)
+        }
         if selfCache.count == 2 { selfCache.removeFirst() }
         selfCache.append((masses, r.value, u))
         return r
@@ -160,6 +177,66 @@ enum GridTransport {
         var value = 0.0
         for i in 0 ..< n where a[i] > 0 && u[i] > 0 { value += a[i] * log(u[i] / a[i]) }
         return (2 * kernel.gamma * value, iterations, converged)
+    }
+
+    /// ``symmetric(_:kernel:u:tolerance:maxIterations:)`` in the log domain, `f = log u`:
+    /// `f <- (f + log a - log K exp(f)) / 2`. Slower, but no scaling can leave the range of doubles.
+    static func symmetricLogDomain(_ a: [Double], kernel: LogDomainGaussianKernel, tolerance: Double,
+                                   maxIterations: Int) -> (value: Double, iterations: Int, converged: Bool) {
+        let n = a.count
+        let logA = a.map { $0 > 0 ? log($0) : -Double.infinity }
+        var f = logA
+        var kf = [Double](repeating: 0, count: n)
+        var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
+        var iterations = 0
+        var converged = false
+        while iterations < maxIterations {
+            iterations += 1
+            f.withUnsafeBufferPointer { fp in kf.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
+                kernel.apply(fp, into: kp, scratch: sp) } } }
+            var error = 0.0
+            for i in 0 ..< n where a[i] > 0 { error += abs(exp(f[i] + kf[i]) - a[i]) }
+            if error <= tolerance { converged = true; break }
+            for i in 0 ..< n where a[i] > 0 { f[i] = 0.5 * (f[i] + logA[i] - kf[i]) }
+        }
+        var value = 0.0
+        for i in 0 ..< n where a[i] > 0 { value += a[i] * (f[i] - logA[i]) }
+        return (2 * kernel.gamma * value, iterations, converged)
+    }
+
+    /// ``balanced(_:_:kernel:u:v:tolerance:maxIterations:)`` in the log domain, `f = log u`,
+    /// `g = log v`: `f = log a - log K exp(g)`, `g = log b - log K exp(f)`.
+    static func balancedLogDomain(_ a: [Double], _ b: [Double], kernel: LogDomainGaussianKernel, tolerance: Double,
+                                  maxIterations: Int) -> (value: Double, iterations: Int, converged: Bool) {
+        let n = a.count
+        let logA = a.map { $0 > 0 ? log($0) : -Double.infinity }
+        let logB = b.map { $0 > 0 ? log($0) : -Double.infinity }
+        var f = [Double](repeating: 0, count: n), g = [Double](repeating: 0, count: n)
+        var buffer = [Double](repeating: 0, count: n)
+        var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
+        func apply(_ x: [Double]) {
+            x.withUnsafeBufferPointer { xp in buffer.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
+                kernel.apply(xp, into: kp, scratch: sp) } } }
+        }
+        var iterations = 0
+        var converged = false
+        while true {
+            apply(g)
+            if iterations > 0 {
+                var error = 0.0
+                for i in 0 ..< n where a[i] > 0 { error += abs(exp(f[i] + buffer[i]) - a[i]) }
+                if error <= tolerance { converged = true; break }
+                if iterations >= maxIterations { break }
+            }
+            iterations += 1
+            for i in 0 ..< n { f[i] = a[i] > 0 ? logA[i] - buffer[i] : -.infinity }
+            apply(f)
+            for j in 0 ..< n { g[j] = b[j] > 0 ? logB[j] - buffer[j] : -.infinity }
+        }
+        var value = 0.0
+        for i in 0 ..< n where a[i] > 0 { value += a[i] * (f[i] - logA[i]) }
+        for j in 0 ..< n where b[j] > 0 { value += b[j] * (g[j] - logB[j]) }
+        return (kernel.gamma * value, iterations, converged)
     }
 
     /// `OT_gamma(a, b)` by balanced Sinkhorn `u = a / (K v)`, `v = b / (K u)` (warm-started);

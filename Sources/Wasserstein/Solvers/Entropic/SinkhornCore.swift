@@ -51,6 +51,10 @@ import Darwin
 //   needed by the u-update are the row marginals of the current plan, and the column sums
 //   s = K^T (a u) those of the columns. The error reported, and the convergence decision,
 //   are those of the plan of the returned potentials, recomputed from them at the end.
+// * Early stops (iteration cap, stall) close with one exact log-domain iteration at the target
+//   eps (``closedOutcome(from:iterations:)``): a cap that runs out during the epsilon stages
+//   would otherwise return potentials of a much larger eps, whose plan at the target eps has
+//   mass ~1e73 and beyond. Converged runs skip it and are unchanged.
 // * Both cores: row blocks for K (b v); for K^T (a u) eight fixed row blocks each accumulate a
 //   partial column sum, added in a fixed order, so results do not depend on the core count.
 
@@ -960,6 +964,10 @@ internal struct BalancedSinkhornCore {
             previousError = outcome.marginalError
             internalTolerance *= Swift.min(0.1, run.tolerance / outcome.marginalError)
         }
+        // Stopped short of the tolerance: return potentials that belong to the target eps.
+        if !(outcome.marginalError <= run.tolerance) {
+            outcome = closedOutcome(from: outcome.f, iterations: total)
+        }
         outcome.converged = outcome.marginalError <= run.tolerance
         stats.iterations = total
         stats.finalRelaxation = finalRelaxation.omega
@@ -998,15 +1006,18 @@ internal struct BalancedSinkhornCore {
     /// marginal error of their plan.
     func finish(iterations: Int) -> SinkhornOutcome {
         var f = [Double](repeating: 0, count: n), g = [Double](repeating: 0, count: m)
+        for i in 0 ..< n { f[i] = alpha[i] + eps * log(u[i]) }
+        for j in 0 ..< m { g[j] = beta[j] + eps * log(v[j]) }
+        return audited(f: f, g: g, iterations: iterations)
+    }
+
+    /// The outcome for the potentials `(f, g)`: the additive gauge `(f + c, g - c)` fixed so
+    /// that `<f, a> = <g, b>`, then the costs and marginal error of their plan at the current eps.
+    func audited(f: [Double], g: [Double], iterations: Int) -> SinkhornOutcome {
+        var f = f, g = g
         var fa = 0.0, gb = 0.0
-        for i in 0 ..< n {
-            f[i] = alpha[i] + eps * log(u[i])
-            fa += f[i] * a[i]
-        }
-        for j in 0 ..< m {
-            g[j] = beta[j] + eps * log(v[j])
-            gb += g[j] * b[j]
-        }
+        for i in 0 ..< n { fa += f[i] * a[i] }
+        for j in 0 ..< m { gb += g[j] * b[j] }
         let shift = (gb - fa) / (massA + massB)
         if shift.isFinite {
             for i in 0 ..< n { f[i] += shift }
@@ -1077,6 +1088,78 @@ internal struct BalancedSinkhornCore {
     }
 }
 
+// MARK: - Closing an early stop
+
+extension BalancedSinkhornCore {
+    /// The outcome of a run that stops short of the tolerance (iteration cap, stall at the
+    /// precision floor, or the end of the tightening rounds): the potentials `f` of the last
+    /// iterate followed by one exact log-domain Sinkhorn iteration at the current (target) eps,
+    /// `g_j <- -eps log sum_i a_i exp((f_i - C_ij) / eps)`, then
+    /// `f_i <- -eps log sum_j b_j exp((g_j - C_ij) / eps)`, gauge-fixed and audited.
+    ///
+    /// Why: an iterate cut off early need not belong to the target eps at all. A cold start
+    /// whose cap runs out during the epsilon-scaling stages holds the potentials of a stage
+    /// eps many times larger, and their plan at the target eps has entries up to e^700 (total
+    /// mass ~1e73 to 1e130 measured on unit-scale 2-D clouds at eps = 1e-4): finite, but
+    /// meaningless. After the two c-transforms the plan's rows are exact (to rounding) whatever
+    /// `f` was, so its mass is `|a|`, its transport cost lies in `[0, |a| max C]`, and the
+    /// potentials are a valid warm start at the target eps. Converged runs never come here, so
+    /// their results are unchanged.
+    ///
+    /// Cost: `2 n m` exponentials and cost evaluations, about two Sinkhorn iterations; not
+    /// counted in `iterations` (it is part of returning the result, like the final audit).
+    func closedOutcome(from f: [Double], iterations: Int) -> SinkhornOutcome {
+        // Any finite f will do; a non-finite entry (not expected) is replaced by 0.
+        let start = f.map { $0.isFinite ? $0 : 0 }
+        var g = [Double](repeating: 0, count: m), closed = [Double](repeating: 0, count: n)
+        start.withUnsafeBufferPointer { fp in
+            g.withUnsafeMutableBufferPointer { gp in
+                cTransform(fp.baseAddress!, toColumns: true, into: gp.baseAddress!)
+            }
+        }
+        g.withUnsafeBufferPointer { gp in
+            closed.withUnsafeMutableBufferPointer { fp in
+                cTransform(gp.baseAddress!, toColumns: false, into: fp.baseAddress!)
+            }
+        }
+        return audited(f: closed, g: g, iterations: iterations)
+    }
+
+    /// The exact c-transform at the current eps, by log-sum-exp.
+    ///
+    /// With `toColumns`: `out_j = -eps log sum_i a_i exp((potential_i - C_ij) / eps)` for the `m`
+    /// columns; otherwise `out_i = -eps log sum_j b_j exp((potential_j - C_ij) / eps)` for the
+    /// `n` rows. Terms of zero weight are left out. The exponents are formed in cost units,
+    /// `t_l = potential_l - C + eps log w_l`, and the largest is subtracted before dividing by
+    /// eps, so nothing under- or overflows for any eps > 0.
+    func cTransform(_ potential: UnsafePointer<Double>, toColumns: Bool, into out: UnsafeMutablePointer<Double>) {
+        let geo = self.geo, eps = self.eps, invEps = 1 / eps
+        let weights = toColumns ? a : b
+        let inner = toColumns ? n : m, outer = toColumns ? m : n
+        let logWeights = UnsafeMutablePointer<Double>.allocate(capacity: inner)
+        defer { logWeights.deallocate() }
+        for l in 0 ..< inner { logWeights[l] = weights[l] > 0 ? eps * log(weights[l]) : -Double.infinity }
+        Parallel.forEachChunk(count: outer, minimumChunk: Swift.max(1, 4_096 / Swift.max(1, inner))) { range in
+            let exponent = UnsafeMutablePointer<Double>.allocate(capacity: inner)
+            defer { exponent.deallocate() }
+            for k in range {
+                var top = -Double.infinity
+                for l in 0 ..< inner {
+                    let c = toColumns ? geo.cost(l, k) : geo.cost(k, l)
+                    let t = (potential[l] - c) + logWeights[l]
+                    exponent[l] = t
+                    top = Swift.max(top, t)
+                }
+                // top is finite: the weights have positive mass and the potential is finite;
+                // its own term is exactly 1, so sum >= 1.
+                var sum = 0.0
+                for l in 0 ..< inner { sum += entropicExp((exponent[l] - top) * invEps) }
+                out[k] = -(top + eps * log(sum))
+            }
+        }
+    }
+}
+
 // MARK: - The symmetric problem OT_eps(a, a)
 
 extension BalancedSinkhornCore {
@@ -1113,6 +1196,11 @@ extension BalancedSinkhornCore {
                 || audit.marginalError > 0.5 * previousError { break }
             previousError = audit.marginalError
             internalTolerance *= Swift.min(0.1, tolerance / audit.marginalError)
+        }
+        // As in the balanced case: an early stop returns the potentials of one exact
+        // log-domain iteration from the last f (then g != f, and the rows are exact).
+        if !(outcome.marginalError <= tolerance) {
+            outcome = closedOutcome(from: outcome.f, iterations: iterations)
         }
         outcome.converged = outcome.marginalError <= tolerance
         stats.iterations = iterations

@@ -22,7 +22,11 @@ import Darwin
 ///   returned plan is at most ``tolerance``; ``SolverStatus/iterationLimit`` otherwise: when
 ///   ``maxIterations`` ran out first, or earlier when the error stalled at the precision floor
 ///   of double arithmetic (about `ulp(1) * (|f| + |g| + max C) / eps`) above the tolerance. The
-///   numbers are then those of the last iterate, finite, and the error is the true one;
+///   potentials are then those of the last iterate followed by one exact log-domain Sinkhorn
+///   iteration at `eps` (`g_j = -eps log sum_i a_i exp((f_i - C_ij) / eps)`, then `f` likewise
+///   from `g`), so that they belong to the target `eps` even when the cap ran out during the
+///   epsilon-scaling stages: the plan's rows are exact (to rounding), its mass is `|a|`, its
+///   transport cost lies in `[0, |a| max C]`, and costs, error and status are those of this plan;
 /// - ``TransportResult/plan`` when ``planOutput`` asks for it.
 ///
 /// It never returns NaN or infinity for a valid problem and any `eps > 0`: the iteration runs in
@@ -44,7 +48,8 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     /// The iteration stops when the L1 marginal error of the plan is at most this (`> 0`).
     public var tolerance: Double
     /// The cap on Sinkhorn iterations (each updates both potentials once), summed over the
-    /// epsilon-scaling stages; `>= 1`.
+    /// epsilon-scaling stages; `>= 1`. The closing log-domain iteration of a run that stops
+    /// short of the tolerance (see the type's documentation) is not counted.
     public var maxIterations: Int
     /// How cold starts approach `epsilon`.
     public var epsilonScaling: EpsilonScaling
@@ -304,6 +309,9 @@ extension SinkhornSolver {
     /// for every eps (see `runSymmetric` in `SinkhornCore.swift`), one product with the `n x n`
     /// kernel per iteration. The plan is `P_ij = a_i a_j exp((f_i + f_j - C_ij) / eps)`; the
     /// result's potentials are `(f, f)`. Epsilon scaling and over-relaxation do not apply.
+    /// A run that stops short of the tolerance closes, as ``solve(_:)`` does, with one exact
+    /// log-domain iteration from the last `f`: its potentials are then `(f', g)` with `f' != g`,
+    /// and the rows of their plan are exact.
     ///
     /// - Parameters:
     ///   - cloud: the measure `a`.
