@@ -27,9 +27,9 @@ public enum DemoRun {
     {
       "name": "demo: Ornstein-Uhlenbeck flow on a grid, against the exact Gaussian solution",
       "energy": {"potential": "quadratic", "lambda": 1, "beta": 4},
-      "initialization": {"w": {"mean": [1.2, -0.6], "std": 0.3}},
+      "initialization": {"w": {"mean": [1.2, -0.6], "std": 0.4}},
       "particles": 300, "horizon": 1, "seed": 3,
-      "jko": {"tau": 0.05, "scheme": "grid", "bounds": [[-3, 3], [-3, 3]], "points_per_axis": 96}
+      "jko": {"tau": 0.05, "scheme": "grid", "bounds": [[-3, 3], [-3, 3]], "points_per_axis": 64}
     }
     """
 
@@ -62,7 +62,7 @@ public enum DemoRun {
         let errors = reports.compactMap(\.gaussianW2ToExactFlow)
         try LineChart(title: "Grid JKO of the Ornstein-Uhlenbeck flow: error to the exact Gaussian solution",
                       xLabel: "t", yLabel: "W2 (moments) to the exact flow",
-                      series: [ChartSeries(name: "tau = \(jSpec.jko!.tau), 96 x 96 grid", x: reports.map(\.time), y: errors, markers: true)])
+                      series: [ChartSeries(name: "tau = \(jSpec.jko!.tau), 64 x 64 grid", x: reports.map(\.time), y: errors, markers: true)])
             .write(to: jkoDir.file("error.svg"))
         try LineChart(title: "Free energy along the grid JKO run", xLabel: "t", yLabel: "F",
                       series: [ChartSeries(name: "F(rho_k)", x: reports.map(\.time), y: reports.map(\.freeEnergy), markers: true)])

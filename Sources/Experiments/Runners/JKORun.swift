@@ -91,7 +91,7 @@ public enum JKORun {
             let g = try grid(spec: spec)
             let track = spec.energy.beta != nil
             return JKORunSettings(tau: j.tau, steps: steps, scheme: .grid(g, GridJKOOptions(blur: j.epsilon)),
-                                  trackStationaryDistance: track, stationaryDistanceEvery: max(1, steps / 20), oracle: oracle)
+                                  trackStationaryDistance: track, stationaryDistanceEvery: max(1, steps / 10), oracle: oracle)
         }
     }
 

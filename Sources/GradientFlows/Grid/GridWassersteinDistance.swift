@@ -52,6 +52,10 @@ public struct GridWassersteinDistance {
     private let logKernel: LogDomainGaussianKernel
     private var selfCache: [(masses: [Double], value: Double, scaling: [Double])] = []
     private var crossWarm: (u: [Double], v: [Double])?
+    // Once the kernel-mode scalings have overflowed, later calls go straight to the log domain
+    // and warm-start from its last potentials.
+    private var useLogDomain = false
+    private var crossWarmLog: (f: [Double], g: [Double])?
 
     /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for a non-positive
     ///   blur, tolerance or iteration cap.
@@ -97,17 +101,24 @@ public struct GridWassersteinDistance {
         converged = converged && selfA.converged && selfB.converged
         var u = crossWarm?.u ?? [Double](repeating: 1, count: grid.count)
         var v = crossWarm?.v ?? [Double](repeating: 1, count: grid.count)
-        let cross: (value: Double, iterations: Int, converged: Bool)
-        do {
-            cross = try GridTransport.balanced(a.masses, b.masses, kernel: kernel, u: &u, v: &v,
-                                               tolerance: tolerance, maxIterations: maxIterations)
-            crossWarm = (u, v)
-        } catch WassersteinError.solverFailure {
-            // The scalings left the range of doubles (densities far apart for the blur, or tails
-            // far below 1e-300): the same iteration in the log domain cannot overflow.
-            cross = GridTransport.balancedLogDomain(a.masses, b.masses, kernel: logKernel,
+        var cross: (value: Double, iterations: Int, converged: Bool) = (0, 0, false)
+        if !useLogDomain {
+            do {
+                cross = try GridTransport.balanced(a.masses, b.masses, kernel: kernel, u: &u, v: &v,
+                                                   tolerance: tolerance, maxIterations: maxIterations)
+                crossWarm = (u, v)
+            } catch WassersteinError.solverFailure {
+                // The scalings left the range of doubles (densities far apart for the blur, or
+                // tails far below 1e-300): the same iteration in the log domain cannot overflow.
+                useLogDomain = true
+            }
+        }
+        if useLogDomain {
+            var f = crossWarmLog?.f ?? [Double](repeating: 0, count: grid.count)
+            var g = crossWarmLog?.g ?? [Double](repeating: 0, count: grid.count)
+            cross = GridTransport.balancedLogDomain(a.masses, b.masses, kernel: logKernel, f: &f, g: &g,
                                                     tolerance: tolerance, maxIterations: maxIterations)
-            crossWarm = nil
+            crossWarmLog = (f, g)
         }
         iterations += cross.iterations
         converged = converged && cross.converged
@@ -206,12 +217,15 @@ enum GridTransport {
 
     /// ``balanced(_:_:kernel:u:v:tolerance:maxIterations:)`` in the log domain, `f = log u`,
     /// `g = log v`: `f = log a - log K exp(g)`, `g = log b - log K exp(f)`.
-    static func balancedLogDomain(_ a: [Double], _ b: [Double], kernel: LogDomainGaussianKernel, tolerance: Double,
+    /// `f`, `g` are warm-started (finite entries; zero is a cold start) and hold the result.
+    static func balancedLogDomain(_ a: [Double], _ b: [Double], kernel: LogDomainGaussianKernel,
+                                  f: inout [Double], g: inout [Double], tolerance: Double,
                                   maxIterations: Int) -> (value: Double, iterations: Int, converged: Bool) {
         let n = a.count
         let logA = a.map { $0 > 0 ? log($0) : -Double.infinity }
         let logB = b.map { $0 > 0 ? log($0) : -Double.infinity }
-        var f = [Double](repeating: 0, count: n), g = [Double](repeating: 0, count: n)
+        // Cells without mass carry -infinity; a warm start must give every massive cell a finite value.
+        for j in 0 ..< n { g[j] = b[j] > 0 ? (g[j].isFinite ? g[j] : 0) : -.infinity }
         var buffer = [Double](repeating: 0, count: n)
         var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
         func apply(_ x: [Double]) {
