@@ -89,9 +89,19 @@ public struct LineChart: Sendable {
                 body += "</g>\n"
             }
         }
-        body += frame.legend(series.enumerated().filter(\.element.inLegend).map {
+        // Put the legend in the top corner that hides the fewest points.
+        let entries = series.enumerated().filter(\.element.inLegend).map {
             ($0.element.name, $0.element.color ?? ChartPalette.color($0.offset), $0.element.dashed)
-        })
+        }
+        let legendHeight = 18 * Double(entries.count) + 8
+        func hidden(_ corner: ChartFrame.Corner) -> Int {
+            let x0 = corner == .topRight ? frame.left + frame.plotWidth - 200 : frame.left
+            return drawable.joined().filter { p in
+                let px = frame.px(xAxis.unit(p.0)), py = frame.py(yAxis.unit(p.1))
+                return px >= x0 && px <= x0 + 200 && py <= frame.top + legendHeight
+            }.count
+        }
+        body += frame.legend(entries, corner: hidden(.topLeft) < hidden(.topRight) ? .topLeft : .topRight)
         return body + "</svg>\n"
     }
 
@@ -338,11 +348,13 @@ struct ChartFrame {
         return s
     }
 
-    func legend(_ entries: [(String, String, Bool)]) -> String {
+    enum Corner { case topLeft, topRight }
+
+    func legend(_ entries: [(String, String, Bool)], corner: Corner = .topRight) -> String {
         var s = "<g class=\"legend\">"
         for (k, e) in entries.enumerated() {
             let y = top + 14 + Double(k) * 18
-            let x = left + plotWidth - 190
+            let x = corner == .topRight ? left + plotWidth - 190 : left + 10
             s += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(y - 4))\" x2=\"\(fmt(x + 24))\" y2=\"\(fmt(y - 4))\" stroke=\"\(e.1)\" stroke-width=\"2\"\(e.2 ? " stroke-dasharray=\"6,4\"" : "")/>"
             s += "<text x=\"\(fmt(x + 30))\" y=\"\(fmt(y))\">\(xmlEscape(e.0))</text>"
         }
