@@ -88,14 +88,24 @@ public enum GibbsFixedPoint {
         }
         var iterations = 0
         var residual = Double.infinity
+        var previous = Double.infinity
+        // The damping adapts: halved whenever the residual grows (the undamped map overshoots
+        // when beta times the interaction's Lipschitz constant is large: its Jacobian has
+        // eigenvalues far below -1), and let grow back slowly while the residual falls.
+        var a = options.damping
         while iterations < options.maxIterations {
             gibbsMap()
             residual = 0
             for i in 0 ..< n { residual += abs(gibbs[i] - rho[i]) }
             guard residual.isFinite else { throw WassersteinError.solverFailure("the Gibbs iteration produced a non-finite density") }
             if residual <= options.tolerance { break }
+            if residual > previous {
+                a = max(a / 2, 1e-6)
+            } else {
+                a = min(options.damping, a * 1.1)
+            }
+            previous = residual
             iterations += 1
-            let a = options.damping
             for i in 0 ..< n { rho[i] = (1 - a) * rho[i] + a * gibbs[i] }
         }
         let density = try GridDensity(grid: grid, masses: rho)

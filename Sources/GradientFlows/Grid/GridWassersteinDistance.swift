@@ -186,7 +186,7 @@ enum GridTransport {
             for i in 0 ..< n where a[i] > 0 { u[i] = (u[i] * a[i] / ku[i]).squareRoot() }
         }
         var value = 0.0
-        for i in 0 ..< n where a[i] > 0 && u[i] > 0 { value += a[i] * log(u[i] / a[i]) }
+        for i in 0 ..< n where a[i] > 0 && u[i] > 0 { value += a[i] * (log(u[i]) - log(a[i])) }
         return (2 * kernel.gamma * value, iterations, converged)
     }
 
@@ -296,8 +296,8 @@ enum GridTransport {
             }
         }
         var value = 0.0
-        for i in 0 ..< n where a[i] > 0 && u[i] > 0 { value += a[i] * log(u[i] / a[i]) }
-        for j in 0 ..< n where b[j] > 0 && v[j] > 0 { value += b[j] * log(v[j] / b[j]) }
+        for i in 0 ..< n where a[i] > 0 && u[i] > 0 { value += a[i] * (log(u[i]) - log(a[i])) }
+        for j in 0 ..< n where b[j] > 0 && v[j] > 0 { value += b[j] * (log(v[j]) - log(b[j])) }
         return (kernel.gamma * value, iterations, converged)
     }
 }
