@@ -12,6 +12,7 @@ import PackageDescription
 
 let package = Package(
     name: "Wasserstein",
+    platforms: [.macOS(.v13)],
     products: [
         .library(name: "Wasserstein", targets: ["Wasserstein"]),
         .library(name: "GradientFlows", targets: ["GradientFlows"]),

@@ -30,7 +30,7 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .customLong("sweep-eta"), help: "Comma-separated SGD steps, e.g. 0.01,0.005,0.0025 (each must divide jko.tau).")
     var sweepEta: String?
 
-    @Option(help: "SGD seeds per sweep cell (default 3).")
+    @Option(help: "SGD seeds per sweep cell.")
     var seeds: Int = 3
 
     @Option(name: .customLong("reference-particles"), help: "Width of the reference JKO run of a sweep (default: the largest M).")

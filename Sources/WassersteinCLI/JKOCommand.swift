@@ -33,6 +33,9 @@ struct JKOCommand: ParsableCommand {
         if let e = reports.last?.gaussianW2ToExactFlow { line += ", W2 to exact flow \(g6(e))" }
         line += ", \(String(format: "%.2f", output.seconds)) s -> \(directory.path)"
         print(line)
+        if let st = output.result.stationary, !st.converged {
+            FileHandle.standardError.write(Data("wasserstein: warning: the Gibbs fixed point did not converge (\(st.iterations) iterations, residual \(g6(st.residual))); w2_to_stationary is to an approximate rho*\n".utf8))
+        }
         if !output.result.allConverged {
             let bad = reports.filter { !$0.converged }.count
             FileHandle.standardError.write(Data("wasserstein: warning: \(bad) step(s) stopped before their inner problem converged (see trajectory.csv, column converged)\n".utf8))

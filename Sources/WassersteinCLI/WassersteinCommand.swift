@@ -23,7 +23,8 @@ struct WassersteinCommand: ParsableCommand {
     )
 
     /// Runs the command. The toolkit's own errors become one line on standard error and exit
-    /// code 1; usage errors are one line too, with ArgumentParser's exit code 64.
+    /// code 1; usage errors (ArgumentParser's and bad option combinations) are one line too,
+    /// with exit code 64.
     static func main() {
         do {
             var command = try parseAsRoot()
@@ -37,7 +38,12 @@ struct WassersteinCommand: ParsableCommand {
             let message = CommandLineFailure.message(for: error)
                 ?? WassersteinCommand.message(for: error).split(whereSeparator: \.isNewline).joined(separator: " ")
             FileHandle.standardError.write(Data("wasserstein: error: \(message)\n".utf8))
-            let code = CommandLineFailure.message(for: error) != nil ? 1 : WassersteinCommand.exitCode(for: error).rawValue
+            let code: Int32
+            if error is CommandError {
+                code = 64  // EX_USAGE, as ArgumentParser's own usage errors
+            } else {
+                code = CommandLineFailure.message(for: error) != nil ? 1 : WassersteinCommand.exitCode(for: error).rawValue
+            }
             Foundation.exit(code == 0 ? 1 : code)
         }
     }

@@ -88,7 +88,7 @@ public enum CompareRun {
         var gridSeconds: Double? = nil
         if spec.parameterDimension <= 2, spec.jko?.bounds != nil {
             let t2 = clock.now
-            grid = try JKORun.run(spec: spec, directory: nil, scheme: .grid) { f, text in progress?(0.9 + 0.08 * f, "grid " + text) }
+            grid = try JKORun.run(spec: spec, directory: nil, scheme: .grid, trackStationary: false) { f, text in progress?(0.9 + 0.08 * f, "grid " + text) }
             gridSeconds = (clock.now - t2).timeInSeconds
         }
 
@@ -129,7 +129,7 @@ public enum CompareRun {
             ("final_risk_gap", .finite(rows.last?.riskGap)),
             ("max_w2_norm_marginal", .finite(rows.map(\.w2Norm).max())),
             ("max_w2_overlap_marginal", .finite(rows.compactMap(\.w2Overlap).max())),
-            ("max_w2_second_layer_marginal", .finite(rows.compactMap(\.w2SecondLayer).max())),
+            ("max_w2_a_marginal", .finite(rows.compactMap(\.w2SecondLayer).max())),
             ("max_w2_clouds", .finite(rows.map(\.w2Clouds).max())),
             ("risk_final_jko", .finite(rows.last?.riskJKO)),
             ("risk_final_sgd", .finite(rows.last?.riskSGD)),

@@ -68,8 +68,10 @@ public enum JKORun {
 
     /// The run settings of the spec's `jko` section.
     ///
-    /// - Parameter scheme: run this scheme instead of the spec's (`compare` runs both).
-    public static func settings(spec: ExperimentSpec, scheme: JKOSpec.Scheme? = nil,
+    /// - Parameters:
+    ///   - scheme: run this scheme instead of the spec's (`compare` runs both).
+    ///   - trackStationary: overrides `jko.track_stationary` (`compare` has no use for `rho*`).
+    public static func settings(spec: ExperimentSpec, scheme: JKOSpec.Scheme? = nil, trackStationary: Bool? = nil,
                                 entropyEstimator: (any EntropyEstimator)? = nil) throws -> JKORunSettings {
         guard var j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (needed by this command)") }
         if let scheme { j.scheme = scheme }
@@ -89,7 +91,7 @@ public enum JKORun {
             return JKORunSettings(tau: j.tau, steps: steps, scheme: .particle(options), oracle: oracle)
         case .grid:
             let g = try grid(spec: spec)
-            let track = spec.energy.beta != nil
+            let track = spec.energy.beta != nil && (trackStationary ?? j.trackStationary)
             return JKORunSettings(tau: j.tau, steps: steps, scheme: .grid(g, GridJKOOptions(blur: j.epsilon)),
                                   trackStationaryDistance: track, stationaryDistanceEvery: max(1, steps / 10), oracle: oracle)
         }
@@ -99,14 +101,15 @@ public enum JKORun {
     ///
     /// - Parameters:
     ///   - scheme: run this scheme instead of the spec's.
+    ///   - trackStationary: overrides `jko.track_stationary`.
     ///   - keepStates: keep the particles of every step (for comparisons).
     ///   - initialParticles: start the particle scheme from these instead of a draw from the spec.
     ///   - progress: called after every step with the fraction done and a status text.
     public static func run(spec: ExperimentSpec, directory: OutputDirectory?, scheme: JKOSpec.Scheme? = nil,
-                           keepStates: Bool = false, initialParticles start: PointCloud? = nil,
+                           trackStationary: Bool? = nil, keepStates: Bool = false, initialParticles start: PointCloud? = nil,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         let energy = try energy(spec: spec)
-        let settings = try settings(spec: spec, scheme: scheme)
+        let settings = try settings(spec: spec, scheme: scheme, trackStationary: trackStationary)
         let schemeName = (scheme ?? spec.jko!.scheme).rawValue
         let runner = try JKORunner(energy: energy, settings: settings)
         let initial: JKOState

@@ -226,9 +226,10 @@ public struct GridJKO {
     /// One JKO step from `density`.
     ///
     /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` if the density lives on
-    ///   another grid; ``WassersteinError/solverFailure(_:)`` if the kernel-mode iteration breaks down
-    ///   (a scaling overflows: the density spans more than about 300 orders of magnitude; use a
-    ///   larger blur or a finite beta). Non-convergence is reported in the report.
+    ///   another grid; ``WassersteinError/solverFailure(_:)`` if the first variation or the
+    ///   iteration turns non-finite. A scaling that leaves the floating-point range (the density
+    ///   spans more than about 300 orders of magnitude) is not an error: the step moves to the
+    ///   log domain, slower but exact. Non-convergence is reported in the report.
     public mutating func step(from density: GridDensity, index: Int = 1) throws -> (density: GridDensity, report: JKOStepReport) {
         let clock = ContinuousClock()
         let start = clock.now
