@@ -46,6 +46,35 @@ public struct MeanFieldEnergy: Energy {
         return r
     }
 
+    /// One pass of the `O(M^2)` engine gives `Psi`, `V` and `grad Psi` together, so the value
+    /// `R = (R# + sum_i w_i (V_i + Psi_i)) / 2` costs nothing extra (the default
+    /// implementation would run the engine twice).
+    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        let m = weights.count, D = dimension
+        precondition(points.count == m * D, "points must hold weights.count x dimension values")
+        precondition(gradient.count >= m * D)
+        var psi = [Double](repeating: 0, count: m)
+        var v = [Double](repeating: 0, count: m)
+        psi.withUnsafeMutableBufferPointer { ps in
+            v.withUnsafeMutableBufferPointer { vs in
+                risk.evaluate(points: points.baseAddress!, weights: weights.baseAddress!, count: m,
+                              psi: ps.baseAddress!, potential: vs.baseAddress!, gradient: gradient.baseAddress!)
+            }
+        }
+        var r = risk.riskFrom(psi: psi, potential: v, weights: Array(weights))
+        if weightDecay != 0 {
+            let p = points.baseAddress!
+            var s = 0.0
+            for i in 0 ..< m {
+                s += weights[i] * squaredNorm(p + i * D, D)
+                for k in 0 ..< D { gradient[i * D + k] += weightDecay * p[i * D + k] }
+            }
+            r += 0.5 * weightDecay * s
+        }
+        return r
+    }
+
     public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
                                potential: UnsafeMutableBufferPointer<Double>?,
                                gradient: UnsafeMutableBufferPointer<Double>?) {
