@@ -384,20 +384,36 @@ struct Axis {
             self.hi = hi
             ticks = stride(from: lo, through: hi + step * 1e-9, by: step).map { abs($0) < step * 1e-9 ? 0 : $0 }
         case .logarithmic:
-            var la = log10(a), lb = log10(b)
-            if lb - la < 1e-12 { la -= 0.5; lb += 0.5 }
-            let lo = la.rounded(.down), hi = lb.rounded(.up)
-            self.lo = pow(10, lo)
-            self.hi = pow(10, hi)
+            if b / a < 1 + 1e-12 { a /= 3; b *= 3 }
+            // Bounds on the 1-2-5 sequence, so that a sweep over 100 ... 1600 does not spread
+            // over two whole decades; ticks at 1-2-5 within a few decades, at decades beyond.
+            let lo = Axis.oneTwoFive(below: a), hi = Axis.oneTwoFive(above: b)
+            self.lo = lo
+            self.hi = hi
+            let fine = log10(hi / lo) <= 3.01
             var t = [Double]()
-            let decades = Int(hi - lo)
-            for e in Int(lo) ... Int(hi) {
+            for e in Int(log10(lo).rounded(.down)) ... Int(log10(hi).rounded(.up)) {
                 let base = pow(10, Double(e))
-                t.append(base)
-                if decades <= 2 && e < Int(hi) { t.append(2 * base); t.append(5 * base) }
+                for m in fine ? [1.0, 2, 5] : [1.0] where m * base >= lo * (1 - 1e-9) && m * base <= hi * (1 + 1e-9) {
+                    t.append(m * base)
+                }
             }
             ticks = t
         }
+    }
+
+    /// The largest of `1, 2, 5 x 10^k` at or below `v > 0`.
+    static func oneTwoFive(below v: Double) -> Double {
+        let base = pow(10, log10(v).rounded(.down))
+        for m in [5.0, 2, 1] where m * base <= v * (1 + 1e-12) { return m * base }
+        return base
+    }
+
+    /// The smallest of `1, 2, 5 x 10^k` at or above `v > 0`.
+    static func oneTwoFive(above v: Double) -> Double {
+        let base = pow(10, log10(v).rounded(.down))
+        for m in [1.0, 2, 5, 10] where m * base >= v * (1 - 1e-12) { return m * base }
+        return 10 * base
     }
 
     func unit(_ v: Double) -> Double {
