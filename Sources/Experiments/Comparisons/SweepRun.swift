@@ -200,6 +200,11 @@ public enum SweepRun {
                 s2.append(ChartSeries(name: "M = \(m)" + (slope.map { String(format: ", slope %.2f", $0) } ?? ""),
                                       x: c.map(\.eta), y: c.map(\.mean), markers: true))
             }
+            if let m = widths.last, let e0 = etas.last, let e1 = etas.first,
+               let top = output.cells.first(where: { $0.particles == m && $0.eta == e1 })?.mean {
+                // The sqrt(eta) law through the widest network's largest-eta point, for reference.
+                s2.append(ChartSeries(name: "slope 1/2 (sqrt(eta))", x: [e0, e1], y: [top * (e0 / e1).squareRoot(), top], dashed: true))
+            }
             try LineChart(title: "max |R_SGD - R_JKO| against step eta", xLabel: "eta", yLabel: "max risk gap",
                           xScale: .logarithmic, yScale: .logarithmic, series: s2)
                 .write(to: directory.file("sweep_eta.svg"))
