@@ -28,8 +28,8 @@ private let glpkQueue = DispatchQueue(label: "Wasserstein.GLPK")
 /// become ``WassersteinError/solverFailure(_:)``. GLPK's terminal output is switched off.
 public struct LinearProgramSolver: TransportSolver, Sendable {
     /// The default cap on `n * m` (the number of LP variables), about `n = m = 316`: GLPK's
-    /// simplex time grows roughly like `n^3.5` (preliminary figures on a 2-core machine:
-    /// 0.08 s at `n = m = 100`, 0.7 s at 200, 2.8 s at 300), so beyond this the exact
+    /// simplex time grows roughly like `n^3` (Docs/Benchmarks.md, a 2-core machine:
+    /// 0.05 s at `n = m = 100`, 0.40 s at 200, 1.5 s at 300), so beyond this the exact
     /// network simplex, which answers in milliseconds, is the method to use.
     public static let recommendedMaximumSize = 100_000
 
