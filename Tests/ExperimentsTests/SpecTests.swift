@@ -53,6 +53,22 @@ struct SpecTests {
         #expect(s.jko?.trackStationary == true)
     }
 
+    @Test("jko.track_stationary decides whether the grid run computes rho*; compare's override wins")
+    func trackStationary() throws {
+        func settings(_ extra: String, override: Bool? = nil) throws -> Bool {
+            let s = try parse("""
+            {"energy": {"potential": "quadratic", "lambda": 1, "beta": 4},
+             "initialization": {"w": {"mean": 0, "std": 0.5}}, "dimension": 1, "particles": 10, "horizon": 1,
+             "jko": {"tau": 0.1, "scheme": "grid", "bounds": [[-3, 3]], "points_per_axis": 32\(extra)}}
+            """)
+            return try JKORun.settings(spec: s, trackStationary: override).trackStationaryDistance
+        }
+        #expect(try settings("") == true)
+        #expect(try settings(", \"track_stationary\": false") == false)
+        #expect(try settings("", override: false) == false)
+        #expect(try settings(", \"track_stationary\": false", override: true) == true)
+    }
+
     @Test("Particle dynamics without a model are refused at the sgd key")
     func sgdNeedsModel() {
         let text = """
