@@ -49,7 +49,7 @@ public struct FreeEnergy: Sendable {
     /// The inverse temperature `beta > 0`, or `nil` for `beta = infinity`.
     public var inverseTemperature: Double?
 
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` when `beta <= 0`
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` when `beta <= 0`
     ///   or is not finite.
     public init(smooth: any Energy, inverseTemperature: Double? = nil) throws {
         if let beta = inverseTemperature, !(beta > 0 && beta.isFinite) {

@@ -2,12 +2,12 @@ import GradientFlows
 import Wasserstein
 
 /// The smooth part of the mean-field free energy,
-/// `G(rho) = R(rho) + (lambda/2) int |theta|^2 d rho`, as a ``GradientFlows/Energy`` for the
+/// `G(rho) = R(rho) + (lambda/2) int |theta|^2 d rho`, as a `GradientFlows.Energy` for the
 /// JKO schemes.
 ///
 /// Its first variation is `Psi_lambda(theta; rho) = Psi(theta; rho) + (lambda/2)|theta|^2`,
 /// with gradient `grad Psi + lambda theta`. The entropy `(1/beta) int rho log rho` is not part
-/// of it: wrap it in a ``GradientFlows/FreeEnergy`` with the inverse temperature.
+/// of it: wrap it in a `GradientFlows.FreeEnergy` with the inverse temperature.
 ///
 /// Cost per call `O(M^2 d)` (closed-form kernels) or `O(M^2 n^2)` (quadrature), split over the
 /// cores; the results do not depend on the number of cores.

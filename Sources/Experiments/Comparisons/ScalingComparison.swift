@@ -31,7 +31,7 @@ import Wasserstein
 ///
 /// **Test risk** is exact: for any output scale `c`,
 /// `R = R#/2 + c sum_j V(theta_j) + (c^2/2) sum_ij U(theta_i, theta_j)`, the closed-form ReLU
-/// kernels of ``PopulationRisk`` with weights `c` (``PopulationRisk/risk(points:weights:)``).
+/// kernels of `PopulationRisk` with weights `c` (`PopulationRisk.risk(points:weights:)`).
 ///
 /// **Reference.** The best affine predictor of `relu(<w*, x>)` has risk
 /// `(1/2)(1/2 - 1/(2 pi) - 1/4) |w*|^2 ~ 0.0454` (``bestAffineRisk(labelNoise:)``). With `n` of
@@ -212,7 +212,9 @@ public enum ScalingComparison {
 
     /// Runs both networks.
     ///
-    /// - Parameter progress: called now and then with the fraction done and a status text.
+    /// - Parameters:
+    ///   - settings: the experiment's sizes, steps and seed.
+    ///   - progress: called now and then with the fraction done and a status text.
     /// - Returns: both curves, the shared start and the references.
     /// - Throws: ``ExperimentError/invalidSetting(name:reason:)`` for bad settings.
     /// - Complexity: `O(steps M d)` for the training and `O(records M^2 d)` for the exact test

@@ -70,12 +70,15 @@ public enum SweepRun {
     /// Runs the sweep.
     ///
     /// - Parameters:
+    ///   - spec: the experiment; its `sgd` and `jko` sections set the dynamics and the reference.
     ///   - particles: the widths `M`.
     ///   - etas: the steps `eta`; each must divide `jko.tau`.
     ///   - seeds: SGD runs per cell (seeds `spec.seed`, `spec.seed + 1`, ...).
     ///   - referenceParticles: the JKO reference's width (default: the largest `M`).
     ///   - referenceStart: the reference's initial particles instead of a random draw (for
     ///     example quantiles of the initial law, whose error is `O(1/M)` instead of `O(1/sqrt(M))`).
+    ///   - directory: where to write `sweep.csv`, `summary.json` and the pictures; `nil` writes nothing.
+    ///   - progress: called with the fraction done and a short status text.
     public static func run(spec: ExperimentSpec, particles: [Int], etas: [Double], seeds: Int,
                            referenceParticles: Int? = nil, referenceStart: PointCloud? = nil, directory: OutputDirectory?,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {

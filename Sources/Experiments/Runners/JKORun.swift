@@ -69,8 +69,11 @@ public enum JKORun {
     /// The run settings of the spec's `jko` section.
     ///
     /// - Parameters:
+    ///   - spec: the experiment (its `jko` section is required).
     ///   - scheme: run this scheme instead of the spec's (`compare` runs both).
     ///   - trackStationary: overrides `jko.track_stationary` (`compare` has no use for `rho*`).
+    ///   - entropyEstimator: the particle scheme's entropy estimator (default: Silverman's
+    ///     kernel estimate when `beta` is finite).
     public static func settings(spec: ExperimentSpec, scheme: JKOSpec.Scheme? = nil, trackStationary: Bool? = nil,
                                 entropyEstimator: (any EntropyEstimator)? = nil) throws -> JKORunSettings {
         guard var j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (needed by this command)") }
@@ -100,10 +103,12 @@ public enum JKORun {
     /// Runs the JKO scheme of `spec`; writes the result files when `directory` is given.
     ///
     /// - Parameters:
+    ///   - spec: the experiment (its `jko` section is required).
+    ///   - directory: where to write the files; `nil` writes nothing.
     ///   - scheme: run this scheme instead of the spec's.
     ///   - trackStationary: overrides `jko.track_stationary`.
     ///   - keepStates: keep the particles of every step (for comparisons).
-    ///   - initialParticles: start the particle scheme from these instead of a draw from the spec.
+    ///   - start: start the particle scheme from these particles instead of a draw from the spec.
     ///   - progress: called after every step with the fraction done and a status text.
     public static func run(spec: ExperimentSpec, directory: OutputDirectory?, scheme: JKOSpec.Scheme? = nil,
                            trackStationary: Bool? = nil, keepStates: Bool = false, initialParticles start: PointCloud? = nil,

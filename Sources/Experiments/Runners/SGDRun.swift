@@ -16,7 +16,11 @@ public enum SGDRun {
     /// Runs the dynamics of `spec` and, when `directory` is given, writes the result files.
     ///
     /// - Parameters:
+    ///   - spec: the experiment (its `sgd` section is required).
+    ///   - directory: where to write the files; `nil` writes nothing.
     ///   - recordParticles: keep the particles of every record (for comparisons).
+    ///   - entropyEstimator: the estimator of the free energy's entropy term (default: the
+    ///     Silverman kernel estimate when `beta` is finite).
     ///   - progress: called with the fraction done and a short status text.
     public static func run(spec: ExperimentSpec, directory: OutputDirectory?, recordParticles: Bool = false,
                            entropyEstimator: (any EntropyEstimator)? = nil,

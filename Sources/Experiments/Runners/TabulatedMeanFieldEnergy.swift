@@ -3,7 +3,7 @@ import MeanField
 import Wasserstein
 
 /// The smooth mean-field energy `G(rho) = R(rho) + (lambda/2) int |theta|^2 d rho` of a
-/// ``MeanField/MeanFieldEnergy``, with `V(theta_i) + (lambda/2)|theta_i|^2` and `U(theta_i, theta_j)`
+/// `MeanField.MeanFieldEnergy`, with `V(theta_i) + (lambda/2)|theta_i|^2` and `U(theta_i, theta_j)`
 /// tabulated once on a fixed point set: the points of a grid.
 ///
 /// The grid JKO scheme and the Gibbs fixed point evaluate `G` and its first variation
@@ -15,7 +15,7 @@ import Wasserstein
 /// additions differs (rounding, ~1e-15 relative).
 ///
 /// Calls on any other point set (and calls that ask for the gradient) go to the wrapped
-/// ``MeanField/MeanFieldEnergy`` unchanged, so the type is safe to use anywhere an ``Energy`` is
+/// `MeanField.MeanFieldEnergy` unchanged, so the type is safe to use anywhere an `Energy` is
 /// expected.
 ///
 /// - Complexity: building `O(N^2)` kernel evaluations and `8 N^2` bytes (`N = 48^2`: 42 MB);

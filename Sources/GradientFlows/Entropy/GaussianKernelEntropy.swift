@@ -56,7 +56,7 @@ public struct GaussianKernelEntropy: EntropyEstimator {
     /// The bandwidth rule.
     public let bandwidth: Bandwidth
 
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for a non-positive
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for a non-positive
     ///   or non-finite factor or width.
     public init(bandwidth: Bandwidth = .silverman) throws {
         switch bandwidth {

@@ -49,9 +49,9 @@ public enum GibbsFixedPoint {
     ///   - grid: the grid (`rho*` lives on it; mass outside the bounds is cut off).
     ///   - options: damping, tolerance, cap.
     ///   - initial: the starting density (default: the Gibbs measure of `Psi(.; uniform)`).
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` without an entropy
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` without an entropy
     ///   term (`beta = infinity` has no Gibbs measure) or for options out of range;
-    ///   ``WassersteinError/dimensionMismatch(expected:actual:)`` for a grid of another dimension.
+    ///   `WassersteinError.dimensionMismatch(expected:actual:)` for a grid of another dimension.
     public static func solve(energy: FreeEnergy, grid: RegularGrid, options: GibbsOptions = GibbsOptions(),
                              initial: GridDensity? = nil) throws -> GibbsResult {
         guard let beta = energy.inverseTemperature else {

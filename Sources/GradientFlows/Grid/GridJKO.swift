@@ -71,7 +71,7 @@ public struct GridJKOOptions: Sendable, Equatable {
 ///     v = rho_k / (K u),   u = prox(K v) / (K v),   prox(z)_i = A_i z_i^theta,
 ///     theta = 1 / (1 + sigma / beta'),  sigma = 2 tau / gamma,  A_i proportional to exp(-theta sigma V_i),
 ///
-/// `K v` being a separable Gaussian convolution (``SeparableGaussianKernel``). The density is read
+/// `K v` being a separable Gaussian convolution (`SeparableGaussianKernel`). The density is read
 /// after the `v`-update, `rho = u (K v)`, so its mass is exactly that of `rho_k` (to round-off) and
 /// it is positive wherever `rho_k` reaches through the kernel. The entropy is exact for the
 /// discrete density.
@@ -145,10 +145,10 @@ public struct GridJKO {
         return max(h2, tau / beta)
     }
 
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for `tau <= 0`, a
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `tau <= 0`, a
     ///   blur `<= 0`, a non-positive tolerance or iteration cap, an interaction treatment out of
     ///   range, or a compensation that would leave `1/beta' <= 0` (blur too large for `tau` and
-    ///   `beta`: refine the grid or increase `tau`); ``WassersteinError/dimensionMismatch(expected:actual:)``
+    ///   `beta`: refine the grid or increase `tau`); `WassersteinError.dimensionMismatch(expected:actual:)`
     ///   if the grid and the energy differ in dimension.
     public init(energy: FreeEnergy, tau: Double, grid: RegularGrid, options: GridJKOOptions = GridJKOOptions()) throws {
         guard tau > 0, tau.isFinite else {
@@ -225,8 +225,8 @@ public struct GridJKO {
 
     /// One JKO step from `density`.
     ///
-    /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` if the density lives on
-    ///   another grid; ``WassersteinError/solverFailure(_:)`` if the first variation or the
+    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` if the density lives on
+    ///   another grid; `WassersteinError.solverFailure(_:)` if the first variation or the
     ///   iteration turns non-finite. A scaling that leaves the floating-point range (the density
     ///   spans more than about 300 orders of magnitude) is not an error: the step moves to the
     ///   log domain, slower but exact. Non-convergence is reported in the report.

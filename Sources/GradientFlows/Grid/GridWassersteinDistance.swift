@@ -57,7 +57,7 @@ public struct GridWassersteinDistance {
     private var useLogDomain = false
     private var crossWarmLog: (f: [Double], g: [Double])?
 
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for a non-positive
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for a non-positive
     ///   blur, tolerance or iteration cap.
     public init(grid: RegularGrid, blur: Double? = nil, tolerance: Double = 1e-9, maxIterations: Int = 20_000) throws {
         let side = (0 ..< grid.dimension).map { grid.upperBounds[$0] - grid.lowerBounds[$0] }.max()!
@@ -82,8 +82,8 @@ public struct GridWassersteinDistance {
 
     /// `W2(a, b)`.
     ///
-    /// - Throws: ``WassersteinError/unsupported(_:)`` if a density lives on another grid;
-    ///   ``WassersteinError/solverFailure(_:)`` if a Sinkhorn scaling overflows (the densities are
+    /// - Throws: `WassersteinError.unsupported(_:)` if a density lives on another grid;
+    ///   `WassersteinError.solverFailure(_:)` if a Sinkhorn scaling overflows (the densities are
     ///   too far apart for the blur: pass a larger one).
     public mutating func distance(_ a: GridDensity, _ b: GridDensity) throws -> GridDistance {
         guard a.grid == grid, b.grid == grid else {

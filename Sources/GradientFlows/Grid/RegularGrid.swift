@@ -24,11 +24,11 @@ public struct RegularGrid: Sendable, Equatable {
     /// The largest total number of points accepted (`2048 x 2048`; memory is a few arrays of this size).
     public static let maximumPointCount = 1 << 22
 
-    /// - Throws: ``WassersteinError/unsupported(_:)`` for `D` other than 1 or 2;
-    ///   ``WassersteinError/dimensionMismatch(expected:actual:)`` for lists of different lengths;
-    ///   ``WassersteinError/invalidParameter(name:value:requirement:)`` for bounds that are not
+    /// - Throws: `WassersteinError.unsupported(_:)` for `D` other than 1 or 2;
+    ///   `WassersteinError.dimensionMismatch(expected:actual:)` for lists of different lengths;
+    ///   `WassersteinError.invalidParameter(name:value:requirement:)` for bounds that are not
     ///   finite with `lower < upper`, or fewer than ``minimumPointsPerAxis`` points on an axis;
-    ///   ``WassersteinError/tooLarge(_:)`` beyond ``maximumPointCount`` points.
+    ///   `WassersteinError.tooLarge(_:)` beyond ``maximumPointCount`` points.
     public init(lowerBounds: [Double], upperBounds: [Double], pointsPerAxis: [Int]) throws {
         let d = lowerBounds.count
         guard d == 1 || d == 2 else {
@@ -102,9 +102,9 @@ public struct GridDensity: Sendable, Equatable {
 
     /// Wraps cell masses, normalising them to total mass 1.
     ///
-    /// - Throws: ``WassersteinError/weightCountMismatch(cloud:points:weights:)``,
-    ///   ``WassersteinError/invalidWeight(cloud:index:value:)`` (negative or non-finite) or
-    ///   ``WassersteinError/zeroMass(_:)``.
+    /// - Throws: `WassersteinError.weightCountMismatch(cloud:points:weights:)`,
+    ///   `WassersteinError.invalidWeight(cloud:index:value:)` (negative or non-finite) or
+    ///   `WassersteinError.zeroMass(_:)`.
     public init(grid: RegularGrid, masses: [Double]) throws {
         guard masses.count == grid.count else {
             throw WassersteinError.weightCountMismatch(cloud: "grid density", points: grid.count, weights: masses.count)
@@ -128,9 +128,9 @@ public struct GridDensity: Sendable, Equatable {
     /// (point sampling: for spacings below the standard deviation the discrete moments match the
     /// continuous ones to spectral accuracy, apart from the mass cut off by the bounds).
     ///
-    /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)``,
-    ///   ``WassersteinError/invalidParameter(name:value:requirement:)`` for a non-positive deviation,
-    ///   ``WassersteinError/zeroMass(_:)`` if the Gaussian underflows on the whole grid.
+    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)`,
+    ///   `WassersteinError.invalidParameter(name:value:requirement:)` for a non-positive deviation,
+    ///   `WassersteinError.zeroMass(_:)` if the Gaussian underflows on the whole grid.
     public static func normal(grid: RegularGrid, mean: [Double], standardDeviation: [Double]) throws -> GridDensity {
         let d = grid.dimension
         guard mean.count == d else { throw WassersteinError.dimensionMismatch(expected: d, actual: mean.count) }

@@ -31,8 +31,8 @@ public struct NormalLaw: Sendable, Equatable {
     /// The standard deviation of each axis.
     public var standardDeviation: [Double]
 
-    /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` for lists of different
-    ///   lengths; ``WassersteinError/invalidParameter(name:value:requirement:)`` for an empty mean,
+    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` for lists of different
+    ///   lengths; `WassersteinError.invalidParameter(name:value:requirement:)` for an empty mean,
     ///   a non-finite mean or a deviation that is not positive and finite.
     public init(mean: [Double], standardDeviation: [Double]) throws {
         guard !mean.isEmpty else { throw WassersteinError.invalidParameter(name: "dimension", value: 0, requirement: "a normal law needs a mean of dimension >= 1") }
@@ -50,7 +50,7 @@ public struct NormalLaw: Sendable, Equatable {
     /// The dimension `D`.
     public var dimension: Int { mean.count }
 
-    /// `count` equally weighted samples drawn with ``Xoshiro256StarStar`` seeded with `seed`
+    /// `count` equally weighted samples drawn with `Xoshiro256StarStar` seeded with `seed`
     /// (coordinates drawn point by point, axis by axis).
     public func sample(count: Int, seed: UInt64) throws -> PointCloud {
         guard count >= 1 else { throw WassersteinError.invalidParameter(name: "particles", value: Double(count), requirement: "need at least 1 particle") }
@@ -146,7 +146,7 @@ public struct JKORunner: Sendable {
 
     /// Validates the settings against the energy.
     ///
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for `tau <= 0`,
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `tau <= 0`,
     ///   `steps < 0`, a non-positive distance period, a stationary distance without entropy or on
     ///   the particle scheme, and everything ``GridJKO/init(energy:tau:grid:options:)`` and
     ///   ``ParticleJKO/init(energy:tau:options:)`` reject.
@@ -179,8 +179,8 @@ public struct JKORunner: Sendable {
 
     /// Runs from `initial`, calling `progress` after the initial state and after every step.
     ///
-    /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` or
-    ///   ``WassersteinError/unsupported(_:)`` when the initial state does not fit the scheme
+    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` or
+    ///   `WassersteinError.unsupported(_:)` when the initial state does not fit the scheme
     ///   (particles for the grid scheme, a density on another grid); whatever the steps throw.
     ///   Non-convergence is reported per step.
     public func run(from initial: JKOState,

@@ -35,7 +35,7 @@ public struct LBFGSOptions: Sendable, Equatable {
         self.relativeValueTolerance = relativeValueTolerance
     }
 
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for values out of range.
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for values out of range.
     public func validate() throws {
         guard memory >= 1 else { throw WassersteinError.invalidParameter(name: "memory", value: Double(memory), requirement: "L-BFGS memory must be >= 1") }
         guard gradientTolerance >= 0, gradientTolerance.isFinite else {
@@ -101,7 +101,7 @@ public enum LBFGS {
     ///   - gradientMeasure: the number compared with the tolerance; default the Euclidean norm.
     ///   - objective: value and gradient.
     /// - Returns: the best point found and how the run ended (non-convergence is reported, not thrown).
-    /// - Throws: whatever `objective` throws; ``WassersteinError/invalidParameter(name:value:requirement:)``
+    /// - Throws: whatever `objective` throws; `WassersteinError.invalidParameter(name:value:requirement:)`
     ///   for invalid options or a non-finite objective at the start.
     /// - Complexity: `O(m n)` per iteration beyond the evaluations.
     public static func minimize(initial: [Double], options: LBFGSOptions = LBFGSOptions(),

@@ -17,7 +17,7 @@ public struct OrnsteinUhlenbeckOracle: Sendable, Equatable {
     /// The inverse temperature `beta > 0`.
     public let beta: Double
 
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for `lambda < 0`
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `lambda < 0`
     ///   (or non-finite) and `beta <= 0` (or non-finite).
     public init(lambda: Double, beta: Double) throws {
         guard lambda >= 0, lambda.isFinite else {

@@ -73,7 +73,7 @@ public struct ParticleJKO {
     public let options: ParticleJKOOptions
     private var transport: any ParticleTransportTerm
 
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for `tau <= 0` or
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `tau <= 0` or
     ///   not finite, or invalid optimizer options.
     public init(energy: FreeEnergy, tau: Double, options: ParticleJKOOptions) throws {
         guard tau > 0, tau.isFinite else {
@@ -115,8 +115,8 @@ public struct ParticleJKO {
 
     /// Performs one JKO step from `particles` (step index `index`, for the report).
     ///
-    /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` if the particles do not
-    ///   live in the energy's space; ``WassersteinError/unsupported(_:)`` for non-uniform weights
+    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` if the particles do not
+    ///   live in the energy's space; `WassersteinError.unsupported(_:)` for non-uniform weights
     ///   with an entropy term (the estimators assume equal weights); whatever the transport solver
     ///   throws. Non-convergence of the inner problem is reported, not thrown.
     public mutating func step(from particles: PointCloud, index: Int = 1) throws -> (particles: PointCloud, report: JKOStepReport) {

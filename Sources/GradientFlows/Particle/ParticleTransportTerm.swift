@@ -39,7 +39,7 @@ public protocol ParticleTransportTerm {
     mutating func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation
 }
 
-/// The transport term of any plan-returning ``TransportSolver``: `W = <P, C>` (or the regularised
+/// The transport term of any plan-returning `TransportSolver`: `W = <P, C>` (or the regularised
 /// value `OT_eps` when the result carries entropic diagnostics), with the envelope gradient
 /// `2 sum_j P_ij (x_i - y_j)` (MATH.md). No warm start: each evaluation is a fresh solve.
 public struct PlanTransportTerm: ParticleTransportTerm {
@@ -87,10 +87,10 @@ public enum PlanGradient {
     }
 }
 
-/// Exact `W2^2` with warm starts: the network simplex (``NetworkSimplexWorkspace``) for `D >= 2`,
+/// Exact `W2^2` with warm starts: the network simplex (`NetworkSimplexWorkspace`) for `D >= 2`,
 /// which restarts every solve from the previous optimal basis (same sizes and weights: only
 /// positions move between inner iterations and between steps, so few pivots restore optimality),
-/// and the sorted quantile merge (``SortedSolver``) for `D = 1`, exact and `O(M log M)`.
+/// and the sorted quantile merge (`SortedSolver`) for `D = 1`, exact and `O(M log M)`.
 public final class ExactTransportTerm: ParticleTransportTerm {
     private let workspace: NetworkSimplexWorkspace
     private var target: PointCloud?

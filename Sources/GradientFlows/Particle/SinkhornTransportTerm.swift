@@ -1,7 +1,7 @@
 import Wasserstein
 
 /// The entropic transport term of a particle JKO step, warm-started across inner iterations and
-/// steps (``SinkhornWorkspace`` plus the previous potentials).
+/// steps (`SinkhornWorkspace` plus the previous potentials).
 ///
 /// - **Debiased** (the default): `W = S_eps(X, Y) = OT_eps(X, Y) - (OT_eps(X, X) + OT_eps(Y, Y)) / 2`,
 ///   with its envelope gradient `2 sum_j P^XY_ij (x_i - y_j) - 2 sum_j P^XX_ij (x_i - x_j)`.
@@ -31,7 +31,7 @@ public final class SinkhornTransportTerm: ParticleTransportTerm {
     ///   - tolerance: the L1 marginal tolerance of each solve; the gradient error is about
     ///     `tolerance * diameter`, which must stay well below the JKO inner tolerance times `w_i / tau`.
     ///   - maxIterations: the cap of each solve.
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for a bad epsilon,
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for a bad epsilon,
     ///   tolerance or cap.
     public init(epsilon: Double, debiased: Bool = true, tolerance: Double = 1e-11, maxIterations: Int = 10_000) throws {
         solver = try SinkhornSolver(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations)

@@ -73,8 +73,8 @@ public struct LinearProgramSolver: TransportSolver, Sendable {
     ///
     /// - Parameters:
     ///   - costs: the `n x m` costs.
-    ///   - sourceWeights: `n` finite non-negative weights with positive sum.
-    ///   - targetWeights: `m` such weights with the same sum to a relative `1e-9`; they are
+    ///   - a: the source weights, `n` finite non-negative values with positive sum.
+    ///   - b: the target weights, `m` such values with the same sum to a relative `1e-9`; they are
     ///     rescaled to the exact source mass so that the LP is feasible.
     /// - Throws: as ``solve(_:)``, plus ``WassersteinError`` for bad weights.
     public func solve(costs: CostMatrix, sourceWeights a: [Double], targetWeights b: [Double]) throws -> TransportResult {
