@@ -12,6 +12,7 @@ import PackageDescription
 
 let package = Package(
     name: "Wasserstein",
+    platforms: [.macOS(.v13)],
     products: [
         .library(name: "Wasserstein", targets: ["Wasserstein"]),
         .library(name: "GradientFlows", targets: ["GradientFlows"]),
@@ -51,6 +52,33 @@ let package = Package(
                 "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // Examples: `swift run -c release example-...` (see Examples/README.md).
+        .executableTarget(
+            name: "example-single-neuron",
+            dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/SingleNeuron",
+            exclude: ["README.md"]
+        ),
+        .executableTarget(
+            name: "example-fokker-planck",
+            dependencies: ["Experiments", "GradientFlows", "Wasserstein",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/FokkerPlanck",
+            exclude: ["README.md"]
+        ),
+        .executableTarget(
+            name: "example-jko-versus-sgd",
+            dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/JKOVersusSGD",
+            exclude: ["README.md", "spec.json"]
+        ),
+        .executableTarget(
+            name: "example-noisy-sgd-gibbs",
+            dependencies: ["Experiments", "MeanField", "GradientFlows", "Wasserstein",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/NoisySGDGibbs",
+            exclude: ["README.md", "spec.json"]
         ),
         .testTarget(
             name: "WassersteinTests",

@@ -6,6 +6,7 @@ import PackageDescription
 
 let package = Package(
     name: "WassersteinBenchmarks",
+    platforms: [.macOS(.v13)],
     dependencies: [
         .package(name: "Wasserstein", path: ".."),
     ],

@@ -8,6 +8,8 @@ public enum ExperimentError: Error, Equatable, Sendable, CustomStringConvertible
     case output(path: String, reason: String)
     /// A command-line list (such as a sweep) that does not parse.
     case invalidList(option: String, reason: String)
+    /// A setting of a built-in experiment (an example's option) is out of range.
+    case invalidSetting(name: String, reason: String)
 
     public var description: String {
         switch self {
@@ -15,6 +17,7 @@ public enum ExperimentError: Error, Equatable, Sendable, CustomStringConvertible
         case .invalidSpec(let key, let reason): return "spec key '\(key)': \(reason)"
         case .output(let path, let reason): return "\(path): cannot write (\(reason))"
         case .invalidList(let option, let reason): return "\(option): \(reason)"
+        case .invalidSetting(let name, let reason): return "\(name): \(reason)"
         }
     }
 }

@@ -22,6 +22,24 @@ public protocol Energy: Sendable {
     func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
                         potential: UnsafeMutableBufferPointer<Double>?,
                         gradient: UnsafeMutableBufferPointer<Double>?)
+
+    /// `G(rho)` together with the gradient `grad_theta Psi(theta_i; rho)` at every support point
+    /// (row-major `count x D`), in one pass.
+    ///
+    /// The particle JKO step asks for both at every inner iteration. The default implementation
+    /// calls ``value(points:weights:)`` and then ``firstVariation(points:weights:potential:gradient:)``;
+    /// energies whose value and gradient share work (pairwise sums, network forward passes)
+    /// override it to compute the shared part once.
+    func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double
+}
+
+extension Energy {
+    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        firstVariation(points: points, weights: weights, potential: nil, gradient: gradient)
+        return value(points: points, weights: weights)
+    }
 }
 
 /// `F(rho) = G(rho) + (1/beta) int rho log rho`, with `beta = nil` meaning no entropy term.
@@ -31,7 +49,7 @@ public struct FreeEnergy: Sendable {
     /// The inverse temperature `beta > 0`, or `nil` for `beta = infinity`.
     public var inverseTemperature: Double?
 
-    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` when `beta <= 0`
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` when `beta <= 0`
     ///   or is not finite.
     public init(smooth: any Energy, inverseTemperature: Double? = nil) throws {
         if let beta = inverseTemperature, !(beta > 0 && beta.isFinite) {

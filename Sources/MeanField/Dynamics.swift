@@ -19,7 +19,7 @@ import Wasserstein
 /// particles), the samples `(x_k, y_k)` (or the training set and its indices) from that stream
 /// jumped once, and the particle noise from further jumped streams, one per block of 64
 /// particles. Work split over the cores follows those blocks, so a seed gives bitwise-identical
-/// runs with one core or two. Normal draws use the ziggurat method (``ZigguratTables``); the
+/// runs with one core or two. Normal draws use the ziggurat method (`ZigguratTables`); the
 /// label noise uses the polar method.
 ///
 /// ```swift

@@ -32,8 +32,10 @@ public struct ParticleMarginals: Sendable {
 extension NetworkModel {
     /// The 1-D marginals of `particles` (row-major `M x D`).
     ///
-    /// - Parameter direction: a reference direction `u` in R^d (typically the teacher's `w*`
-    ///   or `b*`), or `nil`.
+    /// - Parameters:
+    ///   - particles: row-major `M x D` parameters.
+    ///   - direction: a reference direction `u` in R^d (typically the teacher's `w*`
+    ///     or `b*`), or `nil`.
     /// - Throws: ``MeanFieldError`` for a malformed particle array (key `particles`) or a
     ///   direction of the wrong length or zero norm (key `direction`).
     public func marginals(particles: [Double], direction: [Double]? = nil) throws -> ParticleMarginals {

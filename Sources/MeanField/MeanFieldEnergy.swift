@@ -2,12 +2,12 @@ import GradientFlows
 import Wasserstein
 
 /// The smooth part of the mean-field free energy,
-/// `G(rho) = R(rho) + (lambda/2) int |theta|^2 d rho`, as a ``GradientFlows/Energy`` for the
+/// `G(rho) = R(rho) + (lambda/2) int |theta|^2 d rho`, as a `GradientFlows.Energy` for the
 /// JKO schemes.
 ///
 /// Its first variation is `Psi_lambda(theta; rho) = Psi(theta; rho) + (lambda/2)|theta|^2`,
 /// with gradient `grad Psi + lambda theta`. The entropy `(1/beta) int rho log rho` is not part
-/// of it: wrap it in a ``GradientFlows/FreeEnergy`` with the inverse temperature.
+/// of it: wrap it in a `GradientFlows.FreeEnergy` with the inverse temperature.
 ///
 /// Cost per call `O(M^2 d)` (closed-form kernels) or `O(M^2 n^2)` (quadrature), split over the
 /// cores; the results do not depend on the number of cores.
@@ -41,6 +41,35 @@ public struct MeanFieldEnergy: Energy {
         if weightDecay != 0 {
             var s = 0.0
             for i in 0 ..< m { s += weights[i] * squaredNorm(points.baseAddress! + i * D, D) }
+            r += 0.5 * weightDecay * s
+        }
+        return r
+    }
+
+    /// One pass of the `O(M^2)` engine gives `Psi`, `V` and `grad Psi` together, so the value
+    /// `R = (R# + sum_i w_i (V_i + Psi_i)) / 2` costs nothing extra (the default
+    /// implementation would run the engine twice).
+    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        let m = weights.count, D = dimension
+        precondition(points.count == m * D, "points must hold weights.count x dimension values")
+        precondition(gradient.count >= m * D)
+        var psi = [Double](repeating: 0, count: m)
+        var v = [Double](repeating: 0, count: m)
+        psi.withUnsafeMutableBufferPointer { ps in
+            v.withUnsafeMutableBufferPointer { vs in
+                risk.evaluate(points: points.baseAddress!, weights: weights.baseAddress!, count: m,
+                              psi: ps.baseAddress!, potential: vs.baseAddress!, gradient: gradient.baseAddress!)
+            }
+        }
+        var r = risk.riskFrom(psi: psi, potential: v, weights: Array(weights))
+        if weightDecay != 0 {
+            let p = points.baseAddress!
+            var s = 0.0
+            for i in 0 ..< m {
+                s += weights[i] * squaredNorm(p + i * D, D)
+                for k in 0 ..< D { gradient[i * D + k] += weightDecay * p[i * D + k] }
+            }
             r += 0.5 * weightDecay * s
         }
         return r

@@ -35,7 +35,7 @@ public struct KernelOptions: Sendable {
 /// - Sphere inputs, relu / linear: the Gaussian closed forms divided by `d` (both activations
 ///   are positively homogeneous and `x = |g| (g/|g|)` with `E|g|^2 = d`), equally exact.
 /// - Everything else (tanh, sigmoid, custom, erf on the sphere): a product Gauss rule on the
-///   law of the projection of `x` onto span(w, w') (``ProjectedRule``): Gauss-Hermite for
+///   law of the projection of `x` onto span(w, w') (`ProjectedRule`): Gauss-Hermite for
 ///   Gaussian inputs, Gauss-Jacobi for the sphere, ``KernelOptions/quadratureNodes`` per axis
 ///   (default 48 Gaussian, 24 sphere). The gradient is the exact gradient of the approximate
 ///   kernel. Errors of `K` and its gradient, measured against 160 nodes (tests keep them):

@@ -7,7 +7,7 @@ import Wasserstein
 
 extension Xoshiro256StarStar {
     /// Two independent standard normal draws from one acceptance of Marsaglia's polar method
-    /// (``nextGaussian()`` discards the second one; bulk sampling keeps it).
+    /// (`nextGaussian()` discards the second one; bulk sampling keeps it).
     @inlinable
     public mutating func nextGaussianPair() -> (Double, Double) {
         while true {

@@ -74,7 +74,7 @@ struct ZigguratPointers: @unchecked Sendable {
 }
 
 extension Xoshiro256StarStar {
-    /// One standard normal draw by the ziggurat method (see ``ZigguratTables``).
+    /// One standard normal draw by the ziggurat method (see `ZigguratTables`).
     public mutating func nextNormalZiggurat() -> Double {
         let t = ZigguratPointers.shared
         return zigguratDraw(&self, t.x, t.f, t.r)

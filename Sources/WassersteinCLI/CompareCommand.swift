@@ -1,6 +1,66 @@
 import ArgumentParser
+import Experiments
+import Foundation
 
+/// `wasserstein compare SPEC --out DIR [--sweep-particles ... --sweep-eta ...]`.
 struct CompareCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "compare", abstract: "Not yet available.")
-    func run() throws { throw CommandError("'compare' is not available yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare the JKO flow with SGD on one spec, or sweep the gap over M and eta.",
+        discussion: """
+        Without sweep options: runs the particle JKO scheme (and the grid scheme when D <= 2 and the spec's \
+        jko section has bounds and points_per_axis) and the spec's particle dynamics from the same initial \
+        particles, and writes DIR/comparison.csv, DIR/summary.json (max_risk_gap, settings) and SVG pictures \
+        (risk.svg, gaps.svg, marginal_*.svg). jko.tau must be a whole multiple of sgd.eta.
+        With --sweep-particles and/or --sweep-eta: compares SGD runs of every (M, eta) with one reference \
+        JKO run, averaging max_risk_gap over --seeds seeds; writes DIR/sweep.csv, DIR/summary.json and \
+        log-log plots with fitted slopes (sweep_particles.svg, sweep_eta.svg).
+        """
+    )
+
+    @Argument(help: "The experiment spec (JSON) with sgd and jko sections.")
+    var spec: String
+
+    @Option(help: "Output folder (created if needed).")
+    var out: String
+
+    @Option(name: .customLong("sweep-particles"), help: "Comma-separated widths M, e.g. 100,400,1600.")
+    var sweepParticles: String?
+
+    @Option(name: .customLong("sweep-eta"), help: "Comma-separated SGD steps, e.g. 0.01,0.005,0.0025 (each must divide jko.tau).")
+    var sweepEta: String?
+
+    @Option(help: "SGD seeds per sweep cell.")
+    var seeds: Int = 3
+
+    @Option(name: .customLong("reference-particles"), help: "Width of the reference JKO run of a sweep (default: the largest M).")
+    var referenceParticles: Int?
+
+    func run() throws {
+        let experiment = try ExperimentSpec.load(path: spec)
+        let progress = ProgressReporter(label: "compare")
+        if sweepParticles != nil || sweepEta != nil {
+            let widths = try sweepParticles.map { try SweepRun.parseIntegerList($0, option: "--sweep-particles") } ?? [experiment.particles]
+            let etas = try sweepEta.map { try SweepRun.parseList($0, option: "--sweep-eta") } ?? [experiment.sgd?.eta ?? 0]
+            guard seeds >= 1 else { throw CommandError("--seeds must be >= 1, got \(seeds)") }
+            if let r = referenceParticles, r < 1 { throw CommandError("--reference-particles must be >= 1, got \(r)") }
+            let directory = try OutputDirectory(out)
+            let output = try SweepRun.run(spec: experiment, particles: widths, etas: etas, seeds: seeds,
+                                          referenceParticles: referenceParticles, directory: directory, progress: progress.callback)
+            progress.finish()
+            print("sweep: \(output.cells.count) cells x \(seeds) seeds against a JKO reference of M = \(output.referenceParticles) -> \(directory.path)")
+            for c in output.cells {
+                print(String(format: "  M = %6d  eta = %-8g  max_risk_gap = %.4g +- %.2g", c.particles, c.eta, c.mean, c.standardDeviation))
+            }
+            for s in output.slopesInParticles { print(String(format: "  slope in M at eta = %g: %.2f", s.eta, s.slope)) }
+            for s in output.slopesInEta { print(String(format: "  slope in eta at M = %d: %.2f", s.particles, s.slope)) }
+            return
+        }
+        guard referenceParticles == nil else { throw CommandError("--reference-particles only applies to a sweep") }
+        let directory = try OutputDirectory(out)
+        let output = try CompareRun.run(spec: experiment, directory: directory, progress: progress.callback)
+        progress.finish()
+        let last = output.rows.last
+        print("compare: \(output.rows.count) common times, max |risk gap| = \(g6(output.maxRiskGap)), final risk JKO \(g6(last?.riskJKO ?? .nan)) / SGD \(g6(last?.riskSGD ?? .nan)) -> \(directory.path)")
+    }
 }

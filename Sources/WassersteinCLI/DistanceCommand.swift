@@ -55,13 +55,9 @@ struct DistanceCommand: ParsableCommand {
         let start = clock.now
         switch chosen {
         case .sinkhorn:
-            (result, divergence) = try entropic.solve(problem)
+            (result, divergence) = try entropic.solve(problem, wantsPlan: plan != nil)
         case .distance(let m):
-            do {
-                result = try wasserstein2(problem, method: m, includePlan: plan != nil || json)
-            } catch WassersteinError.tooLarge(let reason) where m == .lp {
-                throw CommandError("\(reason); use --method exact (our network simplex) for problems this large")
-            }
+            result = try wasserstein2(problem, method: m, includePlan: plan != nil || json)
         }
         let seconds = (clock.now - start).seconds
 

@@ -9,7 +9,7 @@ struct EntropicOptions: ParsableArguments {
     @Option(help: "Sinkhorn stops when the L1 marginal error is below this (default 1e-9).")
     var tolerance: Double?
 
-    @Option(name: .customLong("max-iterations"), help: "Sinkhorn iteration cap (default 100000).")
+    @Option(name: .customLong("max-iterations"), help: "Sinkhorn iteration cap (default 10000).")
     var maxIterations: Int?
 
     @Flag(help: "Also compute the debiased Sinkhorn divergence.")
@@ -32,7 +32,17 @@ struct EntropicOptions: ParsableArguments {
         }
     }
 
-    func solve(_ problem: TransportProblem) throws -> (TransportResult, Double?) {
-        throw CommandError("--method sinkhorn is not available yet")
+    /// Solves the entropic problem; with `--divergence` also the two self problems.
+    func solve(_ problem: TransportProblem, wantsPlan: Bool) throws -> (TransportResult, Double?) {
+        // Keep plan entries down to a total dropped mass of 1e-12 (the sparse plan of a dense
+        // entropic coupling would otherwise hold all n m entries).
+        let cells = Double(problem.source.count) * Double(problem.target.count)
+        let solver = try SinkhornSolver(epsilon: epsilon!, tolerance: tolerance ?? 1e-9, maxIterations: maxIterations ?? 10_000,
+                                        planOutput: wantsPlan ? .sparse(minimumMass: 1e-12 / cells) : .none)
+        if divergence {
+            let d = try SinkhornDivergence(solver: solver).evaluate(problem)
+            return (d.cross, d.divergence)
+        }
+        return (try solver.solve(problem), nil)
     }
 }

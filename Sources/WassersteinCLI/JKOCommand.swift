@@ -1,6 +1,44 @@
 import ArgumentParser
+import Experiments
+import Foundation
 
+/// `wasserstein jko SPEC --out DIR`: the JKO scheme of a spec.
 struct JKOCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "jko", abstract: "Not yet available.")
-    func run() throws { throw CommandError("'jko' is not available yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "jko",
+        abstract: "Run the JKO scheme (particle or grid) of a spec.",
+        discussion: """
+        Writes DIR/trajectory.csv (t, energy, risk, w2_step, ...), DIR/particles_final.npy (particle scheme) \
+        or DIR/density_final.npy and DIR/grid.json (grid scheme), and DIR/summary.json. A spec with \
+        "energy": {"potential": "quadratic"} and no model runs the Ornstein-Uhlenbeck oracle.
+        """
+    )
+
+    @Argument(help: "The experiment spec (JSON) with a jko section.")
+    var spec: String
+
+    @Option(help: "Output folder (created if needed).")
+    var out: String
+
+    func run() throws {
+        let experiment = try ExperimentSpec.load(path: spec)
+        guard experiment.jko != nil else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (tau, scheme, transport)") }
+        let directory = try OutputDirectory(out)
+        let progress = ProgressReporter(label: "jko")
+        let output = try JKORun.run(spec: experiment, directory: directory, progress: progress.callback)
+        progress.finish()
+        let reports = output.result.reports
+        var line = "jko: \(reports.count - 1) steps of tau = \(g6(experiment.jko!.tau)), energy \(g6(reports.first!.freeEnergy)) -> \(g6(reports.last!.freeEnergy))"
+        if let d = reports.last?.distanceToStationary { line += ", W2 to Gibbs \(g6(d))" }
+        if let e = reports.last?.gaussianW2ToExactFlow { line += ", W2 to exact flow \(g6(e))" }
+        line += ", \(String(format: "%.2f", output.seconds)) s -> \(directory.path)"
+        print(line)
+        if let st = output.result.stationary, !st.converged {
+            FileHandle.standardError.write(Data("wasserstein: warning: the Gibbs fixed point did not converge (\(st.iterations) iterations, residual \(g6(st.residual))); w2_to_stationary is to an approximate rho*\n".utf8))
+        }
+        if !output.result.allConverged {
+            let bad = reports.filter { !$0.converged }.count
+            FileHandle.standardError.write(Data("wasserstein: warning: \(bad) step(s) stopped before their inner problem converged (see trajectory.csv, column converged)\n".utf8))
+        }
+    }
 }

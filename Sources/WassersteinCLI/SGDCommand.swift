@@ -7,7 +7,7 @@ struct SGDCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sgd",
         abstract: "Run SGD, noisy SGD or the population gradient flow of a spec.",
-        discussion: "Writes DIR/trajectory.csv (t, risk, ...), DIR/particles_final.npy (M x D) and DIR/summary.json."
+        discussion: "Writes DIR/trajectory.csv (t, risk, ...), DIR/particles_initial.npy and DIR/particles_final.npy (M x D), and DIR/summary.json."
     )
 
     @Argument(help: "The experiment spec (JSON).")

@@ -23,19 +23,28 @@ struct WassersteinCommand: ParsableCommand {
     )
 
     /// Runs the command. The toolkit's own errors become one line on standard error and exit
-    /// code 1; usage errors keep ArgumentParser's message and its exit code 64.
+    /// code 1; usage errors (ArgumentParser's and bad option combinations) are one line too,
+    /// with exit code 64.
     static func main() {
         do {
             var command = try parseAsRoot()
             try command.run()
-        } catch let error as CleanExit {
-            exit(withError: error)
         } catch {
-            if let message = CommandLineFailure.message(for: error) {
-                FileHandle.standardError.write(Data("wasserstein: error: \(message)\n".utf8))
-                Foundation.exit(1)
+            // Help and version requests are not errors: print them the usual way.
+            if CommandLineFailure.message(for: error) == nil, WassersteinCommand.exitCode(for: error) == .success {
+                exit(withError: error)
             }
-            exit(withError: error)
+            // Everything else, usage errors included, is one line on standard error.
+            let message = CommandLineFailure.message(for: error)
+                ?? WassersteinCommand.message(for: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+            FileHandle.standardError.write(Data("wasserstein: error: \(message)\n".utf8))
+            let code: Int32
+            if error is CommandError {
+                code = 64  // EX_USAGE, as ArgumentParser's own usage errors
+            } else {
+                code = CommandLineFailure.message(for: error) != nil ? 1 : WassersteinCommand.exitCode(for: error).rawValue
+            }
+            Foundation.exit(code == 0 ? 1 : code)
         }
     }
 }

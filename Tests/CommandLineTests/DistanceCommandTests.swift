@@ -111,7 +111,9 @@ struct DistanceCommandTests {
         default: fatalError()
         }
         let out = try CommandRunner.run(["distance"] + args)
-        #expect(out.status != 0)
+        // Bad option combinations are usage errors (64, like ArgumentParser's); bad data is 1.
+        let usage: Set<String> = ["unknown method", "epsilon without sinkhorn"]
+        #expect(out.status == (usage.contains(kind) ? 64 : 1), "\(kind): \(out.status)")
         #expect(out.stdout.isEmpty)
         let lines = out.stderr.split(separator: "\n")
         #expect(lines.count == 1, "stderr: \(out.stderr)")

@@ -55,6 +55,18 @@ struct SVGChartTests {
         #expect(svg.series("polyline")["gap"]?["data-points"] == "3")
     }
 
+    @Test("Log axes snap to the 1-2-5 sequence around the data, with ticks inside the range")
+    func logAxisBounds() {
+        let a = Axis(values: [100, 400, 1600], scale: .logarithmic)
+        #expect(a.lo == 100 && a.hi == 2000)
+        #expect(a.ticks == [100, 200, 500, 1000, 2000])
+        let b = Axis(values: [0.0031, 0.042], scale: .logarithmic)
+        #expect(b.lo == 0.002 && abs(b.hi - 0.05) < 1e-15)
+        let wide = Axis(values: [1e-6, 3], scale: .logarithmic)
+        #expect(wide.ticks.count == 7)  // 1e-6 ... 1, decades only, and 3 <= hi = 5
+        for axis in [a, b, wide] { #expect(axis.ticks.allSatisfy { $0 >= axis.lo * (1 - 1e-9) && $0 <= axis.hi * (1 + 1e-9) }) }
+    }
+
     @Test("Histograms integrate to one and carry their bin and sample counts")
     func histogram() throws {
         let a = (0 ..< 500).map { Double($0) / 500 }

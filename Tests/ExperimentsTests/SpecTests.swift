@@ -50,6 +50,36 @@ struct SpecTests {
         #expect(s.model == nil)
         #expect(s.parameterDimension == 2)
         #expect(s.jko?.pointsPerAxis == 32)
+        #expect(s.jko?.trackStationary == true)
+    }
+
+    @Test("jko.track_stationary decides whether the grid run computes rho*; compare's override wins")
+    func trackStationary() throws {
+        func settings(_ extra: String, override: Bool? = nil) throws -> Bool {
+            let s = try parse("""
+            {"energy": {"potential": "quadratic", "lambda": 1, "beta": 4},
+             "initialization": {"w": {"mean": 0, "std": 0.5}}, "dimension": 1, "particles": 10, "horizon": 1,
+             "jko": {"tau": 0.1, "scheme": "grid", "bounds": [[-3, 3]], "points_per_axis": 32\(extra)}}
+            """)
+            return try JKORun.settings(spec: s, trackStationary: override).trackStationaryDistance
+        }
+        #expect(try settings("") == true)
+        #expect(try settings(", \"track_stationary\": false") == false)
+        #expect(try settings("", override: false) == false)
+        #expect(try settings(", \"track_stationary\": false", override: true) == true)
+    }
+
+    @Test("Particle dynamics without a model are refused at the sgd key")
+    func sgdNeedsModel() {
+        let text = """
+        {"energy": {"potential": "quadratic", "lambda": 1, "beta": 4},
+         "initialization": {"w": {"mean": 0, "std": 0.5}}, "dimension": 1, "particles": 10, "horizon": 1,
+         "sgd": {"eta": 0.01, "kind": "population"}}
+        """
+        #expect { try parse(text) } throws: { error in
+            guard case ExperimentError.invalidSpec(let key, _) = error else { return false }
+            return key == "sgd"
+        }
     }
 
     @Test("Bad specs name the offending key", arguments: [
@@ -66,6 +96,10 @@ struct SpecTests {
         ("\"std\": 0.5", "\"std\": -0.5", "initialization.w.std"),
         ("\"transport\": \"exact\"", "\"transport\": \"sinkhorn\"", "jko.epsilon"),
         ("\"scheme\": \"particle\"", "\"scheme\": \"grid\"", "jko.scheme"),
+        ("\"seed\": 3", "\"seed\": 1e19", "seed"),
+        ("\"seed\": 3", "\"seed\": 3, \"dimension\": 4", "dimension"),
+        ("\"seed\": 3", "\"seed\": 3, \"name\": 7", "name"),
+        ("\"transport\": \"exact\"", "\"transport\": \"exact\", \"track_stationary\": 1", "jko.track_stationary"),
     ])
     func badSpecs(old: String, new: String, key: String) {
         do {

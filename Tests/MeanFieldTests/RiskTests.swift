@@ -123,6 +123,13 @@ struct RiskTests {
                 #expect(abs(fdt - weights[i] * gradient[i * D + k]) <= 1e-7, "gradient \(i),\(k)")
             }
         }
+        // The fused value-and-gradient pass (what the particle JKO calls) agrees with the two
+        // separate calls: the same sums in the same order, so to rounding of the weight decay.
+        var fused = [Double](repeating: .nan, count: m * D)
+        let fusedValue = theta.withUnsafeBufferPointer { pp in weights.withUnsafeBufferPointer { wp in
+            fused.withUnsafeMutableBufferPointer { energy.valueAndFirstVariationGradient(points: pp, weights: wp, gradient: $0) } } }
+        #expect(abs(fusedValue - value(theta, weights)) <= 1e-14)
+        for j in 0 ..< m * D { #expect(abs(fused[j] - gradient[j]) <= 1e-14) }
         // A FreeEnergy wraps it (the JKO engineer's entry point).
         let free = try FreeEnergy(smooth: energy, inverseTemperature: 10)
         #expect(free.dimension == D)

@@ -17,14 +17,24 @@ public struct ChartSeries: Sendable {
     public var dashed: Bool
     /// Draw a dot at every point.
     public var markers: Bool
+    /// A CSS colour (`#rrggbb`); `nil` takes the palette colour of the series' position.
+    public var color: String?
+    /// Whether the series gets a legend entry.
+    public var inLegend: Bool
 
-    public init(name: String, x: [Double], y: [Double], dashed: Bool = false, markers: Bool = false) {
+    public init(name: String, x: [Double], y: [Double], dashed: Bool = false, markers: Bool = false,
+                color: String? = nil, inLegend: Bool = true) {
         self.name = name
         self.x = x
         self.y = y
         self.dashed = dashed
         self.markers = markers
+        self.color = color
+        self.inLegend = inLegend
     }
+
+    /// The `k`-th colour of the palette the charts use (so callers can pair series by colour).
+    public static func paletteColor(_ k: Int) -> String { ChartPalette.color(k) }
 }
 
 /// A line chart rendered as a self-contained SVG document.
@@ -66,7 +76,7 @@ public struct LineChart: Sendable {
         body += frame.axes(x: xAxis, y: yAxis, xLabel: xLabel, yLabel: yLabel)
         for (k, points) in drawable.enumerated() {
             let s = series[k]
-            let color = ChartPalette.color(k)
+            let color = s.color ?? ChartPalette.color(k)
             let coordinates = points.map { p in
                 "\(fmt(frame.px(xAxis.unit(p.0)))),\(fmt(frame.py(yAxis.unit(p.1))))"
             }.joined(separator: " ")
@@ -79,7 +89,19 @@ public struct LineChart: Sendable {
                 body += "</g>\n"
             }
         }
-        body += frame.legend(series.enumerated().map { ($0.element.name, ChartPalette.color($0.offset), $0.element.dashed) })
+        // Put the legend in the top corner that hides the fewest points.
+        let entries = series.enumerated().filter(\.element.inLegend).map {
+            ($0.element.name, $0.element.color ?? ChartPalette.color($0.offset), $0.element.dashed)
+        }
+        let legendHeight = 18 * Double(entries.count) + 8
+        func hidden(_ corner: ChartFrame.Corner) -> Int {
+            let x0 = corner == .topRight ? frame.left + frame.plotWidth - 200 : frame.left
+            return drawable.joined().filter { p in
+                let px = frame.px(xAxis.unit(p.0)), py = frame.py(yAxis.unit(p.1))
+                return px >= x0 && px <= x0 + 200 && py <= frame.top + legendHeight
+            }.count
+        }
+        body += frame.legend(entries, corner: hidden(.topLeft) < hidden(.topRight) ? .topLeft : .topRight)
         return body + "</svg>\n"
     }
 
@@ -149,6 +171,140 @@ public struct HistogramChart: Sendable {
     }
 }
 
+/// A heat map of values on a regular lattice (a density on a 2-D grid, a 2-D histogram), rendered
+/// as a self-contained SVG document with a colour bar.
+///
+/// The cells form one `<g>` carrying `data-heatmap` (the title), `data-columns` and `data-rows`
+/// (cells along x and y), `data-cells` (cells drawn) and `data-min` / `data-max` (the colour
+/// scale); every cell is a `<rect>` with its `data-value`, so that tests and scripts can check a
+/// picture against its data. Colours follow a viridis-like sequential scale.
+public struct HeatmapChart: Sendable {
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    /// Cell centres along x (columns), increasing and equally spaced.
+    public var xCenters: [Double]
+    /// Cell centres along y (rows), increasing and equally spaced.
+    public var yCenters: [Double]
+    /// One value per cell, x-index slowest: `values[ix * yCenters.count + iy]` (the point order
+    /// of a 2-D `RegularGrid` and of its density masses).
+    public var values: [Double]
+    /// The values mapped to the ends of the colour scale; `nil` uses the data's range (so that
+    /// several maps can share one scale, pass the same range to each).
+    public var valueRange: (low: Double, high: Double)?
+    /// The label of the colour bar.
+    public var colorLabel: String
+    /// Points drawn on top (e.g. a teacher direction), with labels.
+    public var markers: [(x: Double, y: Double, label: String)]
+
+    public init(title: String, xLabel: String, yLabel: String, xCenters: [Double], yCenters: [Double], values: [Double],
+                valueRange: (low: Double, high: Double)? = nil, colorLabel: String = "density",
+                markers: [(x: Double, y: Double, label: String)] = []) {
+        precondition(values.count == xCenters.count * yCenters.count, "values must hold one entry per cell")
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        self.xCenters = xCenters
+        self.yCenters = yCenters
+        self.values = values
+        self.valueRange = valueRange
+        self.colorLabel = colorLabel
+        self.markers = markers
+    }
+
+    /// The colour scale's range in force.
+    public var scale: (low: Double, high: Double) {
+        if let valueRange { return valueRange }
+        let finite = values.filter(\.isFinite)
+        let lo = finite.min() ?? 0, hi = finite.max() ?? 1
+        return hi > lo ? (lo, hi) : (lo, lo + 1)
+    }
+
+    /// Cell edges from equally spaced centres.
+    static func edges(_ centers: [Double]) -> [Double] {
+        guard centers.count > 1 else { return [(centers.first ?? 0) - 0.5, (centers.first ?? 0) + 0.5] }
+        let h = (centers.last! - centers.first!) / Double(centers.count - 1)
+        return (0 ... centers.count).map { centers[0] - h / 2 + Double($0) * h }
+    }
+
+    /// The SVG text.
+    public func svg(width: Double = 640, height: Double = 560) -> String {
+        var frame = ChartFrame(width: width, height: height)
+        frame.right = 110
+        let xe = Self.edges(xCenters), ye = Self.edges(yCenters)
+        let xAxis = Axis(values: [xe.first!, xe.last!], scale: .linear)
+        let yAxis = Axis(values: [ye.first!, ye.last!], scale: .linear)
+        let (lo, hi) = scale
+        var body = frame.header(title: title)
+        body += frame.axes(x: xAxis, y: yAxis, xLabel: xLabel, yLabel: yLabel)
+        let ny = yCenters.count
+        var drawn = 0
+        var cells = ""
+        for ix in 0 ..< xCenters.count {
+            let x0 = frame.px(xAxis.unit(xe[ix])), x1 = frame.px(xAxis.unit(xe[ix + 1]))
+            for iy in 0 ..< ny {
+                let v = values[ix * ny + iy]
+                guard v.isFinite else { continue }
+                let y0 = frame.py(yAxis.unit(ye[iy + 1])), y1 = frame.py(yAxis.unit(ye[iy]))
+                // Slight overlap hides hairline seams between cells in some renderers.
+                cells += "<rect x=\"\(fmt(x0))\" y=\"\(fmt(y0))\" width=\"\(fmt(x1 - x0 + 0.6))\" height=\"\(fmt(y1 - y0 + 0.6))\" fill=\"\(HeatmapPalette.color((v - lo) / (hi - lo)))\" data-value=\"\(v)\"/>"
+                drawn += 1
+            }
+        }
+        body += "<g shape-rendering=\"crispEdges\" data-heatmap=\"\(xmlEscape(title))\" data-columns=\"\(xCenters.count)\" data-rows=\"\(ny)\" data-cells=\"\(drawn)\" data-min=\"\(lo)\" data-max=\"\(hi)\">\n\(cells)\n</g>\n"
+        // The frame again, on top of the cells.
+        body += "<rect x=\"\(fmt(frame.left))\" y=\"\(fmt(frame.top))\" width=\"\(fmt(frame.plotWidth))\" height=\"\(fmt(frame.plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n"
+        for m in markers {
+            let cx = frame.px(xAxis.unit(m.x)), cy = frame.py(yAxis.unit(m.y))
+            body += "<g data-marker=\"\(xmlEscape(m.label))\"><circle cx=\"\(fmt(cx))\" cy=\"\(fmt(cy))\" r=\"5\" fill=\"none\" stroke=\"white\" stroke-width=\"2\"/>"
+            body += "<text x=\"\(fmt(cx + 8))\" y=\"\(fmt(cy - 8))\" fill=\"white\">\(xmlEscape(m.label))</text></g>\n"
+        }
+        // Colour bar.
+        let barX = frame.left + frame.plotWidth + 24, barWidth = 16.0
+        let steps = 64
+        body += "<g class=\"colorbar\">"
+        for k in 0 ..< steps {
+            let u0 = Double(k) / Double(steps), u1 = Double(k + 1) / Double(steps)
+            let y0 = frame.top + (1 - u1) * frame.plotHeight
+            body += "<rect x=\"\(fmt(barX))\" y=\"\(fmt(y0))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(frame.plotHeight / Double(steps) + 0.3))\" fill=\"\(HeatmapPalette.color((u0 + u1) / 2))\"/>"
+        }
+        body += "<rect x=\"\(fmt(barX))\" y=\"\(fmt(frame.top))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(frame.plotHeight))\" fill=\"none\" stroke=\"#444\"/>"
+        let barAxis = Axis(values: [lo, hi], scale: .linear)
+        for t in barAxis.ticks where t >= lo - 1e-12 * abs(hi - lo) && t <= hi + 1e-12 * abs(hi - lo) {
+            let y = frame.top + (1 - (t - lo) / (hi - lo)) * frame.plotHeight
+            body += "<text x=\"\(fmt(barX + barWidth + 4))\" y=\"\(fmt(y + 4))\" fill=\"#222\">\(xmlEscape(barAxis.label(t)))</text>"
+        }
+        body += "<text transform=\"translate(\(fmt(width - 10)) \(fmt(frame.top + frame.plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(xmlEscape(colorLabel))</text>"
+        body += "</g>\n"
+        return body + "</svg>\n"
+    }
+
+    /// Writes the SVG to `path`.
+    public func write(to path: String) throws {
+        try writeSVG(svg(), path: path)
+    }
+}
+
+/// A sequential colour scale from dark purple through blue and green to yellow (viridis-like),
+/// interpolated linearly between ten anchors.
+enum HeatmapPalette {
+    static let anchors: [(Double, Double, Double)] = [
+        (68, 1, 84), (72, 40, 120), (62, 73, 137), (49, 104, 142), (38, 130, 142),
+        (31, 158, 137), (53, 183, 121), (110, 206, 88), (181, 222, 43), (253, 231, 37),
+    ]
+
+    /// The colour of `u` in [0, 1] (clamped; NaN maps to 0).
+    static func color(_ u: Double) -> String {
+        let t = u.isFinite ? min(1, max(0, u)) : 0
+        let x = t * Double(anchors.count - 1)
+        let k = min(anchors.count - 2, Int(x))
+        let f = x - Double(k)
+        let a = anchors[k], b = anchors[k + 1]
+        func channel(_ p: Double, _ q: Double) -> Int { Int((p + f * (q - p)).rounded()) }
+        return String(format: "#%02x%02x%02x", channel(a.0, b.0), channel(a.1, b.1), channel(a.2, b.2))
+    }
+}
+
 // MARK: - Layout
 
 enum ChartPalette {
@@ -159,7 +315,7 @@ enum ChartPalette {
 /// The page geometry shared by all charts: a plot area with margins for labels.
 struct ChartFrame {
     let width: Double, height: Double
-    let left = 78.0, right = 24.0, top = 44.0, bottom = 58.0
+    var left = 78.0, right = 24.0, top = 44.0, bottom = 58.0
     var plotWidth: Double { width - left - right }
     var plotHeight: Double { height - top - bottom }
     func px(_ u: Double) -> Double { left + u * plotWidth }
@@ -192,11 +348,13 @@ struct ChartFrame {
         return s
     }
 
-    func legend(_ entries: [(String, String, Bool)]) -> String {
+    enum Corner { case topLeft, topRight }
+
+    func legend(_ entries: [(String, String, Bool)], corner: Corner = .topRight) -> String {
         var s = "<g class=\"legend\">"
         for (k, e) in entries.enumerated() {
             let y = top + 14 + Double(k) * 18
-            let x = left + plotWidth - 190
+            let x = corner == .topRight ? left + plotWidth - 190 : left + 10
             s += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(y - 4))\" x2=\"\(fmt(x + 24))\" y2=\"\(fmt(y - 4))\" stroke=\"\(e.1)\" stroke-width=\"2\"\(e.2 ? " stroke-dasharray=\"6,4\"" : "")/>"
             s += "<text x=\"\(fmt(x + 30))\" y=\"\(fmt(y))\">\(xmlEscape(e.0))</text>"
         }
@@ -226,20 +384,36 @@ struct Axis {
             self.hi = hi
             ticks = stride(from: lo, through: hi + step * 1e-9, by: step).map { abs($0) < step * 1e-9 ? 0 : $0 }
         case .logarithmic:
-            var la = log10(a), lb = log10(b)
-            if lb - la < 1e-12 { la -= 0.5; lb += 0.5 }
-            let lo = la.rounded(.down), hi = lb.rounded(.up)
-            self.lo = pow(10, lo)
-            self.hi = pow(10, hi)
+            if b / a < 1 + 1e-12 { a /= 3; b *= 3 }
+            // Bounds on the 1-2-5 sequence, so that a sweep over 100 ... 1600 does not spread
+            // over two whole decades; ticks at 1-2-5 within a few decades, at decades beyond.
+            let lo = Axis.oneTwoFive(below: a), hi = Axis.oneTwoFive(above: b)
+            self.lo = lo
+            self.hi = hi
+            let fine = log10(hi / lo) <= 3.01
             var t = [Double]()
-            let decades = Int(hi - lo)
-            for e in Int(lo) ... Int(hi) {
+            for e in Int(log10(lo).rounded(.down)) ... Int(log10(hi).rounded(.up)) {
                 let base = pow(10, Double(e))
-                t.append(base)
-                if decades <= 2 && e < Int(hi) { t.append(2 * base); t.append(5 * base) }
+                for m in fine ? [1.0, 2, 5] : [1.0] where m * base >= lo * (1 - 1e-9) && m * base <= hi * (1 + 1e-9) {
+                    t.append(m * base)
+                }
             }
             ticks = t
         }
+    }
+
+    /// The largest of `1, 2, 5 x 10^k` at or below `v > 0`.
+    static func oneTwoFive(below v: Double) -> Double {
+        let base = pow(10, log10(v).rounded(.down))
+        for m in [5.0, 2, 1] where m * base <= v * (1 + 1e-12) { return m * base }
+        return base
+    }
+
+    /// The smallest of `1, 2, 5 x 10^k` at or above `v > 0`.
+    static func oneTwoFive(above v: Double) -> Double {
+        let base = pow(10, log10(v).rounded(.down))
+        for m in [1.0, 2, 5, 10] where m * base >= v * (1 - 1e-12) { return m * base }
+        return 10 * base
     }
 
     func unit(_ v: Double) -> Double {

@@ -16,7 +16,11 @@ public enum SGDRun {
     /// Runs the dynamics of `spec` and, when `directory` is given, writes the result files.
     ///
     /// - Parameters:
+    ///   - spec: the experiment (its `sgd` section is required).
+    ///   - directory: where to write the files; `nil` writes nothing.
     ///   - recordParticles: keep the particles of every record (for comparisons).
+    ///   - entropyEstimator: the estimator of the free energy's entropy term (default: the
+    ///     Silverman kernel estimate when `beta` is finite).
     ///   - progress: called with the fraction done and a short status text.
     public static func run(spec: ExperimentSpec, directory: OutputDirectory?, recordParticles: Bool = false,
                            entropyEstimator: (any EntropyEstimator)? = nil,
@@ -61,7 +65,7 @@ public enum SGDRun {
             var header = ["t", "step", "risk", "penalized_risk"]
             if trajectory.recordsFreeEnergy { header += ["negative_entropy", "free_energy"] }
             let rows = trajectory.records.map { r -> [Double] in
-                var row = [r.time, Double(r.step), r.risk, r.penalizedRisk]
+                var row = [CSVFormat.cleanTime(r.time), Double(r.step), r.risk, r.penalizedRisk]
                 if trajectory.recordsFreeEnergy { row += [r.negativeEntropy ?? .nan, r.freeEnergy ?? .nan] }
                 return row
             }

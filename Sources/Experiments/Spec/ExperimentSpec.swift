@@ -116,6 +116,9 @@ public struct JKOSpec: Sendable, Equatable {
     public var bounds: [[Double]]?
     /// Grid points per axis (grid scheme).
     public var pointsPerAxis: Int?
+    /// Whether the grid scheme computes the Gibbs fixed point `rho*` (when `beta` is finite) and
+    /// reports `W2(rho_t, rho*)` along the run (`track_stationary`, default true).
+    public var trackStationary: Bool = true
 }
 
 extension ExperimentSpec {
@@ -138,6 +141,7 @@ extension ExperimentSpec {
         let r = try SpecReader.parse(data: data, file: file)
         try r.rejectUnknownKeys(allowed: ["model", "teacher", "initialization", "energy", "particles", "horizon",
                                           "seed", "sgd", "jko", "record_every", "dimension", "name", "description"])
+        for k in ["name", "description"] where r.has(k) { _ = try r.string(k) }
         // Energy first: it decides whether a model is needed.
         let e = try r.child("energy")
         try e.rejectUnknownKeys(allowed: ["lambda", "beta", "potential"])
@@ -189,6 +193,9 @@ extension ExperimentSpec {
         guard wStd >= 0 else { throw wr.fail("std", "must be >= 0") }
         let dimensionKey = try r.optionalInteger("dimension")
         if let model {
+            if dimensionKey != nil {
+                throw r.fail("dimension", "only for a spec without a model (with one, D follows from model.input_dimension and model.second_layer)")
+            }
             if wMean.count == 1 { wMean = [Double](repeating: wMean[0], count: model.inputDimension) }
             guard wMean.count == model.inputDimension else {
                 throw wr.fail("mean", "has \(wMean.count) entries, model.input_dimension is \(model.inputDimension)")
@@ -207,8 +214,9 @@ extension ExperimentSpec {
         let horizon = try r.number("horizon")
         guard horizon > 0 else { throw r.fail("horizon", "must be > 0, got \(horizon)") }
         let seedValue = try r.number("seed", default: 0)
-        guard seedValue >= 0, seedValue == seedValue.rounded(), seedValue < 1.8e19 else {
-            throw r.fail("seed", "must be a non-negative integer")
+        // JSON numbers arrive as Double: above 2^53 neighbouring seeds would collapse silently.
+        guard seedValue >= 0, seedValue == seedValue.rounded(), seedValue <= 9_007_199_254_740_992 else {
+            throw r.fail("seed", "must be an integer between 0 and 2^53")
         }
         let recordEvery = try r.number("record_every", default: horizon / 20)
         guard recordEvery > 0 else { throw r.fail("record_every", "must be > 0, got \(recordEvery)") }
@@ -227,15 +235,16 @@ extension ExperimentSpec {
                 guard let samples else { throw s.fail("samples", "missing (the training-set size of multi-pass SGD)") }
                 guard samples >= 1 else { throw s.fail("samples", "must be >= 1") }
             }
-            if model == nil && kind != .population {
-                throw s.fail("kind", "without a model only 'population' (the exact drift) is defined")
+            if model == nil {
+                throw r.fail("sgd", "the particle dynamics need a model (the quadratic-potential oracle runs with `jko` only)")
             }
             sgd = SGDSpec(eta: eta, kind: kind, noise: noise, samples: samples)
         }
 
         var jko: JKOSpec? = nil
         if let j = try r.optionalChild("jko") {
-            try j.rejectUnknownKeys(allowed: ["tau", "scheme", "transport", "epsilon", "bounds", "points_per_axis"])
+            try j.rejectUnknownKeys(allowed: ["tau", "scheme", "transport", "epsilon", "bounds", "points_per_axis", "track_stationary"])
+            let trackStationary = try j.bool("track_stationary", default: true)
             let tau = try j.number("tau")
             guard tau > 0 else { throw j.fail("tau", "must be > 0, got \(tau)") }
             guard tau <= horizon else { throw j.fail("tau", "is larger than the horizon \(horizon)") }
@@ -250,9 +259,13 @@ extension ExperimentSpec {
             }
             var bounds: [[Double]]? = nil
             var points: Int? = nil
-            if scheme == .grid {
+            // The grid keys are read whenever present: `compare` runs the grid scheme beside the
+            // particle scheme when they are given and D <= 2.
+            if scheme == .grid || j.has("bounds") || j.has("points_per_axis") {
                 let dim = model.map { $0.secondLayer == .trained ? $0.inputDimension + 1 : $0.inputDimension } ?? wMean.count
-                guard dim <= 2 else { throw j.fail("scheme", "the grid scheme needs a parameter dimension D <= 2, this spec has D = \(dim)") }
+                guard dim <= 2 else {
+                    throw j.fail(scheme == .grid ? "scheme" : "bounds", "the grid scheme needs a parameter dimension D <= 2, this spec has D = \(dim)")
+                }
                 let b = try j.matrix("bounds")
                 guard b.count == dim else { throw j.fail("bounds", "needs one [low, high] pair per axis (\(dim)), got \(b.count)") }
                 for (k, pair) in b.enumerated() {
@@ -268,7 +281,8 @@ extension ExperimentSpec {
                 }
                 points = p
             }
-            jko = JKOSpec(tau: tau, scheme: scheme, transport: transport, epsilon: epsilon, bounds: bounds, pointsPerAxis: points)
+            jko = JKOSpec(tau: tau, scheme: scheme, transport: transport, epsilon: epsilon, bounds: bounds, pointsPerAxis: points,
+                          trackStationary: trackStationary)
         }
 
         return ExperimentSpec(model: model, teacher: teacher, initialization: InitializationSpec(a: a, w: (wMean, wStd)),

@@ -129,6 +129,14 @@ public enum CSVFormat {
         if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
         return "\(v)"
     }
+
+    /// A time `k * step` without the round-off of the product (`0.30000000000000004` -> `0.3`):
+    /// rounded to 12 significant digits, far below any step size.
+    public static func cleanTime(_ t: Double) -> Double {
+        guard t.isFinite, t != 0 else { return t }
+        let scale = pow(10, 11 - floor(log10(abs(t))))
+        return (t * scale).rounded() / scale
+    }
 }
 
 extension String {

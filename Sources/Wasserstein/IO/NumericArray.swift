@@ -7,6 +7,8 @@ public struct NumericArray: Sendable, Equatable {
     /// The values, row-major, `shape.reduce(1, *)` of them.
     public var values: [Double]
 
+    /// - Precondition: the product of `shape` is `values.count`. A mismatch is a programming
+    ///   error, not bad input: the file readers check a file's shape before they build an array.
     public init(shape: [Int], values: [Double]) {
         precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not match \(values.count) values")
         self.shape = shape

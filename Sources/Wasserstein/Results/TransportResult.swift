@@ -6,7 +6,7 @@ public enum TransportMethod: String, Sendable, Codable, CaseIterable {
     case lp
     /// The one-dimensional quantile merge.
     case sorted
-    /// Entropic optimal transport (log-domain stabilised Sinkhorn).
+    /// Entropic optimal transport (stabilised kernel-mode Sinkhorn, ``SinkhornSolver``).
     case sinkhorn
     /// The Bures closed form between Gaussians.
     case gaussian

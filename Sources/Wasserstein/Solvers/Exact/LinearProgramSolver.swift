@@ -28,8 +28,8 @@ private let glpkQueue = DispatchQueue(label: "Wasserstein.GLPK")
 /// become ``WassersteinError/solverFailure(_:)``. GLPK's terminal output is switched off.
 public struct LinearProgramSolver: TransportSolver, Sendable {
     /// The default cap on `n * m` (the number of LP variables), about `n = m = 316`: GLPK's
-    /// simplex time grows roughly like `n^3.5` (preliminary figures on a 2-core machine:
-    /// 0.08 s at `n = m = 100`, 0.7 s at 200, 2.8 s at 300), so beyond this the exact
+    /// simplex time grows roughly like `n^3` (Docs/Benchmarks.md, a 2-core machine:
+    /// 0.05 s at `n = m = 100`, 0.40 s at 200, 1.5 s at 300), so beyond this the exact
     /// network simplex, which answers in milliseconds, is the method to use.
     public static let recommendedMaximumSize = 100_000
 
@@ -73,8 +73,8 @@ public struct LinearProgramSolver: TransportSolver, Sendable {
     ///
     /// - Parameters:
     ///   - costs: the `n x m` costs.
-    ///   - sourceWeights: `n` finite non-negative weights with positive sum.
-    ///   - targetWeights: `m` such weights with the same sum to a relative `1e-9`; they are
+    ///   - a: the source weights, `n` finite non-negative values with positive sum.
+    ///   - b: the target weights, `m` such values with the same sum to a relative `1e-9`; they are
     ///     rescaled to the exact source mass so that the LP is feasible.
     /// - Throws: as ``solve(_:)``, plus ``WassersteinError`` for bad weights.
     public func solve(costs: CostMatrix, sourceWeights a: [Double], targetWeights b: [Double]) throws -> TransportResult {
@@ -106,7 +106,7 @@ public struct LinearProgramSolver: TransportSolver, Sendable {
         // GLPK indexes the 2nm constraint coefficients with a C int.
         guard !overflow, cells <= maximumSize, cells <= Int(Int32.max) / 2 - 1 else {
             throw WassersteinError.tooLarge(
-                "the LP method with n * m = \(n) * \(m) variables exceeds its limit of \(maximumSize); use the exact method (network simplex)")
+                "the LP method with n * m = \(n) * \(m) variables exceeds its limit of \(maximumSize); use the exact method (network simplex; --method exact at the command line)")
         }
     }
 

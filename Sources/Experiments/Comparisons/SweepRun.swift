@@ -1,0 +1,216 @@
+import Foundation
+import GradientFlows
+import MeanField
+import Wasserstein
+
+/// `wasserstein compare --sweep-particles ... --sweep-eta ...`: how the gap between SGD and the
+/// mean-field flow closes as the width `M` grows and the step `eta` shrinks (MATH.md item 5:
+/// `1/sqrt(M) + sqrt(eta)` up to logarithms).
+///
+/// One reference JKO run (particle scheme, `referenceParticles` particles, its own seed) stands for
+/// the mean-field flow; every `(M, eta, seed)` SGD run is compared with it at the times `k tau`,
+/// and `max_risk_gap = sup_t |R_jko(t) - R_M(t)|` is averaged over the seeds.
+public enum SweepRun {
+    /// One cell of the sweep.
+    public struct Cell: Sendable {
+        public var particles: Int
+        public var eta: Double
+        /// `max_risk_gap` of each seed.
+        public var gaps: [Double]
+        public var mean: Double { gaps.reduce(0, +) / Double(max(1, gaps.count)) }
+        public var standardDeviation: Double {
+            guard gaps.count > 1 else { return 0 }
+            let m = mean
+            return (gaps.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(gaps.count - 1)).squareRoot()
+        }
+    }
+
+    /// What a sweep produced.
+    public struct Output: Sendable {
+        public var cells: [Cell]
+        /// Least-squares slope of `log gap` against `log M`, per `eta`.
+        public var slopesInParticles: [(eta: Double, slope: Double)]
+        /// Least-squares slope of `log gap` against `log eta`, per `M`.
+        public var slopesInEta: [(particles: Int, slope: Double)]
+        public var referenceParticles: Int
+        public var summary: JSONValue
+    }
+
+    /// Parses a comma-separated list of positive numbers (`--sweep-eta 0.01,0.003`).
+    public static func parseList(_ text: String, option: String) throws -> [Double] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !parts.isEmpty, !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ExperimentError.invalidList(option: option, reason: "empty list")
+        }
+        return try parts.map { p in
+            guard let v = Double(p), v.isFinite else { throw ExperimentError.invalidList(option: option, reason: "'\(p)' is not a number") }
+            guard v > 0 else { throw ExperimentError.invalidList(option: option, reason: "values must be > 0, got \(p)") }
+            return v
+        }
+    }
+
+    /// Parses a comma-separated list of positive integers (`--sweep-particles 100,400`).
+    public static func parseIntegerList(_ text: String, option: String) throws -> [Int] {
+        try parseList(text, option: option).map { v in
+            guard v == v.rounded(), v <= 1e7 else { throw ExperimentError.invalidList(option: option, reason: "'\(v)' is not a whole number of particles") }
+            return Int(v)
+        }
+    }
+
+    /// Least-squares slope of `log y` against `log x`.
+    public static func logLogSlope(x: [Double], y: [Double]) -> Double? {
+        let pts = zip(x, y).filter { $0.0 > 0 && $0.1 > 0 }.map { (log($0.0), log($0.1)) }
+        guard pts.count >= 2 else { return nil }
+        let mx = pts.reduce(0) { $0 + $1.0 } / Double(pts.count), my = pts.reduce(0) { $0 + $1.1 } / Double(pts.count)
+        let sxx = pts.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
+        guard sxx > 0 else { return nil }
+        return pts.reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) } / sxx
+    }
+
+    /// Runs the sweep.
+    ///
+    /// - Parameters:
+    ///   - spec: the experiment; its `sgd` and `jko` sections set the dynamics and the reference.
+    ///   - particles: the widths `M`.
+    ///   - etas: the steps `eta`; each must divide `jko.tau`.
+    ///   - seeds: SGD runs per cell (seeds `spec.seed`, `spec.seed + 1`, ...).
+    ///   - referenceParticles: the JKO reference's width (default: the largest `M`).
+    ///   - referenceStart: the reference's initial particles instead of a random draw (for
+    ///     example quantiles of the initial law, whose error is `O(1/M)` instead of `O(1/sqrt(M))`).
+    ///   - directory: where to write `sweep.csv`, `summary.json` and the pictures; `nil` writes nothing.
+    ///   - progress: called with the fraction done and a short status text.
+    public static func run(spec: ExperimentSpec, particles: [Int], etas: [Double], seeds: Int,
+                           referenceParticles: Int? = nil, referenceStart: PointCloud? = nil, directory: OutputDirectory?,
+                           progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
+        guard spec.model != nil else { throw ExperimentError.invalidSpec(key: "model", reason: "the sweep needs a model") }
+        guard spec.jko != nil else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (the sweep needs tau)") }
+        guard spec.sgd != nil else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (the sweep needs the particle dynamics)") }
+        guard seeds >= 1 else { throw ExperimentError.invalidList(option: "--seeds", reason: "must be >= 1, got \(seeds)") }
+        guard !particles.isEmpty, particles.allSatisfy({ $0 >= 1 }) else {
+            throw ExperimentError.invalidList(option: "--sweep-particles", reason: "needs widths >= 1")
+        }
+        guard !etas.isEmpty else { throw ExperimentError.invalidList(option: "--sweep-eta", reason: "empty list") }
+        // Every eta must divide tau (checked before any work is done).
+        for eta in etas {
+            var s = spec
+            s.sgd!.eta = eta
+            do { _ = try CompareRun.stride(spec: s) } catch {
+                throw ExperimentError.invalidList(option: "--sweep-eta", reason: "\(eta) does not divide jko.tau = \(spec.jko!.tau)")
+            }
+            guard eta <= spec.horizon else { throw ExperimentError.invalidList(option: "--sweep-eta", reason: "\(eta) exceeds the horizon") }
+        }
+        let reference = referenceStart?.count ?? referenceParticles ?? particles.max()!
+        guard reference >= 1 else { throw ExperimentError.invalidList(option: "--reference-particles", reason: "must be >= 1") }
+        let tau = spec.jko!.tau
+        let total = Double(particles.count * etas.count * seeds + 1)
+        var done = 0.0
+
+        // The mean-field reference: JKO with its own seed, independent of every SGD run.
+        var refSpec = spec
+        refSpec.particles = reference
+        refSpec.seed = spec.seed &+ 1_000_003
+        let ref = try JKORun.run(spec: refSpec, directory: nil, scheme: .particle, initialParticles: referenceStart) { f, text in
+            progress?(f / total, "reference " + text)
+        }
+        done += 1
+        let referenceRisk = ref.result.reports.map { JKORun.risk(of: $0, lambda: spec.energy.lambda) }
+
+        var cells = [Cell]()
+        for m in particles {
+            for eta in etas {
+                var gaps = [Double]()
+                for s in 0 ..< seeds {
+                    var run = spec
+                    run.particles = m
+                    run.sgd!.eta = eta
+                    run.seed = spec.seed &+ UInt64(s)
+                    run.recordEvery = tau
+                    let strideSteps = try CompareRun.stride(spec: run)
+                    let before = done
+                    let out = try SGDRun.run(spec: run, directory: nil) { f, text in
+                        progress?((before + f) / total, "M=\(m) eta=\(eta) seed \(s + 1)/\(seeds) " + text)
+                    }
+                    var gap = 0.0
+                    for r in out.trajectory.records where r.step % strideSteps == 0 {
+                        let k = r.step / strideSteps
+                        guard k < referenceRisk.count else { continue }
+                        gap = max(gap, abs(r.risk - referenceRisk[k]))
+                    }
+                    if case .diverged = out.trajectory.status { gap = .infinity }
+                    gaps.append(gap)
+                    done += 1
+                }
+                cells.append(Cell(particles: m, eta: eta, gaps: gaps))
+            }
+        }
+        let slopesM = etas.compactMap { eta -> (eta: Double, slope: Double)? in
+            let c = cells.filter { $0.eta == eta }
+            return logLogSlope(x: c.map { Double($0.particles) }, y: c.map(\.mean)).map { (eta, $0) }
+        }
+        let slopesEta = particles.compactMap { m -> (particles: Int, slope: Double)? in
+            let c = cells.filter { $0.particles == m }
+            return logLogSlope(x: c.map(\.eta), y: c.map(\.mean)).map { (m, $0) }
+        }
+        let summary = JSONValue.object([
+            ("command", .string("compare --sweep")),
+            ("reference", .object([("scheme", .string("particle JKO")), ("particles", .integer(reference)),
+                                   ("tau", .number(tau)), ("seed", .integer(Int(truncatingIfNeeded: refSpec.seed))),
+                                   ("all_steps_converged", .bool(ref.result.allConverged))])),
+            ("seeds", .integer(seeds)),
+            ("cells", .array(cells.map { c in
+                .object([("particles", .integer(c.particles)), ("eta", .number(c.eta)),
+                         ("max_risk_gap", .finite(c.mean)), ("max_risk_gap_std", .finite(c.standardDeviation)),
+                         ("max_risk_gap_per_seed", .numbers(c.gaps))])
+            })),
+            ("slope_in_particles", .array(slopesM.map { .object([("eta", .number($0.eta)), ("slope", .finite($0.slope))]) })),
+            ("slope_in_eta", .array(slopesEta.map { .object([("particles", .integer($0.particles)), ("slope", .finite($0.slope))]) })),
+            ("expected", .string("max_risk_gap ~ 1/sqrt(M) + sqrt(eta): slope -1/2 in M at small eta, +1/2 in eta at large M, until the reference's own error dominates")),
+        ])
+        let output = Output(cells: cells, slopesInParticles: slopesM, slopesInEta: slopesEta, referenceParticles: reference, summary: summary)
+        if let directory {
+            try directory.writeCSV("sweep.csv", header: ["particles", "eta", "seeds", "max_risk_gap", "max_risk_gap_std"],
+                                   rows: cells.map { [Double($0.particles), $0.eta, Double($0.gaps.count), $0.mean, $0.standardDeviation] })
+            try directory.writeJSON("summary.json", summary)
+            try pictures(output, directory: directory)
+        }
+        return output
+    }
+
+    static func pictures(_ output: Output, directory: OutputDirectory) throws {
+        let etas = Array(Set(output.cells.map(\.eta))).sorted(by: >)
+        let widths = Array(Set(output.cells.map(\.particles))).sorted()
+        var series = [ChartSeries]()
+        for eta in etas {
+            let c = output.cells.filter { $0.eta == eta }.sorted { $0.particles < $1.particles }
+            let slope = output.slopesInParticles.first { $0.eta == eta }?.slope
+            let label = "eta = \(eta)" + (slope.map { String(format: ", slope %.2f", $0) } ?? "")
+            series.append(ChartSeries(name: label, x: c.map { Double($0.particles) }, y: c.map(\.mean), markers: true))
+        }
+        if let first = widths.first, let last = widths.last, last > first,
+           let top = output.cells.filter({ $0.particles == first }).map(\.mean).max() {
+            // The 1/sqrt(M) law through the first point, for reference.
+            series.append(ChartSeries(name: "slope -1/2 (1/sqrt(M))", x: [Double(first), Double(last)],
+                                      y: [top, top * (Double(first) / Double(last)).squareRoot()], dashed: true))
+        }
+        try LineChart(title: "max |R_SGD - R_JKO| against width M (reference M = \(output.referenceParticles))",
+                      xLabel: "particles M", yLabel: "max risk gap", xScale: .logarithmic, yScale: .logarithmic, series: series)
+            .write(to: directory.file("sweep_particles.svg"))
+        if etas.count >= 2 {
+            var s2 = [ChartSeries]()
+            for m in widths {
+                let c = output.cells.filter { $0.particles == m }.sorted { $0.eta < $1.eta }
+                let slope = output.slopesInEta.first { $0.particles == m }?.slope
+                s2.append(ChartSeries(name: "M = \(m)" + (slope.map { String(format: ", slope %.2f", $0) } ?? ""),
+                                      x: c.map(\.eta), y: c.map(\.mean), markers: true))
+            }
+            if let m = widths.last, let e0 = etas.last, let e1 = etas.first,
+               let top = output.cells.first(where: { $0.particles == m && $0.eta == e1 })?.mean {
+                // The sqrt(eta) law through the widest network's largest-eta point, for reference.
+                s2.append(ChartSeries(name: "slope 1/2 (sqrt(eta))", x: [e0, e1], y: [top * (e0 / e1).squareRoot(), top], dashed: true))
+            }
+            try LineChart(title: "max |R_SGD - R_JKO| against step eta", xLabel: "eta", yLabel: "max risk gap",
+                          xScale: .logarithmic, yScale: .logarithmic, series: s2)
+                .write(to: directory.file("sweep_eta.svg"))
+        }
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import GradientFlows
+import MeanField
+import Wasserstein
+
+/// `wasserstein jko`: runs the JKO scheme of a spec and writes `trajectory.csv`,
+/// `particles_final.npy` (particle scheme) or `density_final.npy` + `grid.json` (grid scheme),
+/// and `summary.json`.
+public enum JKORun {
+    /// What a run produced.
+    public struct Output: Sendable {
+        public var result: JKORunResult
+        /// The particle states at every step (particle scheme, when asked for), row-major `M x D`.
+        public var states: [[Double]]
+        public var seconds: Double
+        public var summary: JSONValue
+    }
+
+    /// The free energy of the spec: the mean-field risk plus weight decay (or the quadratic
+    /// potential of the oracle), plus `(1/beta) int rho log rho` when `beta` is finite.
+    public static func energy(spec: ExperimentSpec) throws -> FreeEnergy {
+        switch spec.energy.potential {
+        case .quadratic:
+            let smooth = try QuadraticPotential(dimension: spec.parameterDimension, lambda: spec.energy.lambda)
+            return try FreeEnergy(smooth: smooth, inverseTemperature: spec.energy.beta)
+        case .risk:
+            let smooth = try MeanFieldEnergy(risk: spec.populationRisk(), weightDecay: spec.energy.lambda)
+            return try FreeEnergy(smooth: smooth, inverseTemperature: spec.energy.beta)
+        }
+    }
+
+    /// The initial particles: for a model, exactly those the particle dynamics start from (same
+    /// seed, same stream); for the oracle, a draw from the normal initial law.
+    public static func initialParticles(spec: ExperimentSpec) throws -> PointCloud {
+        let D = spec.parameterDimension
+        let values: [Double]
+        if spec.model != nil {
+            var g = Xoshiro256StarStar(seed: spec.seed)
+            values = spec.initialLaw.sample(model: try spec.networkModel(), count: spec.particles, using: &g)
+        } else {
+            let law = try NormalLaw(mean: spec.initialization.w.mean, standardDeviation: [Double](repeating: spec.initialization.w.std, count: D))
+            return try law.sample(count: spec.particles, seed: spec.seed)
+        }
+        return try PointCloud(coordinates: values, dimension: D, name: "initial particles")
+    }
+
+    /// The grid of a grid-scheme spec.
+    public static func grid(spec: ExperimentSpec) throws -> RegularGrid {
+        guard let j = spec.jko, let bounds = j.bounds, let n = j.pointsPerAxis else {
+            throw ExperimentError.invalidSpec(key: "jko.bounds", reason: "the grid scheme needs bounds and points_per_axis")
+        }
+        return try RegularGrid(lowerBounds: bounds.map { $0[0] }, upperBounds: bounds.map { $0[1] },
+                               pointsPerAxis: [Int](repeating: n, count: bounds.count))
+    }
+
+    /// The normal initial law on the grid: per axis `(a.mean, a.std)` then `(w.mean, w.std)`.
+    public static func initialDensity(spec: ExperimentSpec, grid: RegularGrid) throws -> GridDensity {
+        var mean = [Double](), std = [Double]()
+        if let a = spec.initialization.a { mean.append(a.mean); std.append(a.std) }
+        mean += spec.initialization.w.mean
+        std += [Double](repeating: spec.initialization.w.std, count: spec.initialization.w.mean.count)
+        for (k, s) in std.enumerated() where !(s > 0) {
+            throw ExperimentError.invalidSpec(key: spec.initialization.a != nil && k == 0 ? "initialization.a.std" : "initialization.w.std",
+                                              reason: "the grid scheme needs a positive standard deviation (a point mass has no density)")
+        }
+        return try NormalLaw(mean: mean, standardDeviation: std).discretized(on: grid)
+    }
+
+    /// The run settings of the spec's `jko` section.
+    ///
+    /// - Parameters:
+    ///   - spec: the experiment (its `jko` section is required).
+    ///   - scheme: run this scheme instead of the spec's (`compare` runs both).
+    ///   - trackStationary: overrides `jko.track_stationary` (`compare` has no use for `rho*`).
+    ///   - entropyEstimator: the particle scheme's entropy estimator (default: Silverman's
+    ///     kernel estimate when `beta` is finite).
+    public static func settings(spec: ExperimentSpec, scheme: JKOSpec.Scheme? = nil, trackStationary: Bool? = nil,
+                                entropyEstimator: (any EntropyEstimator)? = nil) throws -> JKORunSettings {
+        guard var j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (needed by this command)") }
+        if let scheme { j.scheme = scheme }
+        let steps = max(1, Int((spec.horizon / j.tau).rounded()))
+        var oracle: OrnsteinUhlenbeckOracle? = nil
+        if spec.energy.potential == .quadratic, let beta = spec.energy.beta {
+            oracle = try OrnsteinUhlenbeckOracle(lambda: spec.energy.lambda, beta: beta)
+        }
+        switch j.scheme {
+        case .particle:
+            var options = ParticleJKOOptions()
+            if let e = entropyEstimator ?? Defaults.entropyEstimator(dimension: spec.parameterDimension) { options.entropyEstimator = e }
+            switch j.transport {
+            case .exact: options.transport = .exact
+            case .sinkhorn: options.transport = try Defaults.sinkhornTransport(epsilon: j.epsilon!)
+            }
+            return JKORunSettings(tau: j.tau, steps: steps, scheme: .particle(options), oracle: oracle)
+        case .grid:
+            let g = try grid(spec: spec)
+            let track = spec.energy.beta != nil && (trackStationary ?? j.trackStationary)
+            return JKORunSettings(tau: j.tau, steps: steps, scheme: .grid(g, GridJKOOptions(blur: j.epsilon)),
+                                  trackStationaryDistance: track, stationaryDistanceEvery: max(1, steps / 10), oracle: oracle)
+        }
+    }
+
+    /// Runs the JKO scheme of `spec`; writes the result files when `directory` is given.
+    ///
+    /// - Parameters:
+    ///   - spec: the experiment (its `jko` section is required).
+    ///   - directory: where to write the files; `nil` writes nothing.
+    ///   - scheme: run this scheme instead of the spec's.
+    ///   - trackStationary: overrides `jko.track_stationary`.
+    ///   - keepStates: keep the particles of every step (for comparisons).
+    ///   - start: start the particle scheme from these particles instead of a draw from the spec.
+    ///   - progress: called after every step with the fraction done and a status text.
+    public static func run(spec: ExperimentSpec, directory: OutputDirectory?, scheme: JKOSpec.Scheme? = nil,
+                           trackStationary: Bool? = nil, keepStates: Bool = false, initialParticles start: PointCloud? = nil,
+                           progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
+        let energy = try energy(spec: spec)
+        let settings = try settings(spec: spec, scheme: scheme, trackStationary: trackStationary)
+        let schemeName = (scheme ?? spec.jko!.scheme).rawValue
+        let runner = try JKORunner(energy: energy, settings: settings)
+        let initial: JKOState
+        switch settings.scheme {
+        case .particle:
+            if let start, start.dimension != spec.parameterDimension {
+                throw WassersteinError.dimensionMismatch(expected: spec.parameterDimension, actual: start.dimension)
+            }
+            initial = .particles(try start ?? initialParticles(spec: spec))
+        case .grid(let g, _): initial = .density(try initialDensity(spec: spec, grid: g))
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var states = [[Double]]()
+        let result = try runner.run(from: initial) { report, state in
+            if keepStates, case .particles(let p) = state { states.append(p.coordinates) }
+            progress?(Double(report.step) / Double(max(1, settings.steps)),
+                      "step \(report.step)/\(settings.steps) t=\(String(format: "%.3f", report.time)) F=\(String(format: "%.5g", report.freeEnergy))")
+        }
+        let seconds = (clock.now - start).timeInSeconds
+        let lambda = spec.energy.lambda
+        let hasModel = spec.model != nil
+
+        func risk(_ r: JKOStepReport) -> Double { JKORun.risk(of: r, lambda: lambda) }
+        let last = result.reports.last!
+        var members: [(String, JSONValue)] = [
+            ("command", .string("jko")),
+            ("scheme", .string(schemeName)),
+            ("transport", .string(schemeName == "grid" ? "entropic (grid)" : spec.jko!.transport.rawValue)),
+            ("tau", .number(spec.jko!.tau)),
+            ("steps", .integer(settings.steps)),
+            ("horizon", .number(Double(settings.steps) * spec.jko!.tau)),
+            ("energy", .string(spec.energy.potential == .quadratic ? "quadratic" : "mean-field risk")),
+            ("lambda", .number(lambda)),
+            ("beta", spec.energy.beta.map { .number($0) } ?? .null),
+            ("parameter_dimension", .integer(spec.parameterDimension)),
+            ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
+            ("energy_initial", .finite(result.reports.first?.freeEnergy)),
+            ("energy_final", .finite(last.freeEnergy)),
+            ("energy_nonincreasing", .bool(zip(result.reports, result.reports.dropFirst()).allSatisfy { $1.freeEnergy <= $0.freeEnergy + 1e-12 * max(1, abs($0.freeEnergy)) })),
+            ("all_steps_converged", .bool(result.allConverged)),
+            ("inner_iterations", .integer(result.reports.reduce(0) { $0 + $1.innerIterations })),
+            ("transport_solves", .integer(result.reports.reduce(0) { $0 + $1.transportSolves })),
+            ("transport_seconds", .number(result.reports.reduce(0) { $0 + $1.transportSeconds })),
+            ("energy_seconds", .number(result.reports.reduce(0) { $0 + $1.energySeconds })),
+            ("seconds", .number(seconds)),
+        ]
+        if hasModel {
+            members.insert(("risk_initial", .finite(result.reports.first.map(risk))), at: 13)
+            members.insert(("risk_final", .finite(risk(last))), at: 14)
+        }
+        if case .particles = initial { members.insert(("particles", .integer(spec.particles)), at: 5) }
+        if let blur = result.gridBlur {
+            members.append(("grid_blur", .object([("gamma", .number(blur.gamma)), ("diffusion", .number(blur.diffusion)),
+                                                  ("compensated", .bool(blur.compensated))])))
+        }
+        if let st = result.stationary {
+            members.append(("stationary", .object([("iterations", .integer(st.iterations)), ("converged", .bool(st.converged)),
+                                                   ("residual", .finite(st.residual)), ("free_energy", .finite(st.freeEnergy)),
+                                                   ("w2_final_to_stationary", .finite(last.distanceToStationary))])))
+        }
+        if let e = last.gaussianW2ToExactFlow { members.append(("w2_final_to_exact_flow", .finite(e))) }
+        let summary = JSONValue.object(members)
+
+        if let directory {
+            var header = ["t", "step", "energy", "smooth_energy"]
+            if hasModel { header.append("risk") }
+            let hasEntropy = spec.energy.beta != nil
+            if hasEntropy { header.append("negative_entropy") }
+            header += ["w2_step", "inner_iterations", "transport_solves", "converged", "residual"]
+            let tracksStationary = result.stationary != nil
+            if tracksStationary { header.append("w2_to_stationary") }
+            if settings.oracle != nil { header.append("w2_to_exact_flow") }
+            header.append("seconds")
+            let rows = result.reports.map { r -> [Double] in
+                var row = [CSVFormat.cleanTime(r.time), Double(r.step), r.freeEnergy, r.smoothEnergy]
+                if hasModel { row.append(risk(r)) }
+                if hasEntropy { row.append(r.negativeEntropy ?? .nan) }
+                row += [r.w2Step, Double(r.innerIterations), Double(r.transportSolves),
+                        r.converged ? 1 : 0, r.residual]
+                if tracksStationary { row.append(r.distanceToStationary ?? .nan) }
+                if settings.oracle != nil { row.append(r.gaussianW2ToExactFlow ?? .nan) }
+                row.append(r.totalSeconds)
+                return row
+            }
+            try directory.writeCSV("trajectory.csv", header: header, rows: rows)
+            switch result.final {
+            case .particles(let p):
+                try directory.writeMatrix("particles_final.npy", rows: p.count, columns: p.dimension, values: p.coordinates)
+            case .density(let g):
+                try writeDensity(g, name: "density_final.npy", directory: directory)
+                try directory.writeJSON("grid.json", gridDescription(g.grid))
+                if let st = result.stationary { try writeDensity(st.density, name: "density_stationary.npy", directory: directory) }
+            }
+            try directory.writeJSON("summary.json", summary)
+        }
+        return Output(result: result, states: states, seconds: seconds, summary: summary)
+    }
+
+    /// The risk `R(rho_k)` of a mean-field JKO state: the smooth energy minus the weight decay
+    /// `(lambda/2) int |theta|^2`, whose value follows from the per-axis moments of the report.
+    public static func risk(of report: JKOStepReport, lambda: Double) -> Double {
+        let second = zip(report.mean, report.variance).reduce(0) { $0 + $1.0 * $1.0 + $1.1 }
+        return report.smoothEnergy - lambda / 2 * second
+    }
+
+    /// Density values (not masses) shaped like the grid: `(n,)` or `(n0, n1)`, axis 0 slowest.
+    static func writeDensity(_ density: GridDensity, name: String, directory: OutputDirectory) throws {
+        let shape = density.grid.pointsPerAxis
+        try NPYFormat.write(NumericArray(shape: shape, values: density.densityValues), path: directory.file(name))
+    }
+
+    /// `grid.json`: the coordinates of the grid points along each axis, and what the values mean.
+    static func gridDescription(_ grid: RegularGrid) -> JSONValue {
+        .object([
+            ("axes", .array(grid.axes.map { .numbers($0) })),
+            ("points_per_axis", .array(grid.pointsPerAxis.map { .integer($0) })),
+            ("lower_bounds", .numbers(grid.lowerBounds)),
+            ("upper_bounds", .numbers(grid.upperBounds)),
+            ("cell_volume", .number(grid.cellVolume)),
+            ("values", .string("density_final.npy holds density values (mass / cell volume) at the grid points; index [i0, i1] sits at (axes[0][i0], axes[1][i1])")),
+        ])
+    }
+}

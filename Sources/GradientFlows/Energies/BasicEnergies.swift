@@ -1,0 +1,269 @@
+import Wasserstein
+
+/// A potential energy `G(rho) = int V d rho` for a user-supplied potential `V : R^D -> R`.
+///
+/// The first variation is `V` itself and does not depend on `rho`, so a JKO step of this
+/// energy (plus entropy) is a Fokker-Planck step with drift `-grad V`.
+///
+/// ```swift
+/// // V(theta) = -<b, theta>
+/// let tilt = try PotentialEnergy(dimension: 2) { theta, gradient in
+///     if let gradient { gradient[0] = -b[0]; gradient[1] = -b[1] }
+///     return -(b[0] * theta[0] + b[1] * theta[1])
+/// }
+/// ```
+public struct PotentialEnergy: Energy {
+    /// `V(theta)`, writing `grad V(theta)` into `gradient` when it is not `nil`. `theta` and
+    /// `gradient` have `dimension` entries.
+    public typealias Potential = @Sendable (_ theta: UnsafeBufferPointer<Double>,
+                                            _ gradient: UnsafeMutableBufferPointer<Double>?) -> Double
+
+    public let dimension: Int
+    /// The potential `V` and its gradient.
+    public let potential: Potential
+
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` if `dimension < 1`.
+    public init(dimension: Int, potential: @escaping Potential) throws {
+        guard dimension >= 1 else {
+            throw WassersteinError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
+        }
+        self.dimension = dimension
+        self.potential = potential
+    }
+
+    /// `sum_i w_i V(theta_i)`; `O(count)` calls of `V`.
+    public func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+        let d = dimension
+        var total = 0.0
+        for i in 0 ..< weights.count {
+            total += weights[i] * potential(UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d]), nil)
+        }
+        return total
+    }
+
+    public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                               potential out: UnsafeMutableBufferPointer<Double>?,
+                               gradient: UnsafeMutableBufferPointer<Double>?) {
+        let d = dimension
+        for i in 0 ..< weights.count {
+            let theta = UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d])
+            let g = gradient.map { UnsafeMutableBufferPointer(rebasing: $0[i * d ..< (i + 1) * d]) }
+            let v = potential(theta, g)
+            out?[i] = v
+        }
+    }
+
+    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        let d = dimension
+        var total = 0.0
+        for i in 0 ..< weights.count {
+            let theta = UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d])
+            total += weights[i] * potential(theta, UnsafeMutableBufferPointer(rebasing: gradient[i * d ..< (i + 1) * d]))
+        }
+        return total
+    }
+}
+
+/// The quadratic potential energy `(lambda/2) int |theta|^2 d rho` (weight decay, the
+/// Ornstein-Uhlenbeck confinement). Its first variation is `(lambda/2)|theta|^2`, with gradient
+/// `lambda * theta`.
+public struct QuadraticPotential: Energy {
+    public let dimension: Int
+    /// The stiffness `lambda` (finite; `lambda < 0` is allowed but gives an unbounded energy).
+    public let lambda: Double
+
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` if `dimension < 1`
+    ///   or `lambda` is not finite.
+    public init(dimension: Int, lambda: Double) throws {
+        guard dimension >= 1 else {
+            throw WassersteinError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
+        }
+        guard lambda.isFinite else {
+            throw WassersteinError.invalidParameter(name: "lambda", value: lambda, requirement: "lambda must be finite")
+        }
+        self.dimension = dimension
+        self.lambda = lambda
+    }
+
+    public func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+        let d = dimension
+        var total = 0.0
+        for i in 0 ..< weights.count {
+            var s = 0.0
+            for k in 0 ..< d { s += points[i * d + k] * points[i * d + k] }
+            total += weights[i] * s
+        }
+        return 0.5 * lambda * total
+    }
+
+    public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                               potential: UnsafeMutableBufferPointer<Double>?,
+                               gradient: UnsafeMutableBufferPointer<Double>?) {
+        let d = dimension
+        if let potential {
+            for i in 0 ..< weights.count {
+                var s = 0.0
+                for k in 0 ..< d { s += points[i * d + k] * points[i * d + k] }
+                potential[i] = 0.5 * lambda * s
+            }
+        }
+        if let gradient {
+            for j in 0 ..< weights.count * d { gradient[j] = lambda * points[j] }
+        }
+    }
+}
+
+/// A pairwise interaction energy `(1/2) int int U(theta, theta') d rho(theta) d rho(theta')` for a
+/// symmetric kernel `U` supplied by the caller.
+///
+/// First variation `Psi(theta; rho) = int U(theta, theta') d rho(theta')`, gradient
+/// `int grad_1 U(theta, theta') d rho(theta')`. Evaluation on `n` points costs `n^2` kernel calls,
+/// split over the cores.
+public struct PairwiseInteraction: Energy {
+    /// `U(theta, theta')`, writing the gradient in the *first* argument into `gradient` when it is
+    /// not `nil`. Must be symmetric: `U(a, b) = U(b, a)`.
+    public typealias Kernel = @Sendable (_ theta: UnsafeBufferPointer<Double>, _ other: UnsafeBufferPointer<Double>,
+                                         _ gradient: UnsafeMutableBufferPointer<Double>?) -> Double
+
+    public let dimension: Int
+    /// The symmetric kernel `U`.
+    public let kernel: Kernel
+
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` if `dimension < 1`.
+    public init(dimension: Int, kernel: @escaping Kernel) throws {
+        guard dimension >= 1 else {
+            throw WassersteinError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
+        }
+        self.dimension = dimension
+        self.kernel = kernel
+    }
+
+    public func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+        let n = weights.count
+        var psi = [Double](repeating: 0, count: n)
+        psi.withUnsafeMutableBufferPointer { out in
+            firstVariation(points: points, weights: weights, potential: out, gradient: nil)
+        }
+        var total = 0.0
+        for i in 0 ..< n { total += weights[i] * psi[i] }
+        return 0.5 * total
+    }
+
+    public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                               potential: UnsafeMutableBufferPointer<Double>?,
+                               gradient: UnsafeMutableBufferPointer<Double>?) {
+        let n = weights.count, d = dimension
+        let kernel = self.kernel
+        Parallel.forEachChunk(count: n, minimumChunk: max(1, 4096 / max(1, n))) { range in
+            var scratch = [Double](repeating: 0, count: d)
+            scratch.withUnsafeMutableBufferPointer { g in
+                for i in range {
+                    let theta = UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d])
+                    var psi = 0.0
+                    if let gradient {
+                        for k in 0 ..< d { gradient[i * d + k] = 0 }
+                    }
+                    for j in 0 ..< n where weights[j] != 0 {
+                        let other = UnsafeBufferPointer(rebasing: points[j * d ..< (j + 1) * d])
+                        let w = weights[j]
+                        if let gradient {
+                            psi += w * kernel(theta, other, g)
+                            for k in 0 ..< d { gradient[i * d + k] += w * g[k] }
+                        } else {
+                            psi += w * kernel(theta, other, nil)
+                        }
+                    }
+                    potential?[i] = psi
+                }
+            }
+        }
+    }
+
+    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        let n = weights.count
+        var psi = [Double](repeating: 0, count: n)
+        psi.withUnsafeMutableBufferPointer { out in
+            firstVariation(points: points, weights: weights, potential: out, gradient: gradient)
+        }
+        var total = 0.0
+        for i in 0 ..< n { total += weights[i] * psi[i] }
+        return 0.5 * total
+    }
+}
+
+/// The sum of several energies on the same space, `G = G_1 + ... + G_k`; first variations add.
+///
+/// Use it to build `R + (lambda/2) int |theta|^2`, or a potential plus an interaction.
+public struct EnergySum: Energy {
+    /// The terms, all of the same dimension.
+    public let terms: [any Energy]
+    public let dimension: Int
+
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for an empty list,
+    ///   `WassersteinError.dimensionMismatch(expected:actual:)` for terms of different dimensions.
+    public init(_ terms: [any Energy]) throws {
+        guard let first = terms.first else {
+            throw WassersteinError.invalidParameter(name: "terms", value: 0, requirement: "an energy sum needs at least one term")
+        }
+        for t in terms where t.dimension != first.dimension {
+            throw WassersteinError.dimensionMismatch(expected: first.dimension, actual: t.dimension)
+        }
+        self.terms = terms
+        self.dimension = first.dimension
+    }
+
+    public func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+        var total = 0.0
+        for t in terms { total += t.value(points: points, weights: weights) }
+        return total
+    }
+
+    public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                               potential: UnsafeMutableBufferPointer<Double>?,
+                               gradient: UnsafeMutableBufferPointer<Double>?) {
+        let n = weights.count, d = dimension
+        var p = potential == nil ? [] : [Double](repeating: 0, count: n)
+        var g = gradient == nil ? [] : [Double](repeating: 0, count: n * d)
+        if let potential { for i in 0 ..< n { potential[i] = 0 } }
+        if let gradient { for i in 0 ..< n * d { gradient[i] = 0 } }
+        for t in terms {
+            p.withUnsafeMutableBufferPointer { pp in
+                g.withUnsafeMutableBufferPointer { gp in
+                    t.firstVariation(points: points, weights: weights,
+                                     potential: potential == nil ? nil : pp,
+                                     gradient: gradient == nil ? nil : gp)
+                }
+            }
+            if let potential { for i in 0 ..< n { potential[i] += p[i] } }
+            if let gradient { for i in 0 ..< n * d { gradient[i] += g[i] } }
+        }
+    }
+
+    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        let count = gradient.count
+        var g = [Double](repeating: 0, count: count)
+        for i in 0 ..< count { gradient[i] = 0 }
+        var total = 0.0
+        for t in terms {
+            total += g.withUnsafeMutableBufferPointer { gp in
+                t.valueAndFirstVariationGradient(points: points, weights: weights, gradient: gp)
+            }
+            for i in 0 ..< count { gradient[i] += g[i] }
+        }
+        return total
+    }
+}
+
+extension FreeEnergy {
+    /// The Ornstein-Uhlenbeck free energy `F = (lambda/2) int |theta|^2 + (1/beta) int rho log rho`
+    /// (MATH.md oracle 1); `lambda = 0` gives the heat equation.
+    ///
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `dimension < 1`,
+    ///   a non-finite `lambda`, or `beta <= 0`.
+    public static func ornsteinUhlenbeck(dimension: Int, lambda: Double, beta: Double) throws -> FreeEnergy {
+        try FreeEnergy(smooth: QuadraticPotential(dimension: dimension, lambda: lambda), inverseTemperature: beta)
+    }
+}

@@ -1,0 +1,262 @@
+import Wasserstein
+
+/// The state of a JKO run: particles or a grid density.
+public enum JKOState: Sendable, Equatable {
+    /// `M` particles (the empirical measure).
+    case particles(PointCloud)
+    /// Cell masses on a grid.
+    case density(GridDensity)
+
+    /// The dimension `D`.
+    public var dimension: Int {
+        switch self {
+        case .particles(let p): return p.dimension
+        case .density(let g): return g.grid.dimension
+        }
+    }
+
+    /// Per-axis mean and variance.
+    public var moments: (mean: [Double], variance: [Double]) {
+        switch self {
+        case .particles(let p): return ParticleJKO.moments(p)
+        case .density(let g): return g.moments
+        }
+    }
+}
+
+/// A normal law `N(mean, diag(standardDeviation^2))`, the initial law of the oracle runs.
+public struct NormalLaw: Sendable, Equatable {
+    /// The mean, one entry per axis.
+    public var mean: [Double]
+    /// The standard deviation of each axis.
+    public var standardDeviation: [Double]
+
+    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` for lists of different
+    ///   lengths; `WassersteinError.invalidParameter(name:value:requirement:)` for an empty mean,
+    ///   a non-finite mean or a deviation that is not positive and finite.
+    public init(mean: [Double], standardDeviation: [Double]) throws {
+        guard !mean.isEmpty else { throw WassersteinError.invalidParameter(name: "dimension", value: 0, requirement: "a normal law needs a mean of dimension >= 1") }
+        guard standardDeviation.count == mean.count else {
+            throw WassersteinError.dimensionMismatch(expected: mean.count, actual: standardDeviation.count)
+        }
+        for m in mean where !m.isFinite { throw WassersteinError.invalidParameter(name: "mean", value: m, requirement: "must be finite") }
+        for s in standardDeviation where !(s > 0 && s.isFinite) {
+            throw WassersteinError.invalidParameter(name: "standard deviation", value: s, requirement: "must be > 0 and finite")
+        }
+        self.mean = mean
+        self.standardDeviation = standardDeviation
+    }
+
+    /// The dimension `D`.
+    public var dimension: Int { mean.count }
+
+    /// `count` equally weighted samples drawn with `Xoshiro256StarStar` seeded with `seed`
+    /// (coordinates drawn point by point, axis by axis).
+    public func sample(count: Int, seed: UInt64) throws -> PointCloud {
+        guard count >= 1 else { throw WassersteinError.invalidParameter(name: "particles", value: Double(count), requirement: "need at least 1 particle") }
+        var rng = Xoshiro256StarStar(seed: seed)
+        let d = dimension
+        var x = [Double](repeating: 0, count: count * d)
+        for i in 0 ..< count { for k in 0 ..< d { x[i * d + k] = mean[k] + standardDeviation[k] * rng.nextGaussian() } }
+        return try PointCloud(coordinates: x, dimension: d)
+    }
+
+    /// The law sampled at the points of `grid` (see ``GridDensity/normal(grid:mean:standardDeviation:)``).
+    public func discretized(on grid: RegularGrid) throws -> GridDensity {
+        try GridDensity.normal(grid: grid, mean: mean, standardDeviation: standardDeviation)
+    }
+}
+
+/// The scheme of a JKO run.
+///
+/// Mapping from an experiment spec's `jko` section: `scheme = particle` with `transport = exact`
+/// is `.particle(ParticleJKOOptions(transport: .exact))`; `transport = sinkhorn` with `epsilon`
+/// is the Sinkhorn transport of ``ParticleTransport``. `scheme = grid` with `bounds` and
+/// `points_per_axis` is `.grid(RegularGrid(...), GridJKOOptions(blur: epsilon))`: the grid scheme
+/// is entropic by construction, `epsilon` (when given) is its blur `gamma`, and without it the
+/// default blur applies (``GridJKO/defaultBlur(grid:tau:beta:)``).
+public enum JKOScheme: Sendable {
+    /// Lagrangian: particles, any `D`.
+    case particle(ParticleJKOOptions)
+    /// Eulerian: a density on a grid, `D <= 2`.
+    case grid(RegularGrid, GridJKOOptions)
+}
+
+/// Everything a JKO run needs besides the energy and the initial state.
+public struct JKORunSettings: Sendable {
+    /// The step `tau > 0`; time `t = k tau`.
+    public var tau: Double
+    /// The number of steps.
+    public var steps: Int
+    /// The scheme and its options.
+    public var scheme: JKOScheme
+    /// Grid scheme only (and `beta` finite): compute the Gibbs measure `rho*` first and report
+    /// `W2(rho_k, rho*)` in ``JKOStepReport/distanceToStationary`` every ``stationaryDistanceEvery`` steps.
+    public var trackStationaryDistance: Bool
+    /// How often to compute the distance to `rho*` (steps; the initial and final states always).
+    public var stationaryDistanceEvery: Int
+    /// Options of the Gibbs fixed point.
+    public var gibbs: GibbsOptions
+    /// When set, each report also carries the moment-based distance to the exact
+    /// Ornstein-Uhlenbeck flow (``JKOStepReport/gaussianW2ToExactFlow``), from the initial state's
+    /// own mean and deviations.
+    public var oracle: OrnsteinUhlenbeckOracle?
+
+    public init(tau: Double, steps: Int, scheme: JKOScheme, trackStationaryDistance: Bool = false,
+                stationaryDistanceEvery: Int = 1, gibbs: GibbsOptions = GibbsOptions(), oracle: OrnsteinUhlenbeckOracle? = nil) {
+        self.tau = tau
+        self.steps = steps
+        self.scheme = scheme
+        self.trackStationaryDistance = trackStationaryDistance
+        self.stationaryDistanceEvery = stationaryDistanceEvery
+        self.gibbs = gibbs
+        self.oracle = oracle
+    }
+}
+
+/// What a JKO run produced.
+public struct JKORunResult: Sendable {
+    /// One report per state, step 0 (the initial state) to the last step.
+    public var reports: [JKOStepReport]
+    /// The final state.
+    public var final: JKOState
+    /// The Gibbs measure, when the distance to it was tracked.
+    public var stationary: GibbsResult?
+    /// Grid scheme: the blur `gamma` used, its diffusion `gamma/(4 tau)`, and whether it was compensated.
+    public var gridBlur: (gamma: Double, diffusion: Double, compensated: Bool)?
+    /// True when every step's inner problem converged.
+    public var allConverged: Bool { reports.allSatisfy(\.converged) }
+}
+
+/// Runs a JKO scheme for a number of steps: the entry point the `wasserstein jko` command maps onto.
+///
+/// ```swift
+/// let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: 1, beta: 2)
+/// let grid = try RegularGrid(dimension: 1, lower: -4, upper: 4, pointsPerAxis: 161)
+/// let runner = try JKORunner(energy: energy,
+///                            settings: JKORunSettings(tau: 0.05, steps: 40, scheme: .grid(grid, GridJKOOptions())))
+/// let start = try NormalLaw(mean: [1], standardDeviation: [0.5]).discretized(on: grid)
+/// let result = try runner.run(from: .density(start)) { report, _ in print(report.step, report.freeEnergy) }
+/// ```
+public struct JKORunner: Sendable {
+    /// The energy.
+    public let energy: FreeEnergy
+    /// The settings.
+    public let settings: JKORunSettings
+
+    /// Validates the settings against the energy.
+    ///
+    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `tau <= 0`,
+    ///   `steps < 0`, a non-positive distance period, a stationary distance without entropy or on
+    ///   the particle scheme, and everything ``GridJKO/init(energy:tau:grid:options:)`` and
+    ///   ``ParticleJKO/init(energy:tau:options:)`` reject.
+    public init(energy: FreeEnergy, settings: JKORunSettings) throws {
+        guard settings.tau > 0, settings.tau.isFinite else {
+            throw WassersteinError.invalidParameter(name: "tau", value: settings.tau, requirement: "the JKO step tau must be > 0 and finite")
+        }
+        guard settings.steps >= 0 else {
+            throw WassersteinError.invalidParameter(name: "steps", value: Double(settings.steps), requirement: "must be >= 0")
+        }
+        guard settings.stationaryDistanceEvery >= 1 else {
+            throw WassersteinError.invalidParameter(name: "stationary distance period", value: Double(settings.stationaryDistanceEvery), requirement: "must be >= 1")
+        }
+        if settings.trackStationaryDistance {
+            guard energy.inverseTemperature != nil else {
+                throw WassersteinError.invalidParameter(name: "beta", value: .infinity, requirement: "the distance to the Gibbs measure needs a finite beta")
+            }
+            guard case .grid = settings.scheme else {
+                throw WassersteinError.unsupported("the distance to the Gibbs measure is computed on the grid scheme only")
+            }
+        }
+        // Build once to validate everything the schemes check.
+        switch settings.scheme {
+        case .particle(let options): _ = try ParticleJKO(energy: energy, tau: settings.tau, options: options)
+        case .grid(let grid, let options): _ = try GridJKO(energy: energy, tau: settings.tau, grid: grid, options: options)
+        }
+        self.energy = energy
+        self.settings = settings
+    }
+
+    /// Runs from `initial`, calling `progress` after the initial state and after every step.
+    ///
+    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` or
+    ///   `WassersteinError.unsupported(_:)` when the initial state does not fit the scheme
+    ///   (particles for the grid scheme, a density on another grid); whatever the steps throw.
+    ///   Non-convergence is reported per step.
+    public func run(from initial: JKOState,
+                    progress: ((JKOStepReport, JKOState) -> Void)? = nil) throws -> JKORunResult {
+        guard initial.dimension == energy.dimension else {
+            throw WassersteinError.dimensionMismatch(expected: energy.dimension, actual: initial.dimension)
+        }
+        let (mean0, variance0) = initial.moments
+        let deviation0 = variance0.map { $0.squareRoot() }
+        func annotate(_ report: inout JKOStepReport) {
+            guard let oracle = settings.oracle else { return }
+            let t = report.time
+            let exactMean = mean0.map { oracle.mean(at: t, initial: $0) }
+            let exactDeviation = deviation0.map { oracle.standardDeviation(at: t, initial: $0) }
+            report.gaussianW2ToExactFlow = gaussianW2Diagonal(mean1: report.mean, standardDeviation1: report.variance.map { $0.squareRoot() },
+                                                              mean2: exactMean, standardDeviation2: exactDeviation)
+        }
+        var reports = [JKOStepReport]()
+        reports.reserveCapacity(settings.steps + 1)
+
+        switch settings.scheme {
+        case .particle(let options):
+            guard case .particles(var particles) = initial else {
+                throw WassersteinError.unsupported("the particle scheme starts from particles, not from a grid density")
+            }
+            var scheme = try ParticleJKO(energy: energy, tau: settings.tau, options: options)
+            var report = scheme.initialReport(particles)
+            annotate(&report)
+            reports.append(report)
+            progress?(report, .particles(particles))
+            for k in stride(from: 1, through: settings.steps, by: 1) {
+                let step = try scheme.step(from: particles, index: k)
+                particles = step.particles
+                report = step.report
+                annotate(&report)
+                reports.append(report)
+                progress?(report, .particles(particles))
+            }
+            return JKORunResult(reports: reports, final: .particles(particles), stationary: nil, gridBlur: nil)
+
+        case .grid(let grid, let options):
+            guard case .density(var density) = initial else {
+                throw WassersteinError.unsupported("the grid scheme starts from a grid density, not from particles")
+            }
+            guard density.grid == grid else {
+                throw WassersteinError.unsupported("the initial density lives on another grid than the scheme's")
+            }
+            var scheme = try GridJKO(energy: energy, tau: settings.tau, grid: grid, options: options)
+            var stationary: GibbsResult?
+            var distance: GridWassersteinDistance?
+            if settings.trackStationaryDistance {
+                stationary = try GibbsFixedPoint.solve(energy: energy, grid: grid, options: settings.gibbs)
+                distance = try GridWassersteinDistance(grid: grid)
+            }
+            func track(_ report: inout JKOStepReport, _ density: GridDensity, force: Bool) throws {
+                guard let target = stationary?.density, distance != nil else { return }
+                if force || report.step % settings.stationaryDistanceEvery == 0 {
+                    report.distanceToStationary = try distance!.distance(density, target).w2
+                }
+            }
+            var report = scheme.initialReport(density)
+            annotate(&report)
+            try track(&report, density, force: true)
+            reports.append(report)
+            progress?(report, .density(density))
+            for k in stride(from: 1, through: settings.steps, by: 1) {
+                let step = try scheme.step(from: density, index: k)
+                density = step.density
+                report = step.report
+                annotate(&report)
+                try track(&report, density, force: k == settings.steps)
+                reports.append(report)
+                progress?(report, .density(density))
+            }
+            return JKORunResult(reports: reports, final: .density(density), stationary: stationary,
+                                gridBlur: (scheme.blur, scheme.blurDiffusion, scheme.blurIsCompensated))
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import Wasserstein
+
+@Suite("wasserstein distance --method sinkhorn")
+struct SinkhornCommandTests {
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    @Test("JSON output carries the entropic keys and the library's values")
+    func entropicKeys() throws {
+        let s = try Scratch()
+        let x = s.file("x.csv", "0,0\n1,0\n0,2\n"), y = s.file("y.csv", "3,1\n-1,1\n")
+        let out = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.5", "--divergence", "--json"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let o = try json(out.stdout)
+        for key in ["method", "n", "m", "dimension", "w2", "w2_squared", "seconds", "epsilon", "transport_cost",
+                    "regularized_cost", "iterations", "converged", "marginal_error", "divergence"] {
+            #expect(o[key] != nil, "missing \(key)")
+        }
+        let problem = try TransportProblem(source: PointCloud(points: [[0, 0], [1, 0], [0, 2]]), target: PointCloud(points: [[3, 1], [-1, 1]]))
+        let reference = try SinkhornDivergence(epsilon: 0.5).evaluate(problem)
+        #expect(abs((o["transport_cost"] as? Double ?? -1) - reference.cross.cost) < 1e-9)
+        #expect(abs((o["divergence"] as? Double ?? -1) - reference.divergence) < 1e-9)
+        #expect(o["w2_squared"] as? Double == o["transport_cost"] as? Double)
+        #expect(o["converged"] as? Bool == true)
+        // The entropic cost lies above the exact W2^2 (a bound that must hold for any eps).
+        let exact = try NetworkSimplexSolver().solve(problem).cost
+        #expect((o["transport_cost"] as? Double ?? 0) >= exact - 1e-12)
+    }
+
+    @Test("The text output says it is an entropic estimate")
+    func textSaysEntropic() throws {
+        let s = try Scratch()
+        let x = s.file("x.csv", "0\n1\n"), y = s.file("y.csv", "2\n")
+        let out = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1"])
+        #expect(out.status == 0)
+        #expect(out.stdout.contains("entropic estimate"))
+    }
+
+    @Test("Bad entropic parameters give one-line errors", arguments: [
+        ["--epsilon", "0"], ["--epsilon", "-1"], ["--epsilon", "nan"], [],
+        ["--epsilon", "0.1", "--tolerance", "0"], ["--epsilon", "0.1", "--tolerance", "2"],
+        ["--epsilon", "0.1", "--max-iterations", "0"],
+    ])
+    func badParameters(_ extra: [String]) throws {
+        let s = try Scratch()
+        let x = s.file("x.csv", "0\n1\n"), y = s.file("y.csv", "2\n")
+        let out = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn"] + extra)
+        #expect(out.status == 64, "a usage error")
+        #expect(out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
+    }
+
+    @Test("Running out of iterations is reported, not hidden")
+    func iterationLimit() throws {
+        let s = try Scratch()
+        let x = s.file("x.csv", (0 ..< 30).map { "\(Double($0) / 7),\(sin(Double($0)))" }.joined(separator: "\n"))
+        let y = s.file("y.csv", (0 ..< 30).map { "\(Double($0) / 5 + 3),\(cos(Double($0)))" }.joined(separator: "\n"))
+        let out = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.001", "--max-iterations", "3", "--json"])
+        #expect(out.status == 0)
+        let o = try json(out.stdout)
+        #expect(o["converged"] as? Bool == false)
+        #expect(o["status"] as? String == "iterationLimit")
+        #expect(out.stderr.contains("iteration limit"))
+    }
+}

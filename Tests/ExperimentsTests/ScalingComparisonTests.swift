@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+import MeanField
+import Wasserstein
+@testable import Experiments
+
+@Suite("Single-neuron example: mean-field vs lazy scaling")
+struct ScalingComparisonTests {
+    /// Small enough for a debug build (two networks of 100 neurons, 2000 SGD steps, 11 exact
+    /// risk evaluations each): d = 10, n = 6d = 60, M = 100, alpha = 100, eta = 0.02, T = 40.
+    /// (The example itself uses d = 20 and n = 4d; with d = 10, n = 4d the training sets of some
+    /// seeds are too poor for either network, see the measurements below.)
+    static func small(seed: UInt64) -> ScalingComparison.Settings {
+        var s = ScalingComparison.Settings()
+        s.inputDimension = 10
+        s.trainingSamples = 60
+        s.width = 100
+        s.lazyMultiplier = 100
+        s.eta = 0.02
+        s.horizon = 40
+        s.recordEvery = 4
+        s.seed = seed
+        return s
+    }
+
+    /// The lecture's claim on fixed seeds. Measured final test risks (mean field / lazy) on seeds
+    /// 1 ... 8: 0.0077/0.0389, 0.0061/0.0486, 0.0187/0.0543, 0.0068/0.0450, 0.0080/0.0413,
+    /// 0.0047/0.0270, 0.0042/0.0303, 0.0047/0.0313: ratios 2.9 to 8.0. The best affine fit is
+    /// 0.0454. Margins asserted on seeds 1, 2, 3: the lazy risk is more than twice the mean-field
+    /// one (smallest measured ratio 2.9), the mean-field risk is below 0.6 times the best affine
+    /// risk (largest measured 0.41 times), and the lazy risk above 0.6 times it (smallest measured
+    /// 0.86 times: with n of order d samples the tangent-kernel regression that the lazy network
+    /// approximates fits little beyond the degree-one part of the teacher).
+    @Test("The single-neuron example's mean-field network reaches a lower test risk than its lazy twin",
+          arguments: [UInt64(1), 2, 3])
+    func meanFieldBeatsLazy(seed: UInt64) throws {
+        let r = try ScalingComparison.run(Self.small(seed: seed))
+        #expect(r.meanField.divergedAt == nil && r.lazy.divergedAt == nil)
+        let mf = r.meanField.finalTestRisk, lazy = r.lazy.finalTestRisk
+        #expect(2 * mf < lazy, "mean field \(mf), lazy \(lazy)")
+        #expect(mf < 0.6 * r.bestAffineRisk, "mean field \(mf)")
+        #expect(lazy > 0.6 * r.bestAffineRisk, "lazy \(lazy)")
+        // Both (nearly) fit the training set, so the gap is one of generalisation, not of
+        // optimisation: training risks below 5% of the zero predictor's (measured: at most 1.6%).
+        #expect(r.meanField.finalTrainRisk < 0.05 * r.zeroPredictorRisk)
+        #expect(r.lazy.finalTrainRisk < 0.05 * r.zeroPredictorRisk)
+        // Lazy means lazy: the parameters move by O(1/alpha), the mean-field ones by O(1).
+        #expect(r.lazy.relativeMovement < 0.01)
+        #expect(r.meanField.relativeMovement > 0.1)
+    }
+
+    @Test("Both networks start from the zero function: test risk R#/2 = 1/4 at t = 0")
+    func symmetricStart() throws {
+        var s = Self.small(seed: 7)
+        s.horizon = 0.1
+        s.recordEvery = 0.1
+        let r = try ScalingComparison.run(s)
+        // E[relu(u)^2] = 1/2 for u ~ N(0, 1); the paired start cancels exactly up to rounding of
+        // the O(M^2) kernel sums (c^2 = 100 for the lazy network).
+        #expect(abs(r.meanField.testRisk[0] - 0.25) < 1e-12)
+        #expect(abs(r.lazy.testRisk[0] - 0.25) < 1e-9)
+        #expect(abs(r.zeroPredictorRisk - 0.25) < 1e-15)
+    }
+
+    /// The exact risk with weights `c` against a Monte-Carlo estimate on fresh inputs, for the
+    /// trained lazy network (c = alpha/sqrt(M) = 10) and the mean-field one (c = 1/M).
+    @Test("The closed-form test risk agrees with a Monte-Carlo estimate for both output scales")
+    func testRiskAgainstMonteCarlo() throws {
+        let s = Self.small(seed: 2)
+        let r = try ScalingComparison.run(s)
+        let d = s.inputDimension, D = d + 1, m = s.width
+        var g = Xoshiro256StarStar(seed: 99)
+        let samples = 40_000
+        for curve in [r.meanField, r.lazy] {
+            var sum = 0.0, sumSq = 0.0
+            var x = [Double](repeating: 0, count: d)
+            for _ in 0 ..< samples {
+                x.withUnsafeMutableBufferPointer { g.fillStandardNormal($0.baseAddress!, count: d) }
+                var f = 0.0
+                for j in 0 ..< m {
+                    var u = 0.0
+                    for k in 0 ..< d { u += curve.finalParticles[j * D + 1 + k] * x[k] }
+                    f += curve.finalParticles[j * D] * max(0, u)
+                }
+                let e = max(0, x[0]) - curve.outputScale * f
+                let loss = 0.5 * e * e
+                sum += loss
+                sumSq += loss * loss
+            }
+            let mean = sum / Double(samples)
+            let standardError = ((sumSq / Double(samples) - mean * mean) / Double(samples)).squareRoot()
+            // Five standard errors: a failure is a formula error, not bad luck (p ~ 6e-7).
+            #expect(abs(mean - curve.finalTestRisk) < 5 * standardError,
+                    "\(curve.scaling.name): Monte Carlo \(mean) +- \(standardError), exact \(curve.finalTestRisk)")
+        }
+    }
+
+    @Test("The best affine risk matches a numerical Hermite projection of relu")
+    func bestAffineRisk() {
+        // E[relu], E[relu * u], E[relu^2] by the midpoint rule on [-12, 12] against the N(0, 1) density.
+        let steps = 200_000, lo = -12.0, h = 24.0 / Double(steps)
+        var m0 = 0.0, m1 = 0.0, m2 = 0.0
+        for i in 0 ..< steps {
+            let u = lo + (Double(i) + 0.5) * h
+            let w = exp(-u * u / 2) / (2 * Double.pi).squareRoot() * h
+            let r = max(0, u)
+            m0 += r * w; m1 += r * u * w; m2 += r * r * w
+        }
+        // Residual of the L2 projection on span{1, u}: E[r^2] - E[r]^2 - E[r u]^2; risk = half.
+        let numeric = 0.5 * (m2 - m0 * m0 - m1 * m1)
+        #expect(abs(ScalingComparison.bestAffineRisk() - numeric) < 1e-8)
+        #expect(abs(ScalingComparison.bestAffineRisk(labelNoise: 0.3) - numeric - 0.045) < 1e-8)
+    }
+
+    @Test("Bad settings give one-line errors naming the setting")
+    func badSettings() {
+        var s = Self.small(seed: 1)
+        s.width = 101
+        #expect(throws: ExperimentError.self) { try ScalingComparison.run(s) }
+        do { _ = try ScalingComparison.run(s) } catch {
+            #expect("\(error)".hasPrefix("width:"))
+            #expect(!"\(error)".contains("\n"))
+        }
+        s = Self.small(seed: 1)
+        s.lazyMultiplier = .nan
+        #expect(throws: ExperimentError.self) { try ScalingComparison.run(s) }
+        s = Self.small(seed: 1)
+        s.eta = 0
+        #expect(throws: ExperimentError.self) { try ScalingComparison.run(s) }
+    }
+
+    @Test("The written files carry the curves: CSV rows and SVG point counts")
+    func outputFiles() throws {
+        var s = Self.small(seed: 3)
+        s.horizon = 1
+        s.recordEvery = 0.2
+        let r = try ScalingComparison.run(s)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scaling-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try ScalingComparison.write(r, to: OutputDirectory(dir))
+        let table = try CSVFormat.read(path: dir + "/test_risk.csv")
+        #expect(table.header?.first == "t")
+        #expect(table.array.shape == [6, 6])
+        let svg = try #require(SVGInspector.inspect(String(contentsOfFile: dir + "/test_risk.svg", encoding: .utf8)))
+        let lines = svg.series("polyline")
+        #expect(lines["mean field (1/M)"]?["data-points"] == "6")
+        #expect(lines["lazy (100/sqrt(M))"]?["data-points"] == "6")
+        #expect(lines["best affine fit"]?["data-points"] == "2")
+        let histogram = try #require(SVGInspector.inspect(String(contentsOfFile: dir + "/alignment.svg", encoding: .utf8)))
+        #expect(histogram.series("path")["lazy"]?["data-count"] == "100")
+        #expect(FileManager.default.fileExists(atPath: dir + "/summary.json"))
+    }
+}
