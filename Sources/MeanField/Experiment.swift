@@ -80,8 +80,11 @@ public struct SGDExperiment: Sendable {
     /// Start from these particles (row-major `M x D`) instead of sampling ``initialization``.
     public var initialParticles: [Double]? = nil
     /// `M d` from which one online step's sweep is split over the cores (tests lower it to
-    /// exercise the split path).
-    var onlineParallelThreshold = 8_000
+    /// exercise the split path). Measured on the 2-core machine (`bench-meanfield --only
+    /// online-split`): at `M d = 2e4` a step takes 5 us and the partner loses (172k against
+    /// 214k steps/s serial); at `4e5` it wins by 1.11x (9.7k against 8.7k), the two virtual
+    /// cores sharing their floating-point units.
+    var onlineParallelThreshold = 400_000
     /// How the online engine manages its partner thread (tests shrink it to exercise every path).
     var onlinePartner = OnlinePartnerPolicy()
 

@@ -167,8 +167,9 @@ final class OnlineEngine<F: ScalarFunction> {
         let d = d
 
         // A spinning partner thread takes the second half of the blocks of every step when the
-        // step is wide enough to pay for the exchange (StepPartner; measured with
-        // `bench-meanfield --only online-split`). Results are the same either way.
+        // step is wide enough to pay for the exchange (StepPartner; threshold measured with
+        // `bench-meanfield --only online-split`, see `onlineParallelThreshold`). Results are the
+        // same either way.
         var partner: StepPartner? = nil
         let split = blocks / 2
         if e.parallel && StepPartner.coresAvailable > 1 && blocks >= 2 && m * d >= e.onlineParallelThreshold {

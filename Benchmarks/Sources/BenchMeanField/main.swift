@@ -7,8 +7,8 @@
 // (results are bitwise the same: Swift does not contract a * b + c into FMA).
 //
 // 1. Online SGD, relu, d = 20, M = 1000, trained second layer, single-neuron teacher, no noise,
-//    10^5 steps: steps per second (same update as the NumPy script), on all cores (a spinning
-//    partner thread takes half of every step) and on one.
+//    10^5 steps: steps per second (same update as the NumPy script), on all cores and on one
+//    (at this width both run serially: the partner thread starts at M d = 4e5).
 // 2. Population gradient flow, relu (closed-form kernel), d = 20, M = 2000: time per step on all
 //    cores and on one.
 // 3. Extras: noisy online SGD (M*D normals per step), the population flow with a quadrature
@@ -100,9 +100,9 @@ if only == "online-scaling" {
 }
 
 // 1c. Where the partner thread starts to pay: steps/s on all cores and on one for growing M d
-// (d = 20), to choose the engine's threshold (SGDExperiment.onlineParallelThreshold, M d = 8000).
+// (d = 20), to choose the engine's threshold (SGDExperiment.onlineParallelThreshold, M d = 4e5).
 if only == "online-split" {
-    for m in [64, 128, 256, 400, 512, 1000, 2000] {
+    for m in [400, 1000, 5000, 20000, 50000] {
         let steps = max(20_000, 20_000_000 / (m * 20))
         var line = "online-sgd relu d=20 M=\(m) (M d = \(m * 20)):"
         for parallel in [true, false] {
