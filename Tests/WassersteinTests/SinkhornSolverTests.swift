@@ -117,6 +117,26 @@ struct SinkhornSolverTests {
         #expect(result.cost >= costs.min()! * (1 - 1e-6) && result.cost <= costs.max()! * (1 + 1e-6))
     }
 
+    @Test("Problems whose kernel exceeds maximumKernelCells are refused before any allocation")
+    func kernelSizeLimit() throws {
+        let x = try EntropicTestClouds.gaussian(30, seed: 41, scale: 1)
+        let y = try EntropicTestClouds.gaussian(20, seed: 42, scale: 1)
+        let problem = try TransportProblem(source: x, target: y)
+        var solver = try SinkhornSolver(epsilon: 0.1)
+        solver.maximumKernelCells = 599  // 30 * 20 = 600 cells: one too many
+        #expect { try solver.solve(problem) } throws: { error in
+            guard case WassersteinError.tooLarge(let reason) = error else { return false }
+            return reason.contains("30 * 20") && reason.contains("exact")
+        }
+        #expect(throws: WassersteinError.self) { try solver.solveSelf(x) }  // 900 cells
+        solver.maximumKernelCells = 600
+        #expect(try solver.solve(problem).converged)
+        // The divergence's three solves obey the same limit.
+        var divergence = try SinkhornDivergence(epsilon: 0.1)
+        divergence.solver.maximumKernelCells = 599
+        #expect(throws: WassersteinError.self) { try divergence.evaluate(problem) }
+    }
+
     @Test("Invalid parameters throw invalidParameter")
     func invalidParameters() throws {
         for eps in [0.0, -1, .nan, .infinity] {

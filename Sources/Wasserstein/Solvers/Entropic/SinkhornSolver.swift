@@ -66,6 +66,10 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     /// transpose per CG iteration. A CG iteration costs what a Sinkhorn iteration costs and is
     /// counted as one in ``TransportResult/iterations`` and ``maxIterations``.
     public var newtonSteps: Bool = true
+    /// The largest `n * m` the solver accepts (default `2^30`: the stabilised kernel then takes
+    /// 8 GiB). Larger problems throw ``WassersteinError/tooLarge(_:)`` before any allocation,
+    /// instead of failing inside the allocator; raise it on a machine with the memory.
+    public var maximumKernelCells: Int = 1 << 30
 
     /// The schedule of a cold start.
     public enum EpsilonScaling: Sendable, Equatable {
@@ -185,6 +189,7 @@ public struct SinkhornSolver: TransportSolver, Sendable {
         try validate()
         let source = problem.source, target = problem.target
         let n = source.count, m = target.count
+        try checkKernelSize(n, m)
         if let warm = warmStart {
             guard warm.f.count == n else { throw WassersteinError.dimensionMismatch(expected: n, actual: warm.f.count) }
             guard warm.g.count == m else { throw WassersteinError.dimensionMismatch(expected: m, actual: warm.g.count) }
@@ -199,6 +204,16 @@ public struct SinkhornSolver: TransportSolver, Sendable {
                               scaling: scalingParameters, relaxation: relaxationRule, newton: newtonSteps)
         let outcome = workspace.solveBalanced(source: source, target: target, run: run, warmStart: warmStart)
         return try package(outcome, problem: problem, workspace: workspace)
+    }
+
+    /// Refuses problems whose `n x m` kernel exceeds ``maximumKernelCells``.
+    func checkKernelSize(_ n: Int, _ m: Int) throws {
+        let (cells, overflow) = n.multipliedReportingOverflow(by: m)
+        guard !overflow, cells <= maximumKernelCells else {
+            let gib = Double(n) * Double(m) * 8 / Double(1 << 30)
+            throw WassersteinError.tooLarge(
+                "Sinkhorn stores the n x m kernel: n * m = \(n) * \(m) needs \((gib * 10).rounded() / 10) GiB, above the limit of \(maximumKernelCells) cells (SinkhornSolver.maximumKernelCells); use the exact method (O(n + m) memory) or fewer points")
+        }
     }
 
     var scalingParameters: (factor: Double, iterationsPerStage: Int)? {
@@ -323,6 +338,7 @@ extension SinkhornSolver {
     public func solveSelf(_ cloud: PointCloud, warmStart: [Double]? = nil,
                           workspace: SinkhornWorkspace = SinkhornWorkspace()) throws -> TransportResult {
         try validate()
+        try checkKernelSize(cloud.count, cloud.count)
         if let warm = warmStart {
             guard warm.count == cloud.count else { throw WassersteinError.dimensionMismatch(expected: cloud.count, actual: warm.count) }
             for value in warm where !value.isFinite {
