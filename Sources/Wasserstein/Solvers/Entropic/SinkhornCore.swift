@@ -370,15 +370,7 @@ internal struct BalancedSinkhornCore {
             Parallel.forEachChunk(count: list.count, minimumChunk: Swift.max(1, 2_048 / Swift.max(1, m))) { range in
                 for t in range {
                     let i = list[t]
-                    var top = -Double.infinity
-                    for j in 0 ..< m where scratch[j] > -Double.infinity {
-                        top = Swift.max(top, scratch[j] - geo.cost(i, j) * invEps)
-                    }
-                    var sum = 0.0
-                    for j in 0 ..< m where scratch[j] > -Double.infinity {
-                        sum += exp(scratch[j] - geo.cost(i, j) * invEps - top)
-                    }
-                    alpha[i] = -eps * (top + log(sum))
+                    alpha[i] = -eps * Self.stabilizedLogSumExp(count: m, logWeights: scratch) { geo.cost(i, $0) * invEps }
                     u[i] = 1
                     geo.kernelRow(i, alpha: alpha[i], beta: beta, invEps: invEps, out: K + i * m, columns: 0 ..< m)
                     r[i] = entropicDot(K + i * m, w, m)
@@ -386,6 +378,22 @@ internal struct BalancedSinkhornCore {
             }
         }
         return bad.count
+    }
+
+    /// `log sum_k exp(logWeights[k] - scaledCost(k))` over the `k` with finite `logWeights[k]`,
+    /// shifted by its largest term so that nothing overflows: the exact log-domain update of
+    /// one potential, shared by the row and column repairs.
+    @inline(__always)
+    static func stabilizedLogSumExp(count: Int, logWeights: UnsafeMutablePointer<Double>, scaledCost: (Int) -> Double) -> Double {
+        var top = -Double.infinity
+        for k in 0 ..< count where logWeights[k] > -Double.infinity {
+            top = Swift.max(top, logWeights[k] - scaledCost(k))
+        }
+        var sum = 0.0
+        for k in 0 ..< count where logWeights[k] > -Double.infinity {
+            sum += exp(logWeights[k] - scaledCost(k) - top)
+        }
+        return top + log(sum)
     }
 
     /// The column counterpart of ``repairRows()``, using s and w = a u.
@@ -397,15 +405,7 @@ internal struct BalancedSinkhornCore {
         let invEps = 1 / eps
         for i in 0 ..< n { scratch[i] = w[i] > 0 ? log(w[i]) + alpha[i] * invEps : -Double.infinity }
         for j in bad {
-            var top = -Double.infinity
-            for i in 0 ..< n where scratch[i] > -Double.infinity {
-                top = Swift.max(top, scratch[i] - geo.cost(i, j) * invEps)
-            }
-            var sum = 0.0
-            for i in 0 ..< n where scratch[i] > -Double.infinity {
-                sum += exp(scratch[i] - geo.cost(i, j) * invEps - top)
-            }
-            beta[j] = -eps * (top + log(sum))
+            beta[j] = -eps * Self.stabilizedLogSumExp(count: n, logWeights: scratch) { geo.cost($0, j) * invEps }
             v[j] = 1
             rebuildColumn(j)
             var t = 0.0
