@@ -43,7 +43,7 @@ public enum SweepRun {
             throw ExperimentError.invalidList(option: option, reason: "empty list")
         }
         return try parts.map { p in
-            guard let v = Double(p), v.isFinite else { throw ExperimentError.invalidList(option: option, reason: "'\(p)' is not a number") }
+            guard let v = Double(p), v.isFinite else { throw ExperimentError.invalidList(option: option, reason: "'\(MessageText.excerpt(p))' is not a number") }
             guard v > 0 else { throw ExperimentError.invalidList(option: option, reason: "values must be > 0, got \(p)") }
             return v
         }
