@@ -20,9 +20,12 @@ struct JKOCommand: ParsableCommand {
     @Option(help: "Output folder (created if needed).")
     var out: String
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
-        let experiment = try ExperimentSpec.load(path: spec)
+        let experiment = try memory.apply(to: ExperimentSpec.load(path: spec))
         guard experiment.jko != nil else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (tau, scheme, transport)") }
+        try experiment.checkMemory(experiment.jkoMemory())
         let directory = try OutputDirectory(out)
         let progress = ProgressReporter(label: "jko")
         let output = try JKORun.run(spec: experiment, directory: directory, progress: progress.callback)

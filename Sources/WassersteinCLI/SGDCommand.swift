@@ -16,8 +16,13 @@ struct SGDCommand: ParsableCommand {
     @Option(help: "Output folder (created if needed).")
     var out: String
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
-        let experiment = try ExperimentSpec.load(path: spec)
+        let experiment = try memory.apply(to: ExperimentSpec.load(path: spec))
+        // Refused before the output folder is made.
+        _ = try experiment.sgdExperiment()
+        try experiment.checkMemory(experiment.sgdMemory())
         let directory = try OutputDirectory(out)
         let progress = ProgressReporter(label: "sgd")
         let output = try SGDRun.run(spec: experiment, directory: directory, progress: progress.callback)
@@ -31,7 +36,10 @@ struct SGDCommand: ParsableCommand {
         line += ", \(String(format: "%.2f", output.seconds)) s -> \(directory.path)"
         print(line)
         if case .diverged(let step, let time) = t.status {
-            FileHandle.standardError.write(Data("wasserstein: warning: the dynamics diverged at step \(step) (t = \(time)); reduce sgd.eta\n".utf8))
+            let advice = step == 0
+                ? "the risk is not finite at the start: the initialization or the teacher is too large for double precision"
+                : "reduce sgd.eta"
+            FileHandle.standardError.write(Data("wasserstein: warning: the dynamics diverged at step \(step) (t = \(time)); \(advice)\n".utf8))
         }
     }
 }

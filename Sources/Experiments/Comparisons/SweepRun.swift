@@ -101,6 +101,7 @@ public enum SweepRun {
         }
         let reference = referenceStart?.count ?? referenceParticles ?? particles.max()!
         guard reference >= 1 else { throw ExperimentError.invalidList(option: "--reference-particles", reason: "must be >= 1") }
+        try spec.checkMemory(spec.sweepMemory(particles: particles, etas: etas, referenceParticles: reference))
         let tau = spec.jko!.tau
         let total = Double(particles.count * etas.count * seeds + 1)
         var done = 0.0
@@ -167,7 +168,7 @@ public enum SweepRun {
             ("expected", .string("max_risk_gap ~ 1/sqrt(M) + sqrt(eta): slope -1/2 in M at small eta, +1/2 in eta at large M, until the reference's own error dominates")),
         ])
         let output = Output(cells: cells, slopesInParticles: slopesM, slopesInEta: slopesEta, referenceParticles: reference, summary: summary)
-        if let directory {
+        try directory?.writingAllOrNothing { directory in
             try directory.writeCSV("sweep.csv", header: ["particles", "eta", "seeds", "max_risk_gap", "max_risk_gap_std"],
                                    rows: cells.map { [Double($0.particles), $0.eta, Double($0.gaps.count), $0.mean, $0.standardDeviation] })
             try directory.writeJSON("summary.json", summary)

@@ -26,6 +26,7 @@ public enum SGDRun {
                            entropyEstimator: (any EntropyEstimator)? = nil,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         let experiment = try spec.sgdExperiment(recordParticles: recordParticles)
+        try spec.checkMemory(spec.sgdMemory(recordParticles: recordParticles))
         let estimator = entropyEstimator ?? (spec.energy.beta != nil ? Defaults.entropyEstimator(dimension: spec.parameterDimension) : nil)
         let runner = try SGDRunner(experiment: experiment, entropyEstimator: estimator)
         let clock = ContinuousClock()
@@ -61,7 +62,7 @@ public enum SGDRun {
             ("seconds", .number(seconds)),
         ] + status)
 
-        if let directory {
+        try directory?.writingAllOrNothing { directory in
             var header = ["t", "step", "risk", "penalized_risk"]
             if trajectory.recordsFreeEnergy { header += ["negative_entropy", "free_energy"] }
             let rows = trajectory.records.map { r -> [Double] in
