@@ -46,6 +46,8 @@ struct CompareCommand: ParsableCommand {
             let etas = try sweepEta.map { try SweepRun.parseList($0, option: "--sweep-eta") } ?? [experiment.sgd?.eta ?? 0]
             guard seeds >= 1 else { throw CommandError("--seeds must be >= 1, got \(seeds)") }
             if let r = referenceParticles, r < 1 { throw CommandError("--reference-particles must be >= 1, got \(r)") }
+            try experiment.checkMemory(experiment.sweepMemory(particles: widths, etas: etas,
+                                                              referenceParticles: referenceParticles ?? widths.max() ?? 1))
             let directory = try OutputDirectory(out)
             let output = try SweepRun.run(spec: experiment, particles: widths, etas: etas, seeds: seeds,
                                           referenceParticles: referenceParticles, directory: directory, progress: progress.callback)
@@ -59,6 +61,7 @@ struct CompareCommand: ParsableCommand {
             return
         }
         guard referenceParticles == nil else { throw CommandError("--reference-particles only applies to a sweep") }
+        try experiment.checkMemory(experiment.compareMemory())
         let directory = try OutputDirectory(out)
         let output = try CompareRun.run(spec: experiment, directory: directory, progress: progress.callback)
         progress.finish()

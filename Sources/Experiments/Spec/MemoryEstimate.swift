@@ -49,8 +49,8 @@ public struct MemoryEstimate: Sendable, Equatable {
         var s = text.trimmingCharacters(in: .whitespaces).uppercased()
         if s.hasSuffix("IB") { s.removeLast(2) } else if s.hasSuffix("B") { s.removeLast() }
         var factor = 1.0
-        if let unit = s.last, let power = ["K": 1.0, "M": 2, "G": 3, "T": 4][String(unit)] {
-            factor = pow(1024, power)
+        if let unit = s.last, let scale = ["K": 0x1p10, "M": 0x1p20, "G": 0x1p30, "T": 0x1p40][String(unit)] {
+            factor = scale
             s.removeLast()
         }
         guard let value = Double(s.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0 else { return nil }
