@@ -201,4 +201,17 @@ struct ExtremeSpecTests {
         // The particle arrays of this spec are counted: at least M x D doubles.
         #expect(spec.sgdMemory().bytes >= 8 * 12 * 4)
     }
+
+    @Test("Pictures of values near the Double range are drawn (bin indices and tick decades trapped)")
+    func chartsOfExtremeValues() {
+        let histogram = HistogramChart(title: "h", xLabel: "x", samples: [("a", [-1e308, 0, 1e308]), ("b", [1.7e308, .nan])])
+        let (edges, densities) = histogram.densities()
+        #expect(edges.count == 31 && densities.count == 2)
+        #expect(histogram.svg().contains("</svg>"))
+        for scale in [AxisScale.linear, .logarithmic] {
+            let chart = LineChart(title: "l", xLabel: "x", yLabel: "y", xScale: scale, yScale: scale,
+                                  series: [ChartSeries(name: "s", x: [.leastNonzeroMagnitude, 1, 1.7e308], y: [.leastNonzeroMagnitude, 2, 1.7e308])])
+            #expect(chart.svg().contains("</svg>"))
+        }
+    }
 }
