@@ -21,7 +21,7 @@ struct CompareCommand: ParsableCommand {
     @Argument(help: "The experiment spec (JSON) with sgd and jko sections.")
     var spec: String
 
-    @Option(help: "Output folder (created if needed).")
+    @Option(help: "Output folder (created if needed; written only when the run succeeds).")
     var out: String
 
     @Option(name: .customLong("sweep-particles"), help: "Comma-separated widths M, e.g. 100,400,1600.")
@@ -46,13 +46,12 @@ struct CompareCommand: ParsableCommand {
             let etas = try sweepEta.map { try SweepRun.parseList($0, option: "--sweep-eta") } ?? [experiment.sgd?.eta ?? 0]
             guard seeds >= 1 else { throw CommandError("--seeds must be >= 1, got \(seeds)") }
             if let r = referenceParticles, r < 1 { throw CommandError("--reference-particles must be >= 1, got \(r)") }
-            try experiment.checkMemory(experiment.sweepMemory(particles: widths, etas: etas,
-                                                              referenceParticles: referenceParticles ?? widths.max() ?? 1))
-            let directory = try OutputDirectory(out)
-            let output = try SweepRun.run(spec: experiment, particles: widths, etas: etas, seeds: seeds,
-                                          referenceParticles: referenceParticles, directory: directory, progress: progress.callback)
+            let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
+                try SweepRun.run(spec: experiment, particles: widths, etas: etas, seeds: seeds,
+                                 referenceParticles: referenceParticles, directory: directory, progress: progress.callback)
+            }
             progress.finish()
-            print("sweep: \(output.cells.count) cells x \(seeds) seeds against a JKO reference of M = \(output.referenceParticles) -> \(directory.path)")
+            print("sweep: \(output.cells.count) cells x \(seeds) seeds against a JKO reference of M = \(output.referenceParticles) -> \(out)")
             for c in output.cells {
                 print(String(format: "  M = %6d  eta = %-8g  max_risk_gap = %.4g +- %.2g", c.particles, c.eta, c.mean, c.standardDeviation))
             }
@@ -61,11 +60,11 @@ struct CompareCommand: ParsableCommand {
             return
         }
         guard referenceParticles == nil else { throw CommandError("--reference-particles only applies to a sweep") }
-        try experiment.checkMemory(experiment.compareMemory())
-        let directory = try OutputDirectory(out)
-        let output = try CompareRun.run(spec: experiment, directory: directory, progress: progress.callback)
+        let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
+            try CompareRun.run(spec: experiment, directory: directory, progress: progress.callback)
+        }
         progress.finish()
         let last = output.rows.last
-        print("compare: \(output.rows.count) common times, max |risk gap| = \(g6(output.maxRiskGap)), final risk JKO \(g6(last?.riskJKO ?? .nan)) / SGD \(g6(last?.riskSGD ?? .nan)) -> \(directory.path)")
+        print("compare: \(output.rows.count) common times, max |risk gap| = \(g6(output.maxRiskGap)), final risk JKO \(g6(last?.riskJKO ?? .nan)) / SGD \(g6(last?.riskSGD ?? .nan)) -> \(out)")
     }
 }

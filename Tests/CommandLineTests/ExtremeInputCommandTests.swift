@@ -85,7 +85,7 @@ struct ExtremeInputCommandTests {
         let out = try CommandRunner.run(["sgd", spec, "--out", s.path("run")])
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stderr.contains("wasserstein: warning: the dynamics diverged at step 0"), "\(out.stderr)")
-        let names = try FileManager.default.contentsOfDirectory(atPath: s.path("run")).sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: s.path("run")).filter { !$0.hasPrefix(".") }.sorted()
         #expect(names == ["particles_final.npy", "particles_initial.npy", "summary.json", "trajectory.csv"])
         let summary = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.path("run/summary.json")))) as? [String: Any])
         #expect(summary["status"] as? String == "diverged")

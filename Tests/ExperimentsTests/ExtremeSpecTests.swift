@@ -37,8 +37,8 @@ struct ExtremeSpecTests {
         return try ExperimentSpec.parse(data: Data(s.utf8))
     }
 
-    static func temporaryFolder() throws -> OutputDirectory {
-        try OutputDirectory(FileManager.default.temporaryDirectory.appendingPathComponent("extreme-\(UUID().uuidString)").path)
+    static func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("extreme-\(UUID().uuidString)").path
     }
 
     static func keyOf(_ error: Error) -> String? {
@@ -59,48 +59,32 @@ struct ExtremeSpecTests {
           ])
     func divergedAtStart(_ change: (String, String)) throws {
         let spec = try Self.spec([change])
-        let folder = try Self.temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder.path) }
-        let output = try SGDRun.run(spec: spec, directory: folder)
+        let folder = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let output = try OutputDirectory.writing(to: folder) { try SGDRun.run(spec: spec, directory: $0) }
         guard case .diverged(let step, _) = output.trajectory.status else {
             Issue.record("expected a divergence, got \(output.trajectory.status)")
             return
         }
         #expect(step == 0)
-        let initial = try NPYFormat.read(path: folder.file("particles_initial.npy"))
-        let final = try NPYFormat.read(path: folder.file("particles_final.npy"))
+        let file = { (name: String) in (folder as NSString).appendingPathComponent(name) }
+        let initial = try NPYFormat.read(path: file("particles_initial.npy"))
+        let final = try NPYFormat.read(path: file("particles_final.npy"))
         #expect(final.shape == [12, 4] && final == initial)
-        let summary = try String(contentsOfFile: folder.file("summary.json"), encoding: .utf8)
+        let summary = try String(contentsOfFile: file("summary.json"), encoding: .utf8)
         #expect(summary.contains("\"status\": \"diverged\"") || summary.contains("\"status\":\"diverged\""))
-        // The four result files and nothing else (no staging folder left behind).
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }.sorted()
         #expect(names == ["particles_final.npy", "particles_initial.npy", "summary.json", "trajectory.csv"])
     }
 
-    @Test("Result files appear all or nothing")
-    func allOrNothing() throws {
-        let folder = try Self.temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder.path) }
-        try folder.writeJSON("summary.json", .string("an earlier run"))
-        struct Failure: Error {}
-        #expect(throws: Failure.self) {
-            try folder.writingAllOrNothing { staging in
-                try staging.writeCSV("trajectory.csv", header: ["t"], rows: [[0]])
-                try staging.writeJSON("summary.json", .string("this run"))
-                throw Failure()
-            }
+    @Test("A matrix whose values do not match its shape is an error, not the array's trap")
+    func mismatchedMatrix() throws {
+        let folder = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(throws: ExperimentError.self) {
+            try OutputDirectory.writing(to: folder) { try $0.writeMatrix("x.npy", rows: 3, columns: 2, values: []) }
         }
-        // Nothing of the failed run: the earlier summary is intact, no trajectory, no staging folder.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["summary.json"])
-        #expect(try String(contentsOfFile: folder.file("summary.json"), encoding: .utf8).contains("an earlier run"))
-        try folder.writingAllOrNothing { staging in
-            try staging.writeCSV("trajectory.csv", header: ["t"], rows: [[0]])
-            try staging.writeJSON("summary.json", .string("this run"))
-        }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == ["summary.json", "trajectory.csv"])
-        #expect(try String(contentsOfFile: folder.file("summary.json"), encoding: .utf8).contains("this run"))
-        // A matrix whose values do not match its shape is an error, not the array's trap.
-        #expect(throws: ExperimentError.self) { try folder.writeMatrix("x.npy", rows: 3, columns: 2, values: []) }
+        #expect(!FileManager.default.fileExists(atPath: folder))
     }
 
     @Test("Step counts beyond 1e12 are refused with the key (Int conversion trapped)")

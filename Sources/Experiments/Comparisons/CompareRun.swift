@@ -158,7 +158,7 @@ public enum CompareRun {
                                  ("grid", gridSeconds.map { .number($0) } ?? .null)])),
         ])
         let output = Output(rows: rows, maxRiskGap: maxGap, summary: summary, jkoStates: jkoStates, sgdStates: sgdStates)
-        try directory?.writingAllOrNothing { directory in
+        if let directory {
             try write(output, spec: spec, model: model, directory: directory, pictures: pictures)
         }
         return output

@@ -43,7 +43,7 @@ public enum SweepRun {
             throw ExperimentError.invalidList(option: option, reason: "empty list")
         }
         return try parts.map { p in
-            guard let v = Double(p), v.isFinite else { throw ExperimentError.invalidList(option: option, reason: "'\(p)' is not a number") }
+            guard let v = Double(p), v.isFinite else { throw ExperimentError.invalidList(option: option, reason: "'\(MessageText.excerpt(p))' is not a number") }
             guard v > 0 else { throw ExperimentError.invalidList(option: option, reason: "values must be > 0, got \(p)") }
             return v
         }
@@ -168,7 +168,7 @@ public enum SweepRun {
             ("expected", .string("max_risk_gap ~ 1/sqrt(M) + sqrt(eta): slope -1/2 in M at small eta, +1/2 in eta at large M, until the reference's own error dominates")),
         ])
         let output = Output(cells: cells, slopesInParticles: slopesM, slopesInEta: slopesEta, referenceParticles: reference, summary: summary)
-        try directory?.writingAllOrNothing { directory in
+        if let directory {
             try directory.writeCSV("sweep.csv", header: ["particles", "eta", "seeds", "max_risk_gap", "max_risk_gap_std"],
                                    rows: cells.map { [Double($0.particles), $0.eta, Double($0.gaps.count), $0.mean, $0.standardDeviation] })
             try directory.writeJSON("summary.json", summary)

@@ -180,7 +180,7 @@ public enum JKORun {
         if let e = last.gaussianW2ToExactFlow { members.append(("w2_final_to_exact_flow", .finite(e))) }
         let summary = JSONValue.object(members)
 
-        try directory?.writingAllOrNothing { directory in
+        if let directory {
             var header = ["t", "step", "energy", "smooth_energy"]
             if hasModel { header.append("risk") }
             let hasEntropy = spec.energy.beta != nil

@@ -62,7 +62,7 @@ public enum SGDRun {
             ("seconds", .number(seconds)),
         ] + status)
 
-        try directory?.writingAllOrNothing { directory in
+        if let directory {
             var header = ["t", "step", "risk", "penalized_risk"]
             if trajectory.recordsFreeEnergy { header += ["negative_entropy", "free_energy"] }
             let rows = trajectory.records.map { r -> [Double] in

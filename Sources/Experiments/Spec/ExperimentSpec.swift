@@ -148,15 +148,21 @@ extension ExperimentSpec {
         return Int(clampingCount: ratio, limit: maximumSteps)
     }
 
-    /// Reads and validates a spec file.
+    /// The largest spec file ``load(path:)`` reads (64 MiB; a spec is a few hundred bytes).
+    public static let maximumFileBytes = 64 << 20
+
+    /// Reads and validates a spec file: a regular file (not a pipe or device) of at most
+    /// ``maximumFileBytes``.
     public static func load(path: String) throws -> ExperimentSpec {
-        guard FileManager.default.fileExists(atPath: path) else {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileAccess.readBytes(path: path, maximumBytes: maximumFileBytes)
+        } catch DataFileError.missing {
             throw ExperimentError.unreadableSpec(path: path, reason: "no such file")
+        } catch DataFileError.unreadable(_, let reason) {
+            throw ExperimentError.unreadableSpec(path: path, reason: "cannot read (\(reason))")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ExperimentError.unreadableSpec(path: path, reason: "cannot read")
-        }
-        return try parse(data: data, file: path)
+        return try parse(data: Data(bytes), file: path)
     }
 
     /// Parses and validates spec text. `file` only names it in error messages.
