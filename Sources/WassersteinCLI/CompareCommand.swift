@@ -36,8 +36,10 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .customLong("reference-particles"), help: "Width of the reference JKO run of a sweep (default: the largest M).")
     var referenceParticles: Int?
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
-        let experiment = try ExperimentSpec.load(path: spec)
+        let experiment = try memory.apply(to: ExperimentSpec.load(path: spec))
         let progress = ProgressReporter(label: "compare")
         if sweepParticles != nil || sweepEta != nil {
             let widths = try sweepParticles.map { try SweepRun.parseIntegerList($0, option: "--sweep-particles") } ?? [experiment.particles]

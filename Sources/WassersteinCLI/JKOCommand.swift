@@ -20,8 +20,10 @@ struct JKOCommand: ParsableCommand {
     @Option(help: "Output folder (created if needed; written only when the run succeeds).")
     var out: String
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
-        let experiment = try ExperimentSpec.load(path: spec)
+        let experiment = try memory.apply(to: ExperimentSpec.load(path: spec))
         guard experiment.jko != nil else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (tau, scheme, transport)") }
         let progress = ProgressReporter(label: "jko")
         let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in

@@ -16,8 +16,10 @@ struct SGDCommand: ParsableCommand {
     @Option(help: "Output folder (created if needed; written only when the run succeeds).")
     var out: String
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
-        let experiment = try ExperimentSpec.load(path: spec)
+        let experiment = try memory.apply(to: ExperimentSpec.load(path: spec))
         let progress = ProgressReporter(label: "sgd")
         let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
             try SGDRun.run(spec: experiment, directory: directory, progress: progress.callback)
@@ -32,7 +34,10 @@ struct SGDCommand: ParsableCommand {
         line += ", \(String(format: "%.2f", output.seconds)) s -> \(out)"
         print(line)
         if case .diverged(let step, let time) = t.status {
-            warn("the dynamics diverged at step \(step) (t = \(time)); reduce sgd.eta")
+            let advice = step == 0
+                ? "the risk is not finite at the start: the initialization or the teacher is too large for double precision"
+                : "reduce sgd.eta"
+            warn("the dynamics diverged at step \(step) (t = \(time)); \(advice)")
         }
     }
 }

@@ -54,7 +54,8 @@ public enum CompareRun {
         guard k >= 1, abs(ratio - k) <= 1e-9 * k else {
             throw ExperimentError.invalidSpec(key: "jko.tau", reason: "must be a whole multiple of sgd.eta (\(s.eta)) so that JKO and SGD share their sampling times, got \(j.tau)")
         }
-        return Int(k)
+        // sgd.eta = 1e-300 made this 1e299, and its conversion to Int trapped.
+        return try ExperimentSpec.stepCount(j.tau, over: s.eta, key: "sgd.eta", what: "jko.tau / sgd.eta")
     }
 
     /// Runs both schemes and compares them; writes `comparison.csv`, `summary.json` and the SVG
@@ -65,6 +66,7 @@ public enum CompareRun {
             throw ExperimentError.invalidSpec(key: "model", reason: "compare needs a model (the oracle spec has no SGD)")
         }
         let strideSteps = try stride(spec: spec)
+        try spec.checkMemory(spec.compareMemory())
         let tau = spec.jko!.tau
         let model = try spec.networkModel()
         let direction = spec.teacherDirection

@@ -90,7 +90,15 @@ public struct OutputDirectory: Sendable {
     }
 
     /// Writes an `M x D` particle array (or any matrix) as float64 `.npy`.
+    ///
+    /// - Throws: ``ExperimentError/output(path:reason:)`` when `values` does not hold
+    ///   `rows * columns` numbers (an error rather than the array's precondition trap).
     public func writeMatrix(_ name: String, rows: Int, columns: Int, values: [Double]) throws {
+        let (cells, overflow) = rows.multipliedReportingOverflow(by: columns)
+        guard !overflow, cells == values.count else {
+            throw ExperimentError.output(path: (path as NSString).appendingPathComponent(name),
+                                         reason: "\(values.count) values do not form a \(rows) x \(columns) array")
+        }
         try NPYFormat.write(NumericArray(rows: rows, columns: columns, values: values), path: file(name))
     }
 

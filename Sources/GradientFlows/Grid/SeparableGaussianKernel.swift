@@ -38,7 +38,7 @@ struct SeparableGaussianKernel: Sendable {
         let h = grid.spacing
         let reach = (-log(truncation) * gamma).squareRoot()
         let taps = (0 ..< grid.dimension).map { a in
-            let width = min(grid.pointsPerAxis[a] - 1, Int(reach / h[a]) + 1)
+            let width = Int(clampingCount: reach / h[a] + 1, limit: grid.pointsPerAxis[a] - 1)
             return (0 ... width).map { d in exp(-(h[a] * Double(d)) * (h[a] * Double(d)) / gamma) }
         }
         self.taps = taps
@@ -243,7 +243,7 @@ struct LogDomainGaussianKernel: Sendable {
         let h = grid.spacing
         let reach = (690 * gamma).squareRoot()
         logTaps = (0 ..< grid.dimension).map { a in
-            let width = min(grid.pointsPerAxis[a] - 1, Int(reach / h[a]) + 1)
+            let width = Int(clampingCount: reach / h[a] + 1, limit: grid.pointsPerAxis[a] - 1)
             return (0 ... width).map { d in -(h[a] * Double(d)) * (h[a] * Double(d)) / gamma }
         }
     }
