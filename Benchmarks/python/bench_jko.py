@@ -99,7 +99,8 @@ def particle_bench(steps, tau=0.05, m=500, d=20, seed=1):
           f"{solves} OT solves, {inner} L-BFGS iterations, {failures} steps not converged, final R - R#/2 = {value:.6f}")
 
 
-def grid_bench(steps, tau=0.05, n=128, lam=1.0, beta=1.0):
+def grid_setup(n, dims, tau, lam, beta):
+    """Grid, blur, compensated prox exponent, log A and the start N((1, 0, ...), 0.5^2 I) of the OU benchmarks."""
     x = np.linspace(-4, 4, n)
     h = x[1] - x[0]
     gamma = max(h * h, tau / beta)
@@ -107,62 +108,19 @@ def grid_bench(steps, tau=0.05, n=128, lam=1.0, beta=1.0):
     sigma = 2 * tau / gamma
     theta = 1.0 / (1.0 + sigma / beta_eff)
     k1 = np.exp(-(x[:, None] - x[None, :]) ** 2 / gamma)
-    X0, X1 = np.meshgrid(x, x, indexing="ij")
-    V = 0.5 * lam * (X0 ** 2 + X1 ** 2)
+    X = np.meshgrid(*([x] * dims), indexing="ij")
+    V = 0.5 * lam * sum(Xa ** 2 for Xa in X)
     logA = -theta * sigma * (V - V.min())
-    q = np.exp(-((X0 - 1) ** 2 + X1 ** 2) / (2 * 0.25))
-    q /= q.sum()
+    q = np.exp(-((X[0] - 1) ** 2 + sum(Xa ** 2 for Xa in X[1:])) / (2 * 0.25))
+    return k1, X, logA, theta, q / q.sum()
 
-    def K(v):
-        return k1 @ v @ k1.T
 
+def entropic_jko_steps(K, q, logA, theta, steps):
+    """The grid JKO iteration of GridJKO (over-relaxation 1.8, L1 residual 1e-10); returns the
+    final density, the total iteration count and the wall time of each step."""
     u = np.ones_like(q)
-    t_start = time.perf_counter()
     iterations = 0
-    for _ in range(steps):
-        logU = np.log(u)
-        for _ in range(20000):
-            iterations += 1
-            v = q / K(u)
-            z = K(v)
-            log_new = logA + (theta - 1) * np.log(z)
-            u_new = np.exp(log_new)
-            residual = np.sum(z * np.abs(u - u_new))
-            logU = logU + 1.8 * (log_new - logU)
-            u = np.exp(logU)
-            if residual <= 1e-10:
-                break
-        v = q / K(u)
-        q = u * K(v)
-    total = time.perf_counter() - t_start
-    var = np.sum(q * (X0 - np.sum(q * X0)) ** 2)
-    print(f"grid JKO (NumPy, dense separable kernel, same iteration), {n} x {n}, tau = {tau}, {steps} steps: "
-          f"{total / steps:.4f} s per step, {iterations / steps:.1f} iterations per step, final variance {var:.6f}")
-
-
-def grid3d_bench(steps, tau=0.05, n=48, lam=1.0, beta=1.0):
-    """The same iteration in 3-D: the kernel applied as three dense n x n products along the axes."""
-    x = np.linspace(-4, 4, n)
-    h = x[1] - x[0]
-    gamma = max(h * h, tau / beta)
-    beta_eff = 1.0 / (1.0 / beta - gamma / (4 * tau))
-    sigma = 2 * tau / gamma
-    theta = 1.0 / (1.0 + sigma / beta_eff)
-    k1 = np.exp(-(x[:, None] - x[None, :]) ** 2 / gamma)
-    X0, X1, X2 = np.meshgrid(x, x, x, indexing="ij")
-    V = 0.5 * lam * (X0 ** 2 + X1 ** 2 + X2 ** 2)
-    logA = -theta * sigma * (V - V.min())
-    q = np.exp(-((X0 - 1) ** 2 + X1 ** 2 + X2 ** 2) / (2 * 0.25))
-    q /= q.sum()
-
-    def K(v):
-        v = (k1 @ v.reshape(n, n * n)).reshape(n, n, n)
-        v = np.matmul(k1, v)
-        return v @ k1.T
-
-    u = np.ones_like(q)
     times = []
-    iterations = 0
     for _ in range(steps):
         t0 = time.perf_counter()
         logU = np.log(u)
@@ -180,6 +138,31 @@ def grid3d_bench(steps, tau=0.05, n=48, lam=1.0, beta=1.0):
         v = q / K(u)
         q = u * K(v)
         times.append(time.perf_counter() - t0)
+    return q, iterations, times
+
+
+def grid_bench(steps, tau=0.05, n=128, lam=1.0, beta=1.0):
+    k1, X, logA, theta, q = grid_setup(n, 2, tau, lam, beta)
+
+    def K(v):
+        return k1 @ v @ k1.T
+
+    q, iterations, times = entropic_jko_steps(K, q, logA, theta, steps)
+    var = np.sum(q * (X[0] - np.sum(q * X[0])) ** 2)
+    print(f"grid JKO (NumPy, dense separable kernel, same iteration), {n} x {n}, tau = {tau}, {steps} steps: "
+          f"{sum(times) / steps:.4f} s per step, {iterations / steps:.1f} iterations per step, final variance {var:.6f}")
+
+
+def grid3d_bench(steps, tau=0.05, n=48, lam=1.0, beta=1.0):
+    """The same iteration in 3-D: the kernel applied as three dense n x n products along the axes."""
+    k1, _, logA, theta, q = grid_setup(n, 3, tau, lam, beta)
+
+    def K(v):
+        v = (k1 @ v.reshape(n, n * n)).reshape(n, n, n)
+        v = np.matmul(k1, v)
+        return v @ k1.T
+
+    _, iterations, times = entropic_jko_steps(K, q, logA, theta, steps)
     per_step = sum(times[1:]) / (steps - 1)
     print(f"grid JKO 3-D (NumPy, dense separable kernel, same iteration, no step distance), {n}^3, tau = {tau}, {steps} steps: "
           f"{per_step:.4f} s per step (steps 2-{steps}), {iterations / steps:.1f} iterations per step")
