@@ -54,12 +54,16 @@ public struct ModelSpec: Sendable, Equatable {
     public var secondLayer: SecondLayer
     public var inputs: Inputs
     public static let activations = ["relu", "erf", "tanh", "sigmoid", "linear"]
+    /// The activations a teacher may have: the student's, and `he2` (`u^2 - 1`, information
+    /// exponent 2).
+    public static let teacherActivations = ["relu", "erf", "tanh", "sigmoid", "linear", "he2"]
 }
 
 /// Where the labels come from.
 public enum TeacherSpec: Sendable, Equatable {
-    /// `y = sum_k c_k s(<w*_k, x>) + noise`, `s` the student's activation.
-    case neurons(directions: [[Double]], coefficients: [Double], noise: Double)
+    /// `y = sum_k c_k s*(<w*_k, x>) + noise`, `s*` named by `activation` (`teacher.activation`,
+    /// one of ``ModelSpec/teacherActivations``), or the student's activation when `nil`.
+    case neurons(directions: [[Double]], coefficients: [Double], noise: Double, activation: String? = nil)
     /// `y = <b*, x> + noise`.
     case linear(coefficients: [Double], noise: Double)
 }
@@ -335,7 +339,8 @@ extension ExperimentSpec {
         guard noise >= 0 else { throw t.fail("noise", "must be >= 0 (a standard deviation)") }
         switch kind {
         case "neurons":
-            try t.rejectUnknownKeys(allowed: ["kind", "directions", "coefficients", "noise"])
+            try t.rejectUnknownKeys(allowed: ["kind", "directions", "coefficients", "noise", "activation"])
+            let activation = t.has("activation") ? try t.choice("activation", ModelSpec.teacherActivations) : nil
             let directions = try t.matrix("directions")
             guard !directions.isEmpty else { throw t.fail("directions", "needs at least one direction") }
             for (k, w) in directions.enumerated() where w.count != d {
@@ -345,7 +350,7 @@ extension ExperimentSpec {
             guard c.count == directions.count else {
                 throw t.fail("coefficients", "has \(c.count) entries for \(directions.count) directions")
             }
-            return .neurons(directions: directions, coefficients: c, noise: noise)
+            return .neurons(directions: directions, coefficients: c, noise: noise, activation: activation)
         default:
             try t.rejectUnknownKeys(allowed: ["kind", "coefficients", "noise"])
             let b = try t.numbers("coefficients")
