@@ -40,6 +40,10 @@ struct KernelValue: Sendable {
 protocol PairKernel: Sendable {
     func evaluate(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> KernelValue
     func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double
+    /// Four pairs `(w_i, w_j)` at once, the `w_j` given by their norm columns: `(K, alpha, beta)`
+    /// per lane (lane by lane through ``evaluate(_:_:_:)`` unless a kernel packs it).
+    func evaluate4(_ i: NormInfo, dot: SIMD4<Double>, squared: SIMD4<Double>, norm: SIMD4<Double>,
+                   inverse: SIMD4<Double>) -> (value: SIMD4<Double>, alpha: SIMD4<Double>, beta: SIMD4<Double>)
     /// For one row `i`: `values[j] = c_j K(w_i, w_j)`, `alphas[j] = c_j alpha_ij`,
     /// `betas[j] = c_j beta_ij` (`alphas`, `betas` nil: values only).
     func evaluateRow(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
@@ -58,6 +62,19 @@ struct NormColumns {
 }
 
 extension PairKernel {
+    @inline(__always)
+    func evaluate4(_ i: NormInfo, dot: SIMD4<Double>, squared: SIMD4<Double>, norm: SIMD4<Double>,
+                   inverse: SIMD4<Double>) -> (value: SIMD4<Double>, alpha: SIMD4<Double>, beta: SIMD4<Double>) {
+        var v = SIMD4<Double>(), a = SIMD4<Double>(), b = SIMD4<Double>()
+        for lane in 0 ..< 4 {
+            let kv = evaluate(i, NormInfo(squared: squared[lane], norm: norm[lane], inverse: inverse[lane]), dot[lane])
+            v[lane] = kv.value
+            a[lane] = kv.alpha
+            b[lane] = kv.beta
+        }
+        return (v, a, b)
+    }
+
     /// The scalar row loop (kernels with a SIMD version override it).
     @inline(__always)
     func evaluateRow(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
@@ -145,6 +162,11 @@ struct LinearKernel: PairKernel {
     }
     @inline(__always)
     func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double { scale * dot }
+    @inline(__always)
+    func evaluate4(_ i: NormInfo, dot: SIMD4<Double>, squared: SIMD4<Double>, norm: SIMD4<Double>,
+                   inverse: SIMD4<Double>) -> (value: SIMD4<Double>, alpha: SIMD4<Double>, beta: SIMD4<Double>) {
+        (scale * dot, SIMD4(), SIMD4(repeating: scale))
+    }
 }
 
 /// The cross kernel `E[s(<w,x>) <b,x>]` of a student activation `s` against a linear teacher,

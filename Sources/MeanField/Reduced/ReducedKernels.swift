@@ -115,10 +115,10 @@ public struct ReducedKernels: Sendable {
         case 3: return 48
         case 4 ... 5: return 32
         case 6 ... 9: return 24
-        case 10 ... 19: return 16
-        case 20 ... 49: return 12
-        case 50 ... 199: return 8
-        default: return 6
+        case 10 ... 14: return 12
+        case 15 ... 29: return 8
+        case 30 ... 99: return 6
+        default: return 4
         }
     }
 
@@ -362,62 +362,88 @@ public struct ReducedKernels: Sendable {
         let Dz = coordinateCount, o = setting.overlapOffset, k = setting.spanDimension
         let trained = o == 1
         let n = law.count
-        let nodes = sphereRule.nodes, nodeWeights = sphereRule.weights
+        let nodeCount = sphereRule.nodes.count
         let wantGradient = gradientOut != nil
-        // A row costs Q kernel rows of n entries; chunks of >= ~4096 kernel calls pay for a hand-off.
-        let minimumChunk = parallel ? max(1, 4096 / max(1, n * nodes.count)) : m
+        // A row costs Q n kernel calls; chunks of >= ~4096 calls pay for a hand-off.
+        let minimumChunk = parallel ? max(1, 4096 / max(1, n * nodeCount)) : m
+        sphereRule.nodes.withUnsafeBufferPointer { tp in
+        sphereRule.weights.withUnsafeBufferPointer { wp in
         law.overlaps.withUnsafeBufferPointer { sp in
         law.radii.withUnsafeBufferPointer { rp in
         law.squares.withUnsafeBufferPointer { sqp in
         law.norms.withUnsafeBufferPointer { np in
         law.inverses.withUnsafeBufferPointer { invp in
         law.coefficients.withUnsafeBufferPointer { cp in
+            let nodes = tp.baseAddress!, nodeWeights = wp.baseAddress!
             let sb = sp.baseAddress!, rb = rp.baseAddress!, cb = cp.baseAddress!
-            let columns = NormColumns(squared: sqp.baseAddress!, norm: np.baseAddress!, inverse: invp.baseAddress!)
+            let sqb = sqp.baseAddress!, nb = np.baseAddress!, invb = invp.baseAddress!
+            // The second overlap column (k = 2) or the first again (k = 1, unused).
+            let sb2 = k == 2 ? sb + n : sb
             nonisolated(unsafe) let psiOut = psiOut, potentialOut = potentialOut, gradientOut = gradientOut
             Parallel.forEachChunk(count: m, minimumChunk: minimumChunk) { range in
-                let sDots = UnsafeMutablePointer<Double>.allocate(capacity: n)
-                let rProducts = UnsafeMutablePointer<Double>.allocate(capacity: n)
-                let dots = UnsafeMutablePointer<Double>.allocate(capacity: n)
-                let values = UnsafeMutablePointer<Double>.allocate(capacity: n)
-                let alphas = UnsafeMutablePointer<Double>.allocate(capacity: n)
-                let betas = UnsafeMutablePointer<Double>.allocate(capacity: n)
                 let teacherGrad = UnsafeMutablePointer<Double>.allocate(capacity: k + 1)
-                defer {
-                    sDots.deallocate(); rProducts.deallocate(); dots.deallocate(); values.deallocate()
-                    alphas.deallocate(); betas.deallocate(); teacherGrad.deallocate()
-                }
-                var betaOverlap = [Double](repeating: 0, count: k)
+                defer { teacherGrad.deallocate() }
                 for i in range {
                     let row = points + i * Dz
                     let s = row + o, r = row[Dz - 1]
+                    let s0 = s[0], s1 = k == 2 ? s[1] : 0
                     let infoI = NormInfo(squared: squaredNorm(s, k) + r * r)
-                    // <s_i, s_j> and r_i r_j, shared by every node t.
-                    for j in 0 ..< n { rProducts[j] = r * rb[j] }
-                    if k == 1 {
-                        let s0 = s[0]
-                        for j in 0 ..< n { sDots[j] = s0 * sb[j] }
-                    } else {
-                        for j in 0 ..< n { sDots[j] = 0 }
-                        for l in 0 ..< k {
-                            let sl = s[l], col = sb + l * n
-                            for j in 0 ..< n { sDots[j] += sl * col[j] }
+                    // One pass over j, four at a time, the Q nodes of the t-rule inside: for each
+                    // pair the rule's averages of K, alpha, beta and beta t, weighted by
+                    // c_j = weight_j a_j and folded into the row sums
+                    //   sum_j c_j K,  sum_j c_j alpha,  sum_j c_j beta s_j,  sum_j c_j beta t r_j
+                    // (<w_j, u_i> = r_j t, so the r-part of sum_j beta_j w_j carries the t).
+                    var accK = D4(), accAlpha = D4(), accS0 = D4(), accS1 = D4(), accR = D4()
+                    var j = 0
+                    while j + 4 <= n {
+                        let sj0 = load4(sb + j), rj = load4(rb + j)
+                        let sDot = k == 2 ? s0 * sj0 + s1 * load4(sb2 + j) : s0 * sj0
+                        let rr = r * rj
+                        let sq = load4(sqb + j), nj = load4(nb + j), invj = load4(invb + j)
+                        var v = D4(), a = D4(), b = D4(), bt = D4()
+                        for q in 0 ..< nodeCount {
+                            let t = nodes[q], wq = nodeWeights[q]
+                            let kv = kernel.evaluate4(infoI, dot: sDot + t * rr, squared: sq, norm: nj, inverse: invj)
+                            v += wq * kv.value
+                            a += wq * kv.alpha
+                            b += wq * kv.beta
+                            bt += (wq * t) * kv.beta
                         }
-                    }
-                    var sumK = 0.0, sumAlpha = 0.0, sumBetaR = 0.0
-                    for l in 0 ..< k { betaOverlap[l] = 0 }
-                    for q in 0 ..< nodes.count {
-                        let t = nodes[q], wq = nodeWeights[q]
-                        for j in 0 ..< n { dots[j] = sDots[j] + t * rProducts[j] }
-                        kernel.evaluateRow(infoI, dots: dots, norms: columns, coefficients: cb, count: n, values: values,
-                                           alphas: wantGradient ? alphas : nil, betas: wantGradient ? betas : nil)
-                        sumK += wq * fixedOrderSum(values, n)
+                        let cj = load4(cb + j)
+                        accK += cj * v
                         if wantGradient {
-                            sumAlpha += wq * fixedOrderSum(alphas, n)
-                            // <w_j, u_i> = r_j t, so the r-component of sum_j beta_j w_j is t sum_j beta_j r_j.
-                            sumBetaR += wq * t * dot(betas, rb, n)
-                            for l in 0 ..< k { betaOverlap[l] += wq * dot(betas, sb + l * n, n) }
+                            accAlpha += cj * a
+                            accS0 += cj * b * sj0
+                            if k == 2 { accS1 += cj * b * load4(sb2 + j) }
+                            accR += cj * bt * rj
                         }
+                        j += 4
+                    }
+                    var sumK = (accK[0] + accK[1]) + (accK[2] + accK[3])
+                    var sumAlpha = (accAlpha[0] + accAlpha[1]) + (accAlpha[2] + accAlpha[3])
+                    var sumS0 = (accS0[0] + accS0[1]) + (accS0[2] + accS0[3])
+                    var sumS1 = (accS1[0] + accS1[1]) + (accS1[2] + accS1[3])
+                    var sumR = (accR[0] + accR[1]) + (accR[2] + accR[3])
+                    while j < n {
+                        let sj0 = sb[j], sj1 = k == 2 ? sb2[j] : 0, rj = rb[j]
+                        let sDot = s0 * sj0 + s1 * sj1
+                        let infoJ = NormInfo(squared: sqb[j], norm: nb[j], inverse: invb[j])
+                        var v = 0.0, a = 0.0, b = 0.0, bt = 0.0
+                        for q in 0 ..< nodeCount {
+                            let t = nodes[q], wq = nodeWeights[q]
+                            let kv = kernel.evaluate(infoI, infoJ, sDot + t * r * rj)
+                            v += wq * kv.value
+                            a += wq * kv.alpha
+                            b += wq * kv.beta
+                            bt += (wq * t) * kv.beta
+                        }
+                        let cj = cb[j]
+                        sumK += cj * v
+                        sumAlpha += cj * a
+                        sumS0 += cj * b * sj0
+                        sumS1 += cj * b * sj1
+                        sumR += cj * bt * rj
+                        j += 1
                     }
                     let ai = trained ? row[0] : 1
                     let tc = teacherCorrelation(s, r, infoI, gradient: wantGradient ? teacherGrad : nil)
@@ -427,11 +453,12 @@ public struct ReducedKernels: Sendable {
                     if let gradientOut {
                         let g = gradientOut + i * Dz
                         if trained { g[0] = -tc + sumK }
-                        for l in 0 ..< k { g[o + l] = ai * (sumAlpha * s[l] + betaOverlap[l] - teacherGrad[l]) }
-                        g[Dz - 1] = ai * (sumAlpha * r + sumBetaR - teacherGrad[k])
+                        g[o] = ai * (sumAlpha * s0 + sumS0 - teacherGrad[0])
+                        if k == 2 { g[o + 1] = ai * (sumAlpha * s1 + sumS1 - teacherGrad[1]) }
+                        g[Dz - 1] = ai * (sumAlpha * r + sumR - teacherGrad[k])
                     }
                 }
             }
-        }}}}}}
+        }}}}}}}}
     }
 }
