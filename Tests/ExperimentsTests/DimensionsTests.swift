@@ -78,6 +78,16 @@ struct DimensionsTests {
         }
     }
 
+    @Test("sgd.max_dimension skips SGD above it")
+    func sgdMaxDimension() throws {
+        var s = try spec()
+        s.sgd!.maxDimension = 8
+        let out = try DimensionsRun.run(spec: s, dimensions: [.finite(4), .finite(16)], riskThreshold: 0.05, sgd: true, directory: nil)
+        #expect(out.rows[0].sgdStatus == .reached)
+        #expect(out.rows[1].sgdStatus == .notApplicable && out.rows[1].sgdSteps == nil)
+        #expect(out.rows[1].reducedStatus == .reached)
+    }
+
     @Test("firstCrossing interpolates linearly and reports nil when the curve stays above")
     func firstCrossing() {
         #expect(DimensionsRun.firstCrossing(steps: [0, 10, 20], risks: [1, 0.6, 0.2], threshold: 0.4) == 15)

@@ -35,7 +35,7 @@ struct ReducedSpecTests {
         #expect(s.teacher == ReducedTeacherSpec(directions: [[1]], coefficients: [1], noise: 0.1, activation: "he2"))
         #expect(s.secondLayerInitialization == NormalSpec(mean: 0.5, std: 0))
         #expect(s.nodes == ReducedNodesSpec(a: 4, s: 6, r: 4))
-        #expect(s.sgd == ReducedSGDSpec(eta0: 0.5, particles: 64, seed: 4, recordEvery: 0.5))
+        #expect(s.sgd == ReducedSGDSpec(eta0: 0.5, particles: 64, seed: 4, recordEvery: 0.5, maxDimension: nil))
         #expect(s.coordinateCount == 3)
         let setting = try s.reducedSetting()
         #expect(setting.orthogonalDimension == 19)
@@ -83,6 +83,7 @@ struct ReducedSpecTests {
         ("\"nodes\": {\"a\": 4, \"s\": 6, \"r\": 4}", "\"nodes\": {\"s\": 300}", "nodes.s"),
         ("\"nodes\": {\"a\": 4, \"s\": 6, \"r\": 4}", "\"nodes\": {\"s\": 6}, \"particles\": 10", "particles"),
         ("\"eta0\": 0.5", "\"eta0\": 0", "sgd.eta0"),
+        ("\"eta0\": 0.5", "\"eta0\": 0.5, \"max_dimension\": 1", "sgd.max_dimension"),
         ("\"seed\": 4", "\"seed\": 4, \"jko\": {}", "jko"),
         ("\"seed\": 4", "\"seed\": 4, \"scheme\": \"grid\"", "grid"),
         ("\"seed\": 4", "\"seed\": 4, \"grid\": {\"tau\": 0.1, \"bounds\": [[-2, 2], [-1, 1], [-1, 2]], \"points_per_axis\": 16}",

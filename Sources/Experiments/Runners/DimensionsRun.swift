@@ -19,7 +19,7 @@ public enum DimensionsRun {
         case notReached = "not_reached"
         /// The dynamics produced a non-finite value before reaching it.
         case diverged
-        /// Not run (online SGD at `d = infinity`).
+        /// Not run (online SGD at `d = infinity` or above `sgd.max_dimension`).
         case notApplicable = "not_applicable"
     }
 
@@ -97,7 +97,8 @@ public enum DimensionsRun {
         var tasks = [Task]()
         // SGD in the largest d first: the longest tasks start first, so the two cores finish together.
         if sgd {
-            let finite = specs.indices.filter { specs[$0].inputDimension?.value != nil }
+            let limit = spec.sgd!.maxDimension ?? Int.max
+            let finite = specs.indices.filter { i in specs[i].inputDimension?.value.map { $0 <= limit } ?? false }
             tasks += finite.sorted { specs[$0].inputDimension!.value! > specs[$1].inputDimension!.value! }.map { Task.sgd($0) }
         }
         tasks += specs.indices.map { Task.reduced($0) }
@@ -140,7 +141,7 @@ public enum DimensionsRun {
         if let error = results.error { throw error }
         var rows = results.rows
         if sgd {
-            for i in rows.indices where rows[i].dimension == .infinity { rows[i].sgdStatus = .notApplicable }
+            for i in rows.indices where rows[i].sgdStatus == nil { rows[i].sgdStatus = .notApplicable }
         }
         let seconds = (clock.now - start).timeInSeconds
         let summary = JSONValue.object([
@@ -155,7 +156,8 @@ public enum DimensionsRun {
             ("horizon", .number(spec.horizon)),
             ("sgd", sgd ? .object([("eta0", .number(spec.sgd!.eta0)), ("particles", .integer(spec.sgd!.particles)),
                                    ("seed", .integer(Int(truncatingIfNeeded: spec.sgd!.seed))),
-                                   ("record_every", .number(spec.sgd!.recordEvery))]) : .null),
+                                   ("record_every", .number(spec.sgd!.recordEvery)),
+                                   ("max_dimension", spec.sgd!.maxDimension.map { .integer($0) } ?? .null)]) : .null),
             ("rows", .array(rows.map { r in
                 var m: [(String, JSONValue)] = [
                     ("d", .string(r.dimension.description)),
@@ -308,7 +310,7 @@ public enum DimensionsRun {
                                             points: output.rows.map { ($0.dimension, $0.reducedTime) })]
         if sgd {
             series.append(DimensionChart.Series(name: "online SGD, M = \(spec.sgd!.particles), eta = \(String(format: "%g", spec.sgd!.eta0))/d",
-                                                points: output.rows.filter { $0.dimension != .infinity }.map { ($0.dimension, $0.sgdTime ?? .nan) },
+                                                points: output.rows.filter { $0.sgdStatus != .notApplicable }.map { ($0.dimension, $0.sgdTime ?? .nan) },
                                                 dashed: true))
         }
         return DimensionChart(title: "Time to risk \(String(format: "%g", threshold)): \(spec.activation) student, \(teacher) teacher",
@@ -318,13 +320,15 @@ public enum DimensionsRun {
     static func sampleChart(_ output: Output, spec: ReducedSpec, threshold: Double) -> LineChart {
         let finite = output.rows.filter { $0.dimension != .infinity }
         let d = finite.map { Double($0.dimension.value!) }
+        let ran = finite.filter { $0.sgdStatus != .notApplicable }
         let eta0 = spec.sgd!.eta0
         return LineChart(title: "Samples to risk \(String(format: "%g", threshold)) with eta = \(String(format: "%g", eta0))/d",
                          xLabel: "input dimension d", yLabel: "samples T / eta", xScale: .logarithmic, yScale: .logarithmic,
                          series: [ChartSeries(name: "reduced flow: T_reduced d / eta0", x: d,
                                               y: finite.map { samples(reducedTime: $0.reducedTime, dimension: $0.dimension, eta0: eta0) },
                                               markers: true),
-                                  ChartSeries(name: "online SGD steps, M = \(spec.sgd!.particles)", x: d, y: finite.map { $0.sgdSteps ?? .nan },
+                                  ChartSeries(name: "online SGD steps, M = \(spec.sgd!.particles)", x: ran.map { Double($0.dimension.value!) },
+                                              y: ran.map { $0.sgdSteps ?? .nan },
                                               dashed: true, markers: true)])
     }
 

@@ -129,6 +129,8 @@ public struct ReducedSGDSpec: Sendable, Equatable {
     public var seed: UInt64
     /// Time between the SGD's risk records (the threshold crossing is interpolated between them).
     public var recordEvery: Double
+    /// Run SGD only up to this `d` (its cost grows like `d^2`: `d / eta0` steps of `O(M d)`).
+    public var maxDimension: Int?
 }
 
 extension ReducedSpec {
@@ -309,14 +311,17 @@ extension ReducedSpec {
 
         var sgd: ReducedSGDSpec? = nil
         if let s = try r.optionalChild("sgd") {
-            try s.rejectUnknownKeys(allowed: ["eta0", "particles", "seed", "record_every"])
+            try s.rejectUnknownKeys(allowed: ["eta0", "particles", "seed", "record_every", "max_dimension"])
             let eta0 = try s.number("eta0")
             guard eta0 > 0 else { throw s.fail("eta0", "must be > 0, got \(eta0)") }
             let p = try s.integer("particles")
             guard p >= 1, p <= 1_000_000 else { throw s.fail("particles", "must be in 1 ... 10^6, got \(p)") }
             let every = try s.number("record_every", default: recordEvery)
             guard every > 0 else { throw s.fail("record_every", "must be > 0, got \(every)") }
-            sgd = ReducedSGDSpec(eta0: eta0, particles: p, seed: try parseSeed(s, "seed", default: Double(seed)), recordEvery: every)
+            let maxDimension = try s.optionalInteger("max_dimension")
+            if let m = maxDimension, m < 2 { throw s.fail("max_dimension", "must be >= 2, got \(m)") }
+            sgd = ReducedSGDSpec(eta0: eta0, particles: p, seed: try parseSeed(s, "seed", default: Double(seed)), recordEvery: every,
+                                 maxDimension: maxDimension)
         }
 
         return ReducedSpec(activation: activation, secondLayer: second, inputDimension: dimension, teacher: teacher,
