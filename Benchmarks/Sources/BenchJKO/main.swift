@@ -9,6 +9,7 @@
 //             both schemes, D = 1 and 2 (the error-vs-tau table of Docs)
 //   grid      grid JKO on a 128 x 128 grid: time per step (OU, and the linear-network energy with
 //             its interaction treated implicitly); the mean-field ReLU risk (d = 1) on 48^2 and 64^2
+//   grid3d    grid JKO in D = 3 (OU on 48^3 and 64^3): time per step and Sinkhorn iterations
 //   particle  particle JKO for the mean-field ReLU risk, D = 21, M = 500, tau = 0.05, 40 steps:
 //             total and per step, split into transport solves and energy gradients (MeanFieldEnergy,
 //             and the same energy from generic closures)
@@ -246,6 +247,45 @@ if enabled("grid") {
             let calls = treatment == .semiImplicit ? 2.0 : Double(solves) / 10 + 1
             print("| \(n) x \(n) | \(treatment == .semiImplicit ? "semi-implicit" : "implicit") | \(iterations / 10) | \(format(calls, 3)) | \(format(seconds / 10, 3)) | \(format(energyTime / 10, 3)) |")
         }
+    }
+    print("")
+}
+
+// MARK: - Grid JKO in 3-D
+
+if enabled("grid3d") {
+    print("## Grid JKO in 3-D")
+    print("")
+    print("Ornstein-Uhlenbeck F (lambda = 1, beta = 1) on [-4, 4]^3, tau = 0.05 (blur tau/beta = 0.05), 10 steps from N((1, 0, 0), 0.5^2 I); mean over steps 2-10.")
+    print("")
+    print("| grid | points | Sinkhorn iterations per step | seconds per step | CPU seconds per step (all threads) | transport s (proximal solve and step distance) |")
+    print("|---|---|---|---|---|---|")
+    func cpuSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
+    let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 3, lambda: 1, beta: 1)
+    for n in [48, 64] {
+        let grid = try RegularGrid(dimension: 3, lower: -4, upper: 4, pointsPerAxis: n)
+        var rho = try NormalLaw(mean: [1, 0, 0], standardDeviation: [0.5, 0.5, 0.5]).discretized(on: grid)
+        var jko = try GridJKO(energy: energy, tau: 0.05, grid: grid)
+        var seconds = 0.0, cpu = 0.0, iterations = 0, transport = 0.0
+        var converged = true
+        for k in 1 ... 10 {
+            let t0 = now(), c0 = cpuSeconds()
+            let step = try jko.step(from: rho, index: k)
+            let dt = now() - t0, dc = cpuSeconds() - c0
+            rho = step.density
+            converged = converged && step.report.converged
+            if k > 1 {
+                seconds += dt
+                cpu += dc
+                iterations += step.report.innerIterations
+                transport += step.report.transportSeconds
+            }
+        }
+        print("| \(n)^3 | \(grid.count) | \(iterations / 9) | \(format(seconds / 9, 3)) | \(format(cpu / 9, 3)) | \(format(transport / 9, 3)) |\(converged ? "" : " (not converged)")")
     }
     print("")
 }

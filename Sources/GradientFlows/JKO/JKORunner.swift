@@ -78,7 +78,7 @@ public struct NormalLaw: Sendable, Equatable {
 public enum JKOScheme: Sendable {
     /// Lagrangian: particles, any `D`.
     case particle(ParticleJKOOptions)
-    /// Eulerian: a density on a grid, `D <= 2`.
+    /// Eulerian: a density on a grid, `D <= 3`.
     case grid(RegularGrid, GridJKOOptions)
 }
 
