@@ -15,6 +15,9 @@ struct CompareCommand: ParsableCommand {
         With --sweep-particles and/or --sweep-eta: compares SGD runs of every (M, eta) with one reference \
         JKO run, averaging max_risk_gap over --seeds seeds; writes DIR/sweep.csv, DIR/summary.json and \
         log-log plots with fitted slopes (sweep_particles.svg, sweep_eta.svg).
+        With --reference reduced (Gaussian inputs, a teacher spanning one or two directions, w.mean = 0, no \
+        noise): the reference is the reduced mean-field flow without sampling error instead of JKO; the common \
+        times are k jko.tau, or k record_every without a jko section.
         """
     )
 
@@ -38,8 +41,11 @@ struct CompareCommand: ParsableCommand {
 
     @OptionGroup var memory: MemoryLimitOption
 
+    @OptionGroup var referenceOptions: ReferenceOptions
+
     func run() throws {
         let experiment = try memory.apply(to: ExperimentSpec.load(path: spec))
+        let reduced = try referenceOptions.isReduced(referenceParticles: referenceParticles)
         let progress = ProgressReporter(label: "compare")
         if sweepParticles != nil || sweepEta != nil {
             let widths = try sweepParticles.map { try SweepRun.parseIntegerList($0, option: "--sweep-particles") } ?? [experiment.particles]
@@ -48,10 +54,13 @@ struct CompareCommand: ParsableCommand {
             if let r = referenceParticles, r < 1 { throw CommandError("--reference-particles must be >= 1, got \(r)") }
             let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
                 try SweepRun.run(spec: experiment, particles: widths, etas: etas, seeds: seeds,
-                                 referenceParticles: referenceParticles, directory: directory, progress: progress.callback)
+                                 referenceParticles: referenceParticles,
+                                 reference: referenceOptions.sweepReference(referenceParticles: referenceParticles),
+                                 directory: directory, progress: progress.callback)
             }
             progress.finish()
-            print("sweep: \(output.cells.count) cells x \(seeds) seeds against a JKO reference of M = \(output.referenceParticles) -> \(out)")
+            let against = reduced ? "the reduced flow" : "a JKO reference of M = \(output.referenceParticles)"
+            print("sweep: \(output.cells.count) cells x \(seeds) seeds against \(against) -> \(out)")
             for c in output.cells {
                 print(String(format: "  M = %6d  eta = %-8g  max_risk_gap = %.4g +- %.2g", c.particles, c.eta, c.mean, c.standardDeviation))
             }
@@ -60,6 +69,7 @@ struct CompareCommand: ParsableCommand {
             return
         }
         guard referenceParticles == nil else { throw CommandError("--reference-particles only applies to a sweep") }
+        if reduced { return try referenceOptions.runReducedComparison(spec: experiment, specPath: spec, out: out) }
         let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
             try CompareRun.run(spec: experiment, directory: directory, progress: progress.callback)
         }

@@ -17,9 +17,12 @@ struct WassersteinCommand: ParsableCommand {
           wasserstein sgd spec.json --out runs/sgd
           wasserstein jko spec.json --out runs/jko
           wasserstein compare spec.json --out runs/compare
+          wasserstein reduced reduced.json --out runs/reduced
+          wasserstein dimensions reduced.json --dimensions 10,20,40,80,160,infinity --risk-threshold 0.05 --out runs/dims
           wasserstein demo --out demo
         """,
-        subcommands: [DistanceCommand.self, SGDCommand.self, JKOCommand.self, CompareCommand.self, DemoCommand.self]
+        subcommands: [DistanceCommand.self, SGDCommand.self, JKOCommand.self, CompareCommand.self, ReducedCommand.self,
+                      DimensionsCommand.self, DemoCommand.self]
     )
 
     /// Runs the command. The toolkit's own errors become one line on standard error and exit

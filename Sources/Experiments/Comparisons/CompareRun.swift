@@ -49,10 +49,18 @@ public enum CompareRun {
     static func stride(spec: ExperimentSpec) throws -> Int {
         guard let j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (compare needs tau)") }
         guard let s = spec.sgd else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (compare needs the particle dynamics)") }
-        let ratio = j.tau / s.eta
+        guard let k = try? stride(interval: j.tau, eta: s.eta) else {
+            throw ExperimentError.invalidSpec(key: "jko.tau", reason: "must be a whole multiple of sgd.eta (\(s.eta)) so that JKO and SGD share their sampling times, got \(j.tau)")
+        }
+        return k
+    }
+
+    /// `interval / eta` when it is a whole number `>= 1` (within `1e-9` relative), else an error.
+    static func stride(interval: Double, eta: Double) throws -> Int {
+        let ratio = interval / eta
         let k = ratio.rounded()
         guard k >= 1, abs(ratio - k) <= 1e-9 * k else {
-            throw ExperimentError.invalidSpec(key: "jko.tau", reason: "must be a whole multiple of sgd.eta (\(s.eta)) so that JKO and SGD share their sampling times, got \(j.tau)")
+            throw ExperimentError.invalidSpec(key: "sgd.eta", reason: "\(interval) is not a whole multiple of \(eta)")
         }
         // sgd.eta = 1e-300 made this 1e299, and its conversion to Int trapped.
         return try ExperimentSpec.stepCount(j.tau, over: s.eta, key: "sgd.eta", what: "jko.tau / sgd.eta")
