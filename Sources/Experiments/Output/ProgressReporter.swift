@@ -28,7 +28,7 @@ public final class ProgressReporter: @unchecked Sendable {
         let now = Date().timeIntervalSince1970
         guard now - lastDraw >= 0.1 || fraction >= 1 else { return }
         lastDraw = now
-        let percent = Int((min(max(fraction, 0), 1) * 100).rounded())
+        let percent = Int(clampingCount: (fraction * 100).rounded(), limit: 100)
         let line = "\r\(label) \(String(repeating: " ", count: max(0, 3 - String(percent).count)))\(percent)% \(detail)"
         FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
         drewSomething = true

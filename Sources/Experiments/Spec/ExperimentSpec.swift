@@ -1,4 +1,6 @@
 import Foundation
+import MeanField
+import Wasserstein
 
 /// An experiment described in a JSON file: the model, the teacher, the initial law, the energy,
 /// and the settings of the particle dynamics (`sgd`) and of the JKO scheme (`jko`).
@@ -28,6 +30,10 @@ public struct ExperimentSpec: Sendable, Equatable {
     public var jko: JKOSpec?
     /// Record every this much time t.
     public var recordEvery: Double
+    /// The most memory, in bytes, a run of this spec may need (spec key `memory_limit`,
+    /// overridden by the command-line option `--memory-limit`); `nil` means the machine's
+    /// physical memory. Runs are estimated before they start (see ``MemoryEstimate``).
+    public var memoryLimit: Double? = nil
 
     /// The dimension `D` of a particle: `d + 1` with a trained second layer, `d` otherwise, and
     /// the length of the initial mean for the oracle.
@@ -129,22 +135,45 @@ extension ExperimentSpec {
     /// The largest grid the grid scheme accepts, per axis.
     public static let maximumPointsPerAxis = 512
 
-    /// Reads and validates a spec file.
+    /// The largest number of steps (SGD's `horizon / eta`, JKO's `horizon / tau`, SGD steps per
+    /// JKO step `tau / eta`) a run accepts: `1e12`, as ``SGDExperiment/maximumSteps``.
+    public static let maximumSteps = SGDExperiment.maximumSteps
+
+    /// `round(span / step)`, or an error naming `key` when it exceeds ``maximumSteps``:
+    /// converting the ratio of `horizon = 1e300` and `tau = 0.1` to `Int` used to trap.
+    ///
+    /// - Parameter what: how the message names the ratio (`horizon / jko.tau`).
+    public static func stepCount(_ span: Double, over step: Double, key: String, what: String) throws -> Int {
+        let ratio = (span / step).rounded()
+        guard ratio <= Double(maximumSteps) else {
+            throw ExperimentError.invalidSpec(
+                key: key, reason: "\(what) = \(String(format: "%.3g", span / step)) steps, above the limit of 1e12; raise \(key) or shorten the run")
+        }
+        return Int(clampingCount: ratio, limit: maximumSteps)
+    }
+
+    /// The largest spec file ``load(path:)`` reads (64 MiB; a spec is a few hundred bytes).
+    public static let maximumFileBytes = 64 << 20
+
+    /// Reads and validates a spec file: a regular file (not a pipe or device) of at most
+    /// ``maximumFileBytes``.
     public static func load(path: String) throws -> ExperimentSpec {
-        guard FileManager.default.fileExists(atPath: path) else {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileAccess.readBytes(path: path, maximumBytes: maximumFileBytes)
+        } catch DataFileError.missing {
             throw ExperimentError.unreadableSpec(path: path, reason: "no such file")
+        } catch DataFileError.unreadable(_, let reason) {
+            throw ExperimentError.unreadableSpec(path: path, reason: "cannot read (\(reason))")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ExperimentError.unreadableSpec(path: path, reason: "cannot read")
-        }
-        return try parse(data: data, file: path)
+        return try parse(data: Data(bytes), file: path)
     }
 
     /// Parses and validates spec text. `file` only names it in error messages.
     public static func parse(data: Data, file: String = "<spec>") throws -> ExperimentSpec {
         let r = try SpecReader.parse(data: data, file: file)
         try r.rejectUnknownKeys(allowed: ["model", "teacher", "initialization", "energy", "particles", "horizon",
-                                          "seed", "sgd", "jko", "record_every", "dimension", "name", "description"])
+                                          "seed", "sgd", "jko", "record_every", "dimension", "name", "description", "memory_limit"])
         for k in ["name", "description"] where r.has(k) { _ = try r.string(k) }
         // Energy first: it decides whether a model is needed.
         let e = try r.child("energy")
@@ -224,6 +253,14 @@ extension ExperimentSpec {
         }
         let recordEvery = try r.number("record_every", default: horizon / 20)
         guard recordEvery > 0 else { throw r.fail("record_every", "must be > 0, got \(recordEvery)") }
+        var memoryLimit: Double? = nil
+        if r.has("memory_limit") {
+            let text = try r.object["memory_limit"] as? String ?? String(r.number("memory_limit"))
+            guard let bytes = MemoryEstimate.parseSize(text) else {
+                throw r.fail("memory_limit", "must be a positive size in bytes, optionally with K, M, G or T (16G), got \(text)")
+            }
+            memoryLimit = bytes
+        }
 
         var sgd: SGDSpec? = nil
         if let s = try r.optionalChild("sgd") {
@@ -231,6 +268,7 @@ extension ExperimentSpec {
             let eta = try s.number("eta")
             guard eta > 0 else { throw s.fail("eta", "must be > 0, got \(eta)") }
             guard eta <= horizon else { throw s.fail("eta", "is larger than the horizon \(horizon)") }
+            _ = try stepCount(horizon, over: eta, key: s.key("eta"), what: "horizon / sgd.eta")
             let kind = SGDSpec.Kind(rawValue: try s.choice("kind", ["online", "multipass", "population"], default: "online"))!
             let noise = try s.bool("noise", default: beta != nil)
             if noise && beta == nil { throw s.fail("noise", "needs a finite energy.beta") }
@@ -252,6 +290,7 @@ extension ExperimentSpec {
             let tau = try j.number("tau")
             guard tau > 0 else { throw j.fail("tau", "must be > 0, got \(tau)") }
             guard tau <= horizon else { throw j.fail("tau", "is larger than the horizon \(horizon)") }
+            _ = try stepCount(horizon, over: tau, key: j.key("tau"), what: "horizon / jko.tau")
             let scheme = JKOSpec.Scheme(rawValue: try j.choice("scheme", ["particle", "grid"], default: "particle"))!
             let transport = JKOSpec.Transport(rawValue: try j.choice("transport", ["exact", "sinkhorn"], default: "exact"))!
             let epsilon = try j.optionalNumber("epsilon")
@@ -291,7 +330,7 @@ extension ExperimentSpec {
 
         return ExperimentSpec(model: model, teacher: teacher, initialization: InitializationSpec(a: a, w: (wMean, wStd)),
                               energy: energy, particles: particles, horizon: horizon, seed: UInt64(seedValue),
-                              sgd: sgd, jko: jko, recordEvery: recordEvery)
+                              sgd: sgd, jko: jko, recordEvery: recordEvery, memoryLimit: memoryLimit)
     }
 
     private static func parseTeacher(_ t: SpecReader, d: Int) throws -> TeacherSpec {
