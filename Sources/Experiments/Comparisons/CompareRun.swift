@@ -8,7 +8,7 @@ import Wasserstein
 ///
 /// The comparison reports the risk of both, their gap, the exact `W2` between the two particle
 /// clouds, and the 1-D `W2` between their marginals of `|w|`, of `<w, w*>/|w*|` (single-neuron or
-/// linear teacher) and of `a` (trained second layer). MATH.md item 5 explains why the marginals,
+/// linear teacher) and of `a` (trained second layer). Docs/Theory.md section 6 explains why the marginals,
 /// not the full `W2`, are the yardstick in high dimension.
 public enum CompareRun {
     /// One common time of the comparison.

@@ -4,7 +4,7 @@ import MeanField
 import Wasserstein
 
 /// `wasserstein compare --sweep-particles ... --sweep-eta ...`: how the gap between SGD and the
-/// mean-field flow closes as the width `M` grows and the step `eta` shrinks (MATH.md item 5:
+/// mean-field flow closes as the width `M` grows and the step `eta` shrinks (Docs/Theory.md section 6:
 /// `1/sqrt(M) + sqrt(eta)` up to logarithms).
 ///
 /// One reference JKO run (particle scheme, `referenceParticles` particles, its own seed) stands for
