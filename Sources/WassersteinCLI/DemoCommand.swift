@@ -23,6 +23,6 @@ struct DemoCommand: ParsableCommand {
             print(line)
         }, progress: progress.callback)
         progress.finish()
-        print(String(format: "demo finished in %.1f s; open %@/compare/risk.svg and %@/compare/gaps.svg", (clock.now - start).timeInSeconds, directory.path, directory.path))
+        print("demo finished in \(DurationText.precise((clock.now - start).timeInSeconds)); open \(directory.path)/compare/risk.svg and \(directory.path)/compare/risk_gap.svg")
     }
 }

@@ -19,6 +19,7 @@ struct WassersteinCommand: ParsableCommand {
           wasserstein compare spec.json --out runs/compare
           wasserstein demo --out demo
         """,
+        version: ToolkitVersion.current,
         subcommands: [DistanceCommand.self, SGDCommand.self, JKOCommand.self, CompareCommand.self, DemoCommand.self]
     )
 
