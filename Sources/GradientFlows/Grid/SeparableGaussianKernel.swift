@@ -280,22 +280,39 @@ struct LogDomainGaussianKernel: Sendable {
         taps.withUnsafeBufferPointer { tp in
             let centre = tp.baseAddress! + w      // centre[d] = -(h d)^2 / gamma for |d| <= w
             Parallel.forEachChunk(count: rows, minimumChunk: max(1, 16_384 / max(1, n * (2 * w + 1)))) { range in
-                for r in range {
-                    let s = src + r * n
-                    for k in 0 ..< n {
-                        let lo = max(0, k - w), hi = min(n - 1, k + w)
+                // Plain while loops and comparisons: the same machine code as ranges and
+                // `max` in a release build, and several times faster in a debug one, where the
+                // test suite runs this kernel on 64 x 64 grids.
+                var r = range.lowerBound
+                while r < range.upperBound {
+                    let s = src + r &* n
+                    var k = 0
+                    while k < n {
+                        let lo = k > w ? k &- w : 0, hi = k &+ w < n ? k &+ w : n &- 1
                         let t = centre - k
                         var m = -Double.infinity
-                        for l in lo ... hi { m = Swift.max(m, t[l] + s[l]) }
-                        guard m > -.infinity else { dst[k * rows + r] = -.infinity; continue }
-                        let cutoff = m - negligibleExponent
-                        var sum = 0.0
-                        for l in lo ... hi {
+                        var l = lo
+                        while l <= hi {
                             let e = t[l] + s[l]
-                            if e > cutoff { sum += entropicExp(e - m) }
+                            if e > m { m = e }
+                            l &+= 1
                         }
-                        dst[k * rows + r] = m + log(sum)
+                        if m == -.infinity {
+                            dst[k &* rows &+ r] = -.infinity
+                        } else {
+                            let cutoff = m - negligibleExponent
+                            var sum = 0.0
+                            l = lo
+                            while l <= hi {
+                                let e = t[l] + s[l]
+                                if e > cutoff { sum += entropicExp(e - m) }
+                                l &+= 1
+                            }
+                            dst[k &* rows &+ r] = m + log(sum)
+                        }
+                        k &+= 1
                     }
+                    r &+= 1
                 }
             }
         }
