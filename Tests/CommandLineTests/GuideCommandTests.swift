@@ -133,19 +133,7 @@ struct GuideCommandTests {
         for prefix in ["swift run -c release wasserstein", "swift run wasserstein"] where line.hasPrefix(prefix) {
             line = "'" + CommandRunner.executable.path + "'" + line.dropFirst(prefix.count)
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", line]
-        process.currentDirectoryURL = folder
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CommandRunner.Output(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                                    stderr: String(decoding: e, as: UTF8.self))
+        return try CommandRunner.run(["-c", line], program: URL(fileURLWithPath: "/bin/sh"), in: folder)
     }
 
     // MARK: - Comparing a printed line with the guide's
