@@ -80,7 +80,7 @@ public enum CompareRun {
 
         // The JKO flow (particle scheme), from the same initial particles.
         let t1 = clock.now
-        let jko = try JKORun.run(spec: spec, directory: nil, scheme: .particle, keepStates: true) { f, text in progress?(0.45 + 0.45 * f, "jko " + text) }
+        let jko = try JKORun.run(spec: spec, directory: nil, scheme: .particle, keepStates: true) { f, text in progress?(0.45 + 0.45 * f, "particle " + text) }
         let jkoSeconds = (clock.now - t1).timeInSeconds
 
         // The grid scheme too, when D <= 2 and the spec gives a grid.
