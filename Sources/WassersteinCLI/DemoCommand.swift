@@ -7,7 +7,7 @@ struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "A short tour on built-in data: distances by every method, a JKO run, JKO against SGD.",
-        discussion: "Writes DIR/distances, DIR/jko and DIR/compare (CSV, .npy, JSON and SVG). About 5 s in a release build, most of it the JKO part's distances to its Gibbs measure."
+        discussion: "Writes DIR/distances, DIR/jko and DIR/compare (CSV, .npy, JSON and SVG). A few seconds in a release build (3 s of CPU time, most of it the GLPK method)."
     )
 
     @Option(help: "Output folder (created if needed).")
