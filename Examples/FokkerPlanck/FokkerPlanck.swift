@@ -59,181 +59,182 @@ struct FokkerPlanckExample: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let directory = try OutputDirectory(out)
-        let oracle = try OrnsteinUhlenbeckOracle(lambda: lambda, beta: beta)
-        let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: lambda, beta: beta)
-        let grid = try RegularGrid(dimension: 1, lower: -5, upper: 6, pointsPerAxis: points)
-        let law = try NormalLaw(mean: [initialMean], standardDeviation: [initialStd])
-        let startDensity = try law.discretized(on: grid)
-        let startParticles = try law.sample(count: particles, seed: seed)
-        let tauList = try SweepRun.parseList(taus, option: "--taus")
-        let steps = max(1, Int((horizon / tau).rounded()))
-        let progress = ProgressReporter(label: "fokker-planck")
+        try OutputDirectory.writing(to: out) { directory in
+            let oracle = try OrnsteinUhlenbeckOracle(lambda: lambda, beta: beta)
+            let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: lambda, beta: beta)
+            let grid = try RegularGrid(dimension: 1, lower: -5, upper: 6, pointsPerAxis: points)
+            let law = try NormalLaw(mean: [initialMean], standardDeviation: [initialStd])
+            let startDensity = try law.discretized(on: grid)
+            let startParticles = try law.sample(count: particles, seed: seed)
+            let tauList = try SweepRun.parseList(taus, option: "--taus")
+            let steps = max(1, Int((horizon / tau).rounded()))
+            let progress = ProgressReporter(label: "fokker-planck")
 
-        func exact(_ t: Double) -> (mean: Double, std: Double) {
-            (oracle.mean(at: t, initial: initialMean), oracle.standardDeviation(at: t, initial: initialStd))
-        }
-
-        // Main runs, every state kept.
-        var gridStates = [GridDensity]()
-        let gridRun = try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: steps, scheme: .grid(grid, GridJKOOptions()), oracle: oracle))
-            .run(from: .density(startDensity)) { report, state in
-                if case .density(let g) = state { gridStates.append(g) }
-                progress.update(fraction: 0.1 * Double(report.step) / Double(steps), detail: "grid step \(report.step)/\(steps)")
-            }
-        var particleStates = [[Double]]()
-        let particleRun = try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: steps, scheme: .particle(ParticleJKOOptions(transport: .exact)), oracle: oracle))
-            .run(from: .particles(startParticles)) { report, state in
-                if case .particles(let p) = state { particleStates.append(p.coordinates) }
-                progress.update(fraction: 0.1 + 0.4 * Double(report.step) / Double(steps), detail: "particles step \(report.step)/\(steps)")
+            func exact(_ t: Double) -> (mean: Double, std: Double) {
+                (oracle.mean(at: t, initial: initialMean), oracle.standardDeviation(at: t, initial: initialStd))
             }
 
-        // Errors against the exact flow from N(m0, s0^2), along the run.
-        var rows = [[Double]]()
-        var recursion = (mean: initialMean, standardDeviation: initialStd)
-        for k in 0 ... steps {
-            let t = Double(k) * tau
-            if k > 0 { recursion = oracle.jkoStep(mean: recursion.mean, standardDeviation: recursion.standardDeviation, tau: tau) }
-            let e = exact(t)
-            let g = gridRun.reports[k], p = particleRun.reports[k]
-            let gridStd = g.variance[0].squareRoot(), particleStd = p.variance[0].squareRoot()
-            rows.append([
-                CSVFormat.cleanTime(t),
-                gaussianW2Diagonal(mean1: g.mean, standardDeviation1: [gridStd], mean2: [e.mean], standardDeviation2: [e.std]),
-                gaussianW2Diagonal(mean1: p.mean, standardDeviation1: [particleStd], mean2: [e.mean], standardDeviation2: [e.std]),
-                gaussianW2Diagonal(mean1: [recursion.mean], standardDeviation1: [recursion.standardDeviation], mean2: [e.mean], standardDeviation2: [e.std]),
-                p.gaussianW2ToExactFlow ?? .nan,
-                try w2ToNormal(points: grid.axes[0], masses: gridStates[k].masses, mean: e.mean, std: e.std),
-                try w2ToNormal(points: particleStates[k], masses: nil, mean: e.mean, std: e.std),
-                g.mean[0], gridStd, p.mean[0], particleStd, e.mean, e.std, g.freeEnergy, p.freeEnergy,
-                oracle.freeEnergy(mean: [e.mean], standardDeviation: [e.std]),
-            ])
-        }
-        try directory.writeCSV("error_vs_time.csv", header: [
-            "t", "w2_moments_grid", "w2_moments_particles", "w2_moments_jko_recursion", "w2_moments_particles_own_start", "w2_grid", "w2_particles",
-            "mean_grid", "std_grid", "mean_particles", "std_particles", "mean_exact", "std_exact",
-            "free_energy_grid", "free_energy_particles", "free_energy_exact",
-        ], rows: rows)
-        let times = rows.map { $0[0] }
-        let column = { (c: Int) in rows.map { $0[c] } }
-        try LineChart(title: "Error against the exact OU flow (tau = \(tau), M = \(particles), \(points) grid points)",
-                      xLabel: "t", yLabel: "W2 to the exact law", series: [
-                        ChartSeries(name: "grid (moments)", x: times, y: column(1)),
-                        ChartSeries(name: "particles (moments)", x: times, y: column(4)),
-                        ChartSeries(name: "exact JKO steps", x: times, y: column(3), dashed: true),
-                        ChartSeries(name: "grid (full W2)", x: times, y: column(5), dashed: true),
-                        ChartSeries(name: "particles (full W2)", x: times, y: column(6), dashed: true),
-                      ]).write(to: directory.file("error_vs_time.svg"))
+            // Main runs, every state kept.
+            var gridStates = [GridDensity]()
+            let gridRun = try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: steps, scheme: .grid(grid, GridJKOOptions()), oracle: oracle))
+                .run(from: .density(startDensity)) { report, state in
+                    if case .density(let g) = state { gridStates.append(g) }
+                    progress.update(fraction: 0.1 * Double(report.step) / Double(steps), detail: "grid step \(report.step)/\(steps)")
+                }
+            var particleStates = [[Double]]()
+            let particleRun = try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: steps, scheme: .particle(ParticleJKOOptions(transport: .exact)), oracle: oracle))
+                .run(from: .particles(startParticles)) { report, state in
+                    if case .particles(let p) = state { particleStates.append(p.coordinates) }
+                    progress.update(fraction: 0.1 + 0.4 * Double(report.step) / Double(steps), detail: "particles step \(report.step)/\(steps)")
+                }
 
-        // The density on the grid against the exact Gaussian density at a few times.
-        let picks = [0.0, 0.25, 0.5, 1.0, horizon].filter { $0 <= horizon }.reduce(into: [Double]()) { if !$0.contains($1) { $0.append($1) } }
-        var densityHeader = ["x"]
-        var densityColumns = [grid.axes[0]]
-        var densitySeries = [ChartSeries]()
-        for (n, t) in picks.enumerated() {
-            let k = min(steps, Int((t / tau).rounded()))
-            let e = exact(Double(k) * tau)
-            let label = String(format: "%.2f", Double(k) * tau)
-            let values = gridStates[k].densityValues
-            let exactValues = grid.axes[0].map { x in exp(-0.5 * (x - e.mean) * (x - e.mean) / (e.std * e.std)) / (e.std * (2 * Double.pi).squareRoot()) }
-            densityHeader += ["grid_t\(label)", "exact_t\(label)"]
-            densityColumns += [values, exactValues]
-            let color = ChartSeries.paletteColor(n)
-            densitySeries.append(ChartSeries(name: "t = \(label)", x: grid.axes[0], y: values, color: color))
-            densitySeries.append(ChartSeries(name: "exact t = \(label)", x: grid.axes[0], y: exactValues, dashed: true, color: color, inLegend: false))
-        }
-        try directory.writeCSV("density.csv", header: densityHeader,
-                               rows: (0 ..< grid.count).map { i in densityColumns.map { $0[i] } })
-        // Only the part of the axis that carries mass is drawn.
-        let window = { (s: ChartSeries) -> ChartSeries in
-            var c = s
-            let keep = zip(s.x, s.y).filter { $0.0 >= -3.5 && $0.0 <= 6 }
-            c.x = keep.map(\.0)
-            c.y = keep.map(\.1)
-            return c
-        }
-        try LineChart(title: "Density: grid JKO (solid) and exact OU law (dashed), tau = \(tau)", xLabel: "x", yLabel: "density",
-                      series: densitySeries.map(window)).write(to: directory.file("density.svg"))
-        try HistogramChart(title: "Particles at t = \(String(format: "%.2f", Double(steps) * tau)) against a sample of the exact law",
-                           xLabel: "x", samples: [("particle JKO", particleStates[steps]),
-                                                  ("exact law (fresh sample)", try NormalLaw(mean: [exact(Double(steps) * tau).mean], standardDeviation: [exact(Double(steps) * tau).std]).sample(count: 20_000, seed: seed &+ 1).coordinates)],
-                           binCount: 30).write(to: directory.file("particles_final.svg"))
+            // Errors against the exact flow from N(m0, s0^2), along the run.
+            var rows = [[Double]]()
+            var recursion = (mean: initialMean, standardDeviation: initialStd)
+            for k in 0 ... steps {
+                let t = Double(k) * tau
+                if k > 0 { recursion = oracle.jkoStep(mean: recursion.mean, standardDeviation: recursion.standardDeviation, tau: tau) }
+                let e = exact(t)
+                let g = gridRun.reports[k], p = particleRun.reports[k]
+                let gridStd = g.variance[0].squareRoot(), particleStd = p.variance[0].squareRoot()
+                rows.append([
+                    CSVFormat.cleanTime(t),
+                    gaussianW2Diagonal(mean1: g.mean, standardDeviation1: [gridStd], mean2: [e.mean], standardDeviation2: [e.std]),
+                    gaussianW2Diagonal(mean1: p.mean, standardDeviation1: [particleStd], mean2: [e.mean], standardDeviation2: [e.std]),
+                    gaussianW2Diagonal(mean1: [recursion.mean], standardDeviation1: [recursion.standardDeviation], mean2: [e.mean], standardDeviation2: [e.std]),
+                    p.gaussianW2ToExactFlow ?? .nan,
+                    try w2ToNormal(points: grid.axes[0], masses: gridStates[k].masses, mean: e.mean, std: e.std),
+                    try w2ToNormal(points: particleStates[k], masses: nil, mean: e.mean, std: e.std),
+                    g.mean[0], gridStd, p.mean[0], particleStd, e.mean, e.std, g.freeEnergy, p.freeEnergy,
+                    oracle.freeEnergy(mean: [e.mean], standardDeviation: [e.std]),
+                ])
+            }
+            try directory.writeCSV("error_vs_time.csv", header: [
+                "t", "w2_moments_grid", "w2_moments_particles", "w2_moments_jko_recursion", "w2_moments_particles_own_start", "w2_grid", "w2_particles",
+                "mean_grid", "std_grid", "mean_particles", "std_particles", "mean_exact", "std_exact",
+                "free_energy_grid", "free_energy_particles", "free_energy_exact",
+            ], rows: rows)
+            let times = rows.map { $0[0] }
+            let column = { (c: Int) in rows.map { $0[c] } }
+            try LineChart(title: "Error against the exact OU flow (tau = \(tau), M = \(particles), \(points) grid points)",
+                          xLabel: "t", yLabel: "W2 to the exact law", series: [
+                            ChartSeries(name: "grid (moments)", x: times, y: column(1)),
+                            ChartSeries(name: "particles (moments)", x: times, y: column(4)),
+                            ChartSeries(name: "exact JKO steps", x: times, y: column(3), dashed: true),
+                            ChartSeries(name: "grid (full W2)", x: times, y: column(5), dashed: true),
+                            ChartSeries(name: "particles (full W2)", x: times, y: column(6), dashed: true),
+                          ]).write(to: directory.file("error_vs_time.svg"))
 
-        // The error at t = 1 against tau: first order.
-        var tauRows = [[Double]]()
-        for (n, h) in tauList.enumerated() {
-            let k = max(1, Int((1 / h).rounded()))
-            let e = exact(Double(k) * h)
-            let g = try JKORunner(energy: energy, settings: JKORunSettings(tau: h, steps: k, scheme: .grid(grid, GridJKOOptions())))
-                .run(from: .density(startDensity)).reports.last!
-            let p = try JKORunner(energy: energy, settings: JKORunSettings(tau: h, steps: k, scheme: .particle(ParticleJKOOptions(transport: .exact)), oracle: oracle))
-                .run(from: .particles(startParticles)) { report, _ in
-                    progress.update(fraction: 0.5 + 0.5 * (Double(n) + Double(report.step) / Double(k)) / Double(tauList.count),
-                                    detail: "tau = \(h) step \(report.step)/\(k)")
-                }.reports.last!
-            var r = (mean: initialMean, standardDeviation: initialStd)
-            for _ in 0 ..< k { r = oracle.jkoStep(mean: r.mean, standardDeviation: r.standardDeviation, tau: h) }
-            tauRows.append([
-                h,
-                gaussianW2Diagonal(mean1: g.mean, standardDeviation1: [g.variance[0].squareRoot()], mean2: [e.mean], standardDeviation2: [e.std]),
-                gaussianW2Diagonal(mean1: p.mean, standardDeviation1: [p.variance[0].squareRoot()], mean2: [e.mean], standardDeviation2: [e.std]),
-                p.gaussianW2ToExactFlow ?? .nan,
-                gaussianW2Diagonal(mean1: [r.mean], standardDeviation1: [r.standardDeviation], mean2: [e.mean], standardDeviation2: [e.std]),
-            ])
+            // The density on the grid against the exact Gaussian density at a few times.
+            let picks = [0.0, 0.25, 0.5, 1.0, horizon].filter { $0 <= horizon }.reduce(into: [Double]()) { if !$0.contains($1) { $0.append($1) } }
+            var densityHeader = ["x"]
+            var densityColumns = [grid.axes[0]]
+            var densitySeries = [ChartSeries]()
+            for (n, t) in picks.enumerated() {
+                let k = min(steps, Int((t / tau).rounded()))
+                let e = exact(Double(k) * tau)
+                let label = String(format: "%.2f", Double(k) * tau)
+                let values = gridStates[k].densityValues
+                let exactValues = grid.axes[0].map { x in exp(-0.5 * (x - e.mean) * (x - e.mean) / (e.std * e.std)) / (e.std * (2 * Double.pi).squareRoot()) }
+                densityHeader += ["grid_t\(label)", "exact_t\(label)"]
+                densityColumns += [values, exactValues]
+                let color = ChartSeries.paletteColor(n)
+                densitySeries.append(ChartSeries(name: "t = \(label)", x: grid.axes[0], y: values, color: color))
+                densitySeries.append(ChartSeries(name: "exact t = \(label)", x: grid.axes[0], y: exactValues, dashed: true, color: color, inLegend: false))
+            }
+            try directory.writeCSV("density.csv", header: densityHeader,
+                                   rows: (0 ..< grid.count).map { i in densityColumns.map { $0[i] } })
+            // Only the part of the axis that carries mass is drawn.
+            let window = { (s: ChartSeries) -> ChartSeries in
+                var c = s
+                let keep = zip(s.x, s.y).filter { $0.0 >= -3.5 && $0.0 <= 6 }
+                c.x = keep.map(\.0)
+                c.y = keep.map(\.1)
+                return c
+            }
+            try LineChart(title: "Density: grid JKO (solid) and exact OU law (dashed), tau = \(tau)", xLabel: "x", yLabel: "density",
+                          series: densitySeries.map(window)).write(to: directory.file("density.svg"))
+            try HistogramChart(title: "Particles at t = \(String(format: "%.2f", Double(steps) * tau)) against a sample of the exact law",
+                               xLabel: "x", samples: [("particle JKO", particleStates[steps]),
+                                                      ("exact law (fresh sample)", try NormalLaw(mean: [exact(Double(steps) * tau).mean], standardDeviation: [exact(Double(steps) * tau).std]).sample(count: 20_000, seed: seed &+ 1).coordinates)],
+                               binCount: 30).write(to: directory.file("particles_final.svg"))
+
+            // The error at t = 1 against tau: first order.
+            var tauRows = [[Double]]()
+            for (n, h) in tauList.enumerated() {
+                let k = max(1, Int((1 / h).rounded()))
+                let e = exact(Double(k) * h)
+                let g = try JKORunner(energy: energy, settings: JKORunSettings(tau: h, steps: k, scheme: .grid(grid, GridJKOOptions())))
+                    .run(from: .density(startDensity)).reports.last!
+                let p = try JKORunner(energy: energy, settings: JKORunSettings(tau: h, steps: k, scheme: .particle(ParticleJKOOptions(transport: .exact)), oracle: oracle))
+                    .run(from: .particles(startParticles)) { report, _ in
+                        progress.update(fraction: 0.5 + 0.5 * (Double(n) + Double(report.step) / Double(k)) / Double(tauList.count),
+                                        detail: "tau = \(h) step \(report.step)/\(k)")
+                    }.reports.last!
+                var r = (mean: initialMean, standardDeviation: initialStd)
+                for _ in 0 ..< k { r = oracle.jkoStep(mean: r.mean, standardDeviation: r.standardDeviation, tau: h) }
+                tauRows.append([
+                    h,
+                    gaussianW2Diagonal(mean1: g.mean, standardDeviation1: [g.variance[0].squareRoot()], mean2: [e.mean], standardDeviation2: [e.std]),
+                    gaussianW2Diagonal(mean1: p.mean, standardDeviation1: [p.variance[0].squareRoot()], mean2: [e.mean], standardDeviation2: [e.std]),
+                    p.gaussianW2ToExactFlow ?? .nan,
+                    gaussianW2Diagonal(mean1: [r.mean], standardDeviation1: [r.standardDeviation], mean2: [e.mean], standardDeviation2: [e.std]),
+                ])
+            }
+            progress.finish()
+            try directory.writeCSV("error_vs_tau.csv", header: ["tau", "w2_moments_grid", "w2_moments_particles",
+                                                                "w2_moments_particles_own_start", "w2_moments_jko_recursion"], rows: tauRows)
+            let tauAxis = tauRows.map { $0[0] }
+            let slopes = (1 ... 4).map { c in SweepRun.logLogSlope(x: tauAxis, y: tauRows.map { $0[c] }) }
+            func slopeText(_ s: Double?) -> String { s.map { String(format: "slope %.2f", $0) } ?? "no slope" }
+            try LineChart(title: "Error at t = 1 against tau (log-log; first order = slope 1)", xLabel: "tau", yLabel: "W2 (moments) to the exact law",
+                          xScale: .logarithmic, yScale: .logarithmic, series: [
+                            ChartSeries(name: "grid, \(slopeText(slopes[0]))", x: tauAxis, y: tauRows.map { $0[1] }, markers: true),
+                            ChartSeries(name: "particles, \(slopeText(slopes[2]))", x: tauAxis, y: tauRows.map { $0[3] }, markers: true),
+                            ChartSeries(name: "exact JKO steps, \(slopeText(slopes[3]))", x: tauAxis, y: tauRows.map { $0[4] }, dashed: true),
+                          ]).write(to: directory.file("error_vs_tau.svg"))
+
+            let seconds = (clock.now - start).timeInSeconds
+            let last = rows.last!
+            try directory.writeJSON("summary.json", .object([
+                ("example", .string("fokker-planck")),
+                ("settings", .object([
+                    ("lambda", .number(lambda)), ("beta", .number(beta)), ("initial_mean", .number(initialMean)),
+                    ("initial_std", .number(initialStd)), ("tau", .number(tau)), ("horizon", .number(Double(steps) * tau)),
+                    ("grid_points", .integer(points)), ("grid_bounds", .numbers([-5, 6])), ("particles", .integer(particles)),
+                    ("seed", .integer(Int(truncatingIfNeeded: seed))), ("grid_blur", .finite(gridRun.gridBlur?.gamma)),
+                ])),
+                ("final", .object([
+                    ("w2_moments_grid", .finite(last[1])), ("w2_moments_particles", .finite(last[2])),
+                    ("w2_moments_particles_own_start", .finite(last[4])),
+                    ("w2_moments_jko_recursion", .finite(last[3])), ("w2_grid", .finite(last[5])), ("w2_particles", .finite(last[6])),
+                ])),
+                ("max_over_t", .object([
+                    ("w2_moments_grid", .finite(column(1).max())), ("w2_moments_particles", .finite(column(2).max())),
+                    ("w2_moments_jko_recursion", .finite(column(3).max())), ("w2_moments_particles_own_start", .finite(column(4).max())),
+                ])),
+                ("tau_study", .object([
+                    ("time", .number(1)),
+                    ("taus", .numbers(tauAxis)),
+                    ("w2_moments_grid", .numbers(tauRows.map { $0[1] })),
+                    ("w2_moments_particles", .numbers(tauRows.map { $0[2] })),
+                    ("w2_moments_particles_own_start", .numbers(tauRows.map { $0[3] })),
+                    ("w2_moments_jko_recursion", .numbers(tauRows.map { $0[4] })),
+                    ("slope_grid", .finite(slopes[0])), ("slope_particles", .finite(slopes[1])),
+                    ("slope_particles_own_start", .finite(slopes[2])), ("slope_jko_recursion", .finite(slopes[3])),
+                ])),
+                ("all_steps_converged", .bool(gridRun.allConverged && particleRun.allConverged)),
+                ("seconds", .number(seconds)),
+            ]))
+
+            print("fokker-planck: OU flow, lambda = \(lambda), beta = \(beta), from N(\(initialMean), \(initialStd)^2), tau = \(tau), T = \(Double(steps) * tau)")
+            print(String(format: "  W2 to the exact law at T (moments): grid %.2e, particles (M = %d) %.2e, exact JKO recursion %.2e", last[1], particles, last[4], last[3]))
+            print(String(format: "  full W2 at T: grid %.2e (lattice floor), particles %.2e (sampling floor)", last[5], last[6]))
+            print("  error at t = 1 against tau (moments):")
+            for r in tauRows { print(String(format: "    tau = %-7g grid %.3e   particles %.3e   exact recursion %.3e", r[0], r[1], r[3], r[4])) }
+            print("  log-log slopes: grid \(slopeText(slopes[0])), particles \(slopeText(slopes[2])), exact recursion \(slopeText(slopes[3]))")
+            print(String(format: "  %.1f s -> %@", seconds, directory.path))
         }
-        progress.finish()
-        try directory.writeCSV("error_vs_tau.csv", header: ["tau", "w2_moments_grid", "w2_moments_particles",
-                                                            "w2_moments_particles_own_start", "w2_moments_jko_recursion"], rows: tauRows)
-        let tauAxis = tauRows.map { $0[0] }
-        let slopes = (1 ... 4).map { c in SweepRun.logLogSlope(x: tauAxis, y: tauRows.map { $0[c] }) }
-        func slopeText(_ s: Double?) -> String { s.map { String(format: "slope %.2f", $0) } ?? "no slope" }
-        try LineChart(title: "Error at t = 1 against tau (log-log; first order = slope 1)", xLabel: "tau", yLabel: "W2 (moments) to the exact law",
-                      xScale: .logarithmic, yScale: .logarithmic, series: [
-                        ChartSeries(name: "grid, \(slopeText(slopes[0]))", x: tauAxis, y: tauRows.map { $0[1] }, markers: true),
-                        ChartSeries(name: "particles, \(slopeText(slopes[2]))", x: tauAxis, y: tauRows.map { $0[3] }, markers: true),
-                        ChartSeries(name: "exact JKO steps, \(slopeText(slopes[3]))", x: tauAxis, y: tauRows.map { $0[4] }, dashed: true),
-                      ]).write(to: directory.file("error_vs_tau.svg"))
-
-        let seconds = (clock.now - start).timeInSeconds
-        let last = rows.last!
-        try directory.writeJSON("summary.json", .object([
-            ("example", .string("fokker-planck")),
-            ("settings", .object([
-                ("lambda", .number(lambda)), ("beta", .number(beta)), ("initial_mean", .number(initialMean)),
-                ("initial_std", .number(initialStd)), ("tau", .number(tau)), ("horizon", .number(Double(steps) * tau)),
-                ("grid_points", .integer(points)), ("grid_bounds", .numbers([-5, 6])), ("particles", .integer(particles)),
-                ("seed", .integer(Int(truncatingIfNeeded: seed))), ("grid_blur", .finite(gridRun.gridBlur?.gamma)),
-            ])),
-            ("final", .object([
-                ("w2_moments_grid", .finite(last[1])), ("w2_moments_particles", .finite(last[2])),
-                ("w2_moments_particles_own_start", .finite(last[4])),
-                ("w2_moments_jko_recursion", .finite(last[3])), ("w2_grid", .finite(last[5])), ("w2_particles", .finite(last[6])),
-            ])),
-            ("max_over_t", .object([
-                ("w2_moments_grid", .finite(column(1).max())), ("w2_moments_particles", .finite(column(2).max())),
-                ("w2_moments_jko_recursion", .finite(column(3).max())), ("w2_moments_particles_own_start", .finite(column(4).max())),
-            ])),
-            ("tau_study", .object([
-                ("time", .number(1)),
-                ("taus", .numbers(tauAxis)),
-                ("w2_moments_grid", .numbers(tauRows.map { $0[1] })),
-                ("w2_moments_particles", .numbers(tauRows.map { $0[2] })),
-                ("w2_moments_particles_own_start", .numbers(tauRows.map { $0[3] })),
-                ("w2_moments_jko_recursion", .numbers(tauRows.map { $0[4] })),
-                ("slope_grid", .finite(slopes[0])), ("slope_particles", .finite(slopes[1])),
-                ("slope_particles_own_start", .finite(slopes[2])), ("slope_jko_recursion", .finite(slopes[3])),
-            ])),
-            ("all_steps_converged", .bool(gridRun.allConverged && particleRun.allConverged)),
-            ("seconds", .number(seconds)),
-        ]))
-
-        print("fokker-planck: OU flow, lambda = \(lambda), beta = \(beta), from N(\(initialMean), \(initialStd)^2), tau = \(tau), T = \(Double(steps) * tau)")
-        print(String(format: "  W2 to the exact law at T (moments): grid %.2e, particles (M = %d) %.2e, exact JKO recursion %.2e", last[1], particles, last[4], last[3]))
-        print(String(format: "  full W2 at T: grid %.2e (lattice floor), particles %.2e (sampling floor)", last[5], last[6]))
-        print("  error at t = 1 against tau (moments):")
-        for r in tauRows { print(String(format: "    tau = %-7g grid %.3e   particles %.3e   exact recursion %.3e", r[0], r[1], r[3], r[4])) }
-        print("  log-log slopes: grid \(slopeText(slopes[0])), particles \(slopeText(slopes[2])), exact recursion \(slopeText(slopes[3]))")
-        print(String(format: "  %.1f s -> %@", seconds, directory.path))
     }
 }
 

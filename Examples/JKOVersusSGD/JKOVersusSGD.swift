@@ -47,32 +47,33 @@ struct JKOVersusSGDExample: ParsableCommand {
             experiment.particles = particles
         }
         if let seed { experiment.seed = seed }
-        let directory = try OutputDirectory(out)
-        // The spec that ran, for `wasserstein compare DIR/spec.json` (overrides applied).
-        var text = try String(contentsOfFile: path, encoding: .utf8)
-        if particles != nil || seed != nil {
-            text = text.replacingOccurrences(of: #""particles": *[0-9]+"#, with: "\"particles\": \(experiment.particles)", options: .regularExpression)
-            text = text.replacingOccurrences(of: #""seed": *[0-9]+"#, with: "\"seed\": \(experiment.seed)", options: .regularExpression)
-        }
-        try text.write(toFile: directory.file("spec.json"), atomically: true, encoding: .utf8)
+        try OutputDirectory.writing(to: out, protecting: [path]) { directory in
+            // The spec that ran, for `wasserstein compare DIR/spec.json` (overrides applied).
+            var text = try String(contentsOfFile: path, encoding: .utf8)
+            if particles != nil || seed != nil {
+                text = text.replacingOccurrences(of: #""particles": *[0-9]+"#, with: "\"particles\": \(experiment.particles)", options: .regularExpression)
+                text = text.replacingOccurrences(of: #""seed": *[0-9]+"#, with: "\"seed\": \(experiment.seed)", options: .regularExpression)
+            }
+            try text.write(toFile: directory.file("spec.json"), atomically: true, encoding: .utf8)
 
-        let progress = ProgressReporter(label: "jko-versus-sgd")
-        let output = try CompareRun.run(spec: experiment, directory: directory, progress: progress.callback)
-        progress.finish()
+            let progress = ProgressReporter(label: "jko-versus-sgd")
+            let output = try CompareRun.run(spec: experiment, directory: directory, progress: progress.callback)
+            progress.finish()
 
-        let rows = output.rows
-        let first = rows.first!, last = rows.last!
-        let d = experiment.model!.inputDimension
-        print("jko-versus-sgd: ReLU teacher, d = \(d), M = \(experiment.particles), horizon \(experiment.horizon), tau = \(experiment.jko!.tau), eta = \(experiment.sgd!.eta) (\(experiment.sgd!.kind.rawValue) SGD)")
-        print(String(format: "  risk  t = 0: %.4f   t = %.2f: JKO %.4f, SGD %.4f", first.riskJKO, last.time, last.riskJKO, last.riskSGD))
-        print(String(format: "  max |risk gap| over t: %.4f (final %.4f)", output.maxRiskGap, last.riskGap))
-        print(String(format: "  max W2 of the 1-D marginals: |w| %.4f, <w,w*>/|w*| %.4f, a %.4f; max W2 of the full clouds (D = %d) %.4f",
-                     rows.map(\.w2Norm).max() ?? .nan, rows.compactMap(\.w2Overlap).max() ?? .nan,
-                     rows.compactMap(\.w2SecondLayer).max() ?? .nan, experiment.parameterDimension, rows.map(\.w2Clouds).max() ?? .nan))
-        if case .object(let members) = output.summary, let s = members.first(where: { $0.0 == "seconds" })?.1,
-           case .object(let parts) = s {
-            let text = parts.compactMap { name, v -> String? in if case .number(let x) = v { return "\(name) \(String(format: "%.1f", x)) s" }; return nil }
-            print("  time: " + text.joined(separator: ", ") + " -> \(directory.path)")
+            let rows = output.rows
+            let first = rows.first!, last = rows.last!
+            let d = experiment.model!.inputDimension
+            print("jko-versus-sgd: ReLU teacher, d = \(d), M = \(experiment.particles), horizon \(experiment.horizon), tau = \(experiment.jko!.tau), eta = \(experiment.sgd!.eta) (\(experiment.sgd!.kind.rawValue) SGD)")
+            print(String(format: "  risk  t = 0: %.4f   t = %.2f: JKO %.4f, SGD %.4f", first.riskJKO, last.time, last.riskJKO, last.riskSGD))
+            print(String(format: "  max |risk gap| over t: %.4f (final %.4f)", output.maxRiskGap, last.riskGap))
+            print(String(format: "  max W2 of the 1-D marginals: |w| %.4f, <w,w*>/|w*| %.4f, a %.4f; max W2 of the full clouds (D = %d) %.4f",
+                         rows.map(\.w2Norm).max() ?? .nan, rows.compactMap(\.w2Overlap).max() ?? .nan,
+                         rows.compactMap(\.w2SecondLayer).max() ?? .nan, experiment.parameterDimension, rows.map(\.w2Clouds).max() ?? .nan))
+            if case .object(let members) = output.summary, let s = members.first(where: { $0.0 == "seconds" })?.1,
+               case .object(let parts) = s {
+                let text = parts.compactMap { name, v -> String? in if case .number(let x) = v { return "\(name) \(String(format: "%.1f", x)) s" }; return nil }
+                print("  time: " + text.joined(separator: ", ") + " -> \(directory.path)")
+            }
         }
     }
 }

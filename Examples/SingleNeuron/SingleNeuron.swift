@@ -59,22 +59,23 @@ struct SingleNeuronExample: ParsableCommand {
         settings.recordEvery = horizon / 100
         settings.seed = seed
         settings.labelNoise = labelNoise
-        let directory = try OutputDirectory(out)
-        let progress = ProgressReporter(label: "single-neuron")
-        let result = try ScalingComparison.run(settings, progress: progress.callback)
-        progress.finish()
-        try ScalingComparison.write(result, to: directory)
+        try OutputDirectory.writing(to: out) { directory in
+            let progress = ProgressReporter(label: "single-neuron")
+            let result = try ScalingComparison.run(settings, progress: progress.callback)
+            progress.finish()
+            try ScalingComparison.write(result, to: directory)
 
-        let s = result.settings
-        print("single neuron: d = \(s.inputDimension), n = \(s.trainingSamples) samples, M = \(s.width), alpha = \(s.lazyMultiplier), eta = \(s.eta), T = \(s.horizon) (\(s.steps) steps)")
-        print(String(format: "  zero predictor risk      %.4f", result.zeroPredictorRisk))
-        print(String(format: "  best affine fit risk     %.4f", result.bestAffineRisk))
-        for c in [result.meanField, result.lazy] {
-            let name = c.scaling.name.padding(toLength: 24, withPad: " ", startingAt: 0)
-            var line = String(format: " test risk %.4f, train risk %.2e, parameters moved %.3g (relative)", c.finalTestRisk, c.finalTrainRisk, c.relativeMovement)
-            if let t = c.divergedAt { line += String(format: ", DIVERGED at t = %.3g", t) }
-            print("  \(name)" + line)
+            let s = result.settings
+            print("single neuron: d = \(s.inputDimension), n = \(s.trainingSamples) samples, M = \(s.width), alpha = \(s.lazyMultiplier), eta = \(s.eta), T = \(s.horizon) (\(s.steps) steps)")
+            print(String(format: "  zero predictor risk      %.4f", result.zeroPredictorRisk))
+            print(String(format: "  best affine fit risk     %.4f", result.bestAffineRisk))
+            for c in [result.meanField, result.lazy] {
+                let name = c.scaling.name.padding(toLength: 24, withPad: " ", startingAt: 0)
+                var line = String(format: " test risk %.4f, train risk %.2e, parameters moved %.3g (relative)", c.finalTestRisk, c.finalTrainRisk, c.relativeMovement)
+                if let t = c.divergedAt { line += String(format: ", DIVERGED at t = %.3g", t) }
+                print("  \(name)" + line)
+            }
+            print(String(format: "  lazy / mean-field final test risk: %.2f   (%.1f s) -> %@", result.finalRiskRatio, result.seconds, directory.path))
         }
-        print(String(format: "  lazy / mean-field final test risk: %.2f   (%.1f s) -> %@", result.finalRiskRatio, result.seconds, directory.path))
     }
 }

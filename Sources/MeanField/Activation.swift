@@ -27,13 +27,19 @@ public struct CustomActivation: Sendable {
 /// The scalar activation `s` of a neuron `a * s(<w, x>)`.
 ///
 /// `relu(u) = max(u, 0)` (derivative taken as 0 at u = 0), `erf(u)` (the error function, not
-/// rescaled), `tanh(u)`, `sigmoid(u) = 1 / (1 + e^-u)`, `linear(u) = u`.
+/// rescaled), `tanh(u)`, `sigmoid(u) = 1 / (1 + e^-u)`, `linear(u) = u`, and
+/// `he2(u) = u^2 - 1`, the second (probabilists') Hermite polynomial.
+///
+/// `he2` exists for teachers: a target `y = He_2(<w*, x>)` has information exponent 2 (its
+/// correlation with any first-order feature `<w, x>` vanishes), so learning it starts from a
+/// saddle instead of a slope. As a student activation it is allowed too (its kernels then come
+/// from quadrature, exact for this polynomial).
 public enum Activation: Sendable, CustomStringConvertible {
-    case relu, erf, tanh, sigmoid, linear
+    case relu, erf, tanh, sigmoid, linear, he2
     case custom(CustomActivation)
 
-    /// Parses the spec name (`relu`, `erf`, `tanh`, `sigmoid`, `linear`); custom activations
-    /// cannot be named in a spec.
+    /// Parses the spec name (`relu`, `erf`, `tanh`, `sigmoid`, `linear`, `he2`); custom
+    /// activations cannot be named in a spec.
     public init?(name: String) {
         switch name.lowercased() {
         case "relu": self = .relu
@@ -41,6 +47,7 @@ public enum Activation: Sendable, CustomStringConvertible {
         case "tanh": self = .tanh
         case "sigmoid": self = .sigmoid
         case "linear", "identity": self = .linear
+        case "he2", "hermite2": self = .he2
         default: return nil
         }
     }
@@ -52,6 +59,7 @@ public enum Activation: Sendable, CustomStringConvertible {
         case .tanh: return "tanh"
         case .sigmoid: return "sigmoid"
         case .linear: return "linear"
+        case .he2: return "he2"
         case .custom(let c): return c.name
         }
     }
@@ -64,6 +72,7 @@ public enum Activation: Sendable, CustomStringConvertible {
         case .tanh: return TanhFunction().value(u)
         case .sigmoid: return SigmoidFunction().value(u)
         case .linear: return u
+        case .he2: return u * u - 1
         case .custom(let c): return c.value(u)
         }
     }
@@ -76,6 +85,7 @@ public enum Activation: Sendable, CustomStringConvertible {
         case .tanh: return TanhFunction().derivative(u)
         case .sigmoid: return SigmoidFunction().derivative(u)
         case .linear: return 1
+        case .he2: return 2 * u
         case .custom(let c): return c.derivative(u)
         }
     }
@@ -160,6 +170,12 @@ struct IdentityFunction: ScalarFunction {
     @inline(__always) func valueAndDerivative4(_ u: SIMD4<Double>) -> (SIMD4<Double>, SIMD4<Double>) { (u, SIMD4(repeating: 1)) }
 }
 
+struct HermiteTwoFunction: ScalarFunction {
+    @inline(__always) func value(_ u: Double) -> Double { u * u - 1 }
+    @inline(__always) func derivative(_ u: Double) -> Double { 2 * u }
+    @inline(__always) func valueAndDerivative4(_ u: SIMD4<Double>) -> (SIMD4<Double>, SIMD4<Double>) { (u * u - 1, 2 * u) }
+}
+
 struct ClosureFunction: ScalarFunction {
     let custom: CustomActivation
     @inline(__always) func value(_ u: Double) -> Double { custom.value(u) }
@@ -181,6 +197,7 @@ extension Activation {
         case .tanh: return visitor.visit(TanhFunction())
         case .sigmoid: return visitor.visit(SigmoidFunction())
         case .linear: return visitor.visit(IdentityFunction())
+        case .he2: return visitor.visit(HermiteTwoFunction())
         case .custom(let c): return visitor.visit(ClosureFunction(custom: c))
         }
     }

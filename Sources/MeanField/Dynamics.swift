@@ -232,7 +232,11 @@ struct Recorder {
 
     func finish() -> Trajectory {
         let e = runner.experiment
-        return Trajectory(records: records, finalParticles: lastParticles, particleCount: e.particles,
+        // A run that diverged before its first record (a risk already infinite at t = 0) has no
+        // last finite record: it ends where it started. Without this the final particles were
+        // empty and writing them as an M x D array trapped.
+        let final = lastParticles.isEmpty ? runner.initialParticles() : lastParticles
+        return Trajectory(records: records, finalParticles: final, particleCount: e.particles,
                           parameterDimension: e.model.parameterDimension, steps: steps, status: status,
                           riskIsClosedForm: runner.risk.isClosedForm,
                           recordsFreeEnergy: e.energy.beta != nil && runner.entropyEstimator != nil)

@@ -102,10 +102,17 @@ public struct SGDExperiment: Sendable {
         self.recordEvery = recordEvery
     }
 
-    /// The number of steps `round(horizon / eta)`.
-    public var stepCount: Int { Int((horizon / sgd.eta).rounded()) }
-    /// Steps between records, `max(1, round(record_every / eta))`.
-    public var recordStride: Int { max(1, Int((recordEvery / sgd.eta).rounded())) }
+    /// The number of steps `round(horizon / eta)` (at most `1e12` once ``validate()`` passed;
+    /// clamped there before, so that reading it never traps).
+    public var stepCount: Int { Int(clampingCount: (horizon / sgd.eta).rounded(), limit: Self.maximumSteps) }
+    /// Steps between records, `max(1, round(record_every / eta))`, at most ``stepCount``: a
+    /// `record_every` beyond the horizon records the start and the end only.
+    public var recordStride: Int {
+        max(1, Int(clampingCount: (recordEvery / sgd.eta).rounded(), limit: max(1, stepCount)))
+    }
+
+    /// The largest number of steps a run accepts.
+    public static let maximumSteps = 1_000_000_000_000
 
     /// Checks every setting; the error names the spec key at fault.
     public func validate() throws {
@@ -120,7 +127,8 @@ public struct SGDExperiment: Sendable {
         try require(particles >= 1, "particles", "\(particles)", "must be >= 1")
         try require(sgd.eta.isFinite && sgd.eta > 0, "sgd.eta", "\(sgd.eta)", "must be > 0 and finite")
         try require(horizon.isFinite && horizon >= 0, "horizon", "\(horizon)", "must be finite and >= 0")
-        try require(horizon / sgd.eta <= 1e12, "horizon", "\(horizon)", "horizon / sgd.eta must be at most 1e12 steps")
+        try require(horizon / sgd.eta <= Double(Self.maximumSteps), "sgd.eta", "\(sgd.eta)",
+                    "horizon / sgd.eta = \(horizon / sgd.eta) steps, above the limit of 1e12; raise sgd.eta or shorten the horizon")
         try require(recordEvery.isFinite && recordEvery > 0, "record_every", "\(recordEvery)", "must be > 0 and finite")
         if sgd.noise {
             try require(energy.beta != nil, "sgd.noise", "true", "noisy dynamics need a finite energy.beta")
@@ -162,8 +170,10 @@ public struct TrajectoryRecord: Sendable {
 /// How a run ended.
 public enum RunStatus: Sendable, Equatable {
     case completed
-    /// A particle or the network output became NaN or infinite (step too large); the run stopped
-    /// at `step` and the last record holds the last finite state.
+    /// A particle or the network output became NaN or infinite (step too large, or a risk
+    /// already infinite at the start); the run stopped at `step`, the last record holds the
+    /// last finite state, and ``Trajectory/finalParticles`` are that record's particles (the
+    /// initial particles when the run diverged before its first record).
     case diverged(step: Int, time: Double)
 }
 
@@ -171,7 +181,8 @@ public enum RunStatus: Sendable, Equatable {
 public struct Trajectory: Sendable {
     public var records: [TrajectoryRecord]
     /// The particles at the end, row-major `M x D` (with a trained second layer a row is
-    /// `[a, w_1, ..., w_d]`).
+    /// `[a, w_1, ..., w_d]`); after a divergence, those of the last finite record (see
+    /// ``RunStatus/diverged(step:time:)``).
     public var finalParticles: [Double]
     public var particleCount: Int
     public var parameterDimension: Int

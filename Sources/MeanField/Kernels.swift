@@ -40,6 +40,10 @@ struct KernelValue: Sendable {
 protocol PairKernel: Sendable {
     func evaluate(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> KernelValue
     func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double
+    /// Four pairs `(w_i, w_j)` at once, the `w_j` given by their norm columns: `(K, alpha, beta)`
+    /// per lane (lane by lane through ``evaluate(_:_:_:)`` unless a kernel packs it).
+    func evaluate4(_ i: NormInfo, dot: SIMD4<Double>, squared: SIMD4<Double>, norm: SIMD4<Double>,
+                   inverse: SIMD4<Double>) -> (value: SIMD4<Double>, alpha: SIMD4<Double>, beta: SIMD4<Double>)
     /// For one row `i`: `values[j] = c_j K(w_i, w_j)`, `alphas[j] = c_j alpha_ij`,
     /// `betas[j] = c_j beta_ij` (`alphas`, `betas` nil: values only).
     func evaluateRow(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
@@ -58,6 +62,19 @@ struct NormColumns {
 }
 
 extension PairKernel {
+    @inline(__always)
+    func evaluate4(_ i: NormInfo, dot: SIMD4<Double>, squared: SIMD4<Double>, norm: SIMD4<Double>,
+                   inverse: SIMD4<Double>) -> (value: SIMD4<Double>, alpha: SIMD4<Double>, beta: SIMD4<Double>) {
+        var v = SIMD4<Double>(), a = SIMD4<Double>(), b = SIMD4<Double>()
+        for lane in 0 ..< 4 {
+            let kv = evaluate(i, NormInfo(squared: squared[lane], norm: norm[lane], inverse: inverse[lane]), dot[lane])
+            v[lane] = kv.value
+            a[lane] = kv.alpha
+            b[lane] = kv.beta
+        }
+        return (v, a, b)
+    }
+
     /// The scalar row loop (kernels with a SIMD version override it).
     @inline(__always)
     func evaluateRow(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
@@ -145,6 +162,11 @@ struct LinearKernel: PairKernel {
     }
     @inline(__always)
     func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double { scale * dot }
+    @inline(__always)
+    func evaluate4(_ i: NormInfo, dot: SIMD4<Double>, squared: SIMD4<Double>, norm: SIMD4<Double>,
+                   inverse: SIMD4<Double>) -> (value: SIMD4<Double>, alpha: SIMD4<Double>, beta: SIMD4<Double>) {
+        (scale * dot, SIMD4(), SIMD4(repeating: scale))
+    }
 }
 
 /// The cross kernel `E[s(<w,x>) <b,x>]` of a student activation `s` against a linear teacher,
@@ -168,6 +190,58 @@ struct LinearTeacherKernel: PairKernel {
             return KernelValue(value: dot * h, alpha: -dot * 2 * h / p, beta: h)
         }
     }
+    @inline(__always)
+    func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double { evaluate(i, j, dot).value }
+}
+
+/// `E[s(<w,x>) He_2(<w',x>)]`, `He_2(u) = u^2 - 1`, for Gaussian inputs, in closed form.
+///
+/// With `X = <w,x>`, `<w',x> = b X + Z` (`b = <w,w'>/|w|^2`, `Z` independent of `X`, of
+/// variance `|w'|^2 - b^2 |w|^2`): `K = b^2 E[s(X) X^2] + (|w'|^2 - b^2 |w|^2 - 1) E[s(X)]`, so
+/// only the even part of `s` matters:
+/// - relu: `E[relu(X)] = |w| / sqrt(2 pi)`, `E[relu(X) X^2] = 2 |w|^3 / sqrt(2 pi)`, so
+///   `K = (<w,w'>^2 / |w| + (|w'|^2 - 1) |w|) / sqrt(2 pi)`;
+/// - odd activations (erf, tanh, linear): `K = 0` (a target of information exponent 2 is
+///   invisible to them);
+/// - sigmoid `= 1/2 + tanh(u/2)/2`: `K = (|w'|^2 - 1) / 2`, constant in `w`;
+/// - he2: `E[He_2(X) He_2(Y)] = (|w|^2 - 1)(|w'|^2 - 1) + 2 <w,w'>^2`.
+struct HermiteTwoPartnerKernel: PairKernel {
+    enum Student: Sendable { case relu, odd, sigmoid, he2 }
+    var student: Student
+
+    /// The student activations with a closed form against `He_2` (others use quadrature).
+    static func student(_ s: Activation) -> Student? {
+        switch s {
+        case .relu: return .relu
+        case .erf, .tanh, .linear: return .odd
+        case .sigmoid: return .sigmoid
+        case .he2: return .he2
+        case .custom: return nil
+        }
+    }
+
+    @inline(__always)
+    func evaluate(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> KernelValue {
+        switch student {
+        case .relu:
+            // At w = 0 the kernel is 0 (|<w,w'>|^2/|w| <= |w| |w'|^2) and the gradient is taken
+            // as 0, relu's convention at 0.
+            let c = 1 / (2 * Double.pi).squareRoot()
+            let inv = i.inverse
+            let q1 = j.squared - 1
+            return KernelValue(value: c * (dot * dot * inv + q1 * i.norm),
+                               alpha: c * (q1 * inv - dot * dot * inv * inv * inv),
+                               beta: c * 2 * dot * inv)
+        case .odd:
+            return KernelValue(value: 0, alpha: 0, beta: 0)
+        case .sigmoid:
+            return KernelValue(value: 0.5 * (j.squared - 1), alpha: 0, beta: 0)
+        case .he2:
+            return KernelValue(value: (i.squared - 1) * (j.squared - 1) + 2 * dot * dot,
+                               alpha: 2 * (j.squared - 1), beta: 4 * dot)
+        }
+    }
+
     @inline(__always)
     func value(_ i: NormInfo, _ j: NormInfo, _ dot: Double) -> Double { evaluate(i, j, dot).value }
 }
@@ -317,7 +391,31 @@ enum KernelChoice: Sendable {
     case erf(ErfKernel)
     case linear(LinearKernel)
     case linearTeacher(LinearTeacherKernel)
+    case hermiteTwo(HermiteTwoPartnerKernel)
     case quadrature(QuadratureKernel)
+
+    /// The kernel `E[s(<w,x>) r(<w',x>)]` of a student activation `s` against a partner
+    /// activation `r` (the student itself, or a teacher's): a closed form where one exists
+    /// (Gaussian inputs: relu, erf, linear against themselves; relu, erf, linear against a linear
+    /// partner; anything but a custom activation against `he2`; sphere inputs: relu and linear
+    /// against themselves or a linear partner), else the product rule `rule`.
+    static func pair(student s: Activation, partner r: Activation, inputs: InputDistribution, dimension d: Int,
+                     rule: ProjectedRule, alwaysUseQuadrature: Bool) -> KernelChoice {
+        let quadrature = KernelChoice.quadrature(QuadratureKernel(student: s, partner: r, rule: rule))
+        if alwaysUseQuadrature { return quadrature }
+        let sphereScale = inputs == .sphere ? 1 / Double(d) : 1
+        switch (s, r, inputs) {
+        case (.relu, .relu, _): return .relu(ReLUKernel(scale: sphereScale))
+        case (.linear, .linear, _): return .linear(LinearKernel(scale: sphereScale))
+        case (.erf, .erf, .gaussian): return .erf(ErfKernel())
+        case (.relu, .linear, _): return .linearTeacher(LinearTeacherKernel(student: .relu, scale: sphereScale))
+        case (.erf, .linear, .gaussian): return .linearTeacher(LinearTeacherKernel(student: .erf, scale: 1))
+        case (_, .he2, .gaussian):
+            if let student = HermiteTwoPartnerKernel.student(s) { return .hermiteTwo(HermiteTwoPartnerKernel(student: student)) }
+            return quadrature
+        default: return quadrature
+        }
+    }
 
     var isClosedForm: Bool {
         if case .quadrature = self { return false }
@@ -331,6 +429,7 @@ enum KernelChoice: Sendable {
         case .erf(let k): return k.evaluate(i, j, dot)
         case .linear(let k): return k.evaluate(i, j, dot)
         case .linearTeacher(let k): return k.evaluate(i, j, dot)
+        case .hermiteTwo(let k): return k.evaluate(i, j, dot)
         case .quadrature(let k): return k.evaluate(i, j, dot)
         }
     }
@@ -342,6 +441,7 @@ enum KernelChoice: Sendable {
         case .erf(let k): return k.value(i, j, dot)
         case .linear(let k): return k.value(i, j, dot)
         case .linearTeacher(let k): return k.value(i, j, dot)
+        case .hermiteTwo(let k): return k.value(i, j, dot)
         case .quadrature(let k): return k.value(i, j, dot)
         }
     }

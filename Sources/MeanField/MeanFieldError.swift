@@ -1,3 +1,5 @@
+import Wasserstein
+
 /// The errors of the mean-field layer.
 ///
 /// Every case names the setting at fault by its experiment-spec key (`sgd.eta`,
@@ -18,7 +20,9 @@ public enum MeanFieldError: Error, Equatable, Sendable, CustomStringConvertible 
         }
     }
 
-    public var description: String {
+    public var description: String { MessageText.escaped(text) }
+
+    private var text: String {
         switch self {
         case .invalidSetting(let key, let value, let requirement):
             return "invalid \(key) = \(value): \(requirement)"

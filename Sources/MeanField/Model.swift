@@ -76,11 +76,13 @@ public struct NetworkModel: Sendable {
 /// The target `y` given `x`.
 ///
 /// Maps onto the spec key `teacher`: `{"kind": "neurons", "directions": [[...]],
-/// "coefficients": [...], "noise": s}` or `{"kind": "linear", "coefficients": [...], "noise": s}`.
-/// `noise` is the standard deviation `s` of an independent centred Gaussian label noise.
+/// "coefficients": [...], "noise": s, "activation": "he2"}` or `{"kind": "linear",
+/// "coefficients": [...], "noise": s}`. `noise` is the standard deviation `s` of an independent
+/// centred Gaussian label noise.
 public enum Teacher: Sendable {
-    /// `y = sum_k c_k s(<w*_k, x>) + noise`, with the student's activation `s`.
-    case neurons(directions: [[Double]], coefficients: [Double], noise: Double)
+    /// `y = sum_k c_k s*(<w*_k, x>) + noise`, with `s*` the teacher's `activation`, or the
+    /// student's activation when it is `nil` (a teacher the student can represent exactly).
+    case neurons(directions: [[Double]], coefficients: [Double], noise: Double, activation: Activation? = nil)
     /// `y = <b*, x> + noise`.
     case linear(coefficients: [Double], noise: Double)
 
@@ -92,7 +94,7 @@ public enum Teacher: Sendable {
     /// The label-noise standard deviation `s`.
     public var noise: Double {
         switch self {
-        case .neurons(_, _, let s), .linear(_, let s): return s
+        case .neurons(_, _, let s, _), .linear(_, let s): return s
         }
     }
 
@@ -102,7 +104,7 @@ public enum Teacher: Sendable {
     ///   `teacher.noise`.
     public func validate(inputDimension d: Int) throws {
         switch self {
-        case .neurons(let directions, let coefficients, let noise):
+        case .neurons(let directions, let coefficients, let noise, _):
             try require(!directions.isEmpty, "teacher.directions", "[]", "needs at least one direction")
             if directions.count != coefficients.count {
                 throw MeanFieldError.lengthMismatch(key: "teacher.coefficients", expected: directions.count, actual: coefficients.count)
@@ -120,15 +122,25 @@ public enum Teacher: Sendable {
         }
     }
 
-    /// The noiseless target `E[y | x]` (the student's activation `s` is needed for `neurons`).
+    /// The teacher's activation given the student's (`linear` for a linear teacher).
+    public func activation(student: Activation) -> Activation {
+        switch self {
+        case .neurons(_, _, _, let a): return a ?? student
+        case .linear: return .linear
+        }
+    }
+
+    /// The noiseless target `E[y | x]` (the student's activation `s` is needed for `neurons`
+    /// without an activation of their own).
     public func mean(at x: [Double], activation: Activation) -> Double {
         switch self {
-        case .neurons(let directions, let coefficients, _):
+        case .neurons(let directions, let coefficients, _, let own):
+            let act = own ?? activation
             var y = 0.0
             for (dir, c) in zip(directions, coefficients) {
                 var u = 0.0
                 for k in 0 ..< x.count { u += dir[k] * x[k] }
-                y += c * activation.value(u)
+                y += c * act.value(u)
             }
             return y
         case .linear(let b, _):

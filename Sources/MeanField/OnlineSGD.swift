@@ -301,12 +301,12 @@ final class OnlineEngine<F: ScalarFunction> {
 
     func teacherMean(_ x: UnsafePointer<Double>) -> Double {
         switch runner.experiment.teacher {
-        case .neurons(let directions, let coefficients, _):
+        case .neurons(let directions, let coefficients, _, let own):
             var y = 0.0
             for (dir, c) in zip(directions, coefficients) {
                 var s = 0.0
                 for t in 0 ..< d { s += dir[t] * x[t] }
-                y += c * activation.value(s)
+                y += c * (own?.value(s) ?? activation.value(s))
             }
             return y
         case .linear(let b, _):

@@ -89,24 +89,18 @@ public struct PopulationRisk: Sendable {
         let s = model.activation
         let rule = ProjectedRule(inputs: model.inputs, dimension: d, nodes: nodes)
         let sphereScale = model.inputs == .sphere ? 1 / Double(d) : 1
-        let quad = options.alwaysUseQuadrature
-
-        func selfKernel(_ act: Activation) -> KernelChoice {
-            if !quad {
-                switch (act, model.inputs) {
-                case (.relu, _): return .relu(ReLUKernel(scale: sphereScale))
-                case (.linear, _): return .linear(LinearKernel(scale: sphereScale))
-                case (.erf, .gaussian): return .erf(ErfKernel())
-                default: break
-                }
-            }
-            return .quadrature(QuadratureKernel(student: act, partner: act, rule: rule))
+        func pair(_ student: Activation, _ partner: Activation) -> KernelChoice {
+            KernelChoice.pair(student: student, partner: partner, inputs: model.inputs, dimension: d, rule: rule,
+                              alwaysUseQuadrature: options.alwaysUseQuadrature)
         }
-        interactionKernel = selfKernel(s)
+        interactionKernel = pair(s, s)
 
+        let teacherIsClosedForm: Bool
         switch teacher {
-        case .neurons(let directions, let coefficients, let noise):
-            teacherKernel = interactionKernel
+        case .neurons(let directions, let coefficients, let noise, let own):
+            let teacherActivation = own ?? s
+            teacherKernel = pair(s, teacherActivation)
+            let teacherSelf = pair(teacherActivation, teacherActivation)
             teacherDirections = directions.flatMap { $0 }
             teacherCoefficients = coefficients
             teacherNorms = directions.map { dir in NormInfo(squared: dir.reduce(0) { $0 + $1 * $1 }) }
@@ -115,28 +109,21 @@ public struct PopulationRisk: Sendable {
                 for l in 0 ..< directions.count {
                     var dot = 0.0
                     for t in 0 ..< d { dot += directions[k][t] * directions[l][t] }
-                    r += coefficients[k] * coefficients[l] * interactionKernel.value(teacherNorms[k], teacherNorms[l], dot)
+                    r += coefficients[k] * coefficients[l] * teacherSelf.value(teacherNorms[k], teacherNorms[l], dot)
                 }
             }
             teacherSecondMoment = r + noise * noise
+            teacherIsClosedForm = teacherSelf.isClosedForm
         case .linear(let b, let noise):
-            var cross: KernelChoice = .quadrature(QuadratureKernel(student: s, partner: .linear, rule: rule))
-            if !quad {
-                switch (s, model.inputs) {
-                case (.relu, _): cross = .linearTeacher(LinearTeacherKernel(student: .relu, scale: sphereScale))
-                case (.linear, _): cross = .linear(LinearKernel(scale: sphereScale))
-                case (.erf, .gaussian): cross = .linearTeacher(LinearTeacherKernel(student: .erf, scale: 1))
-                default: break
-                }
-            }
-            teacherKernel = cross
+            teacherKernel = pair(s, .linear)
             teacherDirections = b
             teacherCoefficients = [1]
             let bb = b.reduce(0) { $0 + $1 * $1 }
             teacherNorms = [NormInfo(squared: bb)]
             teacherSecondMoment = sphereScale * bb + noise * noise
+            teacherIsClosedForm = true
         }
-        isClosedForm = interactionKernel.isClosedForm && teacherKernel.isClosedForm
+        isClosedForm = interactionKernel.isClosedForm && teacherKernel.isClosedForm && teacherIsClosedForm
     }
 
     /// The particle dimension `D`.
@@ -146,7 +133,10 @@ public struct PopulationRisk: Sendable {
     /// `closed form (relu, gaussian inputs)` or
     /// `product Gauss-Hermite quadrature, 48 x 48 nodes (tanh, gaussian inputs)`.
     public var kernelDescription: String {
-        let what = "(\(model.activation), \(model.inputs.rawValue) inputs)"
+        let teacherActivation = teacher.activation(student: model.activation)
+        let pairText = teacherActivation.description == model.activation.description
+            ? "\(model.activation)" : "\(model.activation) student, \(teacherActivation) teacher"
+        let what = "(\(pairText), \(model.inputs.rawValue) inputs)"
         if isClosedForm { return "closed form \(what)" }
         let rule = model.inputs == .gaussian ? "Gauss-Hermite" : "Gauss-Jacobi"
         return "product \(rule) quadrature, \(quadratureNodes) x \(quadratureNodes) nodes \(what)"
@@ -343,6 +333,7 @@ public struct PopulationRisk: Sendable {
         case .erf(let k): evaluate(kernel: k, points, weights, m, psi, potential, gradient, parallel)
         case .linear(let k): evaluate(kernel: k, points, weights, m, psi, potential, gradient, parallel)
         case .linearTeacher(let k): evaluate(kernel: k, points, weights, m, psi, potential, gradient, parallel)
+        case .hermiteTwo(let k): evaluate(kernel: k, points, weights, m, psi, potential, gradient, parallel)
         case .quadrature(let k): evaluate(kernel: k, points, weights, m, psi, potential, gradient, parallel)
         }
     }

@@ -40,6 +40,17 @@ public struct GaussRule: Sendable, Equatable {
         return GaussRule(jacobiMatrixDiagonal: [Double](repeating: 0, count: n), offDiagonal: off)
     }
 
+    /// `n`-node Gauss rule for the Gamma law of shape `alpha + 1` (density proportional to
+    /// `x^alpha e^-x` on `x > 0`, `alpha > -1`): generalised Gauss-Laguerre, monic recurrence
+    /// `p_{k+1} = (x - (2k + alpha + 1)) p_k - k (k + alpha) p_{k-1}`. With `x = r^2/2` this is
+    /// the rule for `r ~ chi_{2 alpha + 2}`.
+    public static func generalizedLaguerre(_ n: Int, alpha: Double) -> GaussRule {
+        precondition(n >= 1 && alpha > -1)
+        let diagonal = (0 ..< n).map { 2 * Double($0) + alpha + 1 }
+        let off = (0 ..< max(0, n - 1)).map { k in (Double(k + 1) * (Double(k + 1) + alpha)).squareRoot() }
+        return GaussRule(jacobiMatrixDiagonal: diagonal, offDiagonal: off, symmetric: false)
+    }
+
     /// A rule given directly (used for the two-point laws of the sphere in d = 1, 2).
     init(nodes: [Double], weights: [Double]) {
         self.nodes = nodes
@@ -47,8 +58,9 @@ public struct GaussRule: Sendable, Equatable {
     }
 
     /// Golub-Welsch on the symmetric tridiagonal Jacobi matrix (implicit QL with Wilkinson
-    /// shifts, tracking only the first row of the eigenvector matrix).
-    init(jacobiMatrixDiagonal diagonal: [Double], offDiagonal: [Double]) {
+    /// shifts, tracking only the first row of the eigenvector matrix). `symmetric`: the law is
+    /// symmetric about 0, and the nodes and weights are symmetrised to match.
+    init(jacobiMatrixDiagonal diagonal: [Double], offDiagonal: [Double], symmetric: Bool = true) {
         let n = diagonal.count
         var d = diagonal
         var e = offDiagonal + [Double](repeating: 0, count: n - offDiagonal.count)
@@ -104,8 +116,8 @@ public struct GaussRule: Sendable, Equatable {
         let order = (0 ..< n).sorted { d[$0] < d[$1] }
         var nodes = order.map { d[$0] }
         var weights = order.map { z[$0] * z[$0] }
-        // The laws used here are symmetric: symmetrise to remove the last-bit asymmetry of QL.
-        for i in 0 ..< n / 2 {
+        // For a symmetric law, symmetrise to remove the last-bit asymmetry of QL.
+        for i in 0 ..< (symmetric ? n / 2 : 0) {
             let j = n - 1 - i
             let t = (nodes[j] - nodes[i]) / 2
             nodes[i] = -t
@@ -114,7 +126,7 @@ public struct GaussRule: Sendable, Equatable {
             weights[i] = w
             weights[j] = w
         }
-        if n % 2 == 1 { nodes[n / 2] = 0 }
+        if symmetric && n % 2 == 1 { nodes[n / 2] = 0 }
         let total = weights.reduce(0, +)
         self.nodes = nodes
         self.weights = weights.map { $0 / total }

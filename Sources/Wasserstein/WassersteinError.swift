@@ -2,7 +2,7 @@
 ///
 /// Every public initialiser and solver validates its input and throws one of these instead of
 /// trapping or returning NaN. The ``description`` is a single line, suitable for a command-line
-/// error message.
+/// error message (control characters in a cloud's name, a path, are escaped: ``MessageText``).
 public enum WassersteinError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A point cloud with no points.
     case emptyCloud(String)
@@ -29,7 +29,9 @@ public enum WassersteinError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The underlying solver failed (GLPK error code, no feasible basis, numerical breakdown).
     case solverFailure(String)
 
-    public var description: String {
+    public var description: String { MessageText.escaped(text) }
+
+    private var text: String {
         switch self {
         case .emptyCloud(let name):
             return "\(name) is empty: a measure needs at least one point"

@@ -15,13 +15,16 @@ struct CompareCommand: ParsableCommand {
         With --sweep-particles and/or --sweep-eta: compares SGD runs of every (M, eta) with one reference \
         JKO run, averaging max_risk_gap over --seeds seeds; writes DIR/sweep.csv, DIR/summary.json and \
         log-log plots with fitted slopes (sweep_particles.svg, sweep_eta.svg).
+        With --reference reduced (Gaussian inputs, a teacher spanning one or two directions, w.mean = 0, no \
+        noise): the reference is the reduced mean-field flow without sampling error instead of JKO; the common \
+        times are k jko.tau, or k record_every without a jko section.
         """
     )
 
     @Argument(help: "The experiment spec (JSON) with sgd and jko sections.")
     var spec: String
 
-    @Option(help: "Output folder (created if needed).")
+    @Option(help: "Output folder (created if needed; written only when the run succeeds).")
     var out: String
 
     @Option(name: .customLong("sweep-particles"), help: "Comma-separated widths M, e.g. 100,400,1600.")
@@ -36,19 +39,28 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .customLong("reference-particles"), help: "Width of the reference JKO run of a sweep (default: the largest M).")
     var referenceParticles: Int?
 
+    @OptionGroup var memory: MemoryLimitOption
+
+    @OptionGroup var referenceOptions: ReferenceOptions
+
     func run() throws {
-        let experiment = try ExperimentSpec.load(path: spec)
+        let experiment = try memory.apply(to: ExperimentSpec.load(path: spec))
+        let reduced = try referenceOptions.isReduced(referenceParticles: referenceParticles)
         let progress = ProgressReporter(label: "compare")
         if sweepParticles != nil || sweepEta != nil {
             let widths = try sweepParticles.map { try SweepRun.parseIntegerList($0, option: "--sweep-particles") } ?? [experiment.particles]
             let etas = try sweepEta.map { try SweepRun.parseList($0, option: "--sweep-eta") } ?? [experiment.sgd?.eta ?? 0]
             guard seeds >= 1 else { throw CommandError("--seeds must be >= 1, got \(seeds)") }
             if let r = referenceParticles, r < 1 { throw CommandError("--reference-particles must be >= 1, got \(r)") }
-            let directory = try OutputDirectory(out)
-            let output = try SweepRun.run(spec: experiment, particles: widths, etas: etas, seeds: seeds,
-                                          referenceParticles: referenceParticles, directory: directory, progress: progress.callback)
+            let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
+                try SweepRun.run(spec: experiment, particles: widths, etas: etas, seeds: seeds,
+                                 referenceParticles: referenceParticles,
+                                 reference: referenceOptions.sweepReference(referenceParticles: referenceParticles),
+                                 directory: directory, progress: progress.callback)
+            }
             progress.finish()
-            print("sweep: \(output.cells.count) cells x \(seeds) seeds against a JKO reference of M = \(output.referenceParticles) -> \(directory.path)")
+            let against = reduced ? "the reduced flow" : "a JKO reference of M = \(output.referenceParticles)"
+            print("sweep: \(output.cells.count) cells x \(seeds) seeds against \(against) -> \(out)")
             for c in output.cells {
                 print(String(format: "  M = %6d  eta = %-8g  max_risk_gap = %.4g +- %.2g", c.particles, c.eta, c.mean, c.standardDeviation))
             }
@@ -57,11 +69,13 @@ struct CompareCommand: ParsableCommand {
             return
         }
         guard referenceParticles == nil else { throw CommandError("--reference-particles only applies to a sweep") }
-        let directory = try OutputDirectory(out)
-        let output = try CompareRun.run(spec: experiment, directory: directory, progress: progress.callback)
+        if reduced { return try referenceOptions.runReducedComparison(spec: experiment, specPath: spec, out: out) }
+        let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
+            try CompareRun.run(spec: experiment, directory: directory, progress: progress.callback)
+        }
         progress.finish()
         let last = output.rows.last
-        print("compare: \(output.rows.count) common times, max |risk gap| = \(g6(output.maxRiskGap)), final risk JKO \(g6(last?.riskJKO ?? .nan)) / SGD \(g6(last?.riskSGD ?? .nan)) -> \(directory.path)")
+        print("compare: \(output.rows.count) common times, max |risk gap| = \(g6(output.maxRiskGap)), final risk JKO \(g6(last?.riskJKO ?? .nan)) / SGD \(g6(last?.riskSGD ?? .nan)) -> \(out)")
     }
 
     /// `  (95% CI -0.60 to -0.31)` after a slope, or nothing with a single seed.

@@ -10,19 +10,20 @@ struct DemoCommand: ParsableCommand {
         discussion: "Writes DIR/distances, DIR/jko and DIR/compare (CSV, .npy, JSON and SVG). A few seconds in a release build (3 s of CPU time, most of it the GLPK method)."
     )
 
-    @Option(help: "Output folder (created if needed).")
+    @Option(help: "Output folder (created if needed; written only when the tour succeeds).")
     var out: String = "demo-output"
 
     func run() throws {
-        let directory = try OutputDirectory(out)
         let progress = ProgressReporter(label: "demo")
         let clock = ContinuousClock()
         let start = clock.now
-        try DemoRun.run(directory: directory, log: { line in
-            progress.finish()
-            print(line)
-        }, progress: progress.callback)
+        try OutputDirectory.writing(to: out) { directory in
+            try DemoRun.run(directory: directory, log: { line in
+                progress.finish()
+                print(line)
+            }, progress: progress.callback)
+        }
         progress.finish()
-        print("demo finished in \(DurationText.precise((clock.now - start).timeInSeconds)); open \(directory.path)/compare/risk.svg and \(directory.path)/compare/risk_gap.svg")
+        print("demo finished in \(DurationText.precise((clock.now - start).timeInSeconds)); open \(out)/compare/risk.svg and \(out)/compare/risk_gap.svg")
     }
 }

@@ -12,7 +12,9 @@ struct DistanceCommand: ParsableCommand {
         Point files hold one point per row (CSV with an optional header line, or .npy of shape (n, D) \
         or (n,)). Weight files hold one column; without them the weights are uniform. Methods: \
         exact (network simplex), lp (GLPK, small problems), sorted (D = 1 only), sinkhorn \
-        (entropic, needs --epsilon), auto (sorted for D = 1, exact otherwise).
+        (entropic, needs --epsilon), auto (sorted for D = 1, exact otherwise). In 1-D, exact runs \
+        the sorted solver (exact there, and far faster); JSON output names it under "solver". Files \
+        must be regular files (not pipes or devices) of at most 2 GiB.
         """
     )
 
@@ -45,6 +47,14 @@ struct DistanceCommand: ParsableCommand {
     func run() throws {
         let chosen = try DistanceCommand.parseMethod(method)
         try entropic.validate(for: chosen)
+        if let plan {
+            // The plan replaces the file at its path: never one of the inputs.
+            do {
+                try FileIdentity.refuseReplacing([x, y] + [xWeights, yWeights].compactMap { $0 }, with: plan)
+            } catch let error as ExperimentError {
+                throw CommandError(error.description)
+            }
+        }
         let source = try PointCloudFile.read(points: x, weights: xWeights, name: x)
         let target = try PointCloudFile.read(points: y, weights: yWeights, name: y)
         let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
@@ -66,9 +76,11 @@ struct DistanceCommand: ParsableCommand {
             try DistanceCommand.writePlan(result.plan, to: plan)
         }
         let name = chosen.name(dimension: problem.dimension)
+        let solver = DistanceCommand.solverName(result.method)
         if json {
             var members: [(String, JSONValue)] = [
                 ("method", .string(name)),
+                ("solver", .string(solver)),
                 ("n", .integer(source.count)),
                 ("m", .integer(target.count)),
                 ("dimension", .integer(problem.dimension)),
@@ -92,18 +104,17 @@ struct DistanceCommand: ParsableCommand {
             if let p = result.plan { members.append(("plan_entries", .integer(p.entries.count))) }
             print(JSONValue.object(members).serialized())
         } else {
-            var line = "W2 = \(format(result.w2))  W2^2 = \(format(result.w2Squared))  [\(name), n = \(source.count), m = \(target.count), D = \(problem.dimension), \(String(format: "%.3g", seconds)) s]"
+            // Name the solver where it is not the method's usual one (exact in 1-D).
+            let label = result.method == .sorted && name != "sorted" ? "\(name), sorted 1-D solver" : name
+            var line = "W2 = \(format(result.w2))  W2^2 = \(format(result.w2Squared))  [\(label), n = \(source.count), m = \(target.count), D = \(problem.dimension), \(String(format: "%.3g", seconds)) s]"
             if let e = result.entropic {
                 line += "\nentropic estimate (eps = \(format(e.epsilon))): W2^2 above is the transport cost <P, C>; regularized cost = \(format(e.regularizedCost)), marginal error = \(String(format: "%.2e", e.marginalError)), \(result.iterations) iterations"
             }
             if let divergence { line += "\nSinkhorn divergence S_eps = \(format(divergence))" }
-            if !result.converged {
-                line += "\nwarning: the solver stopped at its iteration limit before converging"
-            }
             print(line)
         }
-        if !result.converged && json {
-            FileHandle.standardError.write(Data("wasserstein: warning: the solver stopped at its iteration limit before converging\n".utf8))
+        if !result.converged {
+            warn("the solver stopped at its iteration limit before converging")
         }
     }
 
@@ -120,10 +131,19 @@ struct DistanceCommand: ParsableCommand {
         }
     }
 
+    /// The algorithm that ran: `exact` is the network simplex, or the sorted solver in 1-D.
+    static func solverName(_ method: TransportMethod) -> String {
+        switch method {
+        case .exact: return "network_simplex"
+        case .lp: return "glpk"
+        case .sorted, .sinkhorn, .gaussian: return method.rawValue
+        }
+    }
+
     static func parseMethod(_ text: String) throws -> Chosen {
         if text == "sinkhorn" { return .sinkhorn }
         guard let m = DistanceMethod(rawValue: text) else {
-            throw CommandError("unknown method '\(text)' (expected auto, exact, lp, sorted or sinkhorn)")
+            throw CommandError("unknown method '\(MessageText.excerpt(text))' (expected auto, exact, lp, sorted or sinkhorn)")
         }
         return .distance(m)
     }

@@ -6,7 +6,7 @@ struct EntropicOptions: ParsableArguments {
     @Option(help: "Entropic regularisation (absolute, in units of |x - y|^2); required by sinkhorn.")
     var epsilon: Double?
 
-    @Option(help: "Sinkhorn stops when the L1 marginal error is below this (default 1e-9).")
+    @Option(help: "Sinkhorn stops when the L1 marginal error is below this times the mass (default 1e-9).")
     var tolerance: Double?
 
     @Option(name: .customLong("max-iterations"), help: "Sinkhorn iteration cap (default 10000).")

@@ -17,28 +17,31 @@ struct JKOCommand: ParsableCommand {
     @Argument(help: "The experiment spec (JSON) with a jko section.")
     var spec: String
 
-    @Option(help: "Output folder (created if needed).")
+    @Option(help: "Output folder (created if needed; written only when the run succeeds).")
     var out: String
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
-        let experiment = try ExperimentSpec.load(path: spec)
+        let experiment = try memory.apply(to: ExperimentSpec.load(path: spec))
         guard experiment.jko != nil else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (tau, scheme, transport)") }
-        let directory = try OutputDirectory(out)
         let progress = ProgressReporter(label: "jko")
-        let output = try JKORun.run(spec: experiment, directory: directory, progress: progress.callback)
+        let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
+            try JKORun.run(spec: experiment, directory: directory, progress: progress.callback)
+        }
         progress.finish()
         let reports = output.result.reports
         var line = "jko: \(reports.count - 1) steps of tau = \(g6(experiment.jko!.tau)), energy \(g6(reports.first!.freeEnergy)) -> \(g6(reports.last!.freeEnergy))"
         if let d = reports.last?.distanceToStationary { line += ", W2 to Gibbs \(g6(d))" }
         if let e = reports.last?.gaussianW2ToExactFlow { line += ", W2 to exact flow \(g6(e))" }
-        line += ", \(DurationText.precise(output.seconds)) -> \(directory.path)"
+        line += ", \(DurationText.precise(output.seconds)) -> \(out)"
         print(line)
         if let st = output.result.stationary, !st.converged {
-            FileHandle.standardError.write(Data("wasserstein: warning: the Gibbs fixed point did not converge (\(st.iterations) iterations, residual \(g6(st.residual))); w2_to_stationary is to an approximate rho*\n".utf8))
+            warn("the Gibbs fixed point did not converge (\(st.iterations) iterations, residual \(g6(st.residual))); w2_to_stationary is to an approximate rho*")
         }
         if !output.result.allConverged {
             let bad = reports.filter { !$0.converged }.count
-            FileHandle.standardError.write(Data("wasserstein: warning: \(bad) step(s) stopped before their inner problem converged (see trajectory.csv, column converged)\n".utf8))
+            warn("\(bad) step(s) stopped before their inner problem converged (see trajectory.csv, column converged)")
         }
     }
 }

@@ -13,14 +13,17 @@ struct SGDCommand: ParsableCommand {
     @Argument(help: "The experiment spec (JSON).")
     var spec: String
 
-    @Option(help: "Output folder (created if needed).")
+    @Option(help: "Output folder (created if needed; written only when the run succeeds).")
     var out: String
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
-        let experiment = try ExperimentSpec.load(path: spec)
-        let directory = try OutputDirectory(out)
+        let experiment = try memory.apply(to: ExperimentSpec.load(path: spec))
         let progress = ProgressReporter(label: "sgd")
-        let output = try SGDRun.run(spec: experiment, directory: directory, progress: progress.callback)
+        let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
+            try SGDRun.run(spec: experiment, directory: directory, progress: progress.callback)
+        }
         progress.finish()
         let t = output.trajectory
         let last = t.records.last
@@ -28,10 +31,13 @@ struct SGDCommand: ParsableCommand {
         let final: Double = last?.risk ?? .nan
         var line = "sgd: \(t.steps) steps, M = \(t.particleCount), D = \(t.parameterDimension), risk \(g6(first)) -> \(g6(final))"
         if let f = last?.freeEnergy { line += ", free energy \(g6(f))" }
-        line += ", \(DurationText.precise(output.seconds)) -> \(directory.path)"
+        line += ", \(DurationText.precise(output.seconds)) -> \(out)"
         print(line)
         if case .diverged(let step, let time) = t.status {
-            FileHandle.standardError.write(Data("wasserstein: warning: the dynamics diverged at step \(step) (t = \(time)); reduce sgd.eta\n".utf8))
+            let advice = step == 0
+                ? "the risk is not finite at the start: the initialization or the teacher is too large for double precision"
+                : "reduce sgd.eta"
+            warn("the dynamics diverged at step \(step) (t = \(time)); \(advice)")
         }
     }
 }

@@ -17,15 +17,18 @@ struct WassersteinCommand: ParsableCommand {
           wasserstein sgd spec.json --out runs/sgd
           wasserstein jko spec.json --out runs/jko
           wasserstein compare spec.json --out runs/compare
+          wasserstein reduced reduced.json --out runs/reduced
+          wasserstein dimensions reduced.json --dimensions 10,20,40,80,160,infinity --risk-threshold 0.05 --out runs/dims
           wasserstein demo --out demo
         """,
         version: ToolkitVersion.current,
-        subcommands: [DistanceCommand.self, SGDCommand.self, JKOCommand.self, CompareCommand.self, DemoCommand.self]
+        subcommands: [DistanceCommand.self, SGDCommand.self, JKOCommand.self, CompareCommand.self, ReducedCommand.self,
+                      DimensionsCommand.self, DemoCommand.self]
     )
 
     /// Runs the command. The toolkit's own errors become one line on standard error and exit
-    /// code 1; usage errors (ArgumentParser's and bad option combinations) are one line too,
-    /// with exit code 64.
+    /// code 1; usage errors (ArgumentParser's, bad option combinations, list options that do not
+    /// parse, an output that would replace an input) are one line too, with exit code 64.
     static func main() {
         do {
             var command = try parseAsRoot()
@@ -37,10 +40,10 @@ struct WassersteinCommand: ParsableCommand {
             }
             // Everything else, usage errors included, is one line on standard error.
             let message = CommandLineFailure.message(for: error)
-                ?? WassersteinCommand.message(for: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+                ?? WassersteinCommand.message(for: error).split(whereSeparator: \.isNewline).map { MessageText.escaped(String($0)) }.joined(separator: " ")
             FileHandle.standardError.write(Data("wasserstein: error: \(message)\n".utf8))
             let code: Int32
-            if error is CommandError {
+            if CommandLineFailure.isUsageError(error) {
                 code = 64  // EX_USAGE, as ArgumentParser's own usage errors
             } else {
                 code = CommandLineFailure.message(for: error) != nil ? 1 : WassersteinCommand.exitCode(for: error).rawValue
@@ -62,9 +65,22 @@ enum CommandLineFailure {
         case let e as MeanFieldError: text = e.description
         default: return nil
         }
-        // One line, always.
-        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        // One line, always: whatever a message echoes (a path, an option value) is escaped.
+        return MessageText.escaped(text)
     }
+
+    /// Errors in the command line rather than in the data (exit code 64).
+    static func isUsageError(_ error: Error) -> Bool {
+        if error is CommandError { return true }
+        if let e = error as? ExperimentError { return e.isUsageError }
+        return false
+    }
+}
+
+/// Prints `wasserstein: warning: <text>` on standard error: every warning of the command has
+/// this form, in text and JSON modes alike, so that standard output holds only results.
+func warn(_ text: String) {
+    FileHandle.standardError.write(Data("wasserstein: warning: \(MessageText.escaped(text))\n".utf8))
 }
 
 /// Errors of the command layer itself (bad option combinations).

@@ -122,7 +122,7 @@ struct GuideSampleTests {
         #expect(abs(oneD.w2Squared - 0.25) < 1e-14)
         #expect(costOnly.plan == nil && abs(costOnly.w2Squared - oneD.w2Squared) < 1e-14)
         // The exact network simplex on the same data (an independent solver).
-        #expect(abs(try wasserstein2(TransportProblem(source: a, target: b), method: .exact).w2Squared - 0.25) < 1e-12)
+        #expect(abs(try NetworkSimplexSolver().solve(TransportProblem(source: a, target: b)).w2Squared - 0.25) < 1e-12)
         #expect(bures.method == .gaussian && abs(bures.w2Squared - 2) < 1e-12)
         // 1-D Bures: (sd_a - sd_b)^2 with equal means 1.5; Gelbrich: below the exact value.
         let expected = (1.25.squareRoot() - (2.0 / 3).squareRoot()) * (1.25.squareRoot() - (2.0 / 3).squareRoot())
@@ -356,7 +356,7 @@ struct GuideSampleTests {
         }
         """
         let spec = try ExperimentSpec.parse(data: Data(specText.utf8))
-        let comparison = try CompareRun.run(spec: spec, directory: nil)   // OutputDirectory(path) writes the files
+        let comparison = try CompareRun.run(spec: spec, directory: nil)   // nil: no files (see below)
         for row in comparison.rows {
             print(row.time, row.riskJKO, row.riskSGD, row.w2Clouds, row.w2Norm, row.w2Overlap!, row.w2SecondLayer!)
         }
@@ -373,6 +373,26 @@ struct GuideSampleTests {
         #expect(JKORun.risk(of: jko.result.reports.last!, lambda: 0.001) == comparison.rows.last!.riskJKO)
         #expect(comparison.maxRiskGap == comparison.rows.map(\.riskGap).max())
         #expect(comparison.maxRiskGap < 0.05)
+    }
+
+    @Test("4.9 output folder: the files appear together, with the manifest")
+    func outputFolder() throws {
+        let spec = try ExperimentSpec.parse(data: Data("""
+        {"model": {"activation": "relu", "input_dimension": 2}, "teacher": {"kind": "neurons", "directions": [[1, 0]]},
+         "initialization": {"a": {"mean": 0, "std": 0.5}, "w": {"mean": 0, "std": 0.4}}, "energy": {"lambda": 0.001},
+         "particles": 8, "horizon": 0.2, "seed": 7, "sgd": {"eta": 0.05}, "jko": {"tau": 0.1}}
+        """.utf8))
+        try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "guide-compare")
+        defer { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "guide-compare") }
+        // Sample
+        let folder = NSTemporaryDirectory() + "guide-compare"
+        let written = try OutputDirectory.writing(to: folder) { directory in
+            try CompareRun.run(spec: spec, directory: directory, pictures: false)
+        }
+        print(written.maxRiskGap, try FileManager.default.contentsOfDirectory(atPath: folder).sorted())
+        // ..., [".wasserstein-output", "comparison.csv", "summary.json"]
+        // End of sample
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [".wasserstein-output", "comparison.csv", "summary.json"])
     }
 
     // MARK: - The guide and this file stay in step
@@ -407,7 +427,7 @@ struct GuideSampleTests {
         let source = Self.normalized(try String(contentsOf: here, encoding: .utf8))
         // Package manifests are not library samples.
         let samples = Self.swiftBlocks(guide).filter { !$0.contains("import PackageDescription") }
-        #expect(samples.count == 9)
+        #expect(samples.count == 10)
         for sample in samples {
             let found = source.contains(Self.normalized(sample))
             #expect(found, "Guide sample not found verbatim in GuideSampleTests.swift:\n\(sample)")

@@ -137,7 +137,7 @@ struct ScalingComparisonTests {
         let r = try ScalingComparison.run(s)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scaling-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try ScalingComparison.write(r, to: OutputDirectory(dir))
+        try OutputDirectory.writing(to: dir) { try ScalingComparison.write(r, to: $0) }
         let table = try CSVFormat.read(path: dir + "/test_risk.csv")
         #expect(table.header?.first == "t")
         #expect(table.array.shape == [6, 6])

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Experiments
+import MeanField
 
 @Suite("Experiment specs")
 struct SpecTests {
@@ -38,6 +39,19 @@ struct SpecTests {
         #expect(s.sgd?.kind == .online)
         #expect(s.jko?.tau == 0.1)
         #expect(s.teacher == .neurons(directions: [[1, 0, 0]], coefficients: [2], noise: 0.1))
+    }
+
+    @Test("teacher.activation: absent means the student's, he2 gives a He_2 teacher with the student unchanged")
+    func teacherActivation() throws {
+        let plain = try parse(Self.valid)
+        #expect(try plain.teacherModel().activation(student: .erf).description == "erf")
+        let s = try parse(variant("\"noise\": 0.1}", "\"noise\": 0.1, \"activation\": \"he2\"}"))
+        #expect(s.teacher == .neurons(directions: [[1, 0, 0]], coefficients: [2], noise: 0.1, activation: "he2"))
+        let teacher = try s.teacherModel()
+        #expect(teacher.activation(student: .relu).description == "he2")
+        // y = 2 He_2(<w*, x>) = 2 (x_1^2 - 1).
+        #expect(abs(teacher.mean(at: [1.5, 0.3, -2], activation: .relu) - 2 * (1.5 * 1.5 - 1)) < 1e-15)
+        #expect(try s.populationRisk().kernelDescription.contains("relu student, he2 teacher"))
     }
 
     @Test("The Ornstein-Uhlenbeck oracle needs no model")
@@ -100,6 +114,8 @@ struct SpecTests {
         ("\"seed\": 3", "\"seed\": 3, \"dimension\": 4", "dimension"),
         ("\"seed\": 3", "\"seed\": 3, \"name\": 7", "name"),
         ("\"transport\": \"exact\"", "\"transport\": \"exact\", \"track_stationary\": 1", "jko.track_stationary"),
+        ("\"noise\": 0.1}", "\"noise\": 0.1, \"activation\": \"he3\"}", "teacher.activation"),
+        ("\"noise\": 0.1}", "\"noise\": 0.1, \"activation\": 2}", "teacher.activation"),
     ])
     func badSpecs(old: String, new: String, key: String) {
         do {

@@ -198,7 +198,8 @@ struct GridJKOTests {
         #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 2, lower: -1, upper: 1, pointsPerAxis: 4096) }
         #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 1, lower: 1, upper: -1, pointsPerAxis: 64) }
         #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 1, lower: -.infinity, upper: 1, pointsPerAxis: 64) }
-        #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 3, lower: -1, upper: 1, pointsPerAxis: 16) }
+        #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 4, lower: -1, upper: 1, pointsPerAxis: 8) }
+        #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 3, lower: -1, upper: 1, pointsPerAxis: 256) }
         #expect(throws: WassersteinError.self) { try RegularGrid(lowerBounds: [0, 0], upperBounds: [1], pointsPerAxis: [16, 16]) }
         // Blur: non-positive, or too large to compensate (gamma/(4 tau) >= 1/beta).
         #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(blur: 0)) }

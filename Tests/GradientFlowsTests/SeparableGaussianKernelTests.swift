@@ -83,7 +83,7 @@ struct SeparableGaussianKernelTests {
     /// The skipped terms are below e^-46 of an output's largest term, so the two agree to
     /// rounding: 1e-12 of max(1, |out|) (the outputs reach a few thousand, whose ulp is 5e-13).
     @Test("the log-domain kernel equals log(K exp(v)) by definition, across a wide dynamic range",
-          arguments: [[29], [13, 17], [17, 9]], [0.004, 0.05, 2.0])
+          arguments: [[29], [13, 17], [17, 9], [5, 7, 6]], [0.004, 0.05, 2.0])
     func logDomainMatchesDefinition(points: [Int], gamma: Double) throws {
         let d = points.count
         let grid = try RegularGrid(lowerBounds: [Double](repeating: -1, count: d), upperBounds: [Double](repeating: 1, count: d), pointsPerAxis: points)
@@ -102,11 +102,16 @@ struct SeparableGaussianKernelTests {
             kernel.apply(vp, into: op, scratch: sp) } } }
         let widths = kernel.symmetricLogTaps.map { ($0.count - 1) / 2 }
         let n = grid.pointsPerAxis, h = grid.spacing
+        // Row-major multi-index of a point.
+        func index(_ i: Int) -> [Int] {
+            var rest = i
+            return Array((0 ..< d).reversed().map { a -> Int in defer { rest /= n[a] }; return rest % n[a] }.reversed())
+        }
         for i in 0 ..< grid.count {
-            let ii = d == 1 ? [i] : [i / n[1], i % n[1]]
+            let ii = index(i)
             var terms = [Double]()
             for j in 0 ..< grid.count where v[j] > -.infinity {
-                let jj = d == 1 ? [j] : [j / n[1], j % n[1]]
+                let jj = index(j)
                 guard (0 ..< d).allSatisfy({ abs(ii[$0] - jj[$0]) <= widths[$0] }) else { continue }
                 var c = 0.0
                 for a in 0 ..< d { let t = h[a] * Double(ii[a] - jj[a]); c += t * t }

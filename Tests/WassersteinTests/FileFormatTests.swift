@@ -86,8 +86,54 @@ struct FileFormatTests {
         #expect(throws: DataFileError.malformed(path: "<data>", reason: "line 3 has 1 fields, expected 2")) {
             try CSVFormat.decode(Array("1,2\n3,4\n5\n".utf8))
         }
-        #expect(throws: DataFileError.malformed(path: "<data>", reason: "line 2: 'abc' is not a number")) {
+        #expect(throws: DataFileError.malformed(path: "<data>", reason: "line 2, column 2: 'abc' is not a number")) {
             try CSVFormat.decode(Array("1,2\n3,abc\n".utf8))
+        }
+        #expect(throws: DataFileError.malformed(path: "<data>", reason: "line 2, column 1: empty field")) {
+            try CSVFormat.decode(Array("1,2\n,4\n".utf8))
+        }
+    }
+
+    @Test("A first row is a header only when none of its fields is a number; a byte order mark is skipped")
+    func csvHeaderRule() throws {
+        // A byte order mark before a header: the header is still recognised, its first name clean.
+        let bom = try CSVFormat.decode([0xEF, 0xBB, 0xBF] + Array("x,y\n1,2\n".utf8))
+        #expect(bom.header == ["x", "y"] && bom.array.values == [1, 2])
+        // A byte order mark before numbers: the first row is data, not a header.
+        let bomData = try CSVFormat.decode([0xEF, 0xBB, 0xBF] + Array("1,2\n3,4\n".utf8))
+        #expect(bomData.header == nil && bomData.array.shape == [2, 2] && bomData.array.values == [1, 2, 3, 4])
+        // Partly numeric first rows are malformed data, reported with line and column, never dropped.
+        #expect(throws: DataFileError.malformed(path: "<data>", reason: "line 1, column 1: '1e' is not a number")) {
+            try CSVFormat.decode(Array("1e,0\n1,2\n".utf8))
+        }
+        #expect(throws: DataFileError.malformed(path: "<data>", reason: "line 1, column 2: 'y' is not a number")) {
+            try CSVFormat.decode(Array("0,y\n1,2\n".utf8))
+        }
+        // A blank line before the header does not make it data.
+        let late = try CSVFormat.decode(Array("\n  \nweight\n0.5\n".utf8))
+        #expect(late.header == ["weight"] && late.array.values == [0.5])
+        // A second all-text row is not a second header.
+        #expect(throws: DataFileError.malformed(path: "<data>", reason: "line 2, column 1: 'u' is not a number")) {
+            try CSVFormat.decode(Array("x,y\nu,v\n1,2\n".utf8))
+        }
+    }
+
+    @Test("Echoed fields escape control bytes and invalid UTF-8, and are cut when long")
+    func csvEchoIsEscaped() throws {
+        let bytes: [UInt8] = Array("1,2\n3,".utf8) + [0x1B] + Array("[31m".utf8) + [0xFF, 0x0D, 0x0D] + Array("\n".utf8)
+        do {
+            _ = try CSVFormat.decode(bytes, path: "evil\n.csv")
+            Issue.record("no error")
+        } catch let error as DataFileError {
+            #expect(error.description == "evil\\n.csv: line 2, column 2: '\\x1B[31m\\xFF\\r' is not a number")
+        }
+        let long = String(repeating: "z", count: 10_000)
+        do {
+            _ = try CSVFormat.decode(Array("1\n\(long)\n".utf8))
+            Issue.record("no error")
+        } catch let error as DataFileError {
+            #expect(error.description.count < 150, "\(error.description.count) characters")
+            #expect(error.description.hasSuffix("...(10000 bytes)' is not a number"))
         }
     }
 

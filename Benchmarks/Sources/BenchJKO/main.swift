@@ -9,6 +9,9 @@
 //             both schemes, D = 1 and 2 (the error-vs-tau table of Docs)
 //   grid      grid JKO on a 128 x 128 grid: time per step (OU, and the linear-network energy with
 //             its interaction treated implicitly); the mean-field ReLU risk (d = 1) on 48^2 and 64^2
+//   grid3d    grid JKO in D = 3 (OU on 48^3 and 64^3): time per step and Sinkhorn iterations
+//   reduced   reduced grid JKO of F (relu, d = 40): (s, r) 64 x 64 with a fixed second layer,
+//             (a, s, r) 24 x 48 x 48 with a trained one; building the plane matrix, time per step
 //   particle  particle JKO for the mean-field ReLU risk, D = 21, M = 500, tau = 0.05, 40 steps:
 //             total and per step, split into transport solves and energy gradients (MeanFieldEnergy,
 //             and the same energy from generic closures)
@@ -33,6 +36,13 @@ while let a = arguments.next() {
 func now() -> Double {
     var t = timespec()
     clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+/// CPU seconds of the whole process, all threads (on a shared machine, the cost that wall time hides).
+func cpuSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
@@ -246,6 +256,83 @@ if enabled("grid") {
             let calls = treatment == .semiImplicit ? 2.0 : Double(solves) / 10 + 1
             print("| \(n) x \(n) | \(treatment == .semiImplicit ? "semi-implicit" : "implicit") | \(iterations / 10) | \(format(calls, 3)) | \(format(seconds / 10, 3)) | \(format(energyTime / 10, 3)) |")
         }
+    }
+    print("")
+}
+
+// MARK: - Grid JKO in 3-D
+
+if enabled("grid3d") {
+    print("## Grid JKO in 3-D")
+    print("")
+    print("Ornstein-Uhlenbeck F (lambda = 1, beta = 1) on [-4, 4]^3, tau = 0.05 (blur tau/beta = 0.05), 10 steps from N((1, 0, 0), 0.5^2 I); mean over steps 2-10.")
+    print("")
+    print("| grid | points | Sinkhorn iterations per step | seconds per step | CPU seconds per step (all threads) | transport s (proximal solve and step distance) |")
+    print("|---|---|---|---|---|---|")
+    let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 3, lambda: 1, beta: 1)
+    for n in [48, 64] {
+        let grid = try RegularGrid(dimension: 3, lower: -4, upper: 4, pointsPerAxis: n)
+        var rho = try NormalLaw(mean: [1, 0, 0], standardDeviation: [0.5, 0.5, 0.5]).discretized(on: grid)
+        var jko = try GridJKO(energy: energy, tau: 0.05, grid: grid)
+        var seconds = 0.0, cpu = 0.0, iterations = 0, transport = 0.0
+        var converged = true
+        for k in 1 ... 10 {
+            let t0 = now(), c0 = cpuSeconds()
+            let step = try jko.step(from: rho, index: k)
+            let dt = now() - t0, dc = cpuSeconds() - c0
+            rho = step.density
+            converged = converged && step.report.converged
+            if k > 1 {
+                seconds += dt
+                cpu += dc
+                iterations += step.report.innerIterations
+                transport += step.report.transportSeconds
+            }
+        }
+        print("| \(n)^3 | \(grid.count) | \(iterations / 9) | \(format(seconds / 9, 3)) | \(format(cpu / 9, 3)) | \(format(transport / 9, 3)) |\(converged ? "" : " (not converged)")")
+    }
+    print("")
+}
+
+// MARK: - Reduced grid JKO
+
+if enabled("reduced") {
+    print("## Reduced grid JKO (ReducedGridEnergy)")
+    print("")
+    print("relu student and teacher, d = 40, lambda = 0.01, beta = 50, tau = 0.05, semi-implicit interaction, 10 steps from the symmetric law (gamma = 1, a ~ N(1, 0.2^2)); mean over steps 2-10.")
+    print("")
+    print("| grid | points | (s, r) plane | plane matrix build s | Sinkhorn iterations per step | s per step (wall) | CPU s per step | energy s per step |")
+    print("|---|---|---|---|---|---|---|---|")
+    let law = try ReducedInitialLaw(aMean: 1, aStd: 0.2, gamma: 1)
+    for trained in [false, true] {
+        let setting = try ReducedSetting(activation: .relu, secondLayer: trained ? .trained : .fixed, inputDimension: .finite(40),
+                                         teacher: ReducedTeacher(directions: [[1]]))
+        let kernels = try ReducedKernels(setting: setting)
+        let grid = trained
+            ? try ReducedGridEnergy.grid(secondLayer: .trained, a: (0, 2, 24), s: (-0.6, 1.4, 48), r: (0, 2, 48))
+            : try ReducedGridEnergy.grid(secondLayer: .fixed, s: (-0.6, 1.4, 64), r: (0, 2, 64))
+        let t0 = now()
+        let energy = try ReducedGridEnergy.freeEnergy(kernels: kernels, grid: grid, weightDecay: 0.01, inverseTemperature: 50)
+        let build = now() - t0
+        var jko = try GridJKO(energy: energy, tau: 0.05, grid: grid, options: GridJKOOptions(interaction: .semiImplicit))
+        var rho = try ReducedGridEnergy.initialDensity(law, setting: setting, grid: grid)
+        var seconds = 0.0, cpu = 0.0, iterations = 0, energyTime = 0.0
+        var converged = true
+        for k in 1 ... 10 {
+            let w0 = now(), c0 = cpuSeconds()
+            let step = try jko.step(from: rho, index: k)
+            let dt = now() - w0, dc = cpuSeconds() - c0
+            rho = step.density
+            converged = converged && step.report.converged
+            if k > 1 {
+                seconds += dt
+                cpu += dc
+                iterations += step.report.innerIterations
+                energyTime += step.report.energySeconds
+            }
+        }
+        let plane = grid.pointsPerAxis.suffix(2).map(String.init).joined(separator: " x ")
+        print("| \(grid.pointsPerAxis.map(String.init).joined(separator: " x ")) | \(grid.count) | \(plane) | \(format(build, 3)) | \(iterations / 9) | \(format(seconds / 9, 3)) | \(format(cpu / 9, 3)) | \(format(energyTime / 9, 3)) |\(converged ? "" : " (not converged)")")
     }
     print("")
 }

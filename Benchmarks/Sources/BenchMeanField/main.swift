@@ -1,6 +1,7 @@
 // Mean-field benchmarks. Run:
 //   swift run -c release --package-path Benchmarks bench-meanfield [--quick] [--only PART]
-//   (PART: online, online-scaling, online-split, population, evaluate, extras)
+//   (PART: online, online-scaling, online-split, population, evaluate, extras, reduced,
+//    reduced-accuracy)
 // NumPy peers: python3 Benchmarks/python/bench_meanfield.py
 // The default x86-64 target has SSE2 only; for the host's full instruction set add
 //   -Xswiftc -target-cpu -Xswiftc native
@@ -13,6 +14,11 @@
 //    cores and on one.
 // 3. Extras: noisy online SGD (M*D normals per step), the population flow with a quadrature
 //    kernel (tanh) at M = 200.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeanField
 import Wasserstein
 
@@ -163,4 +169,59 @@ if part("extras") {
     let (tq, _) = try timeRun(q)
     let perStep = fmt(tq / Double(q.stepCount + 1) * 1e3, 0)
     print("population-flow tanh (48x48 Gauss-Hermite) d=20 M=200: \(perStep) ms/step")
+}
+
+// 4. The reduced flow (z = (a, s, r), single-neuron relu teacher, trained second layer): time per
+//    step with M reduced points, d = 20 (default t-rule) and d = infinity (Q = 1), on all cores
+//    and on one. A step costs M^2 Q kernel evaluations whatever d.
+if part("reduced") {
+    for d in [ReducedDimension.finite(20), .infinity] {
+        let teacher = try ReducedTeacher(directions: [[1]])
+        let setting = try ReducedSetting(activation: .relu, inputDimension: d, teacher: teacher)
+        let kernels = try ReducedKernels(setting: setting)
+        for m in [500, 2000] {
+            let law = try ReducedInitialLaw(aMean: 1, aStd: 0.1, gamma: 1).sampled(setting: setting, count: m, seed: 1)
+            for parallel in [true, false] {
+                let steps = quick ? 2 : (m == 500 ? 20 : 5)
+                var settings = ReducedFlowSettings(eta: 0.01, horizon: 0.01 * Double(steps), recordEvery: 1)
+                settings.parallel = parallel
+                let flow = try ReducedPopulationFlow(kernels: kernels, settings: settings)
+                let clock = ContinuousClock()
+                var best = Double.infinity
+                for _ in 0 ..< 3 {
+                    // steps + 1 evaluations (the last one without the update).
+                    best = min(best, seconds(clock.measure { _ = try? flow.run(from: law) }) / Double(steps + 1))
+                }
+                print("reduced flow relu d=\(d) Q=\(kernels.sphereRule.nodes.count) M=\(m) \(parallel ? "all cores" : "one core"): \(fmt(best * 1e3, 2)) ms/step")
+            }
+        }
+    }
+}
+
+// 5. Accuracy of the reduced t-rule: the largest |U_Q - U_512| over random pairs, relu and erf,
+//    for n = 1 ... 1000 and several Q (the table in ReducedKernels' notes).
+if part("reduced-accuracy") {
+    var g = Xoshiro256StarStar(seed: 11)
+    var pairs = [([Double], [Double])]()
+    for _ in 0 ..< 200 {
+        pairs.append(([1, g.nextGaussian(), abs(g.nextGaussian()) + 0.01], [1, g.nextGaussian(), abs(g.nextGaussian()) + 0.01]))
+    }
+    pairs += [([1, 0.5, 1], [1, 0.5001, 1]), ([1, 1, 1], [1, 1, 1]), ([1, 0.1, 1], [1, 0.1, 1]), ([1, 2, 0.01], [1, 2, 0.01])]
+    let qs = [1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64]
+    for act in [Activation.relu, .erf] {
+        print("\(act): n, default Q, error at default Q, then error for Q = \(qs)")
+        for n in [1, 2, 3, 4, 5, 7, 10, 15, 19, 30, 50, 100, 200, 1000] {
+            let setting = try ReducedSetting(activation: act, inputDimension: .finite(n + 1), teacher: ReducedTeacher(directions: [[1]]))
+            let reference = try ReducedKernels(setting: setting, sphereNodes: 512)
+            func worst(_ k: ReducedKernels) -> Double {
+                pairs.map { abs(k.interaction($0.0, $0.1) - reference.interaction($0.0, $0.1)) }.max()!
+            }
+            let dflt = try ReducedKernels(setting: setting)
+            let row = try qs.map { q -> String in
+                let e = worst(try ReducedKernels(setting: setting, sphereNodes: q))
+                return e == 0 ? "0" : "1e\(Int((log10(e)).rounded(.up)))"
+            }
+            print("n=\(n) Q=\(dflt.sphereRule.nodes.count) err=\(worst(dflt)) | \(row.joined(separator: " "))")
+        }
+    }
 }

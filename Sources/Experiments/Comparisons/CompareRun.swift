@@ -49,12 +49,21 @@ public enum CompareRun {
     static func stride(spec: ExperimentSpec) throws -> Int {
         guard let j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (compare needs tau)") }
         guard let s = spec.sgd else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (compare needs the particle dynamics)") }
-        let ratio = j.tau / s.eta
-        let k = ratio.rounded()
-        guard k >= 1, abs(ratio - k) <= 1e-9 * k else {
+        guard let k = try? stride(interval: j.tau, eta: s.eta) else {
             throw ExperimentError.invalidSpec(key: "jko.tau", reason: "must be a whole multiple of sgd.eta (\(s.eta)) so that JKO and SGD share their sampling times, got \(j.tau)")
         }
-        return Int(k)
+        return k
+    }
+
+    /// `interval / eta` when it is a whole number `>= 1` (within `1e-9` relative), else an error.
+    static func stride(interval: Double, eta: Double) throws -> Int {
+        let ratio = interval / eta
+        let k = ratio.rounded()
+        guard k >= 1, abs(ratio - k) <= 1e-9 * k else {
+            throw ExperimentError.invalidSpec(key: "sgd.eta", reason: "\(interval) is not a whole multiple of \(eta)")
+        }
+        // sgd.eta = 1e-300 made this 1e299, and its conversion to Int trapped.
+        return try ExperimentSpec.stepCount(interval, over: eta, key: "sgd.eta", what: "the interval / sgd.eta")
     }
 
     /// Runs both schemes and compares them; writes `comparison.csv`, `summary.json` and the SVG
@@ -65,6 +74,7 @@ public enum CompareRun {
             throw ExperimentError.invalidSpec(key: "model", reason: "compare needs a model (the oracle spec has no SGD)")
         }
         let strideSteps = try stride(spec: spec)
+        try spec.checkMemory(spec.compareMemory())
         let tau = spec.jko!.tau
         let model = try spec.networkModel()
         let direction = spec.teacherDirection

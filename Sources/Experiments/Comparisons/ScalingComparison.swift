@@ -70,9 +70,9 @@ public enum ScalingComparison {
         /// The standard deviation of `w_j`'s coordinates in force.
         public var weightStd: Double { initialWeightStd ?? 1 / Double(inputDimension).squareRoot() }
         /// The number of SGD steps, `round(T / eta)`.
-        public var steps: Int { Int((horizon / eta).rounded()) }
-        /// Steps between records, `max(1, round(recordEvery / eta))`.
-        public var recordStride: Int { max(1, Int((recordEvery / eta).rounded())) }
+        public var steps: Int { Int(clampingCount: (horizon / eta).rounded(), limit: 1_000_000_000) }
+        /// Steps between records, `max(1, round(recordEvery / eta))`, at most ``steps``.
+        public var recordStride: Int { max(1, Int(clampingCount: (recordEvery / eta).rounded(), limit: max(1, steps))) }
 
         /// Checks every setting.
         /// - Throws: ``ExperimentError/invalidSetting(name:reason:)`` naming the setting.

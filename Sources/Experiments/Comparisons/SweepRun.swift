@@ -7,10 +7,21 @@ import Wasserstein
 /// mean-field flow closes as the width `M` grows and the step `eta` shrinks (Docs/Theory.md section 6:
 /// `1/sqrt(M) + sqrt(eta)` up to logarithms).
 ///
-/// One reference JKO run (particle scheme, `referenceParticles` particles, its own seed) stands for
-/// the mean-field flow; every `(M, eta, seed)` SGD run is compared with it at the times `k tau`,
-/// and `max_risk_gap = sup_t |R_jko(t) - R_M(t)|` is averaged over the seeds.
+/// One reference run stands for the mean-field flow: a JKO run (particle scheme, `referenceParticles`
+/// particles, its own seed), or with ``Reference/reduced(step:nodes:)`` the reduced flow of a
+/// rotation-symmetric setting, which has no sampling error (``ReducedReference``). Every
+/// `(M, eta, seed)` SGD run is compared with it at the times `k tau` (`k record_every` for the
+/// reduced reference of a spec without `jko`), and `max_risk_gap = sup_t |R_ref(t) - R_M(t)|` is
+/// averaged over the seeds.
 public enum SweepRun {
+    /// What stands for the mean-field flow.
+    public enum Reference: Sendable {
+        /// A particle JKO run with `referenceParticles` particles.
+        case jko
+        /// The reduced flow from a quantised initial law, RK4 with `step` (default ``ReducedReference/defaultStep``).
+        case reduced(step: Double?, nodes: ReducedNodesSpec)
+    }
+
     /// One cell of the sweep.
     public struct Cell: Sendable {
         public var particles: Int
@@ -35,6 +46,8 @@ public enum SweepRun {
         public var slopesInEta: [(particles: Int, slope: Double, interval: ClosedRange<Double>?)]
         public var referenceParticles: Int
         public var summary: JSONValue
+        /// How the pictures name the reference.
+        public var referenceName: String? = nil
     }
 
     /// Parses a comma-separated list of positive numbers (`--sweep-eta 0.01,0.003`).
@@ -44,7 +57,7 @@ public enum SweepRun {
             throw ExperimentError.invalidList(option: option, reason: "empty list")
         }
         return try parts.map { p in
-            guard let v = Double(p), v.isFinite else { throw ExperimentError.invalidList(option: option, reason: "'\(p)' is not a number") }
+            guard let v = Double(p), v.isFinite else { throw ExperimentError.invalidList(option: option, reason: "'\(MessageText.excerpt(p))' is not a number") }
             guard v > 0 else { throw ExperimentError.invalidList(option: option, reason: "values must be > 0, got \(p)") }
             return v
         }
@@ -120,40 +133,61 @@ public enum SweepRun {
     ///   - directory: where to write `sweep.csv`, `summary.json` and the pictures; `nil` writes nothing.
     ///   - progress: called with the fraction done and a short status text.
     public static func run(spec: ExperimentSpec, particles: [Int], etas: [Double], seeds: Int,
-                           referenceParticles: Int? = nil, referenceStart: PointCloud? = nil, directory: OutputDirectory?,
-                           progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
+                           referenceParticles: Int? = nil, referenceStart: PointCloud? = nil, reference kind: Reference = .jko,
+                           directory: OutputDirectory?, progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         guard spec.model != nil else { throw ExperimentError.invalidSpec(key: "model", reason: "the sweep needs a model") }
-        guard spec.jko != nil else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (the sweep needs tau)") }
+        if case .jko = kind, spec.jko == nil { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (the sweep needs tau)") }
         guard spec.sgd != nil else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (the sweep needs the particle dynamics)") }
         guard seeds >= 1 else { throw ExperimentError.invalidList(option: "--seeds", reason: "must be >= 1, got \(seeds)") }
         guard !particles.isEmpty, particles.allSatisfy({ $0 >= 1 }) else {
             throw ExperimentError.invalidList(option: "--sweep-particles", reason: "needs widths >= 1")
         }
         guard !etas.isEmpty else { throw ExperimentError.invalidList(option: "--sweep-eta", reason: "empty list") }
+        // The common times k tau: jko.tau, or record_every for a reduced reference without jko.
+        let tau = spec.jko?.tau ?? spec.recordEvery
+        let intervalName = spec.jko != nil ? "jko.tau" : "record_every"
         // Every eta must divide tau (checked before any work is done).
         for eta in etas {
-            var s = spec
-            s.sgd!.eta = eta
-            do { _ = try CompareRun.stride(spec: s) } catch {
-                throw ExperimentError.invalidList(option: "--sweep-eta", reason: "\(eta) does not divide jko.tau = \(spec.jko!.tau)")
+            guard (try? CompareRun.stride(interval: tau, eta: eta)) != nil else {
+                throw ExperimentError.invalidList(option: "--sweep-eta", reason: "\(eta) does not divide \(intervalName) = \(tau)")
             }
             guard eta <= spec.horizon else { throw ExperimentError.invalidList(option: "--sweep-eta", reason: "\(eta) exceeds the horizon") }
         }
         let reference = referenceStart?.count ?? referenceParticles ?? particles.max()!
         guard reference >= 1 else { throw ExperimentError.invalidList(option: "--reference-particles", reason: "must be >= 1") }
-        let tau = spec.jko!.tau
+        try spec.checkMemory(spec.sweepMemory(particles: particles, etas: etas, referenceParticles: reference))
         let total = Double(particles.count * etas.count * seeds + 1)
         var done = 0.0
 
-        // The mean-field reference: JKO with its own seed, independent of every SGD run.
-        var refSpec = spec
-        refSpec.particles = reference
-        refSpec.seed = spec.seed &+ 1_000_003
-        let ref = try JKORun.run(spec: refSpec, directory: nil, scheme: .particle, initialParticles: referenceStart) { f, text in
-            progress?(f / total, "reference " + text)
+        // The mean-field reference, independent of every SGD run.
+        let referenceRisk: [Double]
+        let referenceSummary: JSONValue
+        switch kind {
+        case .jko:
+            // JKO with its own seed.
+            var refSpec = spec
+            refSpec.particles = reference
+            refSpec.seed = spec.seed &+ 1_000_003
+            let ref = try JKORun.run(spec: refSpec, directory: nil, scheme: .particle, initialParticles: referenceStart) { f, text in
+                progress?(f / total, "reference " + text)
+            }
+            referenceRisk = ref.result.reports.map { JKORun.risk(of: $0, lambda: spec.energy.lambda) }
+            referenceSummary = .object([("scheme", .string("particle JKO")), ("particles", .integer(reference)),
+                                        ("tau", .number(tau)), ("seed", .integer(Int(truncatingIfNeeded: refSpec.seed))),
+                                        ("all_steps_converged", .bool(ref.result.allConverged))])
+        case .reduced(let requested, let nodes):
+            let reduced = try ReducedReference(spec: spec)
+            let step = ReducedReference.step(requested: requested, interval: tau)
+            let count = Int((spec.horizon / tau + 1e-9).rounded(.down)) + 1
+            let records = try reduced.risks(spec: spec, interval: tau, count: count, step: step, nodes: nodes) { f in
+                progress?(f / total, "reduced reference")
+            }
+            referenceRisk = records.map(\.risk)
+            referenceSummary = .object([("scheme", .string("reduced flow (RK4)")), ("points", .integer(records[0].law.count)),
+                                        ("step", .number(step)), ("interval", .number(tau)),
+                                        ("kernels", .string(reduced.kernels.kernelDescription))])
         }
         done += 1
-        let referenceRisk = ref.result.reports.map { JKORun.risk(of: $0, lambda: spec.energy.lambda) }
 
         var cells = [Cell]()
         for m in particles {
@@ -166,7 +200,7 @@ public enum SweepRun {
                     run.seed = spec.seed &+ UInt64(s)
                     if let sgdSeed = spec.sgd!.seed { run.sgd!.seed = sgdSeed &+ UInt64(s) }
                     run.recordEvery = tau
-                    let strideSteps = try CompareRun.stride(spec: run)
+                    let strideSteps = try CompareRun.stride(interval: tau, eta: eta)
                     let before = done
                     let out = try SGDRun.run(spec: run, directory: nil) { f, text in
                         progress?((before + f) / total, "M=\(m) eta=\(eta) seed \(s + 1)/\(seeds) " + text)
@@ -204,9 +238,7 @@ public enum SweepRun {
         }
         let summary = JSONValue.object([
             ("command", .string("compare --sweep")),
-            ("reference", .object([("scheme", .string("particle JKO")), ("particles", .integer(reference)),
-                                   ("tau", .number(tau)), ("seed", .integer(Int(truncatingIfNeeded: refSpec.seed))),
-                                   ("all_steps_converged", .bool(ref.result.allConverged))])),
+            ("reference", referenceSummary),
             ("seeds", .integer(seeds)),
             ("cells", .array(cells.map { c in
                 .object([("particles", .integer(c.particles)), ("eta", .number(c.eta)),
@@ -222,7 +254,8 @@ public enum SweepRun {
             ("slope_ci95_method", .string("percentile bootstrap over the seeds of each cell, 2000 replicates")),
             ("expected", .string("max_risk_gap ~ 1/sqrt(M) + sqrt(eta): slope -1/2 in M at small eta, +1/2 in eta at large M, until the reference's own error dominates")),
         ])
-        let output = Output(cells: cells, slopesInParticles: slopesM, slopesInEta: slopesEta, referenceParticles: reference, summary: summary)
+        var output = Output(cells: cells, slopesInParticles: slopesM, slopesInEta: slopesEta, referenceParticles: reference, summary: summary)
+        if case .reduced = kind { output.referenceName = "the reduced flow" }
         if let directory {
             try directory.writeCSV("sweep.csv", header: ["particles", "eta", "seeds", "max_risk_gap", "max_risk_gap_std"],
                                    rows: cells.map { [Double($0.particles), $0.eta, Double($0.gaps.count), $0.mean, $0.standardDeviation] })
@@ -255,7 +288,7 @@ public enum SweepRun {
                                       y: [top, top * (Double(first) / Double(last)).squareRoot()], dashed: true))
         }
         // Bars: one standard deviation over the seeds; legend: the fit and its 95% bootstrap interval.
-        try LineChart(title: "max |R_SGD - R_JKO| against width M (reference M = \(output.referenceParticles))",
+        try LineChart(title: "max |R_SGD - R_ref| against width M (reference: \(output.referenceName ?? "JKO with M = \(output.referenceParticles)"))",
                       xLabel: "particles M", yLabel: "max risk gap", xScale: .logarithmic, yScale: .logarithmic, series: series)
             .write(to: directory.file("sweep_particles.svg"))
         if etas.count >= 2 {
@@ -271,7 +304,7 @@ public enum SweepRun {
                 // The sqrt(eta) law through the widest network's largest-eta point, for reference.
                 s2.append(ChartSeries(name: "slope 1/2 (sqrt(eta))", x: [e0, e1], y: [top * (e0 / e1).squareRoot(), top], dashed: true))
             }
-            try LineChart(title: "max |R_SGD - R_JKO| against step eta", xLabel: "eta", yLabel: "max risk gap",
+            try LineChart(title: "max |R_SGD - R_ref| against step eta (reference: \(output.referenceName ?? "JKO"))", xLabel: "eta", yLabel: "max risk gap",
                           xScale: .logarithmic, yScale: .logarithmic, series: s2)
                 .write(to: directory.file("sweep_eta.svg"))
         }

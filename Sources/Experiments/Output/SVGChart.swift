@@ -164,7 +164,7 @@ public struct HistogramChart: Sendable {
         let dens = samples.map { s -> [Double] in
             var counts = [Double](repeating: 0, count: binCount)
             let finite = s.values.filter(\.isFinite)
-            for v in finite { counts[min(binCount - 1, max(0, Int((v - lo) / width)))] += 1 }
+            for v in finite { counts[Int(clampingCount: (v - lo) / width, limit: binCount - 1)] += 1 }
             let n = Double(max(1, finite.count))
             return counts.map { $0 / (n * width) }
         }
@@ -456,7 +456,8 @@ struct Axis {
 
     init(values: [Double], scale: AxisScale, includeZero: Bool = false) {
         self.scale = scale
-        let finite = values.filter { $0.isFinite && (scale == .linear || $0 > 0) }
+        // Beyond 1e300 the span, the steps and the decades of the ticks would overflow.
+        let finite = values.filter { abs($0) <= 1e300 && (scale == .linear || $0 >= 1e-300) }
         var a = finite.min() ?? (scale == .linear ? 0 : 1)
         var b = finite.max() ?? (scale == .linear ? 1 : 10)
         if includeZero { a = min(a, 0) }

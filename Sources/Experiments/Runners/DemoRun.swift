@@ -137,10 +137,3 @@ public enum DemoRun {
         return lines
     }
 }
-
-extension OutputDirectory {
-    /// A subfolder, created if needed.
-    public func subdirectory(_ name: String) throws -> OutputDirectory {
-        try OutputDirectory(file(name))
-    }
-}

@@ -78,7 +78,7 @@ public enum JKORun {
                                 entropyEstimator: (any EntropyEstimator)? = nil) throws -> JKORunSettings {
         guard var j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (needed by this command)") }
         if let scheme { j.scheme = scheme }
-        let steps = max(1, Int((spec.horizon / j.tau).rounded()))
+        let steps = max(1, try ExperimentSpec.stepCount(spec.horizon, over: j.tau, key: "jko.tau", what: "horizon / jko.tau"))
         var oracle: OrnsteinUhlenbeckOracle? = nil
         if spec.energy.potential == .quadratic, let beta = spec.energy.beta {
             oracle = try OrnsteinUhlenbeckOracle(lambda: spec.energy.lambda, beta: beta)
@@ -121,6 +121,7 @@ public enum JKORun {
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         let energy = try energy(spec: spec)
         let settings = try settings(spec: spec, scheme: scheme, trackStationary: trackStationary)
+        try spec.checkMemory(spec.jkoMemory(scheme: scheme, particles: start?.count, keepStates: keepStates))
         let schemeName = (scheme ?? spec.jko!.scheme).rawValue
         let runner = try JKORunner(energy: energy, settings: settings)
         let initial: JKOState

@@ -26,6 +26,7 @@ public enum SGDRun {
                            entropyEstimator: (any EntropyEstimator)? = nil,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         let experiment = try spec.sgdExperiment(recordParticles: recordParticles)
+        try spec.checkMemory(spec.sgdMemory(recordParticles: recordParticles))
         let estimator = entropyEstimator ?? (spec.energy.beta != nil ? Defaults.entropyEstimator(dimension: spec.parameterDimension) : nil)
         let runner = try SGDRunner(experiment: experiment, entropyEstimator: estimator)
         let clock = ContinuousClock()

@@ -15,8 +15,14 @@ extension ExperimentSpec {
     /// The teacher.
     public func teacherModel() throws -> Teacher {
         switch teacher {
-        case .neurons(let directions, let coefficients, let noise)?:
-            return .neurons(directions: directions, coefficients: coefficients, noise: noise)
+        case .neurons(let directions, let coefficients, let noise, let activation)?:
+            let own = try activation.map { name -> Activation in
+                guard let a = Activation(name: name) else {
+                    throw ExperimentError.invalidSpec(key: "teacher.activation", reason: "unknown activation \"\(name)\"")
+                }
+                return a
+            }
+            return .neurons(directions: directions, coefficients: coefficients, noise: noise, activation: own)
         case .linear(let b, let noise)?:
             return .linear(coefficients: b, noise: noise)
         case nil:
@@ -39,7 +45,7 @@ extension ExperimentSpec {
     /// of a linear teacher; `nil` for several neurons.
     public var teacherDirection: [Double]? {
         switch teacher {
-        case .neurons(let directions, _, _)? where directions.count == 1: return directions[0]
+        case .neurons(let directions, _, _, _)? where directions.count == 1: return directions[0]
         case .linear(let b, _)?: return b
         default: return nil
         }

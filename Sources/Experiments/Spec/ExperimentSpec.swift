@@ -1,4 +1,6 @@
 import Foundation
+import MeanField
+import Wasserstein
 
 /// An experiment described in a JSON file: the model, the teacher, the initial law, the energy,
 /// and the settings of the particle dynamics (`sgd`) and of the JKO scheme (`jko`).
@@ -28,6 +30,10 @@ public struct ExperimentSpec: Sendable, Equatable {
     public var jko: JKOSpec?
     /// Record every this much time t.
     public var recordEvery: Double
+    /// The most memory, in bytes, a run of this spec may need (spec key `memory_limit`,
+    /// overridden by the command-line option `--memory-limit`); `nil` means the machine's
+    /// physical memory. Runs are estimated before they start (see ``MemoryEstimate``).
+    public var memoryLimit: Double? = nil
 
     /// The dimension `D` of a particle: `d + 1` with a trained second layer, `d` otherwise, and
     /// the length of the initial mean for the oracle.
@@ -48,12 +54,16 @@ public struct ModelSpec: Sendable, Equatable {
     public var secondLayer: SecondLayer
     public var inputs: Inputs
     public static let activations = ["relu", "erf", "tanh", "sigmoid", "linear"]
+    /// The activations a teacher may have: the student's, and `he2` (`u^2 - 1`, information
+    /// exponent 2).
+    public static let teacherActivations = ["relu", "erf", "tanh", "sigmoid", "linear", "he2"]
 }
 
 /// Where the labels come from.
 public enum TeacherSpec: Sendable, Equatable {
-    /// `y = sum_k c_k s(<w*_k, x>) + noise`, `s` the student's activation.
-    case neurons(directions: [[Double]], coefficients: [Double], noise: Double)
+    /// `y = sum_k c_k s*(<w*_k, x>) + noise`, `s*` named by `activation` (`teacher.activation`,
+    /// one of ``ModelSpec/teacherActivations``), or the student's activation when `nil`.
+    case neurons(directions: [[Double]], coefficients: [Double], noise: Double, activation: String? = nil)
     /// `y = <b*, x> + noise`.
     case linear(coefficients: [Double], noise: Double)
 }
@@ -129,22 +139,45 @@ extension ExperimentSpec {
     /// The largest grid the grid scheme accepts, per axis.
     public static let maximumPointsPerAxis = 512
 
-    /// Reads and validates a spec file.
+    /// The largest number of steps (SGD's `horizon / eta`, JKO's `horizon / tau`, SGD steps per
+    /// JKO step `tau / eta`) a run accepts: `1e12`, as ``SGDExperiment/maximumSteps``.
+    public static let maximumSteps = SGDExperiment.maximumSteps
+
+    /// `round(span / step)`, or an error naming `key` when it exceeds ``maximumSteps``:
+    /// converting the ratio of `horizon = 1e300` and `tau = 0.1` to `Int` used to trap.
+    ///
+    /// - Parameter what: how the message names the ratio (`horizon / jko.tau`).
+    public static func stepCount(_ span: Double, over step: Double, key: String, what: String) throws -> Int {
+        let ratio = (span / step).rounded()
+        guard ratio <= Double(maximumSteps) else {
+            throw ExperimentError.invalidSpec(
+                key: key, reason: "\(what) = \(String(format: "%.3g", span / step)) steps, above the limit of 1e12; raise \(key) or shorten the run")
+        }
+        return Int(clampingCount: ratio, limit: maximumSteps)
+    }
+
+    /// The largest spec file ``load(path:)`` reads (64 MiB; a spec is a few hundred bytes).
+    public static let maximumFileBytes = 64 << 20
+
+    /// Reads and validates a spec file: a regular file (not a pipe or device) of at most
+    /// ``maximumFileBytes``.
     public static func load(path: String) throws -> ExperimentSpec {
-        guard FileManager.default.fileExists(atPath: path) else {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileAccess.readBytes(path: path, maximumBytes: maximumFileBytes)
+        } catch DataFileError.missing {
             throw ExperimentError.unreadableSpec(path: path, reason: "no such file")
+        } catch DataFileError.unreadable(_, let reason) {
+            throw ExperimentError.unreadableSpec(path: path, reason: "cannot read (\(reason))")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ExperimentError.unreadableSpec(path: path, reason: "cannot read")
-        }
-        return try parse(data: data, file: path)
+        return try parse(data: Data(bytes), file: path)
     }
 
     /// Parses and validates spec text. `file` only names it in error messages.
     public static func parse(data: Data, file: String = "<spec>") throws -> ExperimentSpec {
         let r = try SpecReader.parse(data: data, file: file)
         try r.rejectUnknownKeys(allowed: ["model", "teacher", "initialization", "energy", "particles", "horizon",
-                                          "seed", "sgd", "jko", "record_every", "dimension", "name", "description"])
+                                          "seed", "sgd", "jko", "record_every", "dimension", "name", "description", "memory_limit"])
         for k in ["name", "description"] where r.has(k) { _ = try r.string(k) }
         // Energy first: it decides whether a model is needed.
         let e = try r.child("energy")
@@ -220,6 +253,14 @@ extension ExperimentSpec {
         let seedValue = try seed(r, default: 0)
         let recordEvery = try r.number("record_every", default: horizon / 20)
         guard recordEvery > 0 else { throw r.fail("record_every", "must be > 0, got \(recordEvery)") }
+        var memoryLimit: Double? = nil
+        if r.has("memory_limit") {
+            let text = try r.object["memory_limit"] as? String ?? String(r.number("memory_limit"))
+            guard let bytes = MemoryEstimate.parseSize(text) else {
+                throw r.fail("memory_limit", "must be a positive size in bytes, optionally with K, M, G or T (16G), got \(text)")
+            }
+            memoryLimit = bytes
+        }
 
         var sgd: SGDSpec? = nil
         if let s = try r.optionalChild("sgd") {
@@ -227,6 +268,7 @@ extension ExperimentSpec {
             let eta = try s.number("eta")
             guard eta > 0 else { throw s.fail("eta", "must be > 0, got \(eta)") }
             guard eta <= horizon else { throw s.fail("eta", "is larger than the horizon \(horizon)") }
+            _ = try stepCount(horizon, over: eta, key: s.key("eta"), what: "horizon / sgd.eta")
             let kind = SGDSpec.Kind(rawValue: try s.choice("kind", ["online", "multipass", "population"], default: "online"))!
             let noise = try s.bool("noise", default: beta != nil)
             if noise && beta == nil { throw s.fail("noise", "needs a finite energy.beta") }
@@ -249,6 +291,7 @@ extension ExperimentSpec {
             let tau = try j.number("tau")
             guard tau > 0 else { throw j.fail("tau", "must be > 0, got \(tau)") }
             guard tau <= horizon else { throw j.fail("tau", "is larger than the horizon \(horizon)") }
+            _ = try stepCount(horizon, over: tau, key: j.key("tau"), what: "horizon / jko.tau")
             let scheme = JKOSpec.Scheme(rawValue: try j.choice("scheme", ["particle", "grid"], default: "particle"))!
             let transport = JKOSpec.Transport(rawValue: try j.choice("transport", ["exact", "sinkhorn"], default: "exact"))!
             let epsilon = try j.optionalNumber("epsilon")
@@ -288,7 +331,7 @@ extension ExperimentSpec {
 
         return ExperimentSpec(model: model, teacher: teacher, initialization: InitializationSpec(a: a, w: (wMean, wStd)),
                               energy: energy, particles: particles, horizon: horizon, seed: UInt64(seedValue),
-                              sgd: sgd, jko: jko, recordEvery: recordEvery)
+                              sgd: sgd, jko: jko, recordEvery: recordEvery, memoryLimit: memoryLimit)
     }
 
     /// A seed key: JSON numbers arrive as `Double`, and above `2^53` neighbouring seeds would
@@ -307,7 +350,8 @@ extension ExperimentSpec {
         guard noise >= 0 else { throw t.fail("noise", "must be >= 0 (a standard deviation)") }
         switch kind {
         case "neurons":
-            try t.rejectUnknownKeys(allowed: ["kind", "directions", "coefficients", "noise"])
+            try t.rejectUnknownKeys(allowed: ["kind", "directions", "coefficients", "noise", "activation"])
+            let activation = t.has("activation") ? try t.choice("activation", ModelSpec.teacherActivations) : nil
             let directions = try t.matrix("directions")
             guard !directions.isEmpty else { throw t.fail("directions", "needs at least one direction") }
             for (k, w) in directions.enumerated() where w.count != d {
@@ -317,7 +361,7 @@ extension ExperimentSpec {
             guard c.count == directions.count else {
                 throw t.fail("coefficients", "has \(c.count) entries for \(directions.count) directions")
             }
-            return .neurons(directions: directions, coefficients: c, noise: noise)
+            return .neurons(directions: directions, coefficients: c, noise: noise, activation: activation)
         default:
             try t.rejectUnknownKeys(allowed: ["kind", "coefficients", "noise"])
             let b = try t.numbers("coefficients")

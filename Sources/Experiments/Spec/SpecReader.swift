@@ -1,4 +1,5 @@
 import Foundation
+import Wasserstein
 
 /// Typed access to a JSON object with errors that name the full key path (`sgd.eta`), and a
 /// check for unknown keys, so that a typo in a spec is reported instead of silently ignored.
@@ -41,7 +42,7 @@ struct SpecReader {
 
     func rejectUnknownKeys(allowed: Set<String>) throws {
         for k in object.keys.sorted() where !allowed.contains(k) {
-            throw ExperimentError.invalidSpec(key: key(k), reason: "unknown key (allowed here: \(allowed.sorted().joined(separator: ", ")))")
+            throw ExperimentError.invalidSpec(key: key(MessageText.excerpt(k)), reason: "unknown key (allowed here: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
 
@@ -112,7 +113,7 @@ struct SpecReader {
             throw fail(k, "missing (one of: \(options.joined(separator: ", ")))")
         }
         let s = try string(k)
-        guard options.contains(s) else { throw fail(k, "'\(s)' is not one of: \(options.joined(separator: ", "))") }
+        guard options.contains(s) else { throw fail(k, "'\(MessageText.excerpt(s))' is not one of: \(options.joined(separator: ", "))") }
         return s
     }
 

@@ -58,7 +58,7 @@ public struct GridJKOOptions: Sendable, Equatable {
     }
 }
 
-/// The grid (Eulerian) JKO scheme for `D <= 2`, by the entropic route of Peyre (2015).
+/// The grid (Eulerian) JKO scheme for `D <= 3`, by the entropic route of Peyre (2015).
 ///
 /// The density `rho_k` is a vector of cell masses on a ``RegularGrid``, and a step solves
 ///
@@ -105,8 +105,8 @@ public struct GridJKOOptions: Sendable, Equatable {
 /// The blur must also resolve the lattice: with `gamma >= h^2` the discrete Gaussian kernel has
 /// variance `gamma/2` to within 0.2%; smaller blurs are accepted but degrade.
 ///
-/// - Complexity: per Sinkhorn iteration two separable convolutions, `O(N (w_0 + w_1))` with
-///   `w_a ~ 10 sqrt(gamma) / h_a`, and `N` powers; memory `O(N)`.
+/// - Complexity: per Sinkhorn iteration two separable convolutions, `O(N (w_0 + ... + w_{D-1}))`
+///   with `w_a ~ 10 sqrt(gamma) / h_a`, and `N` powers; memory `O(N)`.
 public struct GridJKO {
     /// The energy.
     public let energy: FreeEnergy
@@ -362,7 +362,7 @@ public struct GridJKO {
         var z = [Double](repeating: 0, count: n)
         var ku = [Double](repeating: 0, count: n)
         var contribution = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
+        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
         let exponent = theta - 1
         // Without entropy (theta = 1) the u-update does not depend on z: two plain iterations solve it.
         var relaxation = theta == 1 ? 1 : options.relaxation
@@ -443,7 +443,7 @@ public struct GridJKO {
         var logKu = [Double](repeating: 0, count: n)
         var logV = [Double](repeating: 0, count: n)
         var logZ = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
+        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
         let exponent = theta - 1
         // Without entropy (theta = 1) the u-update does not depend on z: two plain iterations solve it.
         var relaxation = theta == 1 ? 1 : options.relaxation

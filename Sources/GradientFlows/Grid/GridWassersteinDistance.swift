@@ -9,7 +9,7 @@ import Wasserstein
 public enum GridDistanceMethod: String, Sendable, Codable {
     /// Exact `W2` between the two discrete measures (1-D: quantile functions).
     case exact
-    /// `sqrt(S_gamma)`, the debiased Sinkhorn divergence with a small blur (2-D).
+    /// `sqrt(S_gamma)`, the debiased Sinkhorn divergence with a small blur (2-D and 3-D).
     case sinkhornDivergence
 }
 
@@ -26,7 +26,7 @@ public struct GridDistance: Sendable, Equatable {
 }
 
 /// `W2` between densities on one ``RegularGrid``: exact in 1-D (quantile functions of the two
-/// discrete measures, `O(n)`), and in 2-D the debiased Sinkhorn divergence
+/// discrete measures, `O(n)`), and in 2-D and 3-D the debiased Sinkhorn divergence
 /// `S_gamma(a, b) = OT_gamma(a, b) - (OT_gamma(a, a) + OT_gamma(b, b)) / 2` computed with the
 /// separable Gaussian kernel, reported as `sqrt(max(S_gamma, 0))`.
 ///
@@ -41,7 +41,7 @@ public struct GridDistance: Sendable, Equatable {
 public struct GridWassersteinDistance {
     /// The grid.
     public let grid: RegularGrid
-    /// The blur used in 2-D.
+    /// The blur used in 2-D and 3-D.
     public let blur: Double
     /// The `L1` marginal tolerance of the Sinkhorn solves.
     public let tolerance: Double
@@ -171,7 +171,7 @@ enum GridTransport {
                           maxIterations: Int) throws -> (value: Double, iterations: Int, converged: Bool) {
         let n = a.count
         var ku = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
+        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
         for i in 0 ..< n where a[i] == 0 { u[i] = 0 }
         var iterations = 0
         var converged = false
@@ -198,7 +198,7 @@ enum GridTransport {
         let logA = a.map { $0 > 0 ? log($0) : -Double.infinity }
         var f = logA
         var kf = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
+        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
         var iterations = 0
         var converged = false
         while iterations < maxIterations {
@@ -227,7 +227,7 @@ enum GridTransport {
         // Cells without mass carry -infinity; a warm start must give every massive cell a finite value.
         for j in 0 ..< n { g[j] = b[j] > 0 ? (g[j].isFinite ? g[j] : 0) : -.infinity }
         var buffer = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
+        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
         func apply(_ x: [Double]) {
             x.withUnsafeBufferPointer { xp in buffer.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
                 kernel.apply(xp, into: kp, scratch: sp) } } }
@@ -272,7 +272,7 @@ enum GridTransport {
                          tolerance: Double, maxIterations: Int) throws -> (value: Double, iterations: Int, converged: Bool) {
         let n = a.count
         var buffer = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension == 2 ? n : 0)
+        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
         var iterations = 0
         var converged = false
         var omega = 1.5

@@ -5,12 +5,17 @@ import Darwin
 #endif
 import Wasserstein
 
-/// A regular grid in dimension `D = 1` or `2`: `n_a` equally spaced points per axis from the lower
-/// to the upper bound, both included (spacing `h_a = (upper_a - lower_a) / (n_a - 1)`).
+/// A regular grid in dimension `D = 1`, `2` or `3`: `n_a` equally spaced points per axis from the
+/// lower to the upper bound, both included (spacing `h_a = (upper_a - lower_a) / (n_a - 1)`).
 ///
 /// Each point stands for the cell of volume `h_0 ... h_{D-1}` around it; a density on the grid is
 /// a vector of cell masses. Points are numbered row-major with axis 0 slowest:
-/// index `i = i_0 n_1 + i_1` in 2-D.
+/// index `i = i_0 n_1 + i_1` in 2-D, `i = (i_0 n_1 + i_1) n_2 + i_2` in 3-D.
+///
+/// `D = 3` is there for the reduced mean-field flow in `(a, s, r)`. Every array of the schemes is
+/// `O(N)`, so the cap on the total number of points (``maximumPointCount``) bounds the size, and
+/// time grows with `N`: an OU step takes about 0.6 CPU seconds on `48^3` points and 2 on `64^3`
+/// (Docs/Benchmarks.md).
 public struct RegularGrid: Sendable, Equatable {
     /// The lower bound of each axis.
     public let lowerBounds: [Double]
@@ -24,15 +29,15 @@ public struct RegularGrid: Sendable, Equatable {
     /// The largest total number of points accepted (`2048 x 2048`; memory is a few arrays of this size).
     public static let maximumPointCount = 1 << 22
 
-    /// - Throws: `WassersteinError.unsupported(_:)` for `D` other than 1 or 2;
+    /// - Throws: `WassersteinError.unsupported(_:)` for `D` other than 1, 2 or 3;
     ///   `WassersteinError.dimensionMismatch(expected:actual:)` for lists of different lengths;
     ///   `WassersteinError.invalidParameter(name:value:requirement:)` for bounds that are not
     ///   finite with `lower < upper`, or fewer than ``minimumPointsPerAxis`` points on an axis;
     ///   `WassersteinError.tooLarge(_:)` beyond ``maximumPointCount`` points.
     public init(lowerBounds: [Double], upperBounds: [Double], pointsPerAxis: [Int]) throws {
         let d = lowerBounds.count
-        guard d == 1 || d == 2 else {
-            throw WassersteinError.unsupported("grid schemes support dimension 1 or 2, got \(d)")
+        guard (1 ... 3).contains(d) else {
+            throw WassersteinError.unsupported("grid schemes support dimension 1, 2 or 3, got \(d)")
         }
         guard upperBounds.count == d else { throw WassersteinError.dimensionMismatch(expected: d, actual: upperBounds.count) }
         guard pointsPerAxis.count == d else { throw WassersteinError.dimensionMismatch(expected: d, actual: pointsPerAxis.count) }
@@ -85,10 +90,72 @@ public struct RegularGrid: Sendable, Equatable {
     /// All points, row-major `count x D` (axis 0 slowest).
     public var points: [Double] {
         let ax = axes
-        if dimension == 1 { return ax[0] }
-        var out = [Double]()
-        out.reserveCapacity(2 * count)
-        for x0 in ax[0] { for x1 in ax[1] { out.append(x0); out.append(x1) } }
+        switch dimension {
+        case 1:
+            return ax[0]
+        case 2:
+            var out = [Double]()
+            out.reserveCapacity(2 * count)
+            for x0 in ax[0] { for x1 in ax[1] { out.append(x0); out.append(x1) } }
+            return out
+        default:
+            var out = [Double]()
+            out.reserveCapacity(3 * count)
+            for x0 in ax[0] { for x1 in ax[1] { for x2 in ax[2] { out.append(x0); out.append(x1); out.append(x2) } } }
+            return out
+        }
+    }
+
+    /// The outer product `f_0 (x) ... (x) f_{D-1}` of one factor per axis, in the point order:
+    /// how product densities (Gaussians, a radial weight times a Gaussian) are laid on the grid.
+    public func tensorProduct(_ factors: [[Double]]) -> [Double] {
+        switch dimension {
+        case 1:
+            return factors[0]
+        case 2:
+            var out = [Double]()
+            out.reserveCapacity(count)
+            for f0 in factors[0] { for f1 in factors[1] { out.append(f0 * f1) } }
+            return out
+        default:
+            var out = [Double]()
+            out.reserveCapacity(count)
+            for f0 in factors[0] { for f1 in factors[1] { let f01 = f0 * f1; for f2 in factors[2] { out.append(f01 * f2) } } }
+            return out
+        }
+    }
+
+    /// The marginal masses along each axis of a vector of cell masses.
+    public func marginals(_ masses: [Double]) -> [[Double]] {
+        let n = pointsPerAxis
+        var out = n.map { [Double](repeating: 0, count: $0) }
+        switch dimension {
+        case 1:
+            out[0] = masses
+        case 2:
+            for i0 in 0 ..< n[0] {
+                for i1 in 0 ..< n[1] {
+                    let p = masses[i0 * n[1] + i1]
+                    out[0][i0] += p
+                    out[1][i1] += p
+                }
+            }
+        default:
+            var i = 0
+            for i0 in 0 ..< n[0] {
+                for i1 in 0 ..< n[1] {
+                    var row = 0.0
+                    for i2 in 0 ..< n[2] {
+                        let p = masses[i]
+                        row += p
+                        out[2][i2] += p
+                        i += 1
+                    }
+                    out[0][i0] += row
+                    out[1][i1] += row
+                }
+            }
+        }
         return out
     }
 }
@@ -146,14 +213,7 @@ public struct GridDensity: Sendable, Equatable {
             let t = (x - mean[a]) / standardDeviation[a]
             return exp(-0.5 * t * t)
         } }
-        var masses = [Double]()
-        masses.reserveCapacity(grid.count)
-        if d == 1 {
-            masses = factors[0]
-        } else {
-            for f0 in factors[0] { for f1 in factors[1] { masses.append(f0 * f1) } }
-        }
-        return try GridDensity(grid: grid, masses: masses)
+        return try GridDensity(grid: grid, masses: grid.tensorProduct(factors))
     }
 
     /// Density values `mass / cellVolume` at the grid points (what `density_final.npy` holds).
@@ -179,19 +239,7 @@ public struct GridDensity: Sendable, Equatable {
     public var moments: (mean: [Double], variance: [Double]) {
         let d = grid.dimension
         let ax = grid.axes
-        var marginals = (0 ..< d).map { [Double](repeating: 0, count: grid.pointsPerAxis[$0]) }
-        if d == 1 {
-            marginals[0] = masses
-        } else {
-            let n1 = grid.pointsPerAxis[1]
-            for i0 in 0 ..< grid.pointsPerAxis[0] {
-                for i1 in 0 ..< n1 {
-                    let p = masses[i0 * n1 + i1]
-                    marginals[0][i0] += p
-                    marginals[1][i1] += p
-                }
-            }
-        }
+        let marginals = grid.marginals(masses)
         var mean = [Double](repeating: 0, count: d), variance = [Double](repeating: 0, count: d)
         for a in 0 ..< d {
             for (k, p) in marginals[a].enumerated() { mean[a] += p * ax[a][k] }

@@ -6,15 +6,16 @@ import Darwin
 import Wasserstein
 
 /// The Gibbs kernel `K_ij = exp(-|x_i - x_j|^2 / gamma)` of the squared Euclidean cost on a
-/// ``RegularGrid``, applied as a separable convolution: `K = K_0 (x) K_1` with
-/// `K_a[k, l] = exp(-h_a^2 (k - l)^2 / gamma)`, so `K v` costs `O(N (w_0 + w_1))` instead of `O(N^2)`.
+/// ``RegularGrid``, applied as a separable convolution: `K = K_0 (x) ... (x) K_{D-1}` with
+/// `K_a[k, l] = exp(-h_a^2 (k - l)^2 / gamma)`, so `K v` costs `O(N (w_0 + ... + w_{D-1}))`
+/// instead of `O(N^2)`.
 ///
 /// Each 1-D kernel is truncated where it falls below `1e-40` (half-width
 /// `w_a = ceil(sqrt(92 gamma) / h_a)`); the dropped entries change `K v` by less than `1e-40` of
 /// `max v`, far below the tolerances of the schemes using it.
 ///
 /// Both passes are register-blocked (a block of outputs stays in registers for the whole window
-/// instead of being re-loaded and re-stored per tap) and, in 2-D, use the symmetric form
+/// instead of being re-loaded and re-stored per tap) and, in 2-D and 3-D, use the symmetric form
 /// `t_d (s[k - d] + s[k + d])`: half the multiplies. On the default x86-64 target (SSE2, no FMA)
 /// the passes are then bound by the FP add rate. Every output's sum order depends only on its
 /// position, whatever the number of cores, so results are deterministic.
@@ -38,7 +39,7 @@ struct SeparableGaussianKernel: Sendable {
         let h = grid.spacing
         let reach = (-log(truncation) * gamma).squareRoot()
         let taps = (0 ..< grid.dimension).map { a in
-            let width = min(grid.pointsPerAxis[a] - 1, Int(reach / h[a]) + 1)
+            let width = Int(clampingCount: reach / h[a] + 1, limit: grid.pointsPerAxis[a] - 1)
             return (0 ... width).map { d in exp(-(h[a] * Double(d)) * (h[a] * Double(d)) / gamma) }
         }
         self.taps = taps
@@ -51,21 +52,31 @@ struct SeparableGaussianKernel: Sendable {
         }
     }
 
-    /// `out = K v` (out and v must not alias; v finite); `scratch` has the grid's size (2-D only).
+    /// `out = K v` (out and v must not alias; v finite); `scratch` has the grid's size (2-D and 3-D).
     ///
     /// 2-D: `K v = K_0 V K_1` for `V` the `n0 x n1` row-major values, as two passes that each
     /// convolve across rows (vectorised over a row's contiguous entries, no shuffles) and store
     /// their result transposed: `scratch = (K_0 V)^T`, then `out = (K_1 scratch)^T`.
+    ///
+    /// 3-D: the same pass three times. Viewing the `n0 x n1 x n2` values as an `n0 x (n1 n2)`
+    /// matrix, a pass along axis 0 stored transposed leaves them in the order `(n1, n2, n0)`: the
+    /// next axis is again the slowest. Three passes (`v -> out -> scratch -> out`) rotate the axes
+    /// back to `(n0, n1, n2)`, so no separate transpose and no strided convolution is needed.
     func apply(_ v: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>, scratch: UnsafeMutableBufferPointer<Double>) {
-        if grid.dimension == 1 {
+        let n = grid.pointsPerAxis
+        switch grid.dimension {
+        case 1:
             paddedTaps[0].withUnsafeBufferPointer { pt in
-                Self.convolveContiguous(v.baseAddress!, out.baseAddress!, length: grid.pointsPerAxis[0], paddedTaps: pt)
+                Self.convolveContiguous(v.baseAddress!, out.baseAddress!, length: n[0], paddedTaps: pt)
             }
-            return
+        case 2:
+            Self.convolveRowsTransposed(v.baseAddress!, scratch.baseAddress!, rows: n[0], length: n[1], taps: taps[0])
+            Self.convolveRowsTransposed(UnsafePointer(scratch.baseAddress!), out.baseAddress!, rows: n[1], length: n[0], taps: taps[1])
+        default:
+            Self.convolveRowsTransposed(v.baseAddress!, out.baseAddress!, rows: n[0], length: n[1] * n[2], taps: taps[0])
+            Self.convolveRowsTransposed(UnsafePointer(out.baseAddress!), scratch.baseAddress!, rows: n[1], length: n[2] * n[0], taps: taps[1])
+            Self.convolveRowsTransposed(UnsafePointer(scratch.baseAddress!), out.baseAddress!, rows: n[2], length: n[0] * n[1], taps: taps[2])
         }
-        let n0 = grid.pointsPerAxis[0], n1 = grid.pointsPerAxis[1]
-        Self.convolveRowsTransposed(v.baseAddress!, scratch.baseAddress!, rows: n0, length: n1, taps: taps[0])
-        Self.convolveRowsTransposed(UnsafePointer(scratch.baseAddress!), out.baseAddress!, rows: n1, length: n0, taps: taps[1])
     }
 
     /// 1-D convolution of one contiguous row of `n` values (1-D grids):
@@ -256,21 +267,29 @@ struct LogDomainGaussianKernel: Sendable {
         let h = grid.spacing
         let reach = (690 * gamma).squareRoot()
         symmetricLogTaps = (0 ..< grid.dimension).map { a in
-            let width = min(grid.pointsPerAxis[a] - 1, Int(reach / h[a]) + 1)
+            let width = Int(clampingCount: reach / h[a] + 1, limit: grid.pointsPerAxis[a] - 1)
             return (-width ... width).map { d in -(h[a] * Double(d)) * (h[a] * Double(d)) / gamma }
         }
     }
 
-    /// `out = log(K exp(v))`; `scratch` has the grid's size (2-D only).
+    /// `out = log(K exp(v))`; `scratch` has the grid's size (2-D and 3-D).
+    ///
+    /// Each pass runs along the contiguous last axis and stores its result transposed (the axes
+    /// rotate), so every pass reads contiguous rows: 2-D `[i0][i1] -> [i1][i0] -> [i0][i1]`, 3-D
+    /// `[i0][i1][i2] -> [i2][i0][i1] -> [i1][i2][i0] -> [i0][i1][i2]` (`v -> out -> scratch -> out`).
     func apply(_ v: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>, scratch: UnsafeMutableBufferPointer<Double>) {
-        if grid.dimension == 1 {
-            Self.rowsTransposed(v.baseAddress!, out.baseAddress!, rows: 1, length: grid.pointsPerAxis[0], taps: symmetricLogTaps[0])
-            return
+        let n = grid.pointsPerAxis
+        switch grid.dimension {
+        case 1:
+            Self.rowsTransposed(v.baseAddress!, out.baseAddress!, rows: 1, length: n[0], taps: symmetricLogTaps[0])
+        case 2:
+            Self.rowsTransposed(v.baseAddress!, scratch.baseAddress!, rows: n[0], length: n[1], taps: symmetricLogTaps[1])
+            Self.rowsTransposed(UnsafePointer(scratch.baseAddress!), out.baseAddress!, rows: n[1], length: n[0], taps: symmetricLogTaps[0])
+        default:
+            Self.rowsTransposed(v.baseAddress!, out.baseAddress!, rows: n[0] * n[1], length: n[2], taps: symmetricLogTaps[2])
+            Self.rowsTransposed(UnsafePointer(out.baseAddress!), scratch.baseAddress!, rows: n[2] * n[0], length: n[1], taps: symmetricLogTaps[1])
+            Self.rowsTransposed(UnsafePointer(scratch.baseAddress!), out.baseAddress!, rows: n[1] * n[2], length: n[0], taps: symmetricLogTaps[0])
         }
-        let n0 = grid.pointsPerAxis[0], n1 = grid.pointsPerAxis[1]
-        // Along axis 1 (contiguous), stored transposed; then along axis 0, transposed back.
-        Self.rowsTransposed(v.baseAddress!, scratch.baseAddress!, rows: n0, length: n1, taps: symmetricLogTaps[1])
-        Self.rowsTransposed(UnsafePointer(scratch.baseAddress!), out.baseAddress!, rows: n1, length: n0, taps: symmetricLogTaps[0])
     }
 
     /// `dst[k * rows + r] = log sum_l exp(taps[w + l - k] + src[r * n + l])` over `|l - k| <= w`,

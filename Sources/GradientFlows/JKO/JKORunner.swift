@@ -78,7 +78,7 @@ public struct NormalLaw: Sendable, Equatable {
 public enum JKOScheme: Sendable {
     /// Lagrangian: particles, any `D`.
     case particle(ParticleJKOOptions)
-    /// Eulerian: a density on a grid, `D <= 2`.
+    /// Eulerian: a density on a grid, `D <= 3`.
     case grid(RegularGrid, GridJKOOptions)
 }
 
@@ -203,8 +203,9 @@ public struct JKORunner: Sendable {
     ///
     /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` or
     ///   `WassersteinError.unsupported(_:)` when the initial state does not fit the scheme
-    ///   (particles for the grid scheme, a density on another grid); whatever the steps throw.
-    ///   Non-convergence is reported per step.
+    ///   (particles for the grid scheme, a density on another grid);
+    ///   `WassersteinError.invalidParameter(name:value:requirement:)` when the energy of the
+    ///   initial state is not finite; whatever the steps throw. Non-convergence is reported per step.
     public func run(from initial: JKOState,
                     progress: ((JKOStepReport, JKOState) -> Void)? = nil,
                     phase: ((JKORunPhase) -> Void)? = nil) throws -> JKORunResult {
@@ -231,6 +232,7 @@ public struct JKORunner: Sendable {
             }
             var scheme = try ParticleJKO(energy: energy, tau: settings.tau, options: options)
             var report = scheme.initialReport(particles)
+            try Self.requireFiniteEnergy(report)
             annotate(&report)
             reports.append(report)
             progress?(report, .particles(particles))
@@ -268,6 +270,7 @@ public struct JKORunner: Sendable {
                 }
             }
             var report = scheme.initialReport(density)
+            try Self.requireFiniteEnergy(report)
             annotate(&report)
             try track(&report, density, force: true)
             reports.append(report)
@@ -284,6 +287,16 @@ public struct JKORunner: Sendable {
             }
             return JKORunResult(reports: reports, final: .density(density), stationary: stationary,
                                 gridBlur: (scheme.blur, scheme.blurDiffusion, scheme.blurIsCompensated))
+        }
+    }
+
+    /// A run cannot start from a state whose energy is infinite or NaN (parameters near the top
+    /// of the Double range): say so, instead of letting the first inner solve fail obscurely.
+    static func requireFiniteEnergy(_ report: JKOStepReport) throws {
+        guard report.freeEnergy.isFinite else {
+            throw WassersteinError.invalidParameter(
+                name: "initial free energy", value: report.freeEnergy,
+                requirement: "the energy of the initial state must be finite; the initial law or the energy's parameters are too large for double precision")
         }
     }
 }

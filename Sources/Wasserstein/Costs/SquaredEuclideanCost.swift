@@ -11,6 +11,36 @@ public enum SquaredEuclideanCost {
         return s
     }
 
+    /// An upper bound on every `|x_i - y_j|^2`, and on every `|x_i - x_k|^2` and `|y_j - y_l|^2`:
+    /// the squared diagonal of the bounding box of both clouds, in `O((n + m) D)`.
+    ///
+    /// Solvers call it before they start, because finite coordinates (a point at `1e155`) can
+    /// have squared distances beyond the Double range: costs would be infinite and every
+    /// schedule or tolerance derived from them meaningless.
+    ///
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` (name
+    ///   "squared coordinate range") when the bound is not finite.
+    public static func upperBound(source: PointCloud, target: PointCloud) throws -> Double {
+        guard source.dimension == target.dimension else {
+            throw WassersteinError.dimensionMismatch(expected: source.dimension, actual: target.dimension)
+        }
+        let d = source.dimension
+        var bound = 0.0
+        for k in 0 ..< d {
+            var lo = Double.infinity, hi = -Double.infinity
+            for i in 0 ..< source.count { let v = source.coordinates[i * d + k]; lo = min(lo, v); hi = max(hi, v) }
+            for j in 0 ..< target.count { let v = target.coordinates[j * d + k]; lo = min(lo, v); hi = max(hi, v) }
+            let width = hi - lo
+            bound += width * width
+        }
+        guard bound.isFinite else {
+            throw WassersteinError.invalidParameter(
+                name: "squared coordinate range", value: bound,
+                requirement: "squared distances between the points overflow the Double range (coordinates too large); rescale the coordinates")
+        }
+        return bound
+    }
+
     /// The dense `n x m` cost matrix between two clouds, row-major, computed on all cores.
     ///
     /// Entries are formed from coordinate differences rather than from `|x|^2 + |y|^2 - 2<x, y>`,

@@ -17,21 +17,30 @@ public enum CSVFormat {
 
     /// Reads a numeric CSV file. Blank lines are skipped; every record must have the same number
     /// of fields; `nan`/`inf` parse (and are rejected later by the measure validation).
-    public static func read(path: String) throws -> Table {
-        try decode(try FileAccess.readBytes(path: path), path: path)
+    ///
+    /// - Throws: ``DataFileError`` for a missing, unreadable (not a regular file, larger than
+    ///   `maximumBytes`) or malformed file.
+    public static func read(path: String, maximumBytes: Int = FileAccess.defaultMaximumBytes) throws -> Table {
+        try decode(try FileAccess.readBytes(path: path, maximumBytes: maximumBytes), path: path)
     }
 
     /// Parses the bytes of a numeric CSV file. `path` only names it in error messages.
+    ///
+    /// A UTF-8 byte order mark is skipped. The first record is a header only when none of its
+    /// fields is a number (`x,y`): a first record that is partly numeric (`1e,0`, `x,1`) is a
+    /// malformed row, reported with its line and column, never dropped as a header.
     public static func decode(_ bytes: [UInt8], path: String = "<data>") throws -> Table {
         var header: [String]? = nil
         var values = [Double]()
         var columns = -1
         var rows = 0
         var lineNumber = 0
-        var start = 0
         let n = bytes.count
+        // A byte order mark (which spreadsheet programs write) is not part of the first field.
+        var start = n >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0
         var field = [CChar]()
         field.reserveCapacity(64)
+        var record = [Double]()
         while start < n {
             var end = start
             while end < n && bytes[end] != 0x0A { end += 1 }  // '\n'
@@ -44,31 +53,34 @@ public enum CSVFormat {
             for k in start ..< lineEnd where bytes[k] != 0x20 && bytes[k] != 0x09 { isBlank = false; break }
             if isBlank { continue }
 
-            var record = [Double]()
-            var textFields = [String]()
-            var allNumeric = true
+            record.removeAll(keepingCapacity: true)
+            var fieldRanges = [Range<Int>]()
+            var firstBad: Int? = nil  // the field index of the first field that is not a number
             var fieldStart = start
             var k = start
             while k <= lineEnd {
                 if k == lineEnd || bytes[k] == 0x2C {  // ','
-                    let slice = bytes[fieldStart ..< k]
-                    if let v = parseDouble(slice, buffer: &field) {
+                    if let v = parseDouble(bytes[fieldStart ..< k], buffer: &field) {
                         record.append(v)
-                    } else {
-                        allNumeric = false
+                    } else if firstBad == nil {
+                        firstBad = fieldRanges.count
                     }
-                    textFields.append(String(decoding: slice, as: UTF8.self).trimmed)
+                    fieldRanges.append(fieldStart ..< k)
                     fieldStart = k + 1
                 }
                 k += 1
             }
-            if !allNumeric {
-                if rows == 0 && header == nil {
-                    header = textFields
+            if let bad = firstBad {
+                // A header only when it comes first and holds no number at all.
+                if rows == 0 && header == nil && record.isEmpty {
+                    header = fieldRanges.map { String(decoding: bytes[$0], as: UTF8.self).trimmed }
                     continue
                 }
-                let bad = textFields.first { parseDouble(Array($0.utf8)[...], buffer: &field) == nil } ?? ""
-                throw DataFileError.malformed(path: path, reason: "line \(lineNumber): '\(bad)' is not a number")
+                let text = bytes[fieldRanges[bad]]
+                let isEmpty = !text.contains { $0 != 0x20 && $0 != 0x09 && $0 != 0x22 }
+                throw DataFileError.malformed(
+                    path: path, reason: "line \(lineNumber), column \(bad + 1): "
+                        + (isEmpty ? "empty field" : "'\(MessageText.excerpt(bytes: text))' is not a number"))
             }
             if columns < 0 {
                 columns = record.count

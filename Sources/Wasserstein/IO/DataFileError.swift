@@ -1,4 +1,5 @@
-/// Errors of the file readers and writers. The ``description`` is one line that names the file.
+/// Errors of the file readers and writers. The ``description`` is one line that names the file;
+/// control characters from a path or a file's content are escaped (``MessageText``).
 public enum DataFileError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file does not exist.
     case missing(path: String)
@@ -9,7 +10,9 @@ public enum DataFileError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file could not be written.
     case unwritable(path: String, reason: String)
 
-    public var description: String {
+    public var description: String { MessageText.escaped(text) }
+
+    private var text: String {
         switch self {
         case .missing(let path): return "\(path): no such file"
         case .unreadable(let path, let reason): return "\(path): cannot read (\(reason))"

@@ -8,9 +8,9 @@ import Foundation
 public enum NPYFormat {
     private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
 
-    /// Reads an `.npy` file.
-    public static func read(path: String) throws -> NumericArray {
-        try decode(try FileAccess.readBytes(path: path), path: path)
+    /// Reads an `.npy` file (a regular file of at most `maximumBytes`).
+    public static func read(path: String, maximumBytes: Int = FileAccess.defaultMaximumBytes) throws -> NumericArray {
+        try decode(try FileAccess.readBytes(path: path, maximumBytes: maximumBytes), path: path)
     }
 
     /// Decodes the bytes of an `.npy` file. `path` only names the file in error messages.
@@ -44,12 +44,12 @@ public enum NPYFormat {
         switch fortranText {
         case "True": fortran = true
         case "False": fortran = false
-        default: throw bad("bad fortran_order '\(fortranText)'")
+        default: throw bad("bad fortran_order '\(MessageText.excerpt(fortranText))'")
         }
         let shape = try parseShape(shapeText, bad: bad)
         let type = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
         guard let element = ElementType(descriptor: type) else {
-            throw bad("unsupported dtype '\(type)' (expected float64, float32 or an integer type)")
+            throw bad("unsupported dtype '\(MessageText.excerpt(type))' (expected float64, float32 or an integer type)")
         }
         var count = 1
         for s in shape {
@@ -132,7 +132,7 @@ public enum NPYFormat {
         for part in inner.split(separator: ",") {
             let t = part.trimmingCharacters(in: .whitespaces)
             if t.isEmpty { continue }
-            guard let v = Int(t), v >= 0 else { throw bad("bad shape \(text)") }
+            guard let v = Int(t), v >= 0 else { throw bad("bad shape \(MessageText.excerpt(text))") }
             shape.append(v)
         }
         return shape
@@ -216,38 +216,5 @@ public enum NPYFormat {
             case (.unsigned, _): for i in 0 ..< count { out[i] = Double(base.load(fromByteOffset: i, as: UInt8.self)) }
             }
         }
-    }
-}
-
-/// Whole-file reads and writes with the errors the readers report.
-enum FileAccess {
-    static func readBytes(path: String) throws -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw DataFileError.missing(path: path)
-        }
-        guard !isDirectory.boolValue else { throw DataFileError.unreadable(path: path, reason: "it is a directory") }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw DataFileError.unreadable(path: path, reason: "permission denied")
-        }
-        defer { try? handle.close() }
-        do {
-            let data = try handle.readToEnd() ?? Data()
-            return [UInt8](data)
-        } catch {
-            throw DataFileError.unreadable(path: path, reason: "\(error.localizedDescription)")
-        }
-    }
-
-    static func writeBytes(_ bytes: [UInt8], path: String) throws {
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw DataFileError.unwritable(path: path, reason: error.localizedDescription)
-        }
-    }
-
-    static func writeText(_ text: String, path: String) throws {
-        try writeBytes(Array(text.utf8), path: path)
     }
 }

@@ -56,7 +56,11 @@ public struct PointCloud: Sendable, Equatable {
             w = [Double](repeating: 1.0 / Double(n), count: n)
         }
         let total = w.reduce(0, +)
-        guard total > 0, total.isFinite else { throw WassersteinError.zeroMass(name) }
+        guard total > 0 else { throw WassersteinError.zeroMass(name) }
+        guard total.isFinite else {
+            throw WassersteinError.invalidParameter(name: "total mass of \(name)", value: total,
+                                                    requirement: "the weights must sum to a finite value; rescale them")
+        }
         self.count = n
         self.dimension = dimension
         self.coordinates = coordinates
@@ -100,11 +104,25 @@ public struct PointCloud: Sendable, Equatable {
     }
 
     /// The same points with weights rescaled to total mass one.
+    ///
+    /// The weights are divided by the largest weight first, then by the sum of the quotients
+    /// (between 1 and `n`): with subnormal weights (`1e-320`) the reciprocal of the mass is
+    /// infinite and their products lose most of their digits, with weights near `1e308` the sum
+    /// overflows; this way every step stays in the normal range and each weight is exact to a
+    /// few ulps, whatever the scale.
     public func normalized() -> PointCloud {
         if mass == 1 { return self }
-        let inv = 1 / mass
-        let w = weights.map { $0 * inv }
+        let w = Self.unitWeights(weights)
         return PointCloud(unchecked: coordinates, dimension: dimension, weights: w, mass: w.reduce(0, +))
+    }
+
+    /// `weights` rescaled to sum one, by the largest weight first and then by the sum (see
+    /// ``normalized()``); `weights` must be finite, non-negative, with a positive entry.
+    static func unitWeights(_ weights: [Double]) -> [Double] {
+        let largest = weights.max() ?? 1
+        let relative = weights.map { $0 / largest }
+        let total = relative.reduce(0, +)
+        return relative.map { $0 / total }
     }
 
     /// The cloud translated by a vector `v` of length `dimension`.
@@ -123,32 +141,35 @@ public struct PointCloud: Sendable, Equatable {
     }
 
     /// The weighted mean of the points, `sum_i w_i x_i / mass`.
+    ///
+    /// Formed with the weights rescaled to mass one (``normalized()``), so that subnormal or
+    /// huge weights give the same mean as their normal multiples.
     public var mean: [Double] {
+        let p = mass == 1 ? weights : Self.unitWeights(weights)
         var m = [Double](repeating: 0, count: dimension)
         for i in 0 ..< count {
-            let w = weights[i]
+            let w = p[i]
             for k in 0 ..< dimension { m[k] += w * coordinates[i * dimension + k] }
         }
-        return m.map { $0 / mass }
+        return m
     }
 
-    /// The weighted covariance (normalised by the mass, not by n - 1), row-major `D x D`.
+    /// The weighted covariance (normalised by the mass, not by n - 1), row-major `D x D`,
+    /// formed with the weights rescaled to mass one, as ``mean``.
     public var covariance: [Double] {
         let m = mean
         let d = dimension
+        let p = mass == 1 ? weights : Self.unitWeights(weights)
         var s = [Double](repeating: 0, count: d * d)
         for i in 0 ..< count {
-            let w = weights[i]
+            let w = p[i]
             for k in 0 ..< d {
                 let dk = coordinates[i * d + k] - m[k]
                 for l in k ..< d { s[k * d + l] += w * dk * (coordinates[i * d + l] - m[l]) }
             }
         }
         for k in 0 ..< d {
-            for l in k ..< d {
-                s[k * d + l] /= mass
-                s[l * d + k] = s[k * d + l]
-            }
+            for l in k ..< d { s[l * d + k] = s[k * d + l] }
         }
         return s
     }

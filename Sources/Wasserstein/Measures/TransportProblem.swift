@@ -40,6 +40,12 @@ public struct TransportProblem: Sendable {
         }
     }
 
+    /// Trusted initialiser for clouds already checked to match (same dimension, masses agreed).
+    init(unchecked source: PointCloud, _ target: PointCloud) {
+        self.source = source
+        self.target = target
+    }
+
     /// The dimension `D` shared by both clouds.
     public var dimension: Int { source.dimension }
 }

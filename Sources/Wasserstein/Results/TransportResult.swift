@@ -137,6 +137,20 @@ public struct TransportResult: Sendable {
     public var w2: Double { max(cost, 0).squareRoot() }
     /// True unless an iterative solver ran out of iterations.
     public var converged: Bool { status != .iterationLimit }
+
+    /// The result of an exact (linear) method for the same problem with every weight multiplied
+    /// by `mass`: cost and plan scale, potentials do not. Solvers whose arithmetic or
+    /// tolerances assume a mass near one solve at mass one and come back through this.
+    func scalingMass(by mass: Double) -> TransportResult {
+        if mass == 1 { return self }
+        var result = self
+        result.cost *= mass
+        if let plan {
+            result.plan = TransportPlan(sourceCount: plan.sourceCount, targetCount: plan.targetCount,
+                                        entries: plan.entries.map { .init(source: $0.source, target: $0.target, mass: $0.mass * mass) })
+        }
+        return result
+    }
 }
 
 /// A solver for ``TransportProblem``s.

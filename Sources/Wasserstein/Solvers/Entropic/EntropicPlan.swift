@@ -8,6 +8,11 @@ internal enum EntropicPlan {
     /// `body` must only write memory owned by row `i`.
     static func forEachRow(_ problem: TransportProblem, potentials: DualPotentials, epsilon: Double,
                            _ body: (Int, UnsafeMutablePointer<Double>) -> Void) {
+        // Rows of a problem whose costs approach the Double range are formed on the exactly
+        // rescaled problem, where f + g - C cannot overflow (see EntropicScale).
+        let scale = EntropicScale(unchecked: problem)
+        let potentials = scale.scaledDown(potentials), epsilon = epsilon / scale.costUnit
+        let problem = scale.scaled(problem)
         let source = problem.source, target = problem.target
         let n = source.count, m = target.count
         let invEps = 1 / epsilon
@@ -100,6 +105,7 @@ extension SinkhornSolver {
     public func sourceGradient(_ problem: TransportProblem, potentials: DualPotentials) throws -> [Double] {
         try validate()
         try EntropicPlan.check(potentials, problem)
+        _ = try EntropicScale(source: problem.source, target: problem.target, epsilon: epsilon)
         var gradient = [Double](repeating: 0, count: problem.source.count * problem.dimension)
         EntropicPlan.accumulateSourceGradient(problem, potentials: potentials, epsilon: epsilon, scale: 1, into: &gradient)
         return gradient
@@ -113,6 +119,7 @@ extension SinkhornSolver {
     public func densePlan(_ problem: TransportProblem, potentials: DualPotentials) throws -> [Double] {
         try validate()
         try EntropicPlan.check(potentials, problem)
+        _ = try EntropicScale(source: problem.source, target: problem.target, epsilon: epsilon)
         let m = problem.target.count
         var dense = [Double](repeating: 0, count: problem.source.count * m)
         dense.withUnsafeMutableBufferPointer { out in

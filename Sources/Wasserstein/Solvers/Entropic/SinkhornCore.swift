@@ -918,8 +918,11 @@ internal struct BalancedSinkhornCore {
         // eps = C_mean / 50 a cold start at eps needs ~95 iterations and one kernel build, the
         // stages ~110 and five builds; at C_mean / 500 the stages save half the iterations).
         if let scaling = run.scaling, !warmStart, run.epsilon < 0.01 * meanCost() {
+            // Each intermediate stage runs at least one iteration of the budget, so more stages
+            // than that cannot run (a factor close to 1 would otherwise ask for billions).
+            let stageLimit = run.maxIterations / scaling.iterationsPerStage + 1
             var e = costUpperBound()
-            while e > run.epsilon {
+            while e > run.epsilon && schedule.count < stageLimit {
                 schedule.append(e)
                 e *= scaling.factor
             }
@@ -929,6 +932,9 @@ internal struct BalancedSinkhornCore {
         var total = 0
         var finalRelaxation = RelaxationController(rule: run.relaxation, hint: warmStart ? relaxationHint : 1)
         for (index, stageEps) in schedule.enumerated() {
+            // Once the budget is spent, the remaining intermediate stages would run no iteration:
+            // go straight to the final one.
+            if index < schedule.count - 1 && total >= run.maxIterations { continue }
             if index > 0 { absorbAll() }
             eps = stageEps
             buildKernel()

@@ -19,7 +19,7 @@ import Darwin
 /// - ``TransportResult/potentials``: `(f, g)` in cost units, with the additive constant fixed
 ///   so that `<f, a> = <g, b>`; they are valid warm starts for a nearby problem;
 /// - ``TransportResult/status``: ``SolverStatus/converged`` when the marginal error of the
-///   returned plan is at most ``tolerance``; ``SolverStatus/iterationLimit`` otherwise: when
+///   returned plan is at most ``tolerance`` times the source mass `|a|`; ``SolverStatus/iterationLimit`` otherwise: when
 ///   ``maxIterations`` ran out first, or earlier when the error stalled at the precision floor
 ///   of double arithmetic (about `ulp(1) * (|f| + |g| + max C) / eps`) above the tolerance. The
 ///   potentials are then those of the last iterate followed by one exact log-domain Sinkhorn
@@ -33,6 +33,12 @@ import Darwin
 /// kernel mode on a stabilised kernel and falls back to exact log-sum-exp updates wherever the
 /// kernel would under- or overflow (see `SinkhornCore.swift` for the design and its measurements).
 ///
+/// Before iterating it checks what double precision can represent: squared distances must not
+/// overflow (a point at `1e155` is refused, not iterated on forever), `eps` must be at least
+/// `1e-15` times the squared diameter, and each total mass must lie in `1e-100 ... 1e100`
+/// (normalise otherwise). Clouds whose squared diameter exceeds `2^64` are solved after an
+/// exact power-of-two rescaling, so costs up to the top of the Double range come back right.
+///
 /// Complexity: `O(n m)` time per iteration and `n m` doubles of memory (the stabilised kernel).
 /// The number of iterations grows as eps decreases: on unit-scale 2-D clouds at tolerance
 /// 1e-9, about 100 at eps = 0.1, 200 at 0.03, 400-600 at 0.01 and 1000-3000 at 0.003.
@@ -45,7 +51,9 @@ import Darwin
 public struct SinkhornSolver: TransportSolver, Sendable {
     /// The regularisation strength `eps > 0`, absolute, in the units of the cost.
     public var epsilon: Double
-    /// The iteration stops when the L1 marginal error of the plan is at most this (`> 0`).
+    /// The iteration stops when the L1 marginal error of the plan is at most this (`> 0`) times
+    /// the source mass `|a|`: relative, so that a measure of mass `1e-60` is not declared
+    /// converged by its zero plan (for the usual mass one it is the absolute error).
     public var tolerance: Double
     /// The cap on Sinkhorn iterations (each updates both potentials once), summed over the
     /// epsilon-scaling stages; `>= 1`. The closing log-domain iteration of a run that stops
@@ -110,7 +118,8 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     ///
     /// - Parameters:
     ///   - epsilon: the absolute regularisation `eps > 0` (finite).
-    ///   - tolerance: the L1 marginal error at which to stop, `> 0` and finite. The error is
+    ///   - tolerance: the L1 marginal error, relative to the source mass, at which to stop,
+    ///     `> 0` and finite. The error is
     ///     that of the returned potentials' plan, which double precision resolves only to about
     ///     `ulp(1) * (|f| + |g| + max C) / eps` (1e-14 for unit clouds at eps = 0.05).
     ///   - maxIterations: the iteration cap, `>= 1`.
@@ -183,8 +192,10 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     ///   - warmStart: initial potentials with `n` and `m` finite values, or `nil`.
     ///   - workspace: buffers reused across calls (see ``SinkhornWorkspace``).
     /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for invalid
-    ///   parameters or non-finite warm-start values, ``WassersteinError/dimensionMismatch(expected:actual:)``
-    ///   for warm-start vectors of the wrong length.
+    ///   parameters or non-finite warm-start values, for squared distances that overflow, for
+    ///   `epsilon` below `1e-15` of the squared diameter, or for a total mass outside
+    ///   `1e-100 ... 1e100`; ``WassersteinError/dimensionMismatch(expected:actual:)`` for
+    ///   warm-start vectors of the wrong length.
     public func solve(_ problem: TransportProblem, warmStart: DualPotentials?, workspace: SinkhornWorkspace) throws -> TransportResult {
         try validate()
         let source = problem.source, target = problem.target
@@ -200,10 +211,12 @@ public struct SinkhornSolver: TransportSolver, Sendable {
                 throw WassersteinError.invalidParameter(name: "warm-start potential g", value: value, requirement: "must be finite")
             }
         }
-        let run = SinkhornRun(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations,
+        let scale = try EntropicScale(source: source, target: target, epsilon: epsilon)
+        let run = SinkhornRun(epsilon: epsilon / scale.costUnit, tolerance: tolerance * source.mass, maxIterations: maxIterations,
                               scaling: scalingParameters, relaxation: relaxationRule, newton: newtonSteps)
-        let outcome = workspace.solveBalanced(source: source, target: target, run: run, warmStart: warmStart)
-        return try package(outcome, problem: problem, workspace: workspace)
+        let outcome = workspace.solveBalanced(source: scale.scaled(source), target: scale.scaled(target), run: run,
+                                              warmStart: warmStart.map(scale.scaledDown))
+        return try package(scale.scaledUp(outcome), problem: problem, workspace: workspace)
     }
 
     /// Refuses problems whose `n x m` kernel exceeds ``maximumKernelCells``.
@@ -333,7 +346,8 @@ extension SinkhornSolver {
     ///   - warmStart: an initial potential f (`n` finite values), or `nil`.
     ///   - workspace: reusable buffers.
     /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for invalid
-    ///   parameters or warm-start values, ``WassersteinError/dimensionMismatch(expected:actual:)``
+    ///   parameters or warm-start values and for the problem checks of
+    ///   ``solve(_:warmStart:workspace:)``, ``WassersteinError/dimensionMismatch(expected:actual:)``
     ///   for a warm start of the wrong length.
     public func solveSelf(_ cloud: PointCloud, warmStart: [Double]? = nil,
                           workspace: SinkhornWorkspace = SinkhornWorkspace()) throws -> TransportResult {
@@ -345,9 +359,11 @@ extension SinkhornSolver {
                 throw WassersteinError.invalidParameter(name: "warm-start potential", value: value, requirement: "must be finite")
             }
         }
-        let outcome = workspace.solveSymmetric(cloud: cloud, epsilon: epsilon, tolerance: tolerance,
-                                               maxIterations: maxIterations, warmStart: warmStart)
+        let scale = try EntropicScale(source: cloud, target: cloud, epsilon: epsilon)
+        let outcome = workspace.solveSymmetric(cloud: scale.scaled(cloud), epsilon: epsilon / scale.costUnit,
+                                               tolerance: tolerance * cloud.mass, maxIterations: maxIterations,
+                                               warmStart: warmStart.map(scale.scaledDown))
         let problem = try TransportProblem(source: cloud, target: cloud)
-        return try package(outcome, problem: problem, workspace: workspace)
+        return try package(scale.scaledUp(outcome), problem: problem, workspace: workspace)
     }
 }

@@ -74,8 +74,9 @@ public struct LinearProgramSolver: TransportSolver, Sendable {
     /// - Parameters:
     ///   - costs: the `n x m` costs.
     ///   - a: the source weights, `n` finite non-negative values with positive sum.
-    ///   - b: the target weights, `m` such values with the same sum to a relative `1e-9`; they are
-    ///     rescaled to the exact source mass so that the LP is feasible.
+    ///   - b: the target weights, `m` such values with the same sum to a relative `1e-9`. Both
+    ///     sides are rescaled to mass one for GLPK, whose tolerances are absolute, and the
+    ///     plan and cost scaled back to the source mass.
     /// - Throws: as ``solve(_:)``, plus ``WassersteinError`` for bad weights.
     public func solve(costs: CostMatrix, sourceWeights a: [Double], targetWeights b: [Double]) throws -> TransportResult {
         let n = costs.rows, m = costs.columns
@@ -95,10 +96,15 @@ public struct LinearProgramSolver: TransportSolver, Sendable {
         if let t = timeLimit, !(t > 0 && t * 1000 <= Double(Int32.max)) {
             throw WassersteinError.invalidParameter(name: "timeLimit", value: t, requirement: "must be positive and below 2^31 ms")
         }
-        let scaledB = mb == ma ? b : b.map { $0 * (ma / mb) }
-        return try glpkQueue.sync {
-            try solveLocked(costs: costs, a, scaledB)
+        // GLPK's feasibility tolerances are absolute (1e-7): at mass 3e-12 it returned a plan
+        // whose cost was 70% too high. So the LP is solved at mass one (each side divided by
+        // its own mass, which also makes the two masses agree to rounding) and scaled back.
+        let unitA = ma == 1 ? a : a.map { $0 / ma }
+        let unitB = mb == 1 ? b : b.map { $0 / mb }
+        let result = try glpkQueue.sync {
+            try solveLocked(costs: costs, unitA, unitB)
         }
+        return result.scalingMass(by: ma)
     }
 
     private func checkSize(_ n: Int, _ m: Int) throws {

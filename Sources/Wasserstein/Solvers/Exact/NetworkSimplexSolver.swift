@@ -161,7 +161,7 @@ public final class NetworkSimplexWorkspace {
         try validateOptions()
         let x = problem.source, y = problem.target
         let n = x.count, m = y.count, d = problem.dimension
-        let scale = try Self.costBound(x, y)
+        let scale = try SquaredEuclideanCost.upperBound(source: x, target: y)
         var evaluation = solver.costEvaluation
         let (cells, overflow) = n.multipliedReportingOverflow(by: m)
         if evaluation == .automatic {
@@ -242,25 +242,6 @@ public final class NetworkSimplexWorkspace {
         }
         let total = w.reduce(0, +)
         guard total > 0, total.isFinite else { throw WassersteinError.zeroMass(name) }
-    }
-
-    /// An upper bound on every `|x_i - y_j|^2` from the joint bounding box; throws when it
-    /// overflows (coordinates near `1e154`), since costs would then be infinite.
-    static func costBound(_ x: PointCloud, _ y: PointCloud) throws -> Double {
-        let d = x.dimension
-        var bound = 0.0
-        for k in 0 ..< d {
-            var lo = Double.infinity, hi = -Double.infinity
-            for i in 0 ..< x.count { let v = x.coordinates[i * d + k]; lo = min(lo, v); hi = max(hi, v) }
-            for j in 0 ..< y.count { let v = y.coordinates[j * d + k]; lo = min(lo, v); hi = max(hi, v) }
-            let w = hi - lo
-            bound += w * w
-        }
-        guard bound.isFinite else {
-            throw WassersteinError.invalidParameter(name: "coordinate range", value: bound,
-                                                    requirement: "squared distances must be finite")
-        }
-        return bound
     }
 
     private func run<Costs: ArcCosts>(_ costs: Costs, _ a: [Double], _ b: [Double], _ scale: Double) throws -> TransportResult {
