@@ -51,6 +51,24 @@ protocol PairKernel: Sendable {
                      alphas aOut: UnsafeMutablePointer<Double>?, betas bOut: UnsafeMutablePointer<Double>?)
 }
 
+/// A kernel symmetric in its two arguments, `K(w, w') = K(w', w)`, that also returns the
+/// gradient in the second argument, `grad_w' K = alphaReverse w' + beta w` (the `beta` of a
+/// symmetric kernel is symmetric), so that a sum over pairs can visit each unordered pair once.
+protocol SymmetricPairKernel: PairKernel {
+    func evaluate4Both(_ i: NormInfo, dot: SIMD4<Double>, squared: SIMD4<Double>, norm: SIMD4<Double>, inverse: SIMD4<Double>)
+        -> (value: SIMD4<Double>, alpha: SIMD4<Double>, alphaReverse: SIMD4<Double>, beta: SIMD4<Double>)
+}
+
+extension ReLUKernel: SymmetricPairKernel {}
+extension ErfKernel: SymmetricPairKernel {}
+extension LinearKernel: SymmetricPairKernel {
+    @inline(__always)
+    func evaluate4Both(_ i: NormInfo, dot: SIMD4<Double>, squared: SIMD4<Double>, norm: SIMD4<Double>, inverse: SIMD4<Double>)
+        -> (value: SIMD4<Double>, alpha: SIMD4<Double>, alphaReverse: SIMD4<Double>, beta: SIMD4<Double>) {
+        (scale * dot, SIMD4(), SIMD4(), SIMD4(repeating: scale))
+    }
+}
+
 /// Per-particle norms in struct-of-arrays form, so that row loops load them contiguously.
 struct NormColumns {
     let squared: UnsafePointer<Double>

@@ -13,6 +13,12 @@
 //   SGDRunner -> Trajectory (TrajectoryRecord, RunStatus)      the dynamics and what they record
 //   NetworkModel.marginals                                     1-D marginals for comparisons
 //
+// Reduced/ (Gaussian inputs, a teacher spanning k = 1 or 2 directions, rotation-invariant laws):
+//   ReducedSetting, ReducedTeacher, ReducedDimension           d (or infinity), k, student, teacher
+//   ReducedKernels                                             V, U, Psi, grad_z Psi, R in z = (a, s, r)
+//   ReducedLaw, ReducedInitialLaw                              weighted points in z; quantised or sampled
+//   ReducedPopulationFlow -> ReducedTrajectory                 the flow (and its noisy version) in z
+//
 // Conventions (Docs/Theory.md, sections 3 and 4): loss (y - yhat)^2 / 2, network (1/M) sum_j a_j s(<w_j, x>), time
 // t = k eta, noise sqrt(2 eta / beta), weight decay eta lambda. Particles are row-major M x D;
 // with a trained second layer a row is [a, w_1 ... w_d].

@@ -133,6 +133,21 @@ extension ReLUKernel {
         return (sv * (nn * sinPhi + piMinusPhi * dot), sv * nj * sinPhi * i.inverse, sv * piMinusPhi)
     }
 
+    /// ``SymmetricPairKernel/evaluate4Both(_:dot:squared:norm:inverse:)``: `alpha_ji` swaps the norms.
+    @inline(__always)
+    func evaluate4Both(_ i: NormInfo, dot: D4, squared: D4, norm nj: D4, inverse: D4)
+        -> (value: D4, alpha: D4, alphaReverse: D4, beta: D4) {
+        let s = scale * (1 / (2 * Double.pi))
+        var cos = dot * i.inverse * inverse
+        cos = cos.replacing(with: 1, where: cos .> 1)
+        cos = cos.replacing(with: -1, where: cos .< -1)
+        let (phi, sinPhi) = arccosAndSine4(cos)
+        let piMinusPhi = Double.pi - phi
+        let nn = i.norm * nj
+        let sv = D4(repeating: s).replacing(with: 0, where: nn .== 0)
+        return (sv * (nn * sinPhi + piMinusPhi * dot), sv * nj * sinPhi * i.inverse, sv * i.norm * sinPhi * inverse, sv * piMinusPhi)
+    }
+
     /// ``PairKernel/evaluateRow`` on four lanes at a time.
     @inline(__always)
     func evaluateRowSIMD(_ i: NormInfo, dots: UnsafePointer<Double>, norms: NormColumns, coefficients c: UnsafePointer<Double>,
@@ -183,6 +198,21 @@ extension ErfKernel {
         oneMinus = oneMinus.replacing(with: 1e-300, where: oneMinus .< 1e-300)
         let g = twoOverPi / sqrt4(oneMinus)
         return (twoOverPi * arcsin4(z), -g * z * 2 / pi1, g * 2 * rs)
+    }
+
+    /// ``SymmetricPairKernel/evaluate4Both(_:dot:squared:norm:inverse:)``: `alpha_ji` has `1 + 2|w_j|^2`.
+    @inline(__always)
+    func evaluate4Both(_ i: NormInfo, dot: D4, squared: D4, norm: D4, inverse: D4)
+        -> (value: D4, alpha: D4, alphaReverse: D4, beta: D4) {
+        let pi1 = 1 + 2 * i.squared
+        let pj = 1 + 2 * squared
+        let twoOverPi = 2 / Double.pi
+        let rs = 1 / sqrt4(pi1 * pj)
+        let z = 2 * dot * rs
+        var oneMinus = 1 - z * z
+        oneMinus = oneMinus.replacing(with: 1e-300, where: oneMinus .< 1e-300)
+        let g = twoOverPi / sqrt4(oneMinus)
+        return (twoOverPi * arcsin4(z), -g * z * 2 / pi1, -g * z * 2 / pj, g * 2 * rs)
     }
 
     /// ``PairKernel/evaluateRow`` on four lanes at a time.

@@ -46,7 +46,7 @@ struct ReducedFlowTests {
         // Both runs start from the same (a, s, r); the full cloud's orthogonal directions are
         // M draws instead of the uniform law, which moves the risk by O(1/M) (a U-statistic
         // with mean-zero off-diagonal terms plus the diagonal's bias).
-        let m = 300
+        let m = 120
         let model = try NetworkModel(activation: .relu, inputDimension: d)
         let teacher = Teacher.singleNeuron([1] + [Double](repeating: 0, count: d - 1))
         var g = Xoshiro256StarStar(seed: UInt64(d))
@@ -54,10 +54,11 @@ struct ReducedFlowTests {
         let reducedTeacher = try ReducedTeacher(teacher: teacher, inputDimension: d)
         let law = try ReducedLaw(projecting: cloud, model: model, basis: reducedTeacher.basis!)
         let setting = try ReducedSetting(activation: .relu, inputDimension: .finite(d), teacher: reducedTeacher)
-        let flow = try ReducedPopulationFlow(kernels: ReducedKernels(setting: setting, sphereNodes: 16),
-                                             settings: ReducedFlowSettings(eta: 0.1, horizon: 3, recordEvery: 0.1))
+        // Four nodes (errors of U below 1e-4 at n = 3) keep the debug build fast.
+        let flow = try ReducedPopulationFlow(kernels: ReducedKernels(setting: setting, sphereNodes: 4),
+                                             settings: ReducedFlowSettings(eta: 0.2, horizon: 3, recordEvery: 0.2))
         let reduced = try flow.run(from: law)
-        let full = try fullFlow(model, teacher, particles: cloud, eta: 0.1, horizon: 3)
+        let full = try fullFlow(model, teacher, particles: cloud, eta: 0.2, horizon: 3)
         let r0 = reduced.records.first!.risk
         #expect(reduced.records.last!.risk < 0.5 * r0)
         var worst = 0.0
@@ -138,11 +139,12 @@ struct ReducedFlowTests {
         #expect(abs(law.expectation { pow($0[$0.startIndex + 2], 2) } - n * sigma2) <= 1e-13)
         #expect(abs(law.expectation { pow($0[$0.startIndex + 2], 4) } - n * (n + 2) * sigma2 * sigma2) <= 1e-12)
         // E r = sigma sqrt(2) Gamma((n+1)/2) / Gamma(n/2): not a polynomial in r^2, so only
-        // approximate (6.6e-5 with these 5 nodes, 3e-7 with 10).
+        // approximate (6.6e-5 with these 5 nodes, 2.4e-6 with 10: r = sqrt(2x) is not smooth at x = 0,
+        // where the Laguerre weight x^(n/2 - 1) damps it).
         let meanR = gamma / Double(d).squareRoot() * 2.0.squareRoot() * exp(lgamma((n + 1) / 2) - lgamma(n / 2))
         #expect(abs(law.expectation { $0[$0.startIndex + 2] } - meanR) <= 1e-4)
         let finer = try initial.quantised(setting: setting, nodes: .init(a: 1, s: 1, r: 10))
-        #expect(abs(finer.expectation { $0[$0.startIndex + 2] } - meanR) <= 1e-6)
+        #expect(abs(finer.expectation { $0[$0.startIndex + 2] } - meanR) <= 3e-6)
         let sampled = try initial.sampled(setting: setting, count: 20_000, seed: 4)
         let r2 = sampled.column(2).map { $0 * $0 }
         let mean = r2.reduce(0, +) / 20_000

@@ -142,6 +142,37 @@ struct ReducedKernelTests {
         }
     }
 
+    @Test("Psi at the law's own points (each pair once, blocks) equals the row-by-row engine",
+          arguments: [(Activation.relu, 1, true), (.erf, 2, false), (.linear, 1, true)])
+    func symmetricEngine(_ s: Activation, _ k: Int, _ trained: Bool) throws {
+        let teacher = k == 1 ? try ReducedTeacher(directions: [[1]]) : try ReducedTeacher(directions: [[1, 0], [0.3, 0.8]])
+        let setting = try ReducedSetting(activation: s, secondLayer: trained ? .trained : .fixed, inputDimension: .finite(12), teacher: teacher)
+        let kernels = try ReducedKernels(setting: setting, sphereNodes: 4)
+        let Dz = setting.coordinateCount, m = 203   // 3 blocks of 68, the last padded
+        var g = Xoshiro256StarStar(seed: 21)
+        var points = [Double](), weights = [Double]()
+        for _ in 0 ..< m {
+            for c in 0 ..< Dz { points.append(c == Dz - 1 ? abs(g.nextGaussian()) : g.nextGaussian()) }
+            weights.append(0.5 + g.nextUniform())
+        }
+        let total = weights.reduce(0, +)
+        let law = try ReducedLaw(points: points, weights: weights.map { $0 / total }, coordinateCount: Dz)
+        let symmetric = try kernels.firstVariation(at: points, law: law)
+        // One extra evaluation point makes the points differ from the law: the row-by-row engine.
+        let rows = try kernels.firstVariation(at: points + points[0 ..< Dz], law: law)
+        for i in 0 ..< m {
+            #expect(abs(symmetric.potential[i] - rows.potential[i]) <= 1e-13 * (1 + abs(rows.potential[i])))
+            for c in 0 ..< Dz {
+                let a = symmetric.gradient![i * Dz + c], b = rows.gradient![i * Dz + c]
+                #expect(abs(a - b) <= 1e-13 * (1 + abs(b)), "point \(i) coordinate \(c): \(a) vs \(b)")
+            }
+        }
+        // The risk (symmetric engine) against sum_i w_i (V_i + Psi_i) from the row engine.
+        var direct = kernels.teacherSecondMoment
+        for i in 0 ..< m { direct += law.weights[i] * (kernels.potential(Array(points[(i * Dz) ..< ((i + 1) * Dz)])) + rows.potential[i]) }
+        #expect(abs(try kernels.risk(law) - direct / 2) <= 1e-13)
+    }
+
     @Test("Risk of a reduced law equals the full risk of a cloud symmetric under the rotations fixing e_1 (d = 2: u -> -u)")
     func riskOfSymmetricCloud() throws {
         // In d = 2 the rotations fixing e_1 are {id, reflection}: a cloud closed under

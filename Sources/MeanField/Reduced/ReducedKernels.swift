@@ -26,14 +26,22 @@ import Wasserstein
 /// gradients of the quadrature approximation.
 ///
 /// ## Accuracy of `E_t` (default nodes)
-/// Largest error of `U` over 200 random pairs (`s ~ N(0,1)`, `r ~ |N(0,1)|`) plus nearly
-/// parallel pairs, against 512 nodes; measured by `ReducedKernelTests` (which keep them). The
-/// arc-cosine kernel of relu has a `(1 - cos)^(3/2)` singularity when `w` and `w'` are
-/// parallel, which only `t = +-1` can reach, where the weight vanishes like
-/// `(1 - t^2)^((n-3)/2)`: the error decays algebraically in `Q` for small `n` and faster for
-/// larger `n`; erf's kernel is analytic and converges geometrically.
+/// Largest error of `U` over 200 random pairs (`a = 1`, `s ~ N(0,1)`, `r ~ |N(0,1)| + 0.01`)
+/// plus four nearly parallel pairs, against 512 nodes (`bench-meanfield --only
+/// reduced-accuracy`; `ReducedKernelTests` keeps the bound `2e-9`):
 ///
-/// See ``defaultSphereNodes(orthogonalDimension:)`` for the table.
+/// | n | 1 | 2 | 3 | 4 | 5 | 7 | 10 | 15 | 19 | 30 | 50 | 100 | 200 | 1000 |
+/// |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+/// | default Q | 2 (exact) | 64 | 48 | 32 | 32 | 24 | 12 | 8 | 8 | 6 | 6 | 4 | 4 | 4 |
+/// | relu | 0 | 7e-10 | 1e-10 | 1e-10 | 2e-11 | 5e-12 | 1e-10 | 4e-10 | 1e-10 | 3e-10 | 1e-11 | 4e-10 | 2e-11 | 4e-14 |
+/// | erf | 0 | 8e-16 | 6e-16 | 1e-15 | 1e-15 | 9e-16 | 2e-12 | 2e-10 | 4e-11 | 2e-10 | 1e-11 | 3e-10 | 2e-11 | 4e-14 |
+///
+/// The arc-cosine kernel of relu has a `(1 - cos)^(3/2)` singularity when `w` and `w'` are
+/// parallel, which only `t = +-1` can reach, where the weight vanishes like
+/// `(1 - t^2)^((n-3)/2)`: for small `n` its error decays algebraically in `Q` (at `n = 2`:
+/// 1e-5 at `Q = 8`, 1e-7 at 32, 7e-10 at 64). erf's kernel is analytic and converges
+/// geometrically (1e-15 from `Q = 24` at `n = 2`). For large `n` the law of `t` is nearly
+/// `N(0, 1/n)` and a few nodes suffice (`n = 1000`, relu: 1e-7 with 2 nodes, 4e-14 with 4).
 ///
 /// ## Teacher activations
 /// The student-teacher kernel `K*` is a closed form for relu/erf/linear against themselves,
@@ -105,9 +113,9 @@ public struct ReducedKernels: Sendable {
         return GaussRule.symmetricJacobi(q, gamma: Double(n - 3) / 2)
     }
 
-    /// The default `Q` for the orthogonal dimension `n`: the smallest of the tabulated values
-    /// whose measured worst error for relu (the harder case) is below about `1e-9`; see the
-    /// type's notes for the table. `n = 1` needs 2 (exact).
+    /// The default `Q` for the orthogonal dimension `n`: from a ladder of node counts, the
+    /// smallest whose measured worst error of `U` for relu and erf is below `1e-9` (the type's
+    /// notes give the table). `n = 1` needs 2 (exact).
     public static func defaultSphereNodes(orthogonalDimension n: Int) -> Int {
         switch n {
         case ...1: return 2
@@ -246,16 +254,17 @@ public struct ReducedKernels: Sendable {
         var psi = [Double](repeating: 0, count: m)
         var grad: [Double]? = gradient ? [Double](repeating: 0, count: m * Dz) : nil
         let prepared = PreparedLaw(law: law, setting: setting)
+        let own = points == law.points
         points.withUnsafeBufferPointer { pp in
             psi.withUnsafeMutableBufferPointer { ps in
                 if grad != nil {
                     grad!.withUnsafeMutableBufferPointer { gs in
                         evaluate(points: pp.baseAddress!, count: m, law: prepared, psi: ps.baseAddress!, potential: nil,
-                                 gradient: gs.baseAddress!, parallel: true)
+                                 gradient: gs.baseAddress!, parallel: true, pointsAreLaw: own)
                     }
                 } else {
                     evaluate(points: pp.baseAddress!, count: m, law: prepared, psi: ps.baseAddress!, potential: nil,
-                             gradient: nil, parallel: true)
+                             gradient: nil, parallel: true, pointsAreLaw: own)
                 }
             }
         }
@@ -273,7 +282,7 @@ public struct ReducedKernels: Sendable {
             psi.withUnsafeMutableBufferPointer { ps in
                 v.withUnsafeMutableBufferPointer { vs in
                     evaluate(points: pp.baseAddress!, count: m, law: prepared, psi: ps.baseAddress!, potential: vs.baseAddress!,
-                             gradient: nil, parallel: true)
+                             gradient: nil, parallel: true, pointsAreLaw: true)
                 }
             }
         }
@@ -342,10 +351,16 @@ public struct ReducedKernels: Sendable {
     /// Fills `psi[i] = Psi(z_i)`, `potential[i] = V(z_i)` and `gradient[i]` (rows of
     /// `coordinateCount`) for the points `z_i` against the prepared law. Rows are split over
     /// the cores; each row's sums run in a fixed order, so results do not depend on the split.
+    /// `pointsAreLaw`: the points are the law's own support, in order; closed-form kernels then
+    /// evaluate each unordered pair once (``evaluateSymmetric(kernel:_:_:_:_:_:_:)``).
     func evaluate(points: UnsafePointer<Double>, count m: Int, law: PreparedLaw,
                   psi: UnsafeMutablePointer<Double>?, potential: UnsafeMutablePointer<Double>?,
-                  gradient: UnsafeMutablePointer<Double>?, parallel: Bool) {
+                  gradient: UnsafeMutablePointer<Double>?, parallel: Bool, pointsAreLaw: Bool = false) {
+        let symmetric = pointsAreLaw && m == law.count && m >= 8
         switch interactionKernel {
+        case .relu(let k) where symmetric: evaluateSymmetric(kernel: k, points, law, psi, potential, gradient, parallel)
+        case .erf(let k) where symmetric: evaluateSymmetric(kernel: k, points, law, psi, potential, gradient, parallel)
+        case .linear(let k) where symmetric: evaluateSymmetric(kernel: k, points, law, psi, potential, gradient, parallel)
         case .relu(let k): evaluate(kernel: k, points, m, law, psi, potential, gradient, parallel)
         case .erf(let k): evaluate(kernel: k, points, m, law, psi, potential, gradient, parallel)
         case .linear(let k): evaluate(kernel: k, points, m, law, psi, potential, gradient, parallel)
@@ -355,12 +370,37 @@ public struct ReducedKernels: Sendable {
         }
     }
 
+    /// The interaction sums of one row, `sum_j c_j <K>`, `sum_j c_j <alpha>`,
+    /// `sum_j c_j <beta> s_j` (two overlap columns), `sum_j c_j <beta t> r_j` (`<.>` the t-rule
+    /// average), turned into `V`, `Psi` and `grad_z Psi` at row `i`.
+    @inline(__always)
+    private func finishRow(_ i: Int, _ row: UnsafePointer<Double>, sumK: Double, sumAlpha: Double, sumS0: Double, sumS1: Double,
+                           sumR: Double, teacherGrad: UnsafeMutablePointer<Double>,
+                           _ psiOut: UnsafeMutablePointer<Double>?, _ potentialOut: UnsafeMutablePointer<Double>?,
+                           _ gradientOut: UnsafeMutablePointer<Double>?) {
+        let Dz = coordinateCount, o = setting.overlapOffset, k = setting.spanDimension
+        let s = row + o, r = row[Dz - 1]
+        let s0 = s[0], s1 = k == 2 ? s[1] : 0
+        let infoI = NormInfo(squared: squaredNorm(s, k) + r * r)
+        let ai = o == 1 ? row[0] : 1
+        let tc = teacherCorrelation(s, r, infoI, gradient: gradientOut != nil ? teacherGrad : nil)
+        let v = -ai * tc
+        potentialOut?[i] = v
+        psiOut?[i] = v + ai * sumK
+        if let gradientOut {
+            let g = gradientOut + i * Dz
+            if o == 1 { g[0] = -tc + sumK }
+            g[o] = ai * (sumAlpha * s0 + sumS0 - teacherGrad[0])
+            if k == 2 { g[o + 1] = ai * (sumAlpha * s1 + sumS1 - teacherGrad[1]) }
+            g[Dz - 1] = ai * (sumAlpha * r + sumR - teacherGrad[k])
+        }
+    }
+
     private func evaluate<K: PairKernel>(kernel: K, _ points: UnsafePointer<Double>, _ m: Int, _ law: PreparedLaw,
                                          _ psiOut: UnsafeMutablePointer<Double>?,
                                          _ potentialOut: UnsafeMutablePointer<Double>?,
                                          _ gradientOut: UnsafeMutablePointer<Double>?, _ parallel: Bool) {
         let Dz = coordinateCount, o = setting.overlapOffset, k = setting.spanDimension
-        let trained = o == 1
         let n = law.count
         let nodeCount = sphereRule.nodes.count
         let wantGradient = gradientOut != nil
@@ -445,20 +485,136 @@ public struct ReducedKernels: Sendable {
                         sumR += cj * bt * rj
                         j += 1
                     }
-                    let ai = trained ? row[0] : 1
-                    let tc = teacherCorrelation(s, r, infoI, gradient: wantGradient ? teacherGrad : nil)
-                    let v = -ai * tc
-                    potentialOut?[i] = v
-                    psiOut?[i] = v + ai * sumK
-                    if let gradientOut {
-                        let g = gradientOut + i * Dz
-                        if trained { g[0] = -tc + sumK }
-                        g[o] = ai * (sumAlpha * s0 + sumS0 - teacherGrad[0])
-                        if k == 2 { g[o + 1] = ai * (sumAlpha * s1 + sumS1 - teacherGrad[1]) }
-                        g[Dz - 1] = ai * (sumAlpha * r + sumR - teacherGrad[k])
-                    }
+                    finishRow(i, row, sumK: sumK, sumAlpha: sumAlpha, sumS0: sumS0, sumS1: sumS1, sumR: sumR,
+                              teacherGrad: teacherGrad, psiOut, potentialOut, gradientOut)
                 }
             }
         }}}}}}}}
+    }
+
+    /// The engine for `Psi` at the law's own points with a symmetric kernel: each unordered pair
+    /// `{i, j}` is evaluated once and feeds both rows (`U(z_i, z_j) = U(z_j, z_i)`, `<beta>` is
+    /// symmetric and `alpha_ji` comes with the same kernel call), half the work of ``evaluate``.
+    ///
+    /// The points are cut into `B <= 32` blocks of a multiple of 4 (the columns are padded with
+    /// zero-weight points to a multiple of 4). Block-row `I` takes its diagonal block one-sided
+    /// (row `i` against every `j` of the block) and the blocks `J > I` both ways: row `i`'s sums
+    /// stay in registers, the contributions to rows `j` go to the buffer of block-row `I`.
+    /// Block-rows `p` and `B - 1 - p` go to the same task (equal work). A row's total is its own
+    /// sums plus the buffers of the block-rows above it, added in block order: every sum has an
+    /// order fixed by `M` alone, so results do not depend on the cores.
+    private func evaluateSymmetric<K: SymmetricPairKernel>(kernel: K, _ points: UnsafePointer<Double>, _ law: PreparedLaw,
+                                                           _ psiOut: UnsafeMutablePointer<Double>?,
+                                                           _ potentialOut: UnsafeMutablePointer<Double>?,
+                                                           _ gradientOut: UnsafeMutablePointer<Double>?, _ parallel: Bool) {
+        let m = law.count, k = setting.spanDimension, Dz = coordinateCount
+        let padded = (m + 3) / 4 * 4
+        func pad(_ a: [Double], from offset: Int = 0) -> [Double] {
+            var p = [Double](repeating: 0, count: padded)
+            for j in 0 ..< m { p[j] = a[offset + j] }
+            return p
+        }
+        let s0c = pad(law.overlaps), s1c = k == 2 ? pad(law.overlaps, from: m) : [Double](repeating: 0, count: padded)
+        let rc = pad(law.radii), sqc = pad(law.squares), nc = pad(law.norms), invc = pad(law.inverses), cc = pad(law.coefficients)
+        let blockCount0 = min(32, max(1, padded / 64))
+        let blockSize = ((padded + blockCount0 - 1) / blockCount0 + 3) / 4 * 4
+        let blocks = (padded + blockSize - 1) / blockSize
+        // Own sums, five per row ([quantity][row]), and the block-rows' column buffers ([quantity][I][j]).
+        var own = [Double](repeating: 0, count: 5 * m)
+        var columns = [Double](repeating: 0, count: 5 * blocks * padded)
+        let nodeCount = sphereRule.nodes.count
+        let pairs = Double(m) * Double(m) * Double(nodeCount) / 2
+        let tasks = (blocks + 1) / 2
+        own.withUnsafeMutableBufferPointer { ownp in
+        columns.withUnsafeMutableBufferPointer { colp in
+        sphereRule.nodes.withUnsafeBufferPointer { tp in
+        sphereRule.weights.withUnsafeBufferPointer { wp in
+        s0c.withUnsafeBufferPointer { s0p in s1c.withUnsafeBufferPointer { s1p in rc.withUnsafeBufferPointer { rp in
+        sqc.withUnsafeBufferPointer { sqp in nc.withUnsafeBufferPointer { np in invc.withUnsafeBufferPointer { invp in
+        cc.withUnsafeBufferPointer { cp in
+            let nodes = tp.baseAddress!, nodeWeights = wp.baseAddress!
+            let sb0 = s0p.baseAddress!, sb1 = s1p.baseAddress!, rb = rp.baseAddress!
+            let sqb = sqp.baseAddress!, nb = np.baseAddress!, invb = invp.baseAddress!, cb = cp.baseAddress!
+            nonisolated(unsafe) let ownb = ownp.baseAddress!, colb = colp.baseAddress!
+            let stride = blocks * padded
+            Parallel.forEachChunk(count: tasks, minimumChunk: parallel && pairs > 8192 ? 1 : tasks) { range in
+                for task in range {
+                    for blockRow in Set([task, blocks - 1 - task]).sorted() {
+                        let i0 = blockRow * blockSize
+                        let i1 = min(m, i0 + blockSize)
+                        let diagonalEnd = min(padded, i0 + blockSize)
+                        let column = colb + blockRow * padded
+                        var i = i0
+                        while i < i1 {
+                            let si0 = sb0[i], si1 = sb1[i], ri = rb[i], ci = cb[i]
+                            let infoI = NormInfo(squared: sqb[i], norm: nb[i], inverse: invb[i])
+                            var accK = D4(), accAlpha = D4(), accS0 = D4(), accS1 = D4(), accR = D4()
+                            var j = i0
+                            while j < padded {
+                                let sj0 = load4(sb0 + j), sj1 = load4(sb1 + j), rj = load4(rb + j)
+                                let sDot = k == 2 ? si0 * sj0 + si1 * sj1 : si0 * sj0
+                                let rr = ri * rj
+                                let sq = load4(sqb + j), nj = load4(nb + j), invj = load4(invb + j)
+                                var v = D4(), a = D4(), aRev = D4(), b = D4(), bt = D4()
+                                for q in 0 ..< nodeCount {
+                                    let t = nodes[q], wq = nodeWeights[q]
+                                    let kv = kernel.evaluate4Both(infoI, dot: sDot + t * rr, squared: sq, norm: nj, inverse: invj)
+                                    v += wq * kv.value
+                                    a += wq * kv.alpha
+                                    aRev += wq * kv.alphaReverse
+                                    b += wq * kv.beta
+                                    bt += (wq * t) * kv.beta
+                                }
+                                let cj = load4(cb + j)
+                                accK += cj * v
+                                accAlpha += cj * a
+                                accS0 += cj * b * sj0
+                                accS1 += cj * b * sj1
+                                accR += cj * bt * rj
+                                if j >= diagonalEnd {
+                                    // Row j's share of the pair, from row i.
+                                    store4(load4(column + j) + ci * v, column + j)
+                                    store4(load4(column + stride + j) + ci * aRev, column + stride + j)
+                                    store4(load4(column + 2 * stride + j) + ci * b * si0, column + 2 * stride + j)
+                                    store4(load4(column + 3 * stride + j) + ci * b * si1, column + 3 * stride + j)
+                                    store4(load4(column + 4 * stride + j) + ci * bt * ri, column + 4 * stride + j)
+                                }
+                                j += 4
+                            }
+                            ownb[i] = (accK[0] + accK[1]) + (accK[2] + accK[3])
+                            ownb[m + i] = (accAlpha[0] + accAlpha[1]) + (accAlpha[2] + accAlpha[3])
+                            ownb[2 * m + i] = (accS0[0] + accS0[1]) + (accS0[2] + accS0[3])
+                            ownb[3 * m + i] = (accS1[0] + accS1[1]) + (accS1[2] + accS1[3])
+                            ownb[4 * m + i] = (accR[0] + accR[1]) + (accR[2] + accR[3])
+                            i += 1
+                        }
+                    }
+                }
+            }
+        }}}}}}}}}}}
+        // Rows: own sums plus the buffers of the block-rows above, in block order.
+        own.withUnsafeBufferPointer { ownp in
+        columns.withUnsafeBufferPointer { colp in
+            let ownb = ownp.baseAddress!, colb = colp.baseAddress!
+            let stride = blocks * padded
+            nonisolated(unsafe) let psiOut = psiOut, potentialOut = potentialOut, gradientOut = gradientOut
+            Parallel.forEachChunk(count: m, minimumChunk: parallel ? 256 : m) { range in
+                let teacherGrad = UnsafeMutablePointer<Double>.allocate(capacity: k + 1)
+                defer { teacherGrad.deallocate() }
+                for i in range {
+                    var sums = (ownb[i], ownb[m + i], ownb[2 * m + i], ownb[3 * m + i], ownb[4 * m + i])
+                    for blockRow in 0 ..< (i / blockSize) {
+                        let column = colb + blockRow * padded + i
+                        sums.0 += column[0]
+                        sums.1 += column[stride]
+                        sums.2 += column[2 * stride]
+                        sums.3 += column[3 * stride]
+                        sums.4 += column[4 * stride]
+                    }
+                    finishRow(i, points + i * Dz, sumK: sums.0, sumAlpha: sums.1, sumS0: sums.2, sumS1: sums.3, sumR: sums.4,
+                              teacherGrad: teacherGrad, psiOut, potentialOut, gradientOut)
+                }
+            }
+        }}
     }
 }

@@ -165,7 +165,8 @@ public struct ReducedPopulationFlow: Sendable {
                     v.withUnsafeMutableBufferPointer { vs in
                         grad.withUnsafeMutableBufferPointer { gs in
                             kernels.evaluate(points: pp.baseAddress!, count: m, law: prepared, psi: ps.baseAddress!,
-                                             potential: vs.baseAddress!, gradient: gs.baseAddress!, parallel: settings.parallel)
+                                             potential: vs.baseAddress!, gradient: gs.baseAddress!, parallel: settings.parallel,
+                                             pointsAreLaw: true)
                         }
                     }
                 }
