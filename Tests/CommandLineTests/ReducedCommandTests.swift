@@ -125,7 +125,8 @@ struct ReducedCommandTests {
         let s = try Scratch()
         let text = old.isEmpty ? Self.linear : Self.linear.replacingOccurrences(of: old, with: new)
         let out = try CommandRunner.run([command[0], s.file("spec.json", text), "--out", s.path("run")] + command.dropFirst())
-        #expect(out.status == 1)
+        // A bad spec is a data error (1); a bad list option is a usage error (64, issue 10).
+        #expect(out.status == (message.hasPrefix("--") ? 64 : 1))
         #expect(out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
         #expect(out.stderr.contains(message), "\(out.stderr)")
     }

@@ -49,6 +49,8 @@ public enum CompareRun {
     static func stride(spec: ExperimentSpec) throws -> Int {
         guard let j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (compare needs tau)") }
         guard let s = spec.sgd else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (compare needs the particle dynamics)") }
+        // A count beyond the step limit is refused as such before the divisibility check.
+        _ = try ExperimentSpec.stepCount(j.tau, over: s.eta, key: "sgd.eta", what: "jko.tau / sgd.eta")
         guard let k = try? stride(interval: j.tau, eta: s.eta) else {
             throw ExperimentError.invalidSpec(key: "jko.tau", reason: "must be a whole multiple of sgd.eta (\(s.eta)) so that JKO and SGD share their sampling times, got \(j.tau)")
         }
