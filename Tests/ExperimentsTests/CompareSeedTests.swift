@@ -60,7 +60,7 @@ struct CompareSeedTests {
         let spec = try Self.spec(sgdSeed: "77")
         let folder = NSTemporaryDirectory() + "wasserstein-compare-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        _ = try CompareRun.run(spec: spec, directory: OutputDirectory(folder), pictures: false)
+        _ = try OutputDirectory.writing(to: folder) { try CompareRun.run(spec: spec, directory: $0, pictures: false) }
         let initial = try NPYFormat.read(path: folder + "/particles_initial.npy")
         let jko = try NPYFormat.read(path: folder + "/particles_jko_final.npy")
         let sgd = try NPYFormat.read(path: folder + "/particles_sgd_final.npy")

@@ -96,8 +96,9 @@ struct SweepTests {
         let spec = try ExperimentSpec.parse(data: Data(Self.spec.utf8))
         let folder = NSTemporaryDirectory() + "wasserstein-sweep-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let out = try SweepRun.run(spec: spec, particles: [4, 16], etas: [0.01, 0.005], seeds: 3, referenceParticles: 32,
-                                   directory: OutputDirectory(folder))
+        let out = try OutputDirectory.writing(to: folder) {
+            try SweepRun.run(spec: spec, particles: [4, 16], etas: [0.01, 0.005], seeds: 3, referenceParticles: 32, directory: $0)
+        }
         let summary = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/summary.json"))) as? [String: Any])
         let slopes = try #require(summary["slope_in_particles"] as? [[String: Any]])
         #expect(slopes.count == 2)
