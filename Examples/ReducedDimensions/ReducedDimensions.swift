@@ -43,73 +43,65 @@ struct ReducedDimensionsExample: ParsableCommand {
 
     func run() throws {
         let list = try DimensionsRun.parseDimensions(dimensions)
-        let clock = ContinuousClock()
-        let start = clock.now
-        let sgd = !noSGD
-        let outputs = try OutputDirectory.writing(to: out) { directory in
-            try Self.compute(dimensions: list, thresholds: [("relu", reluThreshold), ("he2", he2Threshold)], sgd: sgd, directory: directory)
-        }
-        let seconds = (clock.now - start).timeInSeconds
-        for o in outputs {
-            print("\(o.name) teacher, eps = \(o.threshold) (reduced flow, eta = \(o.spec.eta)\(sgd ? "; online SGD, M = \(o.spec.sgd!.particles), eta = \(o.spec.sgd!.eta0)/d" : "")):")
-            for r in o.output.rows {
-                var line = "  d = \(r.dimension.description.padding(toLength: 9, withPad: " ", startingAt: 0))"
-                line += r.reducedTime.isFinite ? String(format: "T = %7.3f", r.reducedTime) : "T =     inf (not reached)"
-                if let steps = r.sgdSteps, let t = r.sgdTime, r.sgdStatus == .reached {
-                    line += String(format: "   SGD: t = %7.3f, %8.0f samples", t, steps)
-                } else if r.sgdStatus == .notReached {
-                    line += "   SGD: not reached"
-                }
-                print(line)
+        let seconds = try OutputDirectory.writing(to: out) { directory -> Double in
+            let clock = ContinuousClock()
+            let start = clock.now
+            var outputs = [(name: String, spec: ReducedSpec, threshold: Double, output: DimensionsRun.Output)]()
+            for (name, file, threshold) in [("relu", "relu-teacher.json", reluThreshold), ("he2", "he2-teacher.json", he2Threshold)] {
+                let spec = try ReducedSpec.load(path: Self.folder.appendingPathComponent(file).path, requireDimension: false)
+                let progress = ProgressReporter(label: name)
+                let output = try DimensionsRun.run(spec: spec, dimensions: list, riskThreshold: threshold, sgd: !noSGD,
+                                                   directory: try directory.subdirectory(name), progress: progress.callback)
+                progress.finish()
+                outputs.append((name, spec, threshold, output))
             }
+            let seconds = (clock.now - start).timeInSeconds
+
+            // The two teachers side by side.
+            var series = [DimensionChart.Series]()
+            for o in outputs {
+                let teacher = o.name == "relu" ? "relu teacher (exponent 1)" : "He_2 teacher (exponent 2)"
+                series.append(DimensionChart.Series(name: "\(teacher), eps = \(o.threshold): reduced flow",
+                                                    points: o.output.rows.map { ($0.dimension, $0.reducedTime) }))
+                if !noSGD {
+                    series.append(DimensionChart.Series(name: "\(teacher): online SGD, M = \(o.spec.sgd!.particles)",
+                                                        points: o.output.rows.filter { $0.sgdStatus != .notApplicable }.map { ($0.dimension, $0.sgdTime ?? .nan) },
+                                                        dashed: true))
+                }
+            }
+            try DimensionChart(title: "Time to reach risk eps against the input dimension (ReLU student)", yLabel: "T(eps)", series: series)
+                .write(to: directory.file("t_vs_d.svg"))
+            if !noSGD {
+                var sample = [ChartSeries]()
+                for (k, o) in outputs.enumerated() {
+                    let finite = o.output.rows.filter { $0.dimension.value != nil && $0.reducedTime.isFinite }
+                    let ran = o.output.rows.filter { $0.sgdStatus == .reached }
+                    let color = ChartSeries.paletteColor(2 * k)
+                    sample.append(ChartSeries(name: "\(o.name): T_reduced d / eta0", x: finite.map { Double($0.dimension.value!) },
+                                              y: finite.map { $0.reducedTime * Double($0.dimension.value!) / o.spec.sgd!.eta0 }, markers: true, color: color))
+                    sample.append(ChartSeries(name: "\(o.name): online SGD steps", x: ran.map { Double($0.dimension.value!) },
+                                              y: ran.map { $0.sgdSteps! }, dashed: true, markers: true, color: color))
+                }
+                try LineChart(title: "Samples to reach eps with eta = 0.1/d", xLabel: "input dimension d", yLabel: "samples T / eta",
+                              xScale: .logarithmic, yScale: .logarithmic, series: sample)
+                    .write(to: directory.file("samples_vs_d.svg"))
+            }
+
+            for o in outputs {
+                print("\(o.name) teacher, eps = \(o.threshold) (reduced flow, eta = \(o.spec.eta)\(noSGD ? "" : "; online SGD, M = \(o.spec.sgd!.particles), eta = \(o.spec.sgd!.eta0)/d")):")
+                for r in o.output.rows {
+                    var line = "  d = \(r.dimension.description.padding(toLength: 9, withPad: " ", startingAt: 0))"
+                    line += r.reducedTime.isFinite ? String(format: "T = %7.3f", r.reducedTime) : "T =     inf (not reached)"
+                    if let steps = r.sgdSteps, let t = r.sgdTime, r.sgdStatus == .reached {
+                        line += String(format: "   SGD: t = %7.3f, %8.0f samples", t, steps)
+                    } else if r.sgdStatus == .notReached {
+                        line += "   SGD: not reached"
+                    }
+                    print(line)
+                }
+            }
+            return seconds
         }
         print(String(format: "%.1f s in all on %d cores -> %@ (t_vs_d.svg, samples_vs_d.svg)", seconds, ProcessInfo.processInfo.activeProcessorCount, out))
-    }
-
-    typealias Part = (name: String, spec: ReducedSpec, threshold: Double, output: DimensionsRun.Output)
-
-    /// Runs both teachers into `directory/relu` and `directory/he2` (the files of `dimensions`) and
-    /// draws them side by side.
-    static func compute(dimensions list: [ReducedDimension], thresholds: [(String, Double)], sgd: Bool,
-                        directory: OutputDirectory) throws -> [Part] {
-        var outputs = [Part]()
-        for (name, threshold) in thresholds {
-            let spec = try ReducedSpec.load(path: folder.appendingPathComponent("\(name)-teacher.json").path, requireDimension: false)
-            let progress = ProgressReporter(label: name)
-            let output = try DimensionsRun.run(spec: spec, dimensions: list, riskThreshold: threshold, sgd: sgd,
-                                               directory: directory.subdirectory(name), progress: progress.callback)
-            progress.finish()
-            outputs.append((name, spec, threshold, output))
-        }
-
-        var series = [DimensionChart.Series]()
-        for o in outputs {
-            let teacher = o.name == "relu" ? "relu teacher (exponent 1)" : "He_2 teacher (exponent 2)"
-            series.append(DimensionChart.Series(name: "\(teacher), eps = \(o.threshold): reduced flow",
-                                                points: o.output.rows.map { ($0.dimension, $0.reducedTime) }))
-            if sgd {
-                series.append(DimensionChart.Series(name: "\(teacher): online SGD, M = \(o.spec.sgd!.particles)",
-                                                    points: o.output.rows.filter { $0.sgdStatus != .notApplicable }.map { ($0.dimension, $0.sgdTime ?? .nan) },
-                                                    dashed: true))
-            }
-        }
-        try DimensionChart(title: "Time to reach risk eps against the input dimension (ReLU student)", yLabel: "T(eps)", series: series)
-            .write(to: directory.file("t_vs_d.svg"))
-        if sgd {
-            var sample = [ChartSeries]()
-            for (k, o) in outputs.enumerated() {
-                let finite = o.output.rows.filter { $0.dimension.value != nil && $0.reducedTime.isFinite }
-                let ran = o.output.rows.filter { $0.sgdStatus == .reached }
-                let color = ChartSeries.paletteColor(2 * k)
-                sample.append(ChartSeries(name: "\(o.name): T_reduced d / eta0", x: finite.map { Double($0.dimension.value!) },
-                                          y: finite.map { $0.reducedTime * Double($0.dimension.value!) / o.spec.sgd!.eta0 }, markers: true, color: color))
-                sample.append(ChartSeries(name: "\(o.name): online SGD steps", x: ran.map { Double($0.dimension.value!) },
-                                          y: ran.map { $0.sgdSteps! }, dashed: true, markers: true, color: color))
-            }
-            try LineChart(title: "Samples to reach eps with eta = 0.1/d", xLabel: "input dimension d", yLabel: "samples T / eta",
-                          xScale: .logarithmic, yScale: .logarithmic, series: sample)
-                .write(to: directory.file("samples_vs_d.svg"))
-        }
-        return outputs
     }
 }

@@ -426,9 +426,9 @@ struct GuideSampleTests {
             try CompareRun.run(spec: spec, directory: directory, pictures: false)
         }
         print(written.maxRiskGap, try FileManager.default.contentsOfDirectory(atPath: folder).sorted())
-        // ..., [".wasserstein-output", "comparison.csv", "summary.json"]
+        // ..., [".wasserstein-output", "comparison.csv", "particles_initial.npy", "particles_jko_final.npy", "particles_sgd_final.npy", "summary.json"]
         // End of sample
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [".wasserstein-output", "comparison.csv", "summary.json"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [".wasserstein-output", "comparison.csv", "particles_initial.npy", "particles_jko_final.npy", "particles_sgd_final.npy", "summary.json"])
     }
 
     // MARK: - The guide and this file stay in step
@@ -463,10 +463,25 @@ struct GuideSampleTests {
         let source = Self.normalized(try String(contentsOf: here, encoding: .utf8))
         // Package manifests are not library samples.
         let samples = Self.swiftBlocks(guide).filter { !$0.contains("import PackageDescription") }
-        #expect(samples.count == 10)
+        #expect(samples.count == 12)
         for sample in samples {
             let found = source.contains(Self.normalized(sample))
             #expect(found, "Guide sample not found verbatim in GuideSampleTests.swift:\n\(sample)")
         }
     }
+}
+
+/// The Guide's reduced-flow sample, compiled with the tests but not run: its 800 steps over
+/// 1024 weighted points take minutes in a debug build (ReducedFlowTests check the flow itself).
+func guideReducedFlowSample() throws {
+let teacher = try ReducedTeacher(directions: [[1]], activation: .he2)     // y = He_2(<e_1, x>)
+let setting = try ReducedSetting(activation: .relu, secondLayer: .trained,
+                                 inputDimension: .finite(40), teacher: teacher)  // or .infinity
+let kernels = try ReducedKernels(setting: setting)
+let initial = try ReducedInitialLaw(aMean: 1, aStd: 0.1, gamma: 1)        // w ~ N(0, I_d / d)
+let law = try initial.quantised(setting: setting)                          // 8 x 16 x 8 weighted points
+let flow = try ReducedPopulationFlow(kernels: kernels,
+    settings: ReducedFlowSettings(eta: 0.05, horizon: 40, stopBelowRisk: 0.01))
+let run = try flow.run(from: law)
+print(run.thresholdTime ?? "not reached", run.records.last!.risk, kernels.kernelDescription)
 }
