@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Reading and writing NumPy `.npy` files (format versions 1.0, 2.0 and 3.0).
 ///
@@ -6,73 +11,121 @@ import Foundation
 /// any shape, in C or Fortran order, into row-major doubles; writes little-endian `float64`,
 /// which `numpy.load` reads directly.
 public enum NPYFormat {
-    private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
+    fileprivate static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
 
     /// Reads an `.npy` file.
+    ///
+    /// Little-endian `float64` in C order (what `numpy.save` writes by default) is read
+    /// straight from the file into the values, with no intermediate copy; other types are read
+    /// whole and converted.
     public static func read(path: String) throws -> NumericArray {
-        try decode(try FileAccess.readBytes(path: path), path: path)
+        try FileAccess.withOpenFile(path: path) { file in
+            guard file.isRegular else { return try decode(try file.readToEnd(), path: path) }
+            // The header: magic, version and length in 12 bytes, the dictionary after them.
+            var prefix = try file.read(count: min(file.size, 4096), at: 0)
+            if prefix.count >= 12 {
+                let length = prefix[6] == 1 ? Int(prefix[8]) | Int(prefix[9]) << 8
+                    : Int(prefix[8]) | Int(prefix[9]) << 8 | Int(prefix[10]) << 16 | Int(prefix[11]) << 24
+                let wanted = min(file.size, 12 + length)
+                if wanted > prefix.count { prefix = try file.read(count: wanted, at: 0) }
+            }
+            let header = try Header(prefix, size: file.size, path: path)
+            if header.element.isNativeFloat64 && !(header.fortran && header.shape.count >= 2) {
+                let values = try [Double](unsafeUninitializedCapacity: header.count) { buffer, initialized in
+                    if let base = buffer.baseAddress {
+                        try file.read(into: UnsafeMutableRawPointer(base), count: 8 * header.count, at: header.payloadStart)
+                    }
+                    initialized = header.count
+                }
+                return NumericArray(shape: header.shape, values: values)
+            }
+            let payload = try file.read(count: header.needed, at: header.payloadStart)
+            return payload.withUnsafeBytes { header.values(from: $0.baseAddress!) }
+        }
     }
 
     /// Decodes the bytes of an `.npy` file. `path` only names the file in error messages.
     public static func decode(_ data: [UInt8], path: String = "<data>") throws -> NumericArray {
-        func bad(_ reason: String) -> DataFileError { .malformed(path: path, reason: reason) }
-        guard data.count >= 10, Array(data[0 ..< 6]) == magic else {
-            throw bad("not a NumPy .npy file (bad magic string)")
-        }
-        let major = data[6]
-        let headerLength: Int
-        let headerStart: Int
-        switch major {
-        case 1:
-            headerLength = Int(data[8]) | Int(data[9]) << 8
-            headerStart = 10
-        case 2, 3:
-            guard data.count >= 12 else { throw bad("truncated .npy header") }
-            headerLength = Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
-            headerStart = 12
-        default:
-            throw bad("unsupported .npy format version \(major)")
-        }
-        guard headerStart + headerLength <= data.count,
-              let header = String(bytes: data[headerStart ..< headerStart + headerLength], encoding: major == 3 ? .utf8 : .isoLatin1)
-        else { throw bad("truncated .npy header") }
+        let header = try Header(data, size: data.count, path: path)
+        return data.withUnsafeBytes { header.values(from: $0.baseAddress! + header.payloadStart) }
+    }
 
-        guard let descr = headerValue(header, key: "descr") else { throw bad("header has no 'descr'") }
-        guard let fortranText = headerValue(header, key: "fortran_order") else { throw bad("header has no 'fortran_order'") }
-        guard let shapeText = headerValue(header, key: "shape") else { throw bad("header has no 'shape'") }
+    /// What the header of an `.npy` file says: the element type, the shape, the order, and
+    /// where the data starts.
+    private struct Header {
+        let element: ElementType
+        let shape: [Int]
         let fortran: Bool
-        switch fortranText {
-        case "True": fortran = true
-        case "False": fortran = false
-        default: throw bad("bad fortran_order '\(fortranText)'")
-        }
-        let shape = try parseShape(shapeText, bad: bad)
-        let type = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
-        guard let element = ElementType(descriptor: type) else {
-            throw bad("unsupported dtype '\(type)' (expected float64, float32 or an integer type)")
-        }
-        var count = 1
-        for s in shape {
-            let (p, overflow) = count.multipliedReportingOverflow(by: s)
-            guard !overflow else { throw bad("shape \(shape) is too large") }
-            count = p
-        }
-        let payloadStart = headerStart + headerLength
-        let (needed, overflow) = count.multipliedReportingOverflow(by: element.size)
-        guard !overflow, data.count - payloadStart >= needed else {
-            throw bad("file holds \(data.count - payloadStart) data bytes, shape \(shape) of \(type) needs \(needed)")
-        }
-        var values = [Double](repeating: 0, count: count)
-        data.withUnsafeBytes { raw in
-            let base = raw.baseAddress! + payloadStart
-            values.withUnsafeMutableBufferPointer { out in
-                element.convert(base, count: count, into: out.baseAddress!)
+        let payloadStart: Int
+        /// Elements, and the bytes they take.
+        let count: Int
+        let needed: Int
+
+        /// Parses the header at the start of `data`, checking that a file of `size` bytes
+        /// holds the data it announces.
+        init(_ data: [UInt8], size: Int, path: String) throws {
+            func bad(_ reason: String) -> DataFileError { .malformed(path: path, reason: reason) }
+            guard data.count >= 10, Array(data[0 ..< 6]) == NPYFormat.magic else {
+                throw bad("not a NumPy .npy file (bad magic string)")
             }
+            let major = data[6]
+            let headerLength: Int
+            let headerStart: Int
+            switch major {
+            case 1:
+                headerLength = Int(data[8]) | Int(data[9]) << 8
+                headerStart = 10
+            case 2, 3:
+                guard data.count >= 12 else { throw bad("truncated .npy header") }
+                headerLength = Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
+                headerStart = 12
+            default:
+                throw bad("unsupported .npy format version \(major)")
+            }
+            guard headerStart + headerLength <= data.count,
+                  let header = String(bytes: data[headerStart ..< headerStart + headerLength], encoding: major == 3 ? .utf8 : .isoLatin1)
+            else { throw bad("truncated .npy header") }
+
+            guard let descr = NPYFormat.headerValue(header, key: "descr") else { throw bad("header has no 'descr'") }
+            guard let fortranText = NPYFormat.headerValue(header, key: "fortran_order") else { throw bad("header has no 'fortran_order'") }
+            guard let shapeText = NPYFormat.headerValue(header, key: "shape") else { throw bad("header has no 'shape'") }
+            switch fortranText {
+            case "True": fortran = true
+            case "False": fortran = false
+            default: throw bad("bad fortran_order '\(fortranText)'")
+            }
+            shape = try NPYFormat.parseShape(shapeText, bad: bad)
+            let type = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+            guard let element = ElementType(descriptor: type) else {
+                throw bad("unsupported dtype '\(type)' (expected float64, float32 or an integer type)")
+            }
+            self.element = element
+            var count = 1
+            for s in shape {
+                let (p, overflow) = count.multipliedReportingOverflow(by: s)
+                guard !overflow else { throw bad("shape \(shape) is too large") }
+                count = p
+            }
+            self.count = count
+            payloadStart = headerStart + headerLength
+            let (needed, overflow) = count.multipliedReportingOverflow(by: element.size)
+            guard !overflow, size - payloadStart >= needed else {
+                throw bad("file holds \(size - payloadStart) data bytes, shape \(shape) of \(type) needs \(needed)")
+            }
+            self.needed = needed
         }
-        if fortran && shape.count >= 2 {
-            values = transposeFromFortran(values, shape: shape)
+
+        /// The values, row-major, from the data at `payload`.
+        func values(from payload: UnsafeRawPointer) -> NumericArray {
+            var values = [Double](repeating: 0, count: count)
+            values.withUnsafeMutableBufferPointer { out in
+                element.convert(payload, count: count, into: out.baseAddress!)
+            }
+            if fortran && shape.count >= 2 {
+                values = NPYFormat.transposeFromFortran(values, shape: shape)
+            }
+            return NumericArray(shape: shape, values: values)
         }
-        return NumericArray(shape: shape, values: values)
     }
 
     /// Writes `array` as a little-endian float64 `.npy` file (format 1.0).
@@ -108,7 +161,7 @@ public enum NPYFormat {
     // MARK: - Header parsing
 
     /// The text of `'key': value` in the header dictionary (value without trailing comma).
-    private static func headerValue(_ header: String, key: String) -> String? {
+    fileprivate static func headerValue(_ header: String, key: String) -> String? {
         let patterns = ["'\(key)'", "\"\(key)\""]
         for p in patterns {
             guard let keyRange = header.range(of: p) else { continue }
@@ -125,7 +178,7 @@ public enum NPYFormat {
         return nil
     }
 
-    private static func parseShape(_ text: String, bad: (String) -> DataFileError) throws -> [Int] {
+    fileprivate static func parseShape(_ text: String, bad: (String) -> DataFileError) throws -> [Int] {
         let inner = text.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
         if inner.isEmpty { return [] }
         var shape = [Int]()
@@ -138,7 +191,7 @@ public enum NPYFormat {
         return shape
     }
 
-    private static func transposeFromFortran(_ values: [Double], shape: [Int]) -> [Double] {
+    fileprivate static func transposeFromFortran(_ values: [Double], shape: [Int]) -> [Double] {
         // Fortran order: the first index varies fastest. Map each row-major index to its
         // column-major position.
         let rank = shape.count
@@ -167,6 +220,9 @@ public enum NPYFormat {
         let kind: Kind
         let size: Int
         let bigEndian: Bool
+
+        /// Little-endian float64: the file's bytes are the values.
+        var isNativeFloat64: Bool { kind == .float && size == 8 && !bigEndian }
 
         init?(descriptor: String) {
             guard descriptor.count >= 3 else { return nil }
@@ -221,21 +277,76 @@ public enum NPYFormat {
 
 /// Whole-file reads and writes with the errors the readers report.
 enum FileAccess {
-    static func readBytes(path: String) throws -> [UInt8] {
+    /// An open file: its descriptor, its size, and reads that report ``DataFileError``.
+    struct OpenFile {
+        let descriptor: Int32
+        let path: String
+        /// Regular files have a size and positioned reads; pipes (`<(command)`) do not.
+        let isRegular: Bool
+        let size: Int
+
+        /// Reads `count` bytes at `offset` into `destination`: exactly `count`, or an error.
+        func read(into destination: UnsafeMutableRawPointer, count: Int, at offset: Int) throws {
+            var done = 0
+            while done < count {
+                let r = pread(descriptor, destination + done, min(count - done, 1 << 30), off_t(offset + done))
+                if r < 0 {
+                    if errno == EINTR { continue }
+                    throw DataFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+                }
+                if r == 0 { throw DataFileError.unreadable(path: path, reason: "the file shrank while it was read") }
+                done += r
+            }
+        }
+
+        func read(count: Int, at offset: Int) throws -> [UInt8] {
+            try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                if let base = buffer.baseAddress { try read(into: UnsafeMutableRawPointer(base), count: count, at: offset) }
+                initialized = count
+            }
+        }
+
+        /// Everything from the current position to the end (for files without a size).
+        func readToEnd() throws -> [UInt8] {
+            var bytes = [UInt8]()
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let r = chunk.withUnsafeMutableBytes { readDescriptor(descriptor, $0.baseAddress!, $0.count) }
+                if r < 0 {
+                    if errno == EINTR { continue }
+                    throw DataFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+                }
+                if r == 0 { return bytes }
+                bytes.append(contentsOf: chunk[0 ..< r])
+            }
+        }
+    }
+
+    /// Opens `path` for reading and hands it to `body`; missing files, directories and
+    /// permissions give the same errors as every reader.
+    static func withOpenFile<R>(path: String, _ body: (OpenFile) throws -> R) throws -> R {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DataFileError.missing(path: path)
         }
         guard !isDirectory.boolValue else { throw DataFileError.unreadable(path: path, reason: "it is a directory") }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw DataFileError.unreadable(path: path, reason: "permission denied")
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            throw DataFileError.unreadable(path: path, reason: errno == EACCES ? "permission denied" : String(cString: strerror(errno)))
         }
-        defer { try? handle.close() }
-        do {
-            let data = try handle.readToEnd() ?? Data()
-            return [UInt8](data)
-        } catch {
-            throw DataFileError.unreadable(path: path, reason: "\(error.localizedDescription)")
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            throw DataFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        let isRegular = info.st_mode & S_IFMT == S_IFREG
+        return try body(OpenFile(descriptor: descriptor, path: path, isRegular: isRegular, size: isRegular ? Int(info.st_size) : 0))
+    }
+
+    /// The whole file, read straight into the array (no intermediate `Data`).
+    static func readBytes(path: String) throws -> [UInt8] {
+        try withOpenFile(path: path) { file in
+            file.isRegular ? try file.read(count: file.size, at: 0) : try file.readToEnd()
         }
     }
 
@@ -250,4 +361,9 @@ enum FileAccess {
     static func writeText(_ text: String, path: String) throws {
         try writeBytes(Array(text.utf8), path: path)
     }
+}
+
+/// `read(2)`, under a name that the methods called `read` do not shadow.
+private func readDescriptor(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
 }
