@@ -45,8 +45,7 @@ struct DistanceCommand: ParsableCommand {
     func run() throws {
         let chosen = try DistanceCommand.parseMethod(method)
         try entropic.validate(for: chosen)
-        let source = try PointCloudFile.read(points: x, weights: xWeights, name: x)
-        let target = try PointCloudFile.read(points: y, weights: yWeights, name: y)
+        let (source, target) = try PointCloudFile.readPair(x, y, firstWeights: xWeights, secondWeights: yWeights)
         let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
 
         let clock = ContinuousClock()
