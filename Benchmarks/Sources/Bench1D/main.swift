@@ -7,7 +7,8 @@
 // Options: --n 10000000   --repeat 5   --skip-csv
 // Rows: the whole (read both files, validate, sort both, merge), then its parts: reading and
 // validating both clouds (`PointCloudFile.readPair`, both files at once), and the solve
-// (`SortedSolver(computesPlan: false)`, both sorts at once). Best of --repeat wall-clock runs.
+// (`SortedSolver(computesPlan: false)`, both sorts at once). Best of --repeat wall-clock runs; "cpu s"
+// is the least process CPU time (user + system, both cores) of a run, the fairer figure on a busy machine.
 import Foundation
 import Wasserstein
 
@@ -34,25 +35,42 @@ func now() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
-/// Best wall-clock time of `count` runs and the last value.
-func bestOf<T>(_ count: Int, _ body: () throws -> T) rethrows -> (Double, T) {
-    var best = Double.infinity
+/// Best wall-clock time of `count` runs, the least process CPU time (both cores) of a run,
+/// and the last value.
+func bestOf<T>(_ count: Int, _ body: () throws -> T) rethrows -> ((wall: Double, cpu: Double), T) {
+    var best = Double.infinity, leastCPU = Double.infinity
     var value: T? = nil
     for _ in 0 ..< count {
-        let t0 = now()
+        let t0 = now(), c0 = cpuSeconds()
         value = try body()
         best = min(best, now() - t0)
+        leastCPU = min(leastCPU, cpuSeconds() - c0)
     }
-    return (best, value!)
+    return ((best, leastCPU), value!)
 }
 
-@MainActor func row(_ step: String, _ seconds: Double, _ cost: Double?) {
-    let costText = cost.map { String(format: "%20.15g", $0) } ?? String(repeating: " ", count: 19) + "-"
-    print(String(format: "%-34@ %10d %10.4f %@", step as NSString, n, seconds, costText as NSString))
+func padded(_ text: String, _ width: Int, left: Bool = false) -> String {
+    let pad = String(repeating: " ", count: max(0, width - text.count))
+    return left ? text + pad : pad + text
+}
+
+/// Process CPU time (user + system, all threads), to compare runs on a busy machine.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+@MainActor func row(_ step: String, _ seconds: (wall: Double, cpu: Double), _ cost: Double?) {
+    let costText = cost.map { String(format: "%.15g", $0) } ?? "-"
+    print(padded(step, 34, left: true) + " " + padded("\(n)", 10) + " " + padded(String(format: "%.4f", seconds.wall), 10)
+          + " " + padded(String(format: "%.3f", seconds.cpu), 8) + " " + padded(costText, 20))
 }
 
 print("# \(Parallel.coreCount) cores; best of \(repeatCount) runs; seconds are wall-clock")
-print(String(format: "%-34@ %10@ %10@ %20@", "step" as NSString, "n" as NSString, "seconds" as NSString, "W2^2" as NSString))
+print(padded("step", 34, left: true) + " " + padded("n", 10) + " " + padded("seconds", 10) + " " + padded("cpu s", 8)
+      + " " + padded("W2^2", 20))
 let solver = SortedSolver(computesPlan: false)
 for format in runCSV ? ["npy", "csv"] : ["npy"] {
     let x = "\(dataDirectory)/sorted-x-\(n).\(format)", y = "\(dataDirectory)/sorted-y-\(n).\(format)"

@@ -47,8 +47,8 @@ public enum CSVFormat {
             if !triedChunks && columns >= 0 && n - start >= parallelMinimumBytes {
                 // The rest in parallel chunks; on any irregular line, carry on line by line.
                 triedChunks = true
-                if let (chunkValues, chunkRows) = parseRecordsInChunks(bytes, from: start, columns: columns) {
-                    values.append(contentsOf: chunkValues)
+                if let (allValues, chunkRows) = parseRecordsInChunks(bytes, from: start, columns: columns, after: values) {
+                    values = allValues
                     rows += chunkRows
                     break
                 }
@@ -141,10 +141,11 @@ public enum CSVFormat {
     }
 
     /// Parses `bytes[start...]` (starting at a line start) as records of `columns` numbers,
-    /// blank lines skipped, one chunk per core split at line breaks. `nil` when a non-blank
-    /// line is anything else: the caller then parses line by line to report it.
+    /// blank lines skipped, one chunk per core split at line breaks: `earlier` followed by the
+    /// numbers, and the number of records. `nil` when a non-blank line is anything else: the
+    /// caller then parses line by line to report it.
     private static func parseRecordsInChunks(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int,
-                                             columns: Int) -> ([Double], Int)? {
+                                             columns: Int, after earlier: [Double]) -> ([Double], Int)? {
         let n = bytes.count
         let chunkCount = max(1, min(Parallel.coreCount, (n - start) / (parallelMinimumBytes / 2)))
         var cuts = [start]
@@ -164,7 +165,8 @@ public enum CSVFormat {
         // Each task writes only its own result slot.
         Parallel.forEachChunk(count: chunkCount) { range in
             for c in range {
-                results[c] = parseRecords(bytes, from: bounds[c], to: bounds[c + 1], columns: columns)
+                results[c] = parseRecords(bytes, from: bounds[c], to: bounds[c + 1], columns: columns,
+                                          after: c == 0 ? earlier : [])
             }
         }
         var values = [Double]()
@@ -177,12 +179,13 @@ public enum CSVFormat {
         return (values, rows)
     }
 
-    /// The records of `bytes[start ..< end]`, as ``parseRecordsInChunks(_:from:columns:)`` says.
+    /// The records of `bytes[start ..< end]` after `earlier`, as
+    /// ``parseRecordsInChunks(_:from:columns:after:)`` says.
     private static func parseRecords(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int,
-                                     columns: Int) -> ([Double], Int)? {
-        var values = [Double]()
+                                     columns: Int, after earlier: [Double]) -> ([Double], Int)? {
+        var values = earlier
         // About 20 bytes per number is typical of shortest round-trip text.
-        values.reserveCapacity((end - start) / 16 + 16)
+        values.reserveCapacity(earlier.count + (end - start) / 16 + 16)
         var field = [CChar]()
         field.reserveCapacity(64)
         var rows = 0
