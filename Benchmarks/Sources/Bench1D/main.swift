@@ -56,10 +56,9 @@ func padded(_ text: String, _ width: Int, left: Bool = false) -> String {
 
 /// Process CPU time (user + system, all threads), to compare runs on a busy machine.
 func cpuSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
-    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
 
 @MainActor func row(_ step: String, _ seconds: (wall: Double, cpu: Double), _ cost: Double?) {
