@@ -80,6 +80,12 @@ let package = Package(
             path: "Examples/NoisySGDGibbs",
             exclude: ["README.md", "spec.json"]
         ),
+        .executableTarget(
+            name: "example-reduced-dimensions",
+            dependencies: ["Experiments", "MeanField", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/ReducedDimensions",
+            exclude: ["README.md", "relu-teacher.json", "he2-teacher.json"]
+        ),
         .testTarget(
             name: "WassersteinTests",
             dependencies: ["Wasserstein"],

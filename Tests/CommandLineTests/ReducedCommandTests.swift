@@ -77,6 +77,43 @@ struct ReducedCommandTests {
         #expect((summary["kernels"] as? String)?.contains("t = 0") == true)
     }
 
+    /// The noisy flow of a ReLU network with a fixed second layer on a small (s, r) grid.
+    static let grid = """
+    {
+      "model": {"activation": "relu", "input_dimension": 6, "second_layer": "fixed"},
+      "teacher": {"directions": [[1]]},
+      "initialization": {"w": {"gamma": 1}},
+      "energy": {"lambda": 0.5, "beta": 12},
+      "scheme": "grid",
+      "grid": {"tau": 0.2, "bounds": [[-1.5, 2], [0, 2.5]], "points_per_axis": [16, 12]},
+      "horizon": 1, "record_every": 0.2,
+      "kernels": {"sphere_nodes": 4}
+    }
+    """
+
+    @Test("reduced on the grid: F of the full law never increases, and the run approaches the Gibbs point")
+    func reducedGrid() throws {
+        let s = try Scratch()
+        let out = try CommandRunner.run(["reduced", s.file("spec.json", Self.grid), "--out", s.path("run")])
+        #expect(out.status == 0, "\(out.stderr)")
+        let rows = try lines(s.path("run/trajectory.csv"))
+        #expect(rows[0] == ["t", "step", "risk", "penalized_risk", "free_energy"])
+        let f = rows.dropFirst().map { Double($0[4])! }
+        #expect(f.count == 6)
+        // A JKO step never raises the energy it minimises.
+        for k in 1 ..< f.count { #expect(f[k] <= f[k - 1] + 1e-9, "step \(k): \(f[k - 1]) -> \(f[k])") }
+        let summary = try json(s.path("run/summary.json"))
+        let stationary = try #require(summary["stationary"] as? [String: Any])
+        #expect(stationary["converged"] as? Bool == true)
+        // The Gibbs point minimises F: no state of the run is below it.
+        let fStar = try #require(stationary["free_energy"] as? Double)
+        #expect(f.allSatisfy { $0 >= fStar - 1e-9 })
+        let w2 = try lines(s.path("run/w2_to_stationary.csv")).dropFirst().map { Double($0[1])! }
+        #expect(w2.count >= 2 && w2.last! < w2.first!)
+        let density = try NPYFormat.read(path: s.path("run/density_final.npy"))
+        #expect(density.shape == [16, 12])
+    }
+
     @Test("Bad reduced specs and options give one-line errors", arguments: [
         (["reduced"], "\"eta\": 0.1", "\"eta\": -1", "'eta'"),
         (["reduced"], "\"gamma\": 0.8", "\"gamma\": 0.8, \"mean\": 0", "'initialization.w.mean'"),

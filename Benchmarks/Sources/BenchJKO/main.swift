@@ -309,7 +309,7 @@ if enabled("reduced") {
                                          teacher: ReducedTeacher(directions: [[1]]))
         let kernels = try ReducedKernels(setting: setting)
         let grid = trained
-            ? try ReducedGridEnergy.grid(secondLayer: .trained, a: (0, 2, 24), s: (-0.6, 1.4, 48), r: (0, 2, 48))
+            ? try ReducedGridEnergy.grid(secondLayer: .trained, a: (0.4, 1.6, 24), s: (-0.6, 1.4, 48), r: (0, 2, 48))
             : try ReducedGridEnergy.grid(secondLayer: .fixed, s: (-0.6, 1.4, 64), r: (0, 2, 64))
         let t0 = now()
         let energy = try ReducedGridEnergy.freeEnergy(kernels: kernels, grid: grid, weightDecay: 0.01, inverseTemperature: 50)

@@ -63,7 +63,7 @@ public enum CompareRun {
             throw ExperimentError.invalidSpec(key: "sgd.eta", reason: "\(interval) is not a whole multiple of \(eta)")
         }
         // sgd.eta = 1e-300 made this 1e299, and its conversion to Int trapped.
-        return try ExperimentSpec.stepCount(j.tau, over: s.eta, key: "sgd.eta", what: "jko.tau / sgd.eta")
+        return try ExperimentSpec.stepCount(interval, over: eta, key: "sgd.eta", what: "the interval / sgd.eta")
     }
 
     /// Runs both schemes and compares them; writes `comparison.csv`, `summary.json` and the SVG

@@ -3,11 +3,117 @@ import GradientFlows
 import MeanField
 import Wasserstein
 
-/// The grid scheme of a reduced spec: the JKO scheme of `R` or `F_{lambda,beta}` on an `(s, r)`
-/// or `(a, s, r)` grid.
+/// The grid scheme of a reduced spec: the JKO scheme of `R + (lambda/2) E|z|^2` (population
+/// dynamics) or of the full free energy `F_{lambda,beta}` (noisy dynamics) on an `(s, r)` grid
+/// (fixed second layer) or an `(a, s, r)` grid (trained), with the reduced energy
+/// ``ReducedGridEnergy`` (radial potential `-((n - 1)/beta) log r`, Docs/Theory.md 7.3). The
+/// transport cost is the Euclidean cost in `z`, which for symmetric laws is the full `W2`
+/// (Theory.md 7.4), so this is a JKO scheme of the full `d`-dimensional flow.
+///
+/// The `r` axis has its nodes at cell centres of `[low, high]` (``ReducedGridEnergy/grid(secondLayer:a:s:r:)``),
+/// so `r = 0`, where the radial potential is infinite, is a wall and not a node. With noise and
+/// `grid.track_stationary`, the Gibbs point `rho_bar* ~ r^(n-1) exp(-beta Psi_lambda)` is computed
+/// first and `W2(rho_t, rho*)` reported.
 enum ReducedGridRun {
     static func run(spec: ReducedSpec, directory: OutputDirectory?,
                     progress: (@Sendable (Double, String) -> Void)?) throws -> ReducedRun.Output {
-        throw ExperimentError.invalidSpec(key: "scheme", reason: "the reduced grid scheme is not available yet (use particles)")
+        guard let g = spec.grid else { throw ExperimentError.invalidSpec(key: "grid", reason: "missing (the grid scheme needs tau, bounds and points_per_axis)") }
+        let setting = try spec.reducedSetting()
+        guard setting.inputDimension != .infinity else {
+            throw ExperimentError.invalidSpec(key: "scheme", reason: "the grid scheme needs a finite model.input_dimension (at d = infinity r is a point mass, which has no density: use particles)")
+        }
+        let kernels = try spec.reducedKernels()
+        let n = g.pointsPerAxis
+        let b = g.bounds
+        let grid: RegularGrid
+        if spec.secondLayer == .trained {
+            grid = try ReducedGridEnergy.grid(secondLayer: .trained, a: (b[0][0], b[0][1], n[0]), s: (b[1][0], b[1][1], n[1]),
+                                              r: (b[2][0], b[2][1], n[2]))
+        } else {
+            grid = try ReducedGridEnergy.grid(secondLayer: .fixed, s: (b[0][0], b[0][1], n[0]), r: (b[1][0], b[1][1], n[1]))
+        }
+        let beta = spec.dynamics == .noisy ? spec.beta : nil
+        let energy = try ReducedGridEnergy.freeEnergy(kernels: kernels, grid: grid, weightDecay: spec.lambda, inverseTemperature: beta)
+        let reduced = energy.smooth as! ReducedGridEnergy
+        let initial = try ReducedGridEnergy.initialDensity(spec.reducedInitialLaw, setting: setting, grid: grid)
+        let steps = max(1, Int((spec.horizon / g.tau).rounded()))
+        let track = beta != nil && g.trackStationary
+        let settings = JKORunSettings(tau: g.tau, steps: steps, scheme: .grid(grid, GridJKOOptions(blur: g.epsilon)),
+                                      trackStationaryDistance: track, stationaryDistanceEvery: max(1, steps / 10))
+        let runner = try JKORunner(energy: energy, settings: settings)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let risks = RiskLog()
+        let result = try runner.run(from: .density(initial)) { report, state in
+            if case .density(let rho) = state { risks.append(reduced.risk(of: rho)) }
+            progress?(Double(report.step) / Double(steps), "t=\(String(format: "%.3f", report.time)) F=\(String(format: "%.5g", report.freeEnergy))")
+        }
+        let seconds = (clock.now - start).timeInSeconds
+        let riskValues = risks.values
+        let records = result.reports.enumerated().map { k, r -> ReducedRun.Record in
+            let second = zip(r.mean, r.variance).reduce(0) { $0 + $1.0 * $1.0 + $1.1 }
+            let risk = riskValues[k]
+            return ReducedRun.Record(time: r.time, step: r.step, risk: risk, penalizedRisk: risk + 0.5 * spec.lambda * second,
+                                     freeEnergy: beta != nil ? r.freeEnergy : nil)
+        }
+        let last = result.reports.last!
+        var members: [(String, JSONValue)] = [
+            ("command", .string("reduced")),
+            ("scheme", .string("grid")),
+            ("dynamics", .string(spec.dynamics.rawValue)),
+        ]
+        members += ReducedRun.settingsMembers(spec: spec, kernels: kernels)
+        members += [
+            ("grid_points", .array(grid.pointsPerAxis.map { .integer($0) })),
+            ("tau", .number(g.tau)),
+            ("steps", .integer(steps)),
+            ("risk_initial", .finite(records.first?.risk)),
+            ("risk_final", .finite(records.last?.risk)),
+            ("penalized_risk_final", .finite(records.last?.penalizedRisk)),
+            ("free_energy_final", beta != nil ? .finite(last.freeEnergy) : .null),
+            ("free_energy_note", .string(beta != nil
+                ? "F of the full d-dimensional law: reduced energy, exact grid entropy, and -(1/beta) log|S^(n-1)|" : "no entropy (population flow)")),
+            ("entropy_constant", .finite(reduced.entropyConstant)),
+            ("all_steps_converged", .bool(result.allConverged)),
+        ]
+        if let blur = result.gridBlur {
+            members.append(("grid_blur", .object([("gamma", .number(blur.gamma)), ("diffusion", .number(blur.diffusion)),
+                                                  ("compensated", .bool(blur.compensated))])))
+        }
+        if let st = result.stationary {
+            members.append(("stationary", .object([("iterations", .integer(st.iterations)), ("converged", .bool(st.converged)),
+                                                   ("residual", .finite(st.residual)), ("free_energy", .finite(st.freeEnergy)),
+                                                   ("risk", .finite(reduced.risk(of: st.density))),
+                                                   ("w2_final_to_stationary", .finite(last.distanceToStationary))])))
+        }
+        members += ReducedRun.statusMembers(.completed)
+        members.append(("seconds", .number(seconds)))
+        let output = ReducedRun.Output(records: records, status: .completed, thresholdTime: nil, finalLaw: nil, seconds: seconds,
+                                       summary: .object(members))
+        if let directory {
+            try ReducedRun.write(output, spec: spec, directory: directory)
+            if track {
+                // The distance to rho* beside the trajectory (every tenth of the run).
+                let rows = result.reports.compactMap { r in r.distanceToStationary.map { [CSVFormat.cleanTime(r.time), $0] } }
+                try directory.writeCSV("w2_to_stationary.csv", header: ["t", "w2_to_stationary"], rows: rows)
+            }
+            if case .density(let rho) = result.final {
+                try JKORun.writeDensity(rho, name: "density_final.npy", directory: directory)
+                try directory.writeJSON("grid.json", JKORun.gridDescription(grid))
+            }
+            if let st = result.stationary { try JKORun.writeDensity(st.density, name: "density_stationary.npy", directory: directory) }
+        }
+        return output
+    }
+
+    /// The risks the progress callback collects, one per state.
+    final class RiskLog: @unchecked Sendable {
+        private let lock = NSLock()
+        private(set) var values = [Double]()
+        func append(_ v: Double) {
+            lock.lock()
+            values.append(v)
+            lock.unlock()
+        }
     }
 }

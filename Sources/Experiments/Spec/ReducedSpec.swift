@@ -112,7 +112,8 @@ public struct ReducedGridSpec: Sendable, Equatable {
     public var tau: Double
     /// One `[low, high]` per axis: `(s, r)` with a fixed second layer, `(a, s, r)` with a trained one.
     public var bounds: [[Double]]
-    public var pointsPerAxis: Int
+    /// Points per axis, in the order of `bounds`.
+    public var pointsPerAxis: [Int]
     /// The blur of the entropic transport (`nil`: the scheme's default).
     public var epsilon: Double?
     /// Whether to compute the Gibbs point of `F` (noisy dynamics) and `W2` to it.
@@ -134,8 +135,10 @@ public struct ReducedSGDSpec: Sendable, Equatable {
 }
 
 extension ReducedSpec {
-    /// The largest grid per axis (a 3-D grid of that size holds 2.7 10^6 cells).
+    /// The largest grid per axis.
     public static let maximumPointsPerAxis = 256
+    /// The largest grid (2^22 nodes, 32 MiB per density).
+    public static let maximumGridNodes = 1 << 22
 
     /// Reads and validates a reduced spec file.
     public static func load(path: String, requireDimension: Bool = true) throws -> ReducedSpec {
@@ -300,9 +303,24 @@ extension ReducedSpec {
             guard b[axes.count - 1][0] >= 0 else {
                 throw ExperimentError.invalidSpec(key: g.key("bounds") + "[\(axes.count - 1)]", reason: "the r axis must start at 0 or above (r = |P_perp w| >= 0)")
             }
-            let p = try g.integer("points_per_axis")
-            guard p >= 8 else { throw g.fail("points_per_axis", "must be >= 8, got \(p) (grid too small)") }
-            guard p <= maximumPointsPerAxis else { throw g.fail("points_per_axis", "must be <= \(maximumPointsPerAxis), got \(p) (grid too large)") }
+            // One count for every axis, or one per axis.
+            let counts = try g.scalarOrVector("points_per_axis")
+            guard counts.count == 1 || counts.count == axes.count else {
+                throw g.fail("points_per_axis", "needs one count or one per axis (\(axes.joined(separator: ", "))), got \(counts.count)")
+            }
+            var p = [Int]()
+            for c in counts {
+                guard c == c.rounded() else { throw g.fail("points_per_axis", "must be whole numbers, got \(c)") }
+                guard c >= 8 else { throw g.fail("points_per_axis", "must be >= 8, got \(Int(c)) (grid too small)") }
+                guard c <= Double(maximumPointsPerAxis) else {
+                    throw g.fail("points_per_axis", "must be <= \(maximumPointsPerAxis), got \(Int(c)) (grid too large)")
+                }
+                p.append(Int(c))
+            }
+            if p.count == 1 { p = [Int](repeating: p[0], count: axes.count) }
+            guard p.reduce(1, *) <= maximumGridNodes else {
+                throw g.fail("points_per_axis", "the grid would have \(p.reduce(1, *)) nodes; at most \(maximumGridNodes)")
+            }
             let epsilon = try g.optionalNumber("epsilon")
             if let e = epsilon, !(e > 0) { throw g.fail("epsilon", "must be > 0, got \(e)") }
             grid = ReducedGridSpec(tau: tau, bounds: b, pointsPerAxis: p, epsilon: epsilon,
