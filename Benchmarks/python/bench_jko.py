@@ -22,7 +22,7 @@ import numpy as np
 
 
 def relu_kernel(w, wp):
-    """k(w, w') = (|w||w'| sin phi + (pi - phi) <w, w'>) / (2 pi) and its gradient in w (MATH.md)."""
+    """k(w, w') = (|w||w'| sin phi + (pi - phi) <w, w'>) / (2 pi) and its gradient in w (Docs/Theory.md 3.3)."""
     nw = np.linalg.norm(w, axis=1)[:, None]
     nwp = np.linalg.norm(wp, axis=1)[None, :]
     dot = w @ wp.T

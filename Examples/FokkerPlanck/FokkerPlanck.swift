@@ -1,5 +1,5 @@
 // Fokker-Planck / Ornstein-Uhlenbeck in D = 1: the grid and particle JKO schemes against the exact
-// Gaussian solution (MATH.md oracle 1), and their first-order convergence in tau.
+// Gaussian solution (Docs/Theory.md 5.4, oracle 1), and their first-order convergence in tau.
 //
 //     swift run -c release example-fokker-planck [--out DIR] [--particles M] [--tau TAU] ...
 //

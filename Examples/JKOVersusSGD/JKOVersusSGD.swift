@@ -17,7 +17,7 @@ struct JKOVersusSGDExample: ParsableCommand {
         abstract: "Particle JKO of the mean-field risk against online SGD, ReLU teacher, d = 20.",
         discussion: """
         Writes DIR/comparison.csv, DIR/summary.json, DIR/spec.json (the spec that ran) and the pictures \
-        risk.svg, gaps.svg and marginal_*.svg (histograms of |w|, <w, w*> and a at three times).
+        risk.svg, risk_gap.svg, w2_distances.svg and marginal_*.svg (histograms of |w|, <w, w*> and a at three times).
         """
     )
 

@@ -3,7 +3,7 @@ import Wasserstein
 
 /// Runs the particle dynamics of an ``SGDExperiment`` and records its trajectory.
 ///
-/// The updates (MATH.md, time `t = k eta`), for every particle `j`:
+/// The updates (Docs/Theory.md 4.1, time `t = k eta`), for every particle `j`:
 ///
 ///     theta_j <- theta_j - eta*lambda*theta_j + eta*(y_k - f(x_k; Theta)) * grad sigma_*(x_k; theta_j) + sqrt(2 eta/beta) g_j
 ///

@@ -114,7 +114,7 @@ extension PairKernel {
 
 private let inverseTwoPi = 1 / (2 * Double.pi)
 
-/// The arc-cosine kernel of relu for Gaussian inputs (MATH.md), times `scale`
+/// The arc-cosine kernel of relu for Gaussian inputs (Docs/Theory.md 3.3), times `scale`
 /// (`1` for Gaussian inputs, `1/d` on the sphere by positive homogeneity).
 struct ReLUKernel: PairKernel {
     var scale: Double

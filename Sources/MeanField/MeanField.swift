@@ -19,11 +19,11 @@
 //   ReducedLaw, ReducedInitialLaw                              weighted points in z; quantised or sampled
 //   ReducedPopulationFlow -> ReducedTrajectory                 the flow (and its noisy version) in z
 //
-// Conventions (MATH.md): loss (y - yhat)^2 / 2, network (1/M) sum_j a_j s(<w_j, x>), time
+// Conventions (Docs/Theory.md, sections 3 and 4): loss (y - yhat)^2 / 2, network (1/M) sum_j a_j s(<w_j, x>), time
 // t = k eta, noise sqrt(2 eta / beta), weight decay eta lambda. Particles are row-major M x D;
 // with a trained second layer a row is [a, w_1 ... w_d].
 
-/// One-dimensional marginals of a particle system, the yardstick MATH.md (item 5) recommends
+/// One-dimensional marginals of a particle system, the yardstick Docs/Theory.md (section 6) recommends
 /// for comparing particle systems in high dimension (sorted 1-D W2 shrinks with M; the W2
 /// between full D-dimensional empirical measures decays only like M^(-1/D)).
 public struct ParticleMarginals: Sendable {

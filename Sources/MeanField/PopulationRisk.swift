@@ -16,7 +16,7 @@ public struct KernelOptions: Sendable {
 }
 
 /// The population risk of a mean-field network against a teacher, with its pieces
-/// (MATH.md, "The mean-field two-layer network"):
+/// (Docs/Theory.md, section 3.1):
 ///
 ///     R(rho) = R#/2 + int V d rho + (1/2) int int U d rho d rho
 ///     R#       = E[y^2]

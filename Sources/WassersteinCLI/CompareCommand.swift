@@ -11,7 +11,7 @@ struct CompareCommand: ParsableCommand {
         Without sweep options: runs the particle JKO scheme (and the grid scheme when D <= 2 and the spec's \
         jko section has bounds and points_per_axis) and the spec's particle dynamics from the same initial \
         particles, and writes DIR/comparison.csv, DIR/summary.json (max_risk_gap, settings) and SVG pictures \
-        (risk.svg, gaps.svg, marginal_*.svg). jko.tau must be a whole multiple of sgd.eta.
+        (risk.svg, risk_gap.svg, w2_distances.svg, marginal_*.svg) and the particles compared (particles_initial.npy, particles_jko_final.npy, particles_sgd_final.npy). jko.tau must be a whole multiple of sgd.eta.
         With --sweep-particles and/or --sweep-eta: compares SGD runs of every (M, eta) with one reference \
         JKO run, averaging max_risk_gap over --seeds seeds; writes DIR/sweep.csv, DIR/summary.json and \
         log-log plots with fitted slopes (sweep_particles.svg, sweep_eta.svg).
@@ -64,8 +64,8 @@ struct CompareCommand: ParsableCommand {
             for c in output.cells {
                 print(String(format: "  M = %6d  eta = %-8g  max_risk_gap = %.4g +- %.2g", c.particles, c.eta, c.mean, c.standardDeviation))
             }
-            for s in output.slopesInParticles { print(String(format: "  slope in M at eta = %g: %.2f", s.eta, s.slope)) }
-            for s in output.slopesInEta { print(String(format: "  slope in eta at M = %d: %.2f", s.particles, s.slope)) }
+            for s in output.slopesInParticles { print(String(format: "  slope in M at eta = %g: %.2f", s.eta, s.slope) + Self.interval(s.interval)) }
+            for s in output.slopesInEta { print(String(format: "  slope in eta at M = %d: %.2f", s.particles, s.slope) + Self.interval(s.interval)) }
             return
         }
         guard referenceParticles == nil else { throw CommandError("--reference-particles only applies to a sweep") }
@@ -76,5 +76,10 @@ struct CompareCommand: ParsableCommand {
         progress.finish()
         let last = output.rows.last
         print("compare: \(output.rows.count) common times, max |risk gap| = \(g6(output.maxRiskGap)), final risk JKO \(g6(last?.riskJKO ?? .nan)) / SGD \(g6(last?.riskSGD ?? .nan)) -> \(out)")
+    }
+
+    /// `  (95% CI -0.60 to -0.31)` after a slope, or nothing with a single seed.
+    static func interval(_ i: ClosedRange<Double>?) -> String {
+        i.map { String(format: "  (95%% CI %.2f to %.2f)", $0.lowerBound, $0.upperBound) } ?? ""
     }
 }

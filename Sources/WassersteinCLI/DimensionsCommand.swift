@@ -42,7 +42,7 @@ struct DimensionsCommand: ParsableCommand {
                                   directory: directory, progress: progress.callback)
         }
         progress.finish()
-        print("dimensions: \(output.rows.count) values of d, risk threshold \(g6(riskThreshold)), \(String(format: "%.2f", output.seconds)) s -> \(out)")
+        print("dimensions: \(output.rows.count) values of d, risk threshold \(g6(riskThreshold)), \(DurationText.precise(output.seconds)) -> \(out)")
         for r in output.rows {
             var line = "  d = \(r.dimension.description.padding(toLength: 9, withPad: " ", startingAt: 0)) t_reduced = "
             line += r.reducedTime.isFinite ? String(format: "%-9.4g", r.reducedTime) : "inf      "

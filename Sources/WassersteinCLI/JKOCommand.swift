@@ -34,7 +34,7 @@ struct JKOCommand: ParsableCommand {
         var line = "jko: \(reports.count - 1) steps of tau = \(g6(experiment.jko!.tau)), energy \(g6(reports.first!.freeEnergy)) -> \(g6(reports.last!.freeEnergy))"
         if let d = reports.last?.distanceToStationary { line += ", W2 to Gibbs \(g6(d))" }
         if let e = reports.last?.gaussianW2ToExactFlow { line += ", W2 to exact flow \(g6(e))" }
-        line += ", \(String(format: "%.2f", output.seconds)) s -> \(out)"
+        line += ", \(DurationText.precise(output.seconds)) -> \(out)"
         print(line)
         if let st = output.result.stationary, !st.converged {
             warn("the Gibbs fixed point did not converge (\(st.iterations) iterations, residual \(g6(st.residual))); w2_to_stationary is to an approximate rho*")

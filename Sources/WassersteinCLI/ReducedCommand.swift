@@ -33,7 +33,7 @@ struct ReducedCommand: ParsableCommand {
         var line = "reduced: d = \(reduced.inputDimension?.description ?? "?"), \(reduced.dynamics.rawValue) (\(reduced.scheme.rawValue)), "
         line += "risk \(g6(first)) -> \(g6(last?.risk ?? .nan))"
         if let f = last?.freeEnergy { line += ", free energy \(g6(f))" }
-        line += ", \(String(format: "%.2f", output.seconds)) s -> \(out)"
+        line += ", \(DurationText.precise(output.seconds)) -> \(out)"
         print(line)
         if case .diverged(let step, let time) = output.status {
             FileHandle.standardError.write(Data("wasserstein: warning: the reduced flow diverged at step \(step) (t = \(time)); reduce eta\n".utf8))

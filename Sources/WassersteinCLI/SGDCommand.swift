@@ -31,7 +31,7 @@ struct SGDCommand: ParsableCommand {
         let final: Double = last?.risk ?? .nan
         var line = "sgd: \(t.steps) steps, M = \(t.particleCount), D = \(t.parameterDimension), risk \(g6(first)) -> \(g6(final))"
         if let f = last?.freeEnergy { line += ", free energy \(g6(f))" }
-        line += ", \(String(format: "%.2f", output.seconds)) s -> \(out)"
+        line += ", \(DurationText.precise(output.seconds)) -> \(out)"
         print(line)
         if case .diverged(let step, let time) = t.status {
             let advice = step == 0

@@ -21,6 +21,7 @@ struct WassersteinCommand: ParsableCommand {
           wasserstein dimensions reduced.json --dimensions 10,20,40,80,160,infinity --risk-threshold 0.05 --out runs/dims
           wasserstein demo --out demo
         """,
+        version: ToolkitVersion.current,
         subcommands: [DistanceCommand.self, SGDCommand.self, JKOCommand.self, CompareCommand.self, ReducedCommand.self,
                       DimensionsCommand.self, DemoCommand.self]
     )

@@ -20,10 +20,12 @@ struct CommandRunner {
         return Bundle.main.bundleURL.appendingPathComponent("wasserstein")
     }
 
-    static func run(_ arguments: [String]) throws -> Output {
+    /// Runs `program` (by default the built `wasserstein`) with `arguments`, in `folder` when given.
+    static func run(_ arguments: [String], program: URL = executable, in folder: URL? = nil) throws -> Output {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
+        if let folder { process.currentDirectoryURL = folder }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -69,7 +69,7 @@ struct DistanceCommandTests {
         #expect(out.status == 0, "\(out.stderr)")
         let o = try json(out.stdout)
         #expect(o["method"] as? String == "sorted")
-        let expected = zip(a.sorted(), b.sorted()).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / 4  // MATH.md item 4
+        let expected = zip(a.sorted(), b.sorted()).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / 4  // Docs/Theory.md 1.3
         #expect(abs((o["w2_squared"] as? Double ?? -1) - expected) < 1e-12)
     }
 

@@ -115,7 +115,7 @@ struct ExperimentCommandTests {
         let out = try CommandRunner.run(["compare", s.file("spec.json", Self.spec()), "--out", s.path("run")])
         #expect(out.status == 0, "\(out.stderr)")
         let rows = try table(s.path("run/comparison.csv")).columns["t"]!.count
-        for name in ["risk.svg", "gaps.svg"] {
+        for name in ["risk.svg", "risk_gap.svg", "w2_distances.svg"] {
             let parser = XMLParser(contentsOf: URL(fileURLWithPath: s.path("run/" + name)))!
             let collector = PolylineCollector()
             parser.delegate = collector

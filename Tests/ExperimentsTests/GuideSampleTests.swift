@@ -426,9 +426,9 @@ struct GuideSampleTests {
             try CompareRun.run(spec: spec, directory: directory, pictures: false)
         }
         print(written.maxRiskGap, try FileManager.default.contentsOfDirectory(atPath: folder).sorted())
-        // ..., [".wasserstein-output", "comparison.csv", "summary.json"]
+        // ..., [".wasserstein-output", "comparison.csv", "particles_initial.npy", "particles_jko_final.npy", "particles_sgd_final.npy", "summary.json"]
         // End of sample
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [".wasserstein-output", "comparison.csv", "summary.json"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [".wasserstein-output", "comparison.csv", "particles_initial.npy", "particles_jko_final.npy", "particles_sgd_final.npy", "summary.json"])
     }
 
     // MARK: - The guide and this file stay in step

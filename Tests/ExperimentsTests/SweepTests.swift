@@ -65,4 +65,56 @@ struct SweepTests {
         #expect(abs(SweepRun.logLogSlope(x: x, y: y)! + 0.5) < 1e-12)
         #expect(SweepRun.logLogSlope(x: [1], y: [1]) == nil)
     }
+
+    @Test("The bootstrap interval collapses on seed-free data, stays inside the extreme refits, and is reproducible")
+    func bootstrapInterval() throws {
+        let x = [10.0, 100]
+        // Every seed of a cell equal: every replicate refits the same slope.
+        let flat = SweepRun.bootstrapSlopeInterval(x: x, samples: [[0.2, 0.2, 0.2], [0.05, 0.05, 0.05]], seed: 1)!
+        let exact = SweepRun.logLogSlope(x: x, y: [0.2, 0.05])!
+        #expect(flat.lowerBound == exact && flat.upperBound == exact)
+        // Two cells: a replicate's slope is (log mean2 - log mean1) / log 10, and a resampled mean
+        // lies between its cell's extremes, so the interval lies between the two extreme slopes.
+        let first = [0.30, 0.22, 0.26, 0.35], second = [0.080, 0.11, 0.06, 0.095]
+        let interval = try #require(SweepRun.bootstrapSlopeInterval(x: x, samples: [first, second], seed: 7))
+        let steepest = log(second.min()! / first.max()!) / log(10.0), flattest = log(second.max()! / first.min()!) / log(10.0)
+        #expect(interval.lowerBound >= steepest && interval.upperBound <= flattest)
+        // It holds the slope through the means, and is not degenerate on scattered seeds.
+        let mean = { (v: [Double]) in v.reduce(0, +) / Double(v.count) }
+        let fitted = SweepRun.logLogSlope(x: x, y: [mean(first), mean(second)])!
+        #expect(interval.contains(fitted) && interval.upperBound - interval.lowerBound > 0.05)
+        // Seeded: the same seed gives the same interval, another seed a nearby one.
+        #expect(SweepRun.bootstrapSlopeInterval(x: x, samples: [first, second], seed: 7) == interval)
+        let other = try #require(SweepRun.bootstrapSlopeInterval(x: x, samples: [first, second], seed: 8))
+        #expect(abs(other.lowerBound - interval.lowerBound) < 0.05 && abs(other.upperBound - interval.upperBound) < 0.05)
+        // One seed per cell: no interval.
+        #expect(SweepRun.bootstrapSlopeInterval(x: x, samples: [[0.3], [0.1]], seed: 7) == nil)
+    }
+
+    @Test("A sweep reports each slope's interval in summary.json and the legend, and draws error bars")
+    func sweepFiles() throws {
+        let spec = try ExperimentSpec.parse(data: Data(Self.spec.utf8))
+        let folder = NSTemporaryDirectory() + "wasserstein-sweep-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let out = try OutputDirectory.writing(to: folder) {
+            try SweepRun.run(spec: spec, particles: [4, 16], etas: [0.01, 0.005], seeds: 3, referenceParticles: 32, directory: $0)
+        }
+        let summary = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/summary.json"))) as? [String: Any])
+        let slopes = try #require(summary["slope_in_particles"] as? [[String: Any]])
+        #expect(slopes.count == 2)
+        for (entry, fit) in zip(slopes, out.slopesInParticles) {
+            let ci = try #require(entry["slope_ci95"] as? [Double])
+            let interval = try #require(fit.interval)
+            // Through JSON text and Foundation's parser: to the last digit or so.
+            #expect(ci.count == 2 && abs(ci[0] - interval.lowerBound) < 1e-12 && abs(ci[1] - interval.upperBound) < 1e-12)
+        }
+        let svg = try String(contentsOfFile: folder + "/sweep_particles.svg", encoding: .utf8)
+        for fit in out.slopesInParticles {
+            #expect(svg.contains(xmlEscape(SweepRun.describeSlope(fit.slope, interval: fit.interval))))
+        }
+        // One bar per cell and curve, as long as two standard deviations of the seeds' gaps.
+        let bars = svg.components(separatedBy: "data-error=\"").dropFirst().map { Double($0.prefix { $0 != "\"" })! }
+        #expect(bars.count == 4)
+        #expect(Set(bars) == Set(out.cells.map(\.standardDeviation)))
+    }
 }

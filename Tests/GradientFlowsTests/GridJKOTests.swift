@@ -17,7 +17,7 @@ struct GridJKOTests {
     ///    exp(-pi^2 gamma / h^2) (Poisson summation of the discrete Gaussian kernel): here
     ///    gamma / h^2 >= 1.8 (measured 1e-12 in 1-D, 5e-10 in 2-D; at gamma / h^2 = 1.25 it is 4e-6);
     /// 2. the scheme: with the blur's first-order diffusion compensated, the step differs from the
-    ///    exact JKO step (MATH.md item 2) by O(gamma^2): measured 4.2e-4 in the deviation at
+    ///    exact JKO step (Docs/Theory.md 5.4, oracle 2) by O(gamma^2): measured 4.2e-4 in the deviation at
     ///    gamma = 0.05 (tau = 0.1, beta = 2) and 9e-4 for the heat case (gamma = 0.1, beta = 1);
     ///    bound 2e-3. The mean recursion is exact for every gamma (entropic OT separates the means): 1e-8.
     /// Mass is conserved to 1e-12 and every cell mass stays positive.

@@ -17,7 +17,7 @@ func oracleParticles(dimension d: Int, seed: UInt64 = 1) throws -> PointCloud {
 
 @Suite("Particle JKO")
 struct ParticleJKOTests {
-    /// Each step against the exact Gaussian JKO step (MATH.md item 2) applied to the particles'
+    /// Each step against the exact Gaussian JKO step (Docs/Theory.md 5.4, oracle 2) applied to the particles'
     /// own mean and deviation. The mean recursion is exact for the particle scheme (the entropy
     /// gradient sums to zero), so it must hold to the inner tolerance: |dm| <= 1e-6. The deviation
     /// departs only through the non-affinity of the optimal update (the scale identity of the
@@ -52,7 +52,7 @@ struct ParticleJKOTests {
         #expect(energyIsNonIncreasing(reports))
     }
 
-    /// At t = 0.8 the error to the exact flow (MATH.md item 1, from the sample's own moments) for
+    /// At t = 0.8 the error to the exact flow (Docs/Theory.md 5.4, oracle 1, from the sample's own moments) for
     /// tau = 0.2, 0.1, 0.05. The JKO recursion is first order: successive ratios measured
     /// 1.83-1.94 over the four cases (the particle-specific error, 1e-4 to 3e-3, is far smaller
     /// than the time error 0.01-0.06). Required: each ratio in [1.6, 2.4].
@@ -85,7 +85,7 @@ struct ParticleJKOTests {
         }
     }
 
-    /// The linear network (MATH.md item 3): summing the stationarity conditions of a particle step
+    /// The linear network (Docs/Theory.md 5.4, oracle 3): summing the stationarity conditions of a particle step
     /// gives exactly m' = (m + tau b*) / (1 + tau (1 + lambda)) (the interaction's gradient is the
     /// mean, the entropy gradient sums to zero), so the mean must follow the recursion to the inner
     /// tolerance (1e-6 per step, 1e-5 after 5 steps); the spread per axis follows item 2 as in the

@@ -77,4 +77,53 @@ struct SeparableGaussianKernelTests {
         // tolerance as above
         #expect(worst <= 1e-12 * scale, "max |apply - dense| = \(worst), max |dense| = \(scale)")
     }
+
+    /// The log-domain kernel against the log-sum-exp by definition over the same square window,
+    /// on inputs spanning 5000 in the exponent (where the kernel mode over- and underflows).
+    /// The skipped terms are below e^-46 of an output's largest term, so the two agree to
+    /// rounding: 1e-12 of max(1, |out|) (the outputs reach a few thousand, whose ulp is 5e-13).
+    @Test("the log-domain kernel equals log(K exp(v)) by definition, across a wide dynamic range",
+          arguments: [[29], [13, 17], [17, 9], [8, 10, 9]], [0.004, 0.05, 2.0])
+    func logDomainMatchesDefinition(points: [Int], gamma: Double) throws {
+        let d = points.count
+        let grid = try RegularGrid(lowerBounds: [Double](repeating: -1, count: d), upperBounds: [Double](repeating: 1, count: d), pointsPerAxis: points)
+        let kernel = LogDomainGaussianKernel(grid: grid, gamma: gamma)
+        var rng = Xoshiro256StarStar(seed: UInt64(grid.count) &* 31 &+ UInt64(gamma * 1000))
+        // Smooth large-scale trends (as Sinkhorn potentials over gamma) plus noise, some -infinity cells.
+        let x = grid.points
+        var v = (0 ..< grid.count).map { i -> Double in
+            var s = 0.0
+            for a in 0 ..< d { s += 1500 * x[i * d + a] * (a == 0 ? 1 : -0.7) }
+            return s + 40 * rng.nextGaussian()
+        }
+        for i in stride(from: 3, to: grid.count, by: 11) { v[i] = -.infinity }
+        var out = [Double](repeating: 0, count: grid.count), scratch = out
+        v.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer { op in scratch.withUnsafeMutableBufferPointer { sp in
+            kernel.apply(vp, into: op, scratch: sp) } } }
+        let widths = kernel.symmetricLogTaps.map { ($0.count - 1) / 2 }
+        let n = grid.pointsPerAxis, h = grid.spacing
+        // Row-major multi-index of a point.
+        func index(_ i: Int) -> [Int] {
+            var rest = i
+            return Array((0 ..< d).reversed().map { a -> Int in defer { rest /= n[a] }; return rest % n[a] }.reversed())
+        }
+        for i in 0 ..< grid.count {
+            let ii = index(i)
+            var terms = [Double]()
+            for j in 0 ..< grid.count where v[j] > -.infinity {
+                let jj = index(j)
+                guard (0 ..< d).allSatisfy({ abs(ii[$0] - jj[$0]) <= widths[$0] }) else { continue }
+                var c = 0.0
+                for a in 0 ..< d { let t = h[a] * Double(ii[a] - jj[a]); c += t * t }
+                terms.append(v[j] - c / gamma)
+            }
+            let m = terms.max() ?? -.infinity
+            let expected = m == -.infinity ? m : m + log(terms.reduce(0) { $0 + exp($1 - m) })
+            if expected == -.infinity {
+                #expect(out[i] == -.infinity)
+            } else {
+                #expect(abs(out[i] - expected) <= 1e-12 * max(1, abs(expected)), "cell \(i): \(out[i]) against \(expected)")
+            }
+        }
+    }
 }

@@ -71,7 +71,7 @@ struct DynamicsTests {
             #expect(abs(now.variance - discreteSpread) <= 1e-12)
             // Its continuous limit e^{-2 lambda t} S0 (Euler gap ~ lambda^2 eta t S0).
             #expect(abs(now.variance - exp(-2 * lambda * t) * first.variance) <= 1.1 * lambda * lambda * eta * t * first.variance + 1e-13)
-            // Risk: R = (|b*|^2 + s^2)/2 - <b*, m> + |m|^2/2 (MATH.md item 3; exact for any M).
+            // Risk: R = (|b*|^2 + s^2)/2 - <b*, m> + |m|^2/2 (Docs/Theory.md 5.4, oracle 3; exact for any M).
             let bm = zip(bStar, now.mean).reduce(0) { $0 + $1.0 * $1.1 }
             let mm = now.mean.reduce(0) { $0 + $1 * $1 }
             #expect(abs(rec.risk - (0.5 * (bStar.reduce(0) { $0 + $1 * $1 } + 0.01) - bm + 0.5 * mm)) <= 1e-13)
@@ -83,7 +83,7 @@ struct DynamicsTests {
         // Particle SDE: d theta_j = (b* - m_M - lambda theta_j) dt + sqrt(2/beta) dB_j. The
         // interaction enters only through the mean (U is bilinear), so the deviations from the
         // empirical mean are an OU process with rate lambda: the per-axis variance of the law is
-        // S(t) = e^{-2 lambda t} S0 + (1 - e^{-2 lambda t}) / (lambda beta) (MATH.md item 1);
+        // S(t) = e^{-2 lambda t} S0 + (1 - e^{-2 lambda t}) / (lambda beta) (Docs/Theory.md 5.4, oracle 1);
         // the empirical (1/M) variance of M particles carries the factor (1 - 1/M) on the noise
         // part (the centred noises dB_j - dB_bar). Tolerances: 5 standard deviations of the
         // sampling fluctuation (variance: sqrt(2/(M d)) S; mean: sqrt((1 - e^{-2ct}) / (c beta M)))
@@ -118,7 +118,7 @@ struct DynamicsTests {
     @Test("Online SGD at small eta tracks the population flow (M = 200, erf, trained)")
     func onlineTracksPopulation() throws {
         // Same initial particles (same seed). The population flow at eta = 0.01 and online SGD
-        // at eta = 5e-4 differ by the SGD fluctuation, of order sqrt(eta) (MATH.md item 5; the
+        // at eta = 5e-4 differ by the SGD fluctuation, of order sqrt(eta) (Docs/Theory.md section 6; the
         // finite-M error is common to both), plus the flow's Euler error O(eta). Tolerance:
         // sqrt(eta_sgd) * R(0) at every record, and the final gap must be under 5% of the risk
         // drop (an error in the step scaling, e.g. a stray factor 2 or 1/M, breaks both).

@@ -3,7 +3,7 @@ import Testing
 import Wasserstein
 
 /// A plain, one-particle-at-a-time transcription of the online / multi-pass SGD update
-/// (MATH.md, the operation order documented on `OnlineVisitor`): row-major particles, no
+/// (Docs/Theory.md 4.1, the operation order documented on `OnlineVisitor`): row-major particles, no
 /// panels, no fusion, no threads. Returns the final particles and the output `f` of every step.
 ///
 /// It consumes the random streams exactly as documented on `SGDRunner`: the samples stream draws,

@@ -176,7 +176,7 @@ struct ReducedGridTests {
     /// so for the linear network the grid steps in (s, r) must reproduce the exact full-d JKO
     /// step from w ~ N(m e_1, s0^2 I): s ~ N(m', s'^2), r ~ s' chi_n with the mean recursion of
     /// the semi-implicit interaction, m' = (m + tau b - tau m) / (1 + tau lambda), and the OU
-    /// spread s' (MATH.md, oracle 2). Potential and kernel separate in s and r, so the s-marginal
+    /// spread s' (Docs/Theory.md 5.4, oracle 2). Potential and kernel separate in s and r, so the s-marginal
     /// is the 1-D entropic step (mean to 1e-6: the s walls sit 6 deviations out, measured 3.4e-7;
     /// deviation to the closed-form entropic Gaussian step to 1e-6); E[r^2] / n, which carries the radial drift (n - 1)/(beta r) and the reduced blur,
     /// matches s'^2 to O(gamma^2) (measured 2e-4 relative at n = 9 and 79; bound 2e-3). At n = 79

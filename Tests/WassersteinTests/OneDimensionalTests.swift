@@ -1,10 +1,10 @@
 import Testing
 @testable import Wasserstein
 
-/// The sorted (quantile) solver against the exact solvers and the closed forms of MATH.md.
+/// The sorted (quantile) solver against the exact solvers and the closed forms of Docs/Theory.md 1.3.
 @Suite("One-dimensional W2 by sorting")
 struct OneDimensionalTests {
-    // MATH.md oracle 4: equal sizes, uniform weights, W2^2 = (1/n) sum (x_(i) - y_(i))^2.
+    // Docs/Theory.md 1.3: equal sizes, uniform weights, W2^2 = (1/n) sum (x_(i) - y_(i))^2.
     @Test("Equal-size uniform samples: the sorted-pairs formula")
     func sortedPairsFormula() throws {
         let x = try ExactTestSupport.gaussianCloud(500, dimension: 1, seed: 1)

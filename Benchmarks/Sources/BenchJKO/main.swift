@@ -138,7 +138,7 @@ if enabled("oracle") {
     print("")
     print("From N(1, 0.5^2) per axis; error = max over axes of |mean - exact| + |deviation - exact| (exact flow")
     print("started from the state's own initial moments); `ratio` = error(2 tau) / error(tau), 2 for first order;")
-    print("`vs JKO recursion` = distance to the exact discrete JKO recursion (MATH.md item 2), the scheme's own error.")
+    print("`vs JKO recursion` = distance to the exact discrete JKO recursion (Docs/Theory.md 5.4, oracle 2), the scheme's own error.")
     print("Grid: [-5, 7]^D with spacing 0.05 (1-D) or 0.12 (2-D), default blur tau/beta (compensated). Particles: M = 500")
     print("samples (seed 1), exact transport, Silverman kernel entropy.")
     print("")
@@ -341,7 +341,7 @@ if enabled("reduced") {
 
 /// The mean-field ReLU risk with N(0, I_d) inputs and teacher y = relu(<e1, x>), theta = (a, w):
 /// V(theta) = -a k(w, e1), U(theta, theta') = a a' k(w, w'), k the closed-form ReLU kernel
-/// (MATH.md), built from the generic GradientFlows energies (PotentialEnergy + PairwiseInteraction):
+/// (Docs/Theory.md 3.3), built from the generic GradientFlows energies (PotentialEnergy + PairwiseInteraction):
 /// the same R as MeanFieldEnergy up to the constant R#/2 (checked below), and the energy of the
 /// NumPy peer Benchmarks/python/bench_jko.py.
 func reluTeacherEnergy(inputDimension d: Int) throws -> FreeEnergy {

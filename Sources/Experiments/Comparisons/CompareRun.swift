@@ -8,7 +8,7 @@ import Wasserstein
 ///
 /// The comparison reports the risk of both, their gap, the exact `W2` between the two particle
 /// clouds, and the 1-D `W2` between their marginals of `|w|`, of `<w, w*>/|w*|` (single-neuron or
-/// linear teacher) and of `a` (trained second layer). MATH.md item 5 explains why the marginals,
+/// linear teacher) and of `a` (trained second layer). Docs/Theory.md section 6 explains why the marginals,
 /// not the full `W2`, are the yardstick in high dimension.
 public enum CompareRun {
     /// One common time of the comparison.
@@ -49,6 +49,8 @@ public enum CompareRun {
     static func stride(spec: ExperimentSpec) throws -> Int {
         guard let j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (compare needs tau)") }
         guard let s = spec.sgd else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (compare needs the particle dynamics)") }
+        // A count beyond the step limit is refused as such before the divisibility check.
+        _ = try ExperimentSpec.stepCount(j.tau, over: s.eta, key: "sgd.eta", what: "jko.tau / sgd.eta")
         guard let k = try? stride(interval: j.tau, eta: s.eta) else {
             throw ExperimentError.invalidSpec(key: "jko.tau", reason: "must be a whole multiple of sgd.eta (\(s.eta)) so that JKO and SGD share their sampling times, got \(j.tau)")
         }
@@ -90,7 +92,7 @@ public enum CompareRun {
 
         // The JKO flow (particle scheme), from the same initial particles.
         let t1 = clock.now
-        let jko = try JKORun.run(spec: spec, directory: nil, scheme: .particle, keepStates: true) { f, text in progress?(0.45 + 0.45 * f, "jko " + text) }
+        let jko = try JKORun.run(spec: spec, directory: nil, scheme: .particle, keepStates: true) { f, text in progress?(0.45 + 0.45 * f, "particle " + text) }
         let jkoSeconds = (clock.now - t1).timeInSeconds
 
         // The grid scheme too, when D <= 2 and the spec gives a grid.
@@ -159,6 +161,7 @@ public enum CompareRun {
                 ("lambda", .number(lambda)),
                 ("beta", spec.energy.beta.map { .number($0) } ?? .null),
                 ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
+                ("sgd_seed", .integer(Int(truncatingIfNeeded: spec.sgd!.seed ?? spec.seed))),
                 ("grid", .bool(grid != nil)),
             ])),
             ("jko_all_steps_converged", .bool(jko.result.allConverged)),
@@ -200,6 +203,13 @@ public enum CompareRun {
         let (header, body) = table(output.rows)
         try directory.writeCSV("comparison.csv", header: header, rows: body)
         try directory.writeJSON("summary.json", output.summary)
+        // The clouds compared: the common start and both ends (the last common time).
+        let M = spec.particles, D = spec.parameterDimension
+        if let start = output.jkoStates.first, let jko = output.jkoStates.last, let sgd = output.sgdStates.last {
+            try directory.writeMatrix("particles_initial.npy", rows: M, columns: D, values: start)
+            try directory.writeMatrix("particles_jko_final.npy", rows: M, columns: D, values: jko)
+            try directory.writeMatrix("particles_sgd_final.npy", rows: M, columns: D, values: sgd)
+        }
         guard pictures else { return }
         let rows = output.rows
         let t = rows.map(\.time)
@@ -212,17 +222,21 @@ public enum CompareRun {
         try LineChart(title: "Risk along the flow (\(setting))", xLabel: "t", yLabel: "risk R", series: riskSeries)
             .write(to: directory.file("risk.svg"))
 
-        var gapSeries = [ChartSeries(name: "|risk gap|", x: t, y: rows.map(\.riskGap), markers: true),
-                         ChartSeries(name: "W2 marginal |w|", x: t, y: rows.map(\.w2Norm))]
+        // A risk and a distance between laws are different quantities: one chart each.
+        try LineChart(title: "|R_JKO - R_SGD| along the flow (\(setting))", xLabel: "t", yLabel: "|risk gap|",
+                      series: [ChartSeries(name: "|risk gap|", x: t, y: rows.map(\.riskGap), markers: true)])
+            .write(to: directory.file("risk_gap.svg"))
+        var distanceSeries = [ChartSeries(name: "W2 marginal |w|", x: t, y: rows.map(\.w2Norm))]
         if rows.contains(where: { $0.w2Overlap != nil }) {
-            gapSeries.append(ChartSeries(name: "W2 marginal <w,w*>/|w*|", x: t, y: rows.map { $0.w2Overlap ?? .nan }))
+            distanceSeries.append(ChartSeries(name: "W2 marginal <w,w*>/|w*|", x: t, y: rows.map { $0.w2Overlap ?? .nan }))
         }
         if rows.contains(where: { $0.w2SecondLayer != nil }) {
-            gapSeries.append(ChartSeries(name: "W2 marginal a", x: t, y: rows.map { $0.w2SecondLayer ?? .nan }))
+            distanceSeries.append(ChartSeries(name: "W2 marginal a", x: t, y: rows.map { $0.w2SecondLayer ?? .nan }))
         }
-        gapSeries.append(ChartSeries(name: "W2 full clouds", x: t, y: rows.map(\.w2Clouds), dashed: true))
-        try LineChart(title: "JKO vs SGD gaps (\(setting))", xLabel: "t", yLabel: "gap", series: gapSeries)
-            .write(to: directory.file("gaps.svg"))
+        distanceSeries.append(ChartSeries(name: "W2 full clouds", x: t, y: rows.map(\.w2Clouds), dashed: true))
+        try LineChart(title: "W2 between the JKO and SGD particles (\(setting))", xLabel: "t", yLabel: "W2",
+                      series: distanceSeries)
+            .write(to: directory.file("w2_distances.svg"))
 
         // Marginal histograms at the start, the middle and the end.
         let picks = Array(Set([0, rows.count / 2, rows.count - 1])).sorted()

@@ -22,7 +22,7 @@ import Wasserstein
 ///     theta_j <- theta_j + (eta / (M c)) (y - f(x)) grad_theta [a_j relu(<w_j, x>)] ,
 ///
 /// i.e. a plain SGD step on `(y - f)^2 / 2` with learning rate `eta / (M c^2)`. For the mean field
-/// (`c = 1/M`) this is the MATH.md particle step with time `t = k eta`. For the lazy network the
+/// (`c = 1/M`) this is the particle step of Docs/Theory.md 4.1 with time `t = k eta`. For the lazy network the
 /// learning rate is `eta / alpha^2`, the usual `1/alpha^2` rescaling (Chizat, Oyallon and Bach):
 /// the tangent kernel `sum_j grad f grad f^T` is then `(1/M) sum_j grad sigma_j grad sigma_j^T`
 /// for both scalings, so both outputs start moving at the same speed in `t`, while the lazy

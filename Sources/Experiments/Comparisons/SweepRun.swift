@@ -4,7 +4,7 @@ import MeanField
 import Wasserstein
 
 /// `wasserstein compare --sweep-particles ... --sweep-eta ...`: how the gap between SGD and the
-/// mean-field flow closes as the width `M` grows and the step `eta` shrinks (MATH.md item 5:
+/// mean-field flow closes as the width `M` grows and the step `eta` shrinks (Docs/Theory.md section 6:
 /// `1/sqrt(M) + sqrt(eta)` up to logarithms).
 ///
 /// One reference run stands for the mean-field flow: a JKO run (particle scheme, `referenceParticles`
@@ -39,10 +39,11 @@ public enum SweepRun {
     /// What a sweep produced.
     public struct Output: Sendable {
         public var cells: [Cell]
-        /// Least-squares slope of `log gap` against `log M`, per `eta`.
-        public var slopesInParticles: [(eta: Double, slope: Double)]
-        /// Least-squares slope of `log gap` against `log eta`, per `M`.
-        public var slopesInEta: [(particles: Int, slope: Double)]
+        /// Least-squares slope of `log gap` against `log M`, per `eta`, with its 95% bootstrap
+        /// interval (``bootstrapSlopeInterval(x:samples:replicates:seed:)``; `nil` with one seed).
+        public var slopesInParticles: [(eta: Double, slope: Double, interval: ClosedRange<Double>?)]
+        /// Least-squares slope of `log gap` against `log eta`, per `M`, with its interval.
+        public var slopesInEta: [(particles: Int, slope: Double, interval: ClosedRange<Double>?)]
         public var referenceParticles: Int
         public var summary: JSONValue
         /// How the pictures name the reference.
@@ -78,6 +79,45 @@ public enum SweepRun {
         let sxx = pts.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
         guard sxx > 0 else { return nil }
         return pts.reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) } / sxx
+    }
+
+    /// A 95% interval for the log-log slope of the cell means, by a percentile bootstrap over
+    /// the seeds: each replicate redraws every cell's per-seed values with replacement (as many
+    /// as it has), refits the slope through the new means, and the interval runs from the 2.5%
+    /// to the 97.5% quantile of the refitted slopes.
+    ///
+    /// It tells how much the fitted slope owes to the particular seeds; it is rough with few
+    /// seeds (two seeds give each cell three possible means) and says nothing about the bias
+    /// of the reference run.
+    ///
+    /// - Parameters:
+    ///   - x: the cells' abscissae (`M` or `eta`), positive.
+    ///   - samples: per cell, the values of its seeds (positive; others are left out of a fit).
+    ///   - replicates: bootstrap replicates.
+    ///   - seed: seeds the resampling, so that a sweep's interval is reproducible.
+    /// - Returns: `nil` when a cell has fewer than two values, when fewer than two cells remain,
+    ///   or when most replicates cannot be fitted.
+    public static func bootstrapSlopeInterval(x: [Double], samples: [[Double]], replicates: Int = 2000,
+                                              seed: UInt64) -> ClosedRange<Double>? {
+        guard x.count == samples.count, x.count >= 2, replicates >= 1, samples.allSatisfy({ $0.count >= 2 }) else { return nil }
+        var g = Xoshiro256StarStar(seed: seed)
+        var slopes = [Double]()
+        slopes.reserveCapacity(replicates)
+        var means = [Double](repeating: 0, count: x.count)
+        for _ in 0 ..< replicates {
+            for (c, values) in samples.enumerated() {
+                var total = 0.0
+                for _ in 0 ..< values.count { total += values[g.nextIndex(below: values.count)] }
+                means[c] = total / Double(values.count)
+            }
+            if let slope = logLogSlope(x: x, y: means), slope.isFinite { slopes.append(slope) }
+        }
+        guard slopes.count * 2 >= replicates else { return nil }
+        slopes.sort()
+        let last = slopes.count - 1
+        let low = slopes[Int((0.025 * Double(last)).rounded())]
+        let high = slopes[Int((0.975 * Double(last)).rounded())]
+        return low ... high
     }
 
     /// Runs the sweep.
@@ -158,6 +198,7 @@ public enum SweepRun {
                     run.particles = m
                     run.sgd!.eta = eta
                     run.seed = spec.seed &+ UInt64(s)
+                    if let sgdSeed = spec.sgd!.seed { run.sgd!.seed = sgdSeed &+ UInt64(s) }
                     run.recordEvery = tau
                     let strideSteps = try CompareRun.stride(interval: tau, eta: eta)
                     let before = done
@@ -177,13 +218,23 @@ public enum SweepRun {
                 cells.append(Cell(particles: m, eta: eta, gaps: gaps))
             }
         }
-        let slopesM = etas.compactMap { eta -> (eta: Double, slope: Double)? in
+        // The bootstrap's own stream, fixed by the spec's seed.
+        let bootstrapSeed = spec.seed ^ 0xB007_5EED
+        let slopesM = etas.compactMap { eta -> (eta: Double, slope: Double, interval: ClosedRange<Double>?)? in
             let c = cells.filter { $0.eta == eta }
-            return logLogSlope(x: c.map { Double($0.particles) }, y: c.map(\.mean)).map { (eta, $0) }
+            let x = c.map { Double($0.particles) }
+            return logLogSlope(x: x, y: c.map(\.mean)).map {
+                (eta, $0, bootstrapSlopeInterval(x: x, samples: c.map(\.gaps), seed: bootstrapSeed))
+            }
         }
-        let slopesEta = particles.compactMap { m -> (particles: Int, slope: Double)? in
+        let slopesEta = particles.compactMap { m -> (particles: Int, slope: Double, interval: ClosedRange<Double>?)? in
             let c = cells.filter { $0.particles == m }
-            return logLogSlope(x: c.map(\.eta), y: c.map(\.mean)).map { (m, $0) }
+            return logLogSlope(x: c.map(\.eta), y: c.map(\.mean)).map {
+                (m, $0, bootstrapSlopeInterval(x: c.map(\.eta), samples: c.map(\.gaps), seed: bootstrapSeed))
+            }
+        }
+        func interval(_ i: ClosedRange<Double>?) -> JSONValue {
+            i.map { .array([.finite($0.lowerBound), .finite($0.upperBound)]) } ?? .null
         }
         let summary = JSONValue.object([
             ("command", .string("compare --sweep")),
@@ -194,8 +245,13 @@ public enum SweepRun {
                          ("max_risk_gap", .finite(c.mean)), ("max_risk_gap_std", .finite(c.standardDeviation)),
                          ("max_risk_gap_per_seed", .numbers(c.gaps))])
             })),
-            ("slope_in_particles", .array(slopesM.map { .object([("eta", .number($0.eta)), ("slope", .finite($0.slope))]) })),
-            ("slope_in_eta", .array(slopesEta.map { .object([("particles", .integer($0.particles)), ("slope", .finite($0.slope))]) })),
+            ("slope_in_particles", .array(slopesM.map {
+                .object([("eta", .number($0.eta)), ("slope", .finite($0.slope)), ("slope_ci95", interval($0.interval))])
+            })),
+            ("slope_in_eta", .array(slopesEta.map {
+                .object([("particles", .integer($0.particles)), ("slope", .finite($0.slope)), ("slope_ci95", interval($0.interval))])
+            })),
+            ("slope_ci95_method", .string("percentile bootstrap over the seeds of each cell, 2000 replicates")),
             ("expected", .string("max_risk_gap ~ 1/sqrt(M) + sqrt(eta): slope -1/2 in M at small eta, +1/2 in eta at large M, until the reference's own error dominates")),
         ])
         var output = Output(cells: cells, slopesInParticles: slopesM, slopesInEta: slopesEta, referenceParticles: reference, summary: summary)
@@ -209,15 +265,21 @@ public enum SweepRun {
         return output
     }
 
+    /// `slope -0.45 (95% CI -0.60 to -0.31)`: a fitted slope and its interval, for legends.
+    public static func describeSlope(_ slope: Double, interval: ClosedRange<Double>?) -> String {
+        String(format: "slope %.2f", slope) + (interval.map { String(format: " (95%% CI %.2f to %.2f)", $0.lowerBound, $0.upperBound) } ?? "")
+    }
+
     static func pictures(_ output: Output, directory: OutputDirectory) throws {
         let etas = Array(Set(output.cells.map(\.eta))).sorted(by: >)
         let widths = Array(Set(output.cells.map(\.particles))).sorted()
         var series = [ChartSeries]()
         for eta in etas {
             let c = output.cells.filter { $0.eta == eta }.sorted { $0.particles < $1.particles }
-            let slope = output.slopesInParticles.first { $0.eta == eta }?.slope
-            let label = "eta = \(eta)" + (slope.map { String(format: ", slope %.2f", $0) } ?? "")
-            series.append(ChartSeries(name: label, x: c.map { Double($0.particles) }, y: c.map(\.mean), markers: true))
+            let fit = output.slopesInParticles.first { $0.eta == eta }
+            let label = "eta = \(eta)" + (fit.map { ", " + describeSlope($0.slope, interval: $0.interval) } ?? "")
+            series.append(ChartSeries(name: label, x: c.map { Double($0.particles) }, y: c.map(\.mean), markers: true,
+                                      yErrors: c.map(\.standardDeviation)))
         }
         if let first = widths.first, let last = widths.last, last > first,
            let top = output.cells.filter({ $0.particles == first }).map(\.mean).max() {
@@ -225,6 +287,7 @@ public enum SweepRun {
             series.append(ChartSeries(name: "slope -1/2 (1/sqrt(M))", x: [Double(first), Double(last)],
                                       y: [top, top * (Double(first) / Double(last)).squareRoot()], dashed: true))
         }
+        // Bars: one standard deviation over the seeds; legend: the fit and its 95% bootstrap interval.
         try LineChart(title: "max |R_SGD - R_ref| against width M (reference: \(output.referenceName ?? "JKO with M = \(output.referenceParticles)"))",
                       xLabel: "particles M", yLabel: "max risk gap", xScale: .logarithmic, yScale: .logarithmic, series: series)
             .write(to: directory.file("sweep_particles.svg"))
@@ -232,9 +295,9 @@ public enum SweepRun {
             var s2 = [ChartSeries]()
             for m in widths {
                 let c = output.cells.filter { $0.particles == m }.sorted { $0.eta < $1.eta }
-                let slope = output.slopesInEta.first { $0.particles == m }?.slope
-                s2.append(ChartSeries(name: "M = \(m)" + (slope.map { String(format: ", slope %.2f", $0) } ?? ""),
-                                      x: c.map(\.eta), y: c.map(\.mean), markers: true))
+                let fit = output.slopesInEta.first { $0.particles == m }
+                s2.append(ChartSeries(name: "M = \(m)" + (fit.map { ", " + describeSlope($0.slope, interval: $0.interval) } ?? ""),
+                                      x: c.map(\.eta), y: c.map(\.mean), markers: true, yErrors: c.map(\.standardDeviation)))
             }
             if let m = widths.last, let e0 = etas.last, let e1 = etas.first,
                let top = output.cells.first(where: { $0.particles == m && $0.eta == e1 })?.mean {

@@ -44,6 +44,7 @@ public struct DimensionChart: Sendable {
         let xAxis = Axis(values: finiteD.isEmpty ? [1] : finiteD, scale: .logarithmic)
         let yValues = series.flatMap { $0.points.map(\.value) }.filter(\.isFinite)
         let yAxis = Axis(values: yValues.isEmpty ? [0, 1] : yValues + [0], scale: .linear)
+        frame.reserveRoom(forLabelsOf: yAxis)
         let finiteWidth = hasInfinity ? Self.finiteEnd : 1.0
         func xUnit(_ d: ReducedDimension) -> Double {
             guard let v = d.value else { return Self.infinityAt }
@@ -53,7 +54,12 @@ public struct DimensionChart: Sendable {
         var body = frame.header(title: title)
         // Axes: the frame, grid lines, tick labels (finite ticks, then infinity), the break.
         body += "<rect x=\"\(fmt(frame.left))\" y=\"\(fmt(frame.top))\" width=\"\(fmt(frame.plotWidth))\" height=\"\(fmt(frame.plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n<g stroke=\"#ddd\">"
-        var xTicks = xAxis.ticks.map { (finiteWidth * xAxis.unit($0), xAxis.label($0)) }
+        // Labels only where their boxes fit (ChartFrame.labelledTicks), grid lines at every tick.
+        let xLabels = xAxis.labels
+        let xKept = Set(ChartFrame.labelledTicks(positions: xAxis.ticks.map { frame.px(finiteWidth * xAxis.unit($0)) },
+                                                 extents: xLabels.map { ChartFrame.textWidth($0) },
+                                                 preferred: xAxis.ticks.map(xAxis.isPreferred), logarithmicSteps: xAxis.hasOneTwoFiveTicks))
+        var xTicks = xAxis.ticks.enumerated().map { (finiteWidth * xAxis.unit($0.element), xKept.contains($0.offset) ? xLabels[$0.offset] : "") }
         if hasInfinity { xTicks.append((Self.infinityAt, "\u{221E}")) }
         for (u, _) in xTicks {
             body += "<line x1=\"\(fmt(frame.px(u)))\" y1=\"\(fmt(frame.top))\" x2=\"\(fmt(frame.px(u)))\" y2=\"\(fmt(frame.top + frame.plotHeight))\"/>"
@@ -62,11 +68,13 @@ public struct DimensionChart: Sendable {
             body += "<line x1=\"\(fmt(frame.left))\" y1=\"\(fmt(frame.py(yAxis.unit(t))))\" x2=\"\(fmt(frame.left + frame.plotWidth))\" y2=\"\(fmt(frame.py(yAxis.unit(t))))\"/>"
         }
         body += "</g>\n<g fill=\"#222\">"
-        for (u, label) in xTicks {
+        for (u, label) in xTicks where !label.isEmpty {
             body += "<text x=\"\(fmt(frame.px(u)))\" y=\"\(fmt(frame.top + frame.plotHeight + 16))\" text-anchor=\"middle\"\(label == "\u{221E}" ? " font-size=\"16\" data-infinity=\"true\"" : "")>\(xmlEscape(label))</text>"
         }
-        for t in yAxis.ticks {
-            body += "<text x=\"\(fmt(frame.left - 6))\" y=\"\(fmt(frame.py(yAxis.unit(t)) + 4))\" text-anchor=\"end\">\(xmlEscape(yAxis.label(t)))</text>"
+        let yLabels = yAxis.labels
+        for k in ChartFrame.labelledTicks(positions: yAxis.ticks.map { frame.py(yAxis.unit($0)) }, extents: yLabels.map { _ in ChartFrame.fontSize },
+                                          preferred: yAxis.ticks.map(yAxis.isPreferred), logarithmicSteps: false) {
+            body += "<text x=\"\(fmt(frame.left - 6))\" y=\"\(fmt(frame.py(yAxis.unit(yAxis.ticks[k])) + 4))\" text-anchor=\"end\">\(xmlEscape(yLabels[k]))</text>"
         }
         body += "</g>\n"
         if hasInfinity {

@@ -21,9 +21,13 @@ public struct ChartSeries: Sendable {
     public var color: String?
     /// Whether the series gets a legend entry.
     public var inLegend: Bool
+    /// Half-lengths of vertical error bars, one per point (for example the standard deviation
+    /// over seeds of a mean); `nil` draws none. A bar reaching zero or below on a logarithmic
+    /// axis is cut at the bottom of the plot.
+    public var yErrors: [Double]?
 
     public init(name: String, x: [Double], y: [Double], dashed: Bool = false, markers: Bool = false,
-                color: String? = nil, inLegend: Bool = true) {
+                color: String? = nil, inLegend: Bool = true, yErrors: [Double]? = nil) {
         self.name = name
         self.x = x
         self.y = y
@@ -31,6 +35,7 @@ public struct ChartSeries: Sendable {
         self.markers = markers
         self.color = color
         self.inLegend = inLegend
+        self.yErrors = yErrors
     }
 
     /// The `k`-th colour of the palette the charts use (so callers can pair series by colour).
@@ -61,30 +66,51 @@ public struct LineChart: Sendable {
 
     /// The SVG text.
     public func svg(width: Double = 720, height: Double = 450) -> String {
-        let frame = ChartFrame(width: width, height: height)
-        // Only points that can be drawn on the chosen scales take part.
-        let drawable = series.map { s -> [(Double, Double)] in
-            zip(s.x, s.y).filter { p in
-                p.0.isFinite && p.1.isFinite && (xScale == .linear || p.0 > 0) && (yScale == .linear || p.1 > 0)
+        var frame = ChartFrame(width: width, height: height)
+        // Only points that can be drawn on the chosen scales take part, each with its error bar.
+        let drawable = series.map { s -> [(x: Double, y: Double, error: Double)] in
+            s.x.indices.compactMap { i -> (x: Double, y: Double, error: Double)? in
+                guard i < s.y.count else { return nil }
+                let x = s.x[i], y = s.y[i]
+                guard x.isFinite, y.isFinite, xScale == .linear || x > 0, yScale == .linear || y > 0 else { return nil }
+                let e = s.yErrors.flatMap { i < $0.count ? abs($0[i]) : nil } ?? 0
+                return (x, y, e.isFinite ? e : 0)
             }
         }
-        let allX = drawable.flatMap { $0.map(\.0) }
-        let allY = drawable.flatMap { $0.map(\.1) }
+        let allX = drawable.flatMap { $0.map(\.x) }
+        // The axis holds the error bars too (on a log axis, their positive ends).
+        let allY = drawable.flatMap { $0.flatMap { [$0.y, $0.y + $0.error, $0.y - $0.error] } }
         let xAxis = Axis(values: allX, scale: xScale)
         let yAxis = Axis(values: allY, scale: yScale)
+        frame.reserveRoom(forLabelsOf: yAxis)
         var body = frame.header(title: title)
         body += frame.axes(x: xAxis, y: yAxis, xLabel: xLabel, yLabel: yLabel)
         for (k, points) in drawable.enumerated() {
             let s = series[k]
             let color = s.color ?? ChartPalette.color(k)
             let coordinates = points.map { p in
-                "\(fmt(frame.px(xAxis.unit(p.0)))),\(fmt(frame.py(yAxis.unit(p.1))))"
+                "\(fmt(frame.px(xAxis.unit(p.x)))),\(fmt(frame.py(yAxis.unit(p.y))))"
             }.joined(separator: " ")
             body += "<polyline data-series=\"\(xmlEscape(s.name))\" data-points=\"\(points.count)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6,4\"" : "") points=\"\(coordinates)\"/>\n"
             if s.markers {
                 body += "<g fill=\"\(color)\">"
                 for p in points {
-                    body += "<circle cx=\"\(fmt(frame.px(xAxis.unit(p.0))))\" cy=\"\(fmt(frame.py(yAxis.unit(p.1))))\" r=\"3\"/>"
+                    body += "<circle cx=\"\(fmt(frame.px(xAxis.unit(p.x))))\" cy=\"\(fmt(frame.py(yAxis.unit(p.y))))\" r=\"3\"/>"
+                }
+                body += "</g>\n"
+            }
+            if s.yErrors != nil {
+                // One <line> per point from y - e to y + e, with 8-pixel caps.
+                body += "<g data-error-bars=\"\(xmlEscape(s.name))\" stroke=\"\(color)\" stroke-width=\"1.2\">"
+                for p in points {
+                    let px = frame.px(xAxis.unit(p.x))
+                    let low = yScale == .logarithmic && p.y - p.error <= 0 ? frame.top + frame.plotHeight : frame.py(yAxis.unit(p.y - p.error))
+                    let high = frame.py(yAxis.unit(p.y + p.error))
+                    body += "<line x1=\"\(fmt(px))\" y1=\"\(fmt(low))\" x2=\"\(fmt(px))\" y2=\"\(fmt(high))\" data-y=\"\(p.y)\" data-error=\"\(p.error)\"/>"
+                    body += "<line x1=\"\(fmt(px - 4))\" y1=\"\(fmt(high))\" x2=\"\(fmt(px + 4))\" y2=\"\(fmt(high))\"/>"
+                    if !(yScale == .logarithmic && p.y - p.error <= 0) {
+                        body += "<line x1=\"\(fmt(px - 4))\" y1=\"\(fmt(low))\" x2=\"\(fmt(px + 4))\" y2=\"\(fmt(low))\"/>"
+                    }
                 }
                 body += "</g>\n"
             }
@@ -94,11 +120,12 @@ public struct LineChart: Sendable {
             ($0.element.name, $0.element.color ?? ChartPalette.color($0.offset), $0.element.dashed)
         }
         let legendHeight = 18 * Double(entries.count) + 8
+        let legendWidth = frame.legendWidth(entries)
         func hidden(_ corner: ChartFrame.Corner) -> Int {
-            let x0 = corner == .topRight ? frame.left + frame.plotWidth - 200 : frame.left
+            let x0 = corner == .topRight ? frame.left + frame.plotWidth - legendWidth : frame.left
             return drawable.joined().filter { p in
-                let px = frame.px(xAxis.unit(p.0)), py = frame.py(yAxis.unit(p.1))
-                return px >= x0 && px <= x0 + 200 && py <= frame.top + legendHeight
+                let px = frame.px(xAxis.unit(p.x)), py = frame.py(yAxis.unit(p.y))
+                return px >= x0 && px <= x0 + legendWidth && py <= frame.top + legendHeight
             }.count
         }
         body += frame.legend(entries, corner: hidden(.topLeft) < hidden(.topRight) ? .topLeft : .topRight)
@@ -146,10 +173,11 @@ public struct HistogramChart: Sendable {
 
     /// The SVG text.
     public func svg(width: Double = 720, height: Double = 450) -> String {
-        let frame = ChartFrame(width: width, height: height)
+        var frame = ChartFrame(width: width, height: height)
         let (edges, dens) = densities()
         let xAxis = Axis(values: [edges.first!, edges.last!], scale: .linear)
         let yAxis = Axis(values: [0] + dens.flatMap { $0 }, scale: .linear, includeZero: true)
+        frame.reserveRoom(forLabelsOf: yAxis)
         var body = frame.header(title: title)
         body += frame.axes(x: xAxis, y: yAxis, xLabel: xLabel, yLabel: "density")
         for (k, d) in dens.enumerated() {
@@ -234,6 +262,7 @@ public struct HeatmapChart: Sendable {
         let xe = Self.edges(xCenters), ye = Self.edges(yCenters)
         let xAxis = Axis(values: [xe.first!, xe.last!], scale: .linear)
         let yAxis = Axis(values: [ye.first!, ye.last!], scale: .linear)
+        frame.reserveRoom(forLabelsOf: yAxis)
         let (lo, hi) = scale
         var body = frame.header(title: title)
         body += frame.axes(x: xAxis, y: yAxis, xLabel: xLabel, yLabel: yLabel)
@@ -270,9 +299,10 @@ public struct HeatmapChart: Sendable {
         }
         body += "<rect x=\"\(fmt(barX))\" y=\"\(fmt(frame.top))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(frame.plotHeight))\" fill=\"none\" stroke=\"#444\"/>"
         let barAxis = Axis(values: [lo, hi], scale: .linear)
-        for t in barAxis.ticks where t >= lo - 1e-12 * abs(hi - lo) && t <= hi + 1e-12 * abs(hi - lo) {
+        let barLabels = barAxis.labels
+        for (k, t) in barAxis.ticks.enumerated() where t >= lo - 1e-12 * abs(hi - lo) && t <= hi + 1e-12 * abs(hi - lo) {
             let y = frame.top + (1 - (t - lo) / (hi - lo)) * frame.plotHeight
-            body += "<text x=\"\(fmt(barX + barWidth + 4))\" y=\"\(fmt(y + 4))\" fill=\"#222\">\(xmlEscape(barAxis.label(t)))</text>"
+            body += "<text x=\"\(fmt(barX + barWidth + 4))\" y=\"\(fmt(y + 4))\" fill=\"#222\">\(xmlEscape(barLabels[k]))</text>"
         }
         body += "<text transform=\"translate(\(fmt(width - 10)) \(fmt(frame.top + frame.plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(xmlEscape(colorLabel))</text>"
         body += "</g>\n"
@@ -331,30 +361,86 @@ struct ChartFrame {
         """
     }
 
+    /// The font size of labels (the document's default).
+    static let fontSize = 12.0
+    /// The space between two tick labels, and between a label and what it must not touch.
+    static let labelGap = 4.0
+
+    /// The width of `text` at `fontSize`, estimated as 0.6 em a character: a little wider than
+    /// Helvetica's digits (0.556 em), so that estimated boxes that do not overlap do not overlap
+    /// on the page either.
+    static func textWidth(_ text: String, fontSize: Double = ChartFrame.fontSize) -> Double {
+        0.6 * fontSize * Double(text.count)
+    }
+
+    /// Widens the left margin when the y-axis labels would otherwise run into the rotated axis
+    /// title (which occupies `x` in `[6, 18]`).
+    mutating func reserveRoom(forLabelsOf axis: Axis) {
+        let widest = axis.labels.map { Self.textWidth($0) }.max() ?? 0
+        left = max(left, 18 + Self.labelGap + widest + 6)
+    }
+
+    /// The ticks that get a label: all of them when their estimated boxes (extent `extents[i]`
+    /// along the axis, centred on `positions[i]`) keep `labelGap` apart, else every `k`-th one
+    /// for the smallest `k` that does, counted from a preferred tick (zero, or a power of ten).
+    /// A log axis with 1-2-5 ticks falls back to whole decades (`k = 3`) rather than to a
+    /// ragged 1, 5, 20, ... pattern.
+    static func labelledTicks(positions: [Double], extents: [Double], preferred: [Bool], logarithmicSteps: Bool) -> [Int] {
+        let n = positions.count
+        guard n > 1 else { return Array(0 ..< n) }
+        let anchor = preferred.firstIndex(of: true) ?? 0
+        let candidates = logarithmicSteps ? [1] + Array(stride(from: 3, through: n, by: 3)) : Array(1 ... n)
+        for k in candidates {
+            let kept = (0 ..< n).filter { (($0 - anchor) % k + k) % k == 0 }
+            let fits = zip(kept, kept.dropFirst()).allSatisfy { i, j in
+                abs(positions[j] - positions[i]) >= (extents[i] + extents[j]) / 2 + labelGap
+            }
+            if fits { return kept }
+        }
+        return [anchor]
+    }
+
     func axes(x: Axis, y: Axis, xLabel: String, yLabel: String) -> String {
         var s = "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotWidth))\" height=\"\(fmt(plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n<g stroke=\"#ddd\">"
         for t in x.ticks { s += "<line x1=\"\(fmt(px(x.unit(t))))\" y1=\"\(fmt(top))\" x2=\"\(fmt(px(x.unit(t))))\" y2=\"\(fmt(top + plotHeight))\"/>" }
         for t in y.ticks { s += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(py(y.unit(t))))\" x2=\"\(fmt(left + plotWidth))\" y2=\"\(fmt(py(y.unit(t))))\"/>" }
-        s += "</g>\n<g fill=\"#222\">"
-        for t in x.ticks {
-            s += "<text x=\"\(fmt(px(x.unit(t))))\" y=\"\(fmt(top + plotHeight + 16))\" text-anchor=\"middle\">\(xmlEscape(x.label(t)))</text>"
+        // Grid lines at every tick; labels only where they fit. x labels sit 18 px below the
+        // plot (boxes [bottom + 6, bottom + 18]), y labels are centred on their tick and end
+        // 6 px left of the plot, so the two sets cannot meet at the corner.
+        let xLabels = x.labels, yLabels = y.labels
+        let xKept = Self.labelledTicks(positions: x.ticks.map { px(x.unit($0)) }, extents: xLabels.map { Self.textWidth($0) },
+                                       preferred: x.ticks.map(x.isPreferred), logarithmicSteps: x.hasOneTwoFiveTicks)
+        let yKept = Self.labelledTicks(positions: y.ticks.map { py(y.unit($0)) }, extents: yLabels.map { _ in Self.fontSize },
+                                       preferred: y.ticks.map(y.isPreferred), logarithmicSteps: y.hasOneTwoFiveTicks)
+        s += "</g>\n<g fill=\"#222\" class=\"x-tick-labels\">"
+        for k in xKept {
+            // Keep the box on the page: the last label of a wide axis could stick out.
+            let half = Self.textWidth(xLabels[k]) / 2
+            let cx = min(max(px(x.unit(x.ticks[k])), half + 2), width - half - 2)
+            s += "<text x=\"\(fmt(cx))\" y=\"\(fmt(top + plotHeight + 18))\" text-anchor=\"middle\">\(xmlEscape(xLabels[k]))</text>"
         }
-        for t in y.ticks {
-            s += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(py(y.unit(t)) + 4))\" text-anchor=\"end\">\(xmlEscape(y.label(t)))</text>"
+        s += "</g>\n<g fill=\"#222\" class=\"y-tick-labels\">"
+        for k in yKept {
+            s += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(py(y.unit(y.ticks[k])) + 4))\" text-anchor=\"end\">\(xmlEscape(yLabels[k]))</text>"
         }
         s += "</g>\n"
-        s += "<text x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(height - 14))\" text-anchor=\"middle\">\(xmlEscape(xLabel))</text>\n"
-        s += "<text transform=\"translate(18 \(fmt(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(xmlEscape(yLabel))</text>\n"
+        s += "<text class=\"x-title\" x=\"\(fmt(left + plotWidth / 2))\" y=\"\(fmt(height - 14))\" text-anchor=\"middle\">\(xmlEscape(xLabel))</text>\n"
+        s += "<text class=\"y-title\" transform=\"translate(18 \(fmt(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(xmlEscape(yLabel))</text>\n"
         return s
     }
 
     enum Corner { case topLeft, topRight }
 
+    /// The legend's width: the sample line, its gap and the longest entry, at most the plot's width.
+    func legendWidth(_ entries: [(String, String, Bool)]) -> Double {
+        min(plotWidth - 20, 30 + (entries.map { Self.textWidth($0.0) }.max() ?? 0) + 10)
+    }
+
     func legend(_ entries: [(String, String, Bool)], corner: Corner = .topRight) -> String {
         var s = "<g class=\"legend\">"
+        let x = corner == .topRight ? left + plotWidth - legendWidth(entries) : left + 10
         for (k, e) in entries.enumerated() {
             let y = top + 14 + Double(k) * 18
-            let x = corner == .topRight ? left + plotWidth - 190 : left + 10
             s += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(y - 4))\" x2=\"\(fmt(x + 24))\" y2=\"\(fmt(y - 4))\" stroke=\"\(e.1)\" stroke-width=\"2\"\(e.2 ? " stroke-dasharray=\"6,4\"" : "")/>"
             s += "<text x=\"\(fmt(x + 30))\" y=\"\(fmt(y))\">\(xmlEscape(e.0))</text>"
         }
@@ -424,14 +510,37 @@ struct Axis {
         }
     }
 
-    func label(_ v: Double) -> String {
+    /// The label of every tick, with as many digits as it takes for neighbouring labels to differ
+    /// (`1e+06` for every tick of an axis from 1000000 to 1000010 would say nothing).
+    var labels: [String] {
+        for digits in 1 ... 12 {
+            let texts = ticks.map { Axis.label($0, digits: digits) }
+            if Set(texts).count == texts.count { return texts }
+        }
+        return ticks.map { String($0) }
+    }
+
+    /// Plain decimals between 1e-3 and 1e4 (at least four significant digits, more on request),
+    /// exponents outside.
+    static func label(_ v: Double, digits: Int) -> String {
         if v == 0 { return "0" }
         let a = abs(v)
-        if a >= 1e4 || a < 1e-3 { return String(format: "%.0e", v) }
-        var s = String(format: "%.4g", v)
-        if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
+        if a >= 1e4 || a < 1e-3 { return String(format: "%.\(max(0, digits - 1))e", v) }
+        var s = String(format: "%.\(max(4, digits))g", v)
+        if s.contains(".") && !s.contains("e") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
         return s
     }
+
+    /// Whether a tick is a good anchor for thinned labels: zero, or a power of ten on a log axis.
+    func isPreferred(_ t: Double) -> Bool {
+        switch scale {
+        case .linear: return t == 0
+        case .logarithmic: return abs(log10(t) - log10(t).rounded()) < 1e-9
+        }
+    }
+
+    /// Log ticks on the 1-2-5 sequence (not only decades).
+    var hasOneTwoFiveTicks: Bool { scale == .logarithmic && ticks.contains { !isPreferred($0) } }
 
     static func niceStep(_ raw: Double) -> Double {
         let e = pow(10, log10(raw).rounded(.down))

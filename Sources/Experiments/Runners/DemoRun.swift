@@ -50,7 +50,8 @@ public enum DemoRun {
         log("1. W2^2 between the built-in clouds (\(distances.path)):")
         for l in lines {
             let name = l.method.padding(toLength: 24, withPad: " ", startingAt: 0)
-            log("   " + name + String(format: "%12.6f  %8.4f s  ", l.w2Squared, l.seconds) + l.note)
+            let time = DurationText.precise(l.seconds)
+            log("   " + name + String(format: "%12.6f  ", l.w2Squared) + String(repeating: " ", count: max(0, 8 - time.count)) + time + "  " + l.note)
         }
 
         // 2. A JKO run against its exact solution.
@@ -67,8 +68,9 @@ public enum DemoRun {
         try LineChart(title: "Free energy along the grid JKO run", xLabel: "t", yLabel: "F",
                       series: [ChartSeries(name: "F(rho_k)", x: reports.map(\.time), y: reports.map(\.freeEnergy), markers: true)])
             .write(to: jkoDir.file("energy.svg"))
-        log(String(format: "2. JKO (grid, Ornstein-Uhlenbeck): %d steps, F %.4f -> %.4f, max W2 to the exact flow %.2e, %.1f s (%@)",
-                   reports.count - 1, reports.first!.freeEnergy, reports.last!.freeEnergy, errors.max() ?? .nan, jko.seconds, jkoDir.path as NSString))
+        log(String(format: "2. JKO (grid, Ornstein-Uhlenbeck): %d steps, F %.4f -> %.4f, max W2 to the exact flow %.2e, %@ (%@)",
+                   reports.count - 1, reports.first!.freeEnergy, reports.last!.freeEnergy, errors.max() ?? .nan,
+                   DurationText.precise(jko.seconds) as NSString, jkoDir.path as NSString))
 
         // 3. JKO against SGD, with pictures.
         let cmpDir = try directory.subdirectory("compare")

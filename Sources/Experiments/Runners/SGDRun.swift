@@ -52,6 +52,7 @@ public enum SGDRun {
             ("horizon", .number(spec.horizon)),
             ("steps", .integer(trajectory.steps)),
             ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
+            ("sgd_seed", .integer(Int(truncatingIfNeeded: spec.sgd!.seed ?? spec.seed))),
             ("lambda", .number(spec.energy.lambda)),
             ("beta", spec.energy.beta.map { .number($0) } ?? .null),
             ("risk_initial", .finite(trajectory.records.first?.risk)),

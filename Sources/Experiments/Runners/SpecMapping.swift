@@ -65,6 +65,13 @@ extension ExperimentSpec {
                               horizon: horizon, seed: seed, sgd: SGDSettings(eta: s.eta, kind: kind, noise: s.noise),
                               recordEvery: recordEvery)
         e.recordParticles = recordParticles
+        if let sgdSeed = s.seed {
+            // The initial cloud still comes from `seed` (the one JKO starts from); only the
+            // dynamics' own stream changes.
+            var g = Xoshiro256StarStar(seed: seed)
+            e.initialParticles = initialLaw.sample(model: e.model, count: particles, using: &g)
+            e.seed = sgdSeed
+        }
         try e.validate()
         return e
     }

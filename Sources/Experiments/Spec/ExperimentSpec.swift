@@ -110,6 +110,10 @@ public struct SGDSpec: Sendable, Equatable {
     public var noise: Bool
     /// The training-set size `m` of multi-pass SGD.
     public var samples: Int?
+    /// The seed of the dynamics' own draws (the samples `(x_k, y_k)` or the training set, and
+    /// the Langevin noise), `sgd.seed`; `nil` uses the spec's `seed`, which always draws the
+    /// initial particles. A separate seed runs several noise realisations from one initial cloud.
+    public var seed: UInt64? = nil
 }
 
 /// Settings of the JKO scheme.
@@ -246,11 +250,7 @@ extension ExperimentSpec {
         guard particles <= 10_000_000 else { throw r.fail("particles", "must be <= 10^7, got \(particles)") }
         let horizon = try r.number("horizon")
         guard horizon > 0 else { throw r.fail("horizon", "must be > 0, got \(horizon)") }
-        let seedValue = try r.number("seed", default: 0)
-        // JSON numbers arrive as Double: above 2^53 neighbouring seeds would collapse silently.
-        guard seedValue >= 0, seedValue == seedValue.rounded(), seedValue <= 9_007_199_254_740_992 else {
-            throw r.fail("seed", "must be an integer between 0 and 2^53")
-        }
+        let seedValue = try seed(r, default: 0)
         let recordEvery = try r.number("record_every", default: horizon / 20)
         guard recordEvery > 0 else { throw r.fail("record_every", "must be > 0, got \(recordEvery)") }
         var memoryLimit: Double? = nil
@@ -264,7 +264,7 @@ extension ExperimentSpec {
 
         var sgd: SGDSpec? = nil
         if let s = try r.optionalChild("sgd") {
-            try s.rejectUnknownKeys(allowed: ["eta", "kind", "noise", "samples"])
+            try s.rejectUnknownKeys(allowed: ["eta", "kind", "noise", "samples", "seed"])
             let eta = try s.number("eta")
             guard eta > 0 else { throw s.fail("eta", "must be > 0, got \(eta)") }
             guard eta <= horizon else { throw s.fail("eta", "is larger than the horizon \(horizon)") }
@@ -280,7 +280,8 @@ extension ExperimentSpec {
             if model == nil {
                 throw r.fail("sgd", "the particle dynamics need a model (the quadratic-potential oracle runs with `jko` only)")
             }
-            sgd = SGDSpec(eta: eta, kind: kind, noise: noise, samples: samples)
+            let sgdSeed = s.has("seed") ? UInt64(try seed(s, default: 0)) : nil
+            sgd = SGDSpec(eta: eta, kind: kind, noise: noise, samples: samples, seed: sgdSeed)
         }
 
         var jko: JKOSpec? = nil
@@ -331,6 +332,16 @@ extension ExperimentSpec {
         return ExperimentSpec(model: model, teacher: teacher, initialization: InitializationSpec(a: a, w: (wMean, wStd)),
                               energy: energy, particles: particles, horizon: horizon, seed: UInt64(seedValue),
                               sgd: sgd, jko: jko, recordEvery: recordEvery, memoryLimit: memoryLimit)
+    }
+
+    /// A seed key: JSON numbers arrive as `Double`, and above `2^53` neighbouring seeds would
+    /// collapse silently, so the range is checked.
+    private static func seed(_ r: SpecReader, default value: Double) throws -> Double {
+        let seed = try r.number("seed", default: value)
+        guard seed >= 0, seed == seed.rounded(), seed <= 9_007_199_254_740_992 else {
+            throw r.fail("seed", "must be an integer between 0 and 2^53")
+        }
+        return seed
     }
 
     private static func parseTeacher(_ t: SpecReader, d: Int) throws -> TeacherSpec {

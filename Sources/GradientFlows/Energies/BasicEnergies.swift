@@ -259,7 +259,7 @@ public struct EnergySum: Energy {
 
 extension FreeEnergy {
     /// The Ornstein-Uhlenbeck free energy `F = (lambda/2) int |theta|^2 + (1/beta) int rho log rho`
-    /// (MATH.md oracle 1); `lambda = 0` gives the heat equation.
+    /// (Docs/Theory.md 5.4, oracle 1); `lambda = 0` gives the heat equation.
     ///
     /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `dimension < 1`,
     ///   a non-finite `lambda`, or `beta <= 0`.

@@ -7,7 +7,7 @@ import Wasserstein
 
 /// The exact Ornstein-Uhlenbeck flow and its exact JKO steps for
 /// `F = (lambda/2) int |theta|^2 + (1/beta) int rho log rho` from a Gaussian law with independent
-/// axes (MATH.md oracles 1 and 2). `lambda = 0` is the heat equation.
+/// axes (Docs/Theory.md 5.4, oracles 1 and 2). `lambda = 0` is the heat equation.
 ///
 /// The flow keeps Gaussians Gaussian and the axes independent, so a state is a mean and a
 /// standard deviation per axis.

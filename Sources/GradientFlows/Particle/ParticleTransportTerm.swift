@@ -41,7 +41,7 @@ public protocol ParticleTransportTerm {
 
 /// The transport term of any plan-returning `TransportSolver`: `W = <P, C>` (or the regularised
 /// value `OT_eps` when the result carries entropic diagnostics), with the envelope gradient
-/// `2 sum_j P_ij (x_i - y_j)` (MATH.md). No warm start: each evaluation is a fresh solve.
+/// `2 sum_j P_ij (x_i - y_j)` (Docs/Theory.md 1.5). No warm start: each evaluation is a fresh solve.
 public struct PlanTransportTerm: ParticleTransportTerm {
     /// The solver.
     public let solver: any TransportSolver

@@ -97,7 +97,7 @@ public struct ReducedTrajectory: Sendable {
 ///
 /// which is what the reduced step draws (a normal and a chi-square, `O(1)` whatever `n`), so
 /// the reduced chain has, step for step, the law of the full Euler-Maruyama chain of
-/// ``SGDRunner``'s noisy population flow (MATH.md: noise `sqrt(2 eta/beta)`, decay
+/// ``SGDRunner``'s noisy population flow (Docs/Theory.md 4.1: noise `sqrt(2 eta/beta)`, decay
 /// `eta lambda`, `t = k eta`). Its `eta -> 0` limit is the Ito equation
 /// `dr = (-(dPhi/dr + lambda r) + (n - 1)/(beta r)) dt + sqrt(2/beta) dB`: the mean of the step
 /// is `r_det + (n - 1) sigma^2 / (2 r) + O(sigma^4/r^3)`. Unlike an Euler step of that equation

@@ -51,7 +51,7 @@ extension TransportResult {
     ///
     ///     d W2^2 / d x_i = 2 sum_j P_ij (x_i - y_j) = 2 a_i (x_i - T(x_i)),
     ///
-    /// `T` the barycentric projection (MATH.md). This is the gradient of the transport cost
+    /// `T` the barycentric projection (Docs/Theory.md 1.5). This is the gradient of the transport cost
     /// with the plan held fixed; it is the gradient of `W2^2` wherever the optimal plan is
     /// unique (by the envelope theorem), and a subgradient-like choice where it is not. A
     /// particle JKO step uses it.

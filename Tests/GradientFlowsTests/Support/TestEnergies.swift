@@ -1,7 +1,7 @@
 import Wasserstein
 @testable import GradientFlows
 
-/// The linear network of MATH.md item 3 as a test energy (GradientFlows tests do not import
+/// The linear network of Docs/Theory.md 5.4, oracle 3 as a test energy (GradientFlows tests do not import
 /// MeanField): V(theta) = -<b*, theta>, U(theta, theta') = <theta, theta'>, plus (lambda/2)|theta|^2.
 /// Then R(rho) = const - <b*, m> + |m|^2 / 2 with m the mean of rho.
 ///

@@ -61,7 +61,7 @@ struct AssignmentSolver: TransportSolver {
 }
 
 /// Exact W2 in one dimension between uniform clouds of equal size: match sorted orders
-/// (MATH.md item 4). A test-only solver.
+/// (Docs/Theory.md 1.3). A test-only solver.
 struct SortedMatchingSolver: TransportSolver {
     func solve(_ problem: TransportProblem) throws -> TransportResult {
         let x = problem.source, y = problem.target

@@ -11,9 +11,12 @@
 /// Accuracy: about 2 ulp over the normal range. Arguments below -708 return exactly 0 (the
 /// subnormal range is flushed), arguments above 709 return `e^709` (callers keep their
 /// exponents far below that; see the stabilisation notes in `SinkhornCore`), NaN stays NaN.
+///
+/// Public (and inlinable) for the grid schemes of `GradientFlows`, whose log-domain kernels
+/// spend their time in the same exponentials.
+@inlinable
 @inline(__always)
-@usableFromInline
-internal func entropicExp(_ x: Double) -> Double {
+public func entropicExp(_ x: Double) -> Double {
     let magic = 6_755_399_441_055_744.0  // 1.5 * 2^52: adding it rounds to an integer
     let xc = Swift.min(Swift.max(x, -708.0), 709.0)
     let t = xc * 1.4426950408889634 + magic

@@ -6,7 +6,7 @@ import Darwin
 
 // The balanced Sinkhorn engine.
 //
-// Convention (MATH.md): P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps), the minimiser of
+// Convention (Docs/Theory.md 2.1): P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps), the minimiser of
 // <P, C> + eps KL(P | a (x) b) once its marginals are a and b.
 //
 // Why this design (measured on 2-D Gaussian clouds, x ~ N(0, I), y ~ N((1, 0.5), I), uniform

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+@testable import Experiments
+import GradientFlows
+import Wasserstein
+
+@Suite("Progress lines and durations")
+struct ProgressTests {
+    @Test("durations read as people read them, and a fast run never reads 0.00 s")
+    func durationText() {
+        #expect(DurationText.precise(0.0000962) == "96 us")
+        #expect(DurationText.precise(0.0000001) == "1 us")
+        #expect(DurationText.precise(0.0034) == "3.4 ms")
+        #expect(DurationText.precise(0.12) == "0.12 s")
+        #expect(DurationText.precise(19.07) == "19.1 s")
+        #expect(DurationText.precise(125) == "2 min 05 s")
+        #expect(DurationText.precise(3725) == "1 h 02 min")
+        #expect(DurationText.coarse(0.04) == "<0.1 s" && DurationText.coarse(4.24) == "4.2 s" && DurationText.coarse(42.4) == "42 s")
+        #expect(DurationText.precise(.nan) == "? s")
+        // Over thirteen decades, every positive duration prints a positive number.
+        for k in 0 ... 130 {
+            let seconds = pow(10, -9 + Double(k) / 10)
+            let text = DurationText.precise(seconds)
+            let leading = Double(text.prefix { $0.isNumber || $0 == "." }) ?? 0
+            #expect(leading > 0, "\(seconds) s printed as \(text)")
+        }
+    }
+
+    @Test("the time left extrapolates the clock, and is withheld while the rate means nothing")
+    func remaining() {
+        // A quarter done in 10 s: 30 s to go.
+        #expect(ProgressReporter.remaining(fraction: 0.25, elapsed: 10) == 30)
+        #expect(ProgressReporter.line(label: "jko", fraction: 0.25, elapsed: 10, detail: "JKO step 3/12")
+                == "jko  25% 10 s, about 30 s left  JKO step 3/12")
+        #expect(ProgressReporter.remaining(fraction: 0.01, elapsed: 10) == nil)   // under 2%
+        #expect(ProgressReporter.remaining(fraction: 0.5, elapsed: 0.2) == nil)   // under half a second
+        #expect(ProgressReporter.remaining(fraction: 1, elapsed: 3) == nil)
+        #expect(ProgressReporter.line(label: "sgd", fraction: 0.005, elapsed: 0.01, detail: "") == "sgd   0% <0.1 s")
+    }
+
+    @Test("the JKO work estimate counts distances to rho* by their own duration")
+    func workEstimate() throws {
+        let grid = try RegularGrid(dimension: 1, lower: -3, upper: 3, pointsPerAxis: 16)
+        let settings = JKORunSettings(tau: 0.1, steps: 10, scheme: .grid(grid, GridJKOOptions()),
+                                      trackStationaryDistance: true, stationaryDistanceEvery: 2)
+        var w = JKORun.WorkEstimate(settings: settings)
+        #expect(w.distanceCount == 6)   // steps 0, 2, 4, 6, 8, 10
+        #expect(w.fraction == 0)
+        // Pretend one distance took 0.9 s and one step 0.1 s: 1 s spent, 9 steps and 5 distances
+        // (5.4 s) to go, so 1/6.4 done, not the 2 work units out of 16 a count would say.
+        w.distancesDone = 1; w.distanceSeconds = 0.9
+        w.stepsDone = 1; w.stepSeconds = 0.1
+        #expect(abs(w.fraction - 1 / 6.4) < 1e-12)
+    }
+
+    @Test("a grid run announces the Gibbs measure, each step and each distance to rho*, in order")
+    func runnerPhases() throws {
+        let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: 1, beta: 2)
+        let grid = try RegularGrid(dimension: 1, lower: -4, upper: 4, pointsPerAxis: 41)
+        let settings = JKORunSettings(tau: 0.1, steps: 5, scheme: .grid(grid, GridJKOOptions()),
+                                      trackStationaryDistance: true, stationaryDistanceEvery: 2)
+        let start = try NormalLaw(mean: [1], standardDeviation: [0.5]).discretized(on: grid)
+        var phases = [JKORunPhase]()
+        let result = try JKORunner(energy: energy, settings: settings).run(from: .density(start), phase: { phases.append($0) })
+        #expect(phases == [.stationaryMeasure, .distanceToStationary(0), .step(1), .step(2), .distanceToStationary(2),
+                           .step(3), .step(4), .distanceToStationary(4), .step(5), .distanceToStationary(5)])
+        // Distances exactly where they were announced.
+        #expect(result.reports.filter { $0.distanceToStationary != nil }.map(\.step) == [0, 2, 4, 5])
+    }
+}
