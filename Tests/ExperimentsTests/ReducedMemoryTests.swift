@@ -7,17 +7,8 @@ import Testing
 /// above the limit is refused before it does any work, naming the spec key that makes it large.
 @Suite("Memory estimates of the reduced commands")
 struct ReducedMemoryTests {
-    /// The linear network with a fixed second layer: 4 x 3 quantised points, a few records.
-    static let linear = """
-    {
-      "model": {"activation": "linear", "input_dimension": 6, "second_layer": "fixed"},
-      "teacher": {"directions": [[1]]},
-      "initialization": {"w": {"gamma": 0.8}},
-      "eta": 0.1, "horizon": 2, "record_every": 0.5,
-      "nodes": {"s": 4, "r": 3}, "kernels": {"sphere_nodes": 4},
-      "sgd": {"eta0": 0.1, "particles": 8, "record_every": 0.05}
-    }
-    """
+    /// `ReducedSpecTests.valid`: 6 x 4 quantised points (a point mass in `a`), 40 steps, 6 records.
+    static let base = ReducedSpecTests.valid
 
     /// A trained second layer on an (a, s, r) grid.
     static let grid = """
@@ -44,10 +35,9 @@ struct ReducedMemoryTests {
 
     @Test("The particle count of the estimate is the count of the law the run builds")
     func particleCount() throws {
-        for (text, replacements) in [(Self.linear, [(String, String)]()),
-                                     (ReducedSpecTests.valid, []),
-                                     (ReducedSpecTests.valid, [("\"std\": 0}", "\"std\": 0.2}")]),
-                                     (Self.linear, [("\"nodes\": {\"s\": 4, \"r\": 3}", "\"particles\": 37")])] {
+        for (text, replacements) in [(Self.base, [(String, String)]()),
+                                     (Self.base, [("\"std\": 0}", "\"std\": 0.2}")]),
+                                     (Self.base, [("\"nodes\": {\"a\": 4, \"s\": 6, \"r\": 4}", "\"particles\": 37")])] {
             let s = try Self.spec(text, replacements)
             let law = try s.initialReducedLaw(setting: s.reducedSetting())
             #expect(s.particleCount == law.count)
@@ -58,10 +48,10 @@ struct ReducedMemoryTests {
 
     @Test("The estimate grows with what it counts")
     func estimatesGrow() throws {
-        let s = try Self.spec(Self.linear)
-        let more = try Self.spec(Self.linear, [("\"nodes\": {\"s\": 4, \"r\": 3}", "\"nodes\": {\"s\": 40, \"r\": 30}")])
+        let s = try Self.spec(Self.base)
+        let more = try Self.spec(Self.base, [("\"nodes\": {\"a\": 4, \"s\": 6, \"r\": 4}", "\"nodes\": {\"a\": 4, \"s\": 60, \"r\": 40}")])
         #expect(more.reducedMemory().bytes > 50 * s.reducedMemory().bytes / 2)
-        let oftener = try Self.spec(Self.linear, [("\"record_every\": 0.5", "\"record_every\": 0.1")])
+        let oftener = try Self.spec(Self.base, [("\"record_every\": 0.5", "\"record_every\": 0.1")])
         #expect(oftener.reducedMemory().bytes > s.reducedMemory().bytes)
         let g = try Self.spec(Self.grid)
         let finer = try Self.spec(Self.grid, [("[8, 10, 10]", "[16, 20, 20]")])
@@ -70,33 +60,33 @@ struct ReducedMemoryTests {
         #expect(g.reducedMemory().terms.contains { $0.bytes == 8 * 100 * 100 })
         #expect(finer.reducedMemory().terms.contains { $0.bytes == 8 * 400 * 400 })
         // dimensions: the runs that go at once add up; SGD in full d grows with d.
-        let open = try Self.spec(Self.linear, [("\"input_dimension\": 6, ", "")], requireDimension: false)
+        let open = try Self.spec(Self.base, [("\"input_dimension\": 20, ", "")], requireDimension: false)
         let dims: [ReducedDimension] = [.finite(10), .finite(1000), .infinity]
         #expect(open.dimensionsMemory(dimensions: dims, sgd: true, concurrent: 2).bytes
                 > open.dimensionsMemory(dimensions: dims, sgd: true, concurrent: 1).bytes)
         #expect(open.onlineSGDMemory(dimension: 1000).bytes > open.onlineSGDMemory(dimension: 10).bytes)
-        #expect(open.onlineSGDMemory(dimension: 1000).bytes >= 8 * 8 * 1000)
+        #expect(open.onlineSGDMemory(dimension: 1000).bytes >= 8 * 64 * 1001)
     }
 
     @Test("reduced refuses above the limit, naming nodes, particles, record_every, grid.points_per_axis or grid.tau")
     func reducedRefuses() throws {
-        // The spec key sets the limit: the linear run (about 6 KiB) fails at 2 KiB and runs at 1 GiB.
-        let small = try Self.spec(Self.linear, [("\"eta\": 0.1", "\"eta\": 0.1, \"memory_limit\": \"2K\"")])
+        // The spec key sets the limit: the run (about 11 KiB) fails at 2 KiB and runs at 1 GiB.
+        let small = try Self.spec(Self.base, [("\"eta\": 0.05", "\"eta\": 0.05, \"memory_limit\": \"2K\"")])
         #expect(small.memoryLimit == 2048)
         #expect(performing: { try ReducedRun.run(spec: small, directory: nil) }, throws: { Self.keyOf($0) == "nodes" })
         var roomy = small
         roomy.memoryLimit = 0x1p30
         #expect(try ReducedRun.run(spec: roomy, directory: nil).status == .completed)
-        var sampled = try Self.spec(Self.linear, [("\"nodes\": {\"s\": 4, \"r\": 3}", "\"particles\": 200000")])
+        var sampled = try Self.spec(Self.base, [("\"nodes\": {\"a\": 4, \"s\": 6, \"r\": 4}", "\"particles\": 200000")])
         sampled.memoryLimit = 0x1p20
         #expect(performing: { try ReducedRun.run(spec: sampled, directory: nil) }, throws: { Self.keyOf($0) == "particles" })
         // 1e9 steps, each recorded: about 300 GB of records, against 64 GiB.
-        var records = try Self.spec(Self.linear, [("\"eta\": 0.1, \"horizon\": 2, \"record_every\": 0.5",
+        var records = try Self.spec(Self.base, [("\"eta\": 0.05, \"horizon\": 2, \"record_every\": 0.5",
                                                    "\"eta\": 1e-9, \"horizon\": 1, \"record_every\": 1e-9")])
         records.memoryLimit = 0x1p36
         #expect(records.reducedMemory().bytes > 1e11)
         #expect(performing: { try ReducedRun.run(spec: records, directory: nil) }, throws: { Self.keyOf($0) == "record_every" })
-        #expect(performing: { try Self.spec(Self.linear, [("\"eta\": 0.1", "\"eta\": 0.1, \"memory_limit\": \"lots\"")]) },
+        #expect(performing: { try Self.spec(Self.base, [("\"eta\": 0.05", "\"eta\": 0.05, \"memory_limit\": \"lots\"")]) },
                 throws: { Self.keyOf($0) == "memory_limit" })
 
         // Grid: 64 x 90 x 90 nodes, a 8100 x 8100 plane matrix (500 MiB), against 256 MiB.
@@ -113,7 +103,7 @@ struct ReducedMemoryTests {
     @Test("dimensions refuses above the limit, naming sgd.particles for online SGD in a large d")
     func dimensionsRefuses() throws {
         // 100000 particles x 10^6 coordinates x 5 copies: 4 TB, against 64 GiB.
-        var open = try Self.spec(Self.linear, [("\"input_dimension\": 6, ", ""), ("\"particles\": 8", "\"particles\": 100000")],
+        var open = try Self.spec(Self.base, [("\"input_dimension\": 20, ", ""), ("\"particles\": 64", "\"particles\": 100000")],
                                  requireDimension: false)
         open.memoryLimit = 0x1p36
         let dims: [ReducedDimension] = [.finite(8), .finite(1_000_000)]
@@ -125,7 +115,7 @@ struct ReducedMemoryTests {
         capped.sgd!.maxDimension = 100
         #expect(capped.dimensionsMemory(dimensions: dims, sgd: true).bytes < 1e8)
         // The reduced runs themselves: the limit of the spec reaches every d.
-        var tight = try Self.spec(Self.linear, [("\"input_dimension\": 6, ", "")], requireDimension: false)
+        var tight = try Self.spec(Self.base, [("\"input_dimension\": 20, ", "")], requireDimension: false)
         tight.memoryLimit = 2048
         #expect(performing: { try DimensionsRun.run(spec: tight, dimensions: [.finite(8), .infinity], riskThreshold: 0.05, sgd: false,
                                                     directory: nil) },
