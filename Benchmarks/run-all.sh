@@ -48,6 +48,8 @@ run() {  # run NAME COMMAND...: tee the output into RESULTS/NAME.txt
 if [ -z "${SKIP_PYTHON:-}" ]; then
     # The exact peer writes the shared .npy data the Swift exact benchmark reads.
     run exact-pot python3 Benchmarks/python/bench_exact.py --data-dir "$data/exact"
+    # The 1-D peer writes the .npy and CSV data bench-1d reads (NumPy: load or loadtxt, sort, mean).
+    run 1d-numpy python3 Benchmarks/python/bench_1d.py --data-dir "$data/exact"
 fi
 for v in "${variants[@]}"; do
     IFS=: read -r name path _ <<< "$v"
@@ -56,6 +58,9 @@ for v in "${variants[@]}"; do
         run "exact-swift-$name" "$bin/bench-exact" --data-dir "$data/exact"
     else
         run "exact-swift-$name" "$bin/bench-exact"
+    fi
+    if [ -f "$data/exact/sorted-x-10000000.csv" ]; then
+        run "1d-swift-$name" "$bin/bench-1d" --data-dir "$data/exact"
     fi
     run "meanfield-swift-$name" "$bin/bench-meanfield"
     run "jko-swift-$name" "$bin/bench-jko"

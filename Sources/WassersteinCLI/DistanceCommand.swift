@@ -55,8 +55,7 @@ struct DistanceCommand: ParsableCommand {
                 throw CommandError(error.description)
             }
         }
-        let source = try PointCloudFile.read(points: x, weights: xWeights, name: x)
-        let target = try PointCloudFile.read(points: y, weights: yWeights, name: y)
+        let (source, target) = try PointCloudFile.readPair(x, y, firstWeights: xWeights, secondWeights: yWeights)
         let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
 
         let clock = ContinuousClock()

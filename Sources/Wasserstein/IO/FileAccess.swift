@@ -12,15 +12,58 @@ public enum FileAccess {
     /// clear error instead of exhausting memory; pass `maximumBytes:` to read one anyway.
     public static let defaultMaximumBytes = 1 << 31
 
-    /// The content of the regular file at `path`.
+    /// An open regular file: its size when it was opened, and positioned reads.
+    struct RegularFile {
+        let descriptor: Int32
+        let path: String
+        let size: Int
+
+        /// Reads up to `count` bytes at `offset` into `destination` and returns how many it
+        /// read: fewer only when the file shrank after it was opened.
+        func read(into destination: UnsafeMutableRawPointer, count: Int, at offset: Int) throws -> Int {
+            var filled = 0
+            while filled < count {
+                let r = pread(descriptor, destination + filled, min(count - filled, 1 << 30), off_t(offset + filled))
+                if r > 0 {
+                    filled += r
+                } else if r == 0 {
+                    break  // the file shrank
+                } else if errno != EINTR {
+                    throw DataFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+                }
+            }
+            return filled
+        }
+
+        /// Exactly `count` bytes at `offset` into `destination`, or an error naming the file.
+        func readExactly(into destination: UnsafeMutableRawPointer, count: Int, at offset: Int) throws {
+            guard try read(into: destination, count: count, at: offset) == count else {
+                throw DataFileError.unreadable(path: path, reason: "the file shrank while it was read")
+            }
+        }
+
+        /// Up to `count` bytes at `offset`.
+        func bytes(count: Int, at offset: Int) throws -> [UInt8] {
+            try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                initialized = 0
+                if let base = buffer.baseAddress {
+                    initialized = try read(into: UnsafeMutableRawPointer(base), count: count, at: offset)
+                }
+            }
+        }
+    }
+
+    /// Opens the regular file at `path` and hands it to `body`.
     ///
     /// Only regular files are read: a pipe (FIFO) may never end or block forever waiting for a
     /// writer, and a device such as `/dev/zero` never ends, so both are refused before any read.
+    /// Readers that know their layout (`.npy`) read straight into their values through it.
     ///
     /// - Throws: ``DataFileError/missing(path:)``, or ``DataFileError/unreadable(path:reason:)``
     ///   for a folder, a file that is not a regular file, a file larger than `maximumBytes`, or a
     ///   read error.
-    public static func readBytes(path: String, maximumBytes: Int = defaultMaximumBytes) throws -> [UInt8] {
+    static func withRegularFile<R>(path: String, maximumBytes: Int = defaultMaximumBytes,
+                                   _ body: (RegularFile) throws -> R) throws -> R {
         // Non-blocking, so that opening a FIFO without a writer returns at once.
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
@@ -44,23 +87,13 @@ public enum FileAccess {
             throw DataFileError.unreadable(
                 path: path, reason: "it holds \(size) bytes, more than the readers' limit of \(describe(bytes: maximumBytes))")
         }
-        // Read what the file held when it was opened; a file growing meanwhile is cut there.
-        var bytes = [UInt8](repeating: 0, count: size)
-        var filled = 0
-        try bytes.withUnsafeMutableBytes { buffer in
-            while filled < size {
-                let count = read(descriptor, buffer.baseAddress! + filled, size - filled)
-                if count > 0 {
-                    filled += count
-                } else if count == 0 {
-                    break  // the file shrank
-                } else if errno != EINTR {
-                    throw DataFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
-                }
-            }
-        }
-        if filled < size { bytes.removeLast(size - filled) }
-        return bytes
+        return try body(RegularFile(descriptor: descriptor, path: path, size: size))
+    }
+
+    /// The content of the regular file at `path` (see ``withRegularFile(path:maximumBytes:_:)``
+    /// for what is refused). A file growing meanwhile is cut at the size it had when opened.
+    public static func readBytes(path: String, maximumBytes: Int = defaultMaximumBytes) throws -> [UInt8] {
+        try withRegularFile(path: path, maximumBytes: maximumBytes) { file in try file.bytes(count: file.size, at: 0) }
     }
 
     /// `2 GiB`, `64 MiB` or a byte count.

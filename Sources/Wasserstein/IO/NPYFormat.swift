@@ -9,70 +9,121 @@ public enum NPYFormat {
     private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // "\x93NUMPY"
 
     /// Reads an `.npy` file (a regular file of at most `maximumBytes`).
+    ///
+    /// Little-endian `float64` in C order (what `numpy.save` writes by default) is read from the
+    /// file straight into the values, with no intermediate copy of the bytes: at `10^7` values
+    /// that copy costs as much as the read. Other element types are read whole and converted.
     public static func read(path: String, maximumBytes: Int = FileAccess.defaultMaximumBytes) throws -> NumericArray {
-        try decode(try FileAccess.readBytes(path: path, maximumBytes: maximumBytes), path: path)
+        try FileAccess.withRegularFile(path: path, maximumBytes: maximumBytes) { file in
+            // Magic, version and header length take 10 or 12 bytes; the header dictionary follows.
+            var prefix = try file.bytes(count: min(file.size, 4096), at: 0)
+            if prefix.count >= 12 {
+                let end = prefix[6] == 1 ? 10 + (Int(prefix[8]) | Int(prefix[9]) << 8)
+                    : 12 + (Int(prefix[8]) | Int(prefix[9]) << 8 | Int(prefix[10]) << 16 | Int(prefix[11]) << 24)
+                let wanted = min(file.size, end)
+                if wanted > prefix.count { prefix = try file.bytes(count: wanted, at: 0) }
+            }
+            let header = try Header(prefix, fileSize: file.size, path: path)
+            if header.element.isNativeFloat64 && !(header.fortran && header.shape.count >= 2) {
+                let values = try [Double](unsafeUninitializedCapacity: header.count) { buffer, initialized in
+                    initialized = 0
+                    if let base = buffer.baseAddress {
+                        try file.readExactly(into: UnsafeMutableRawPointer(base), count: header.byteCount, at: header.payloadStart)
+                    }
+                    initialized = header.count
+                }
+                return NumericArray(shape: header.shape, values: values)
+            }
+            let payload = try file.bytes(count: header.byteCount, at: header.payloadStart)
+            guard payload.count == header.byteCount else {
+                throw DataFileError.unreadable(path: path, reason: "the file shrank while it was read")
+            }
+            return payload.withUnsafeBytes { header.values(from: $0.baseAddress!) }
+        }
     }
 
     /// Decodes the bytes of an `.npy` file. `path` only names the file in error messages.
     public static func decode(_ data: [UInt8], path: String = "<data>") throws -> NumericArray {
-        func bad(_ reason: String) -> DataFileError { .malformed(path: path, reason: reason) }
-        guard data.count >= 10, Array(data[0 ..< 6]) == magic else {
-            throw bad("not a NumPy .npy file (bad magic string)")
-        }
-        let major = data[6]
-        let headerLength: Int
-        let headerStart: Int
-        switch major {
-        case 1:
-            headerLength = Int(data[8]) | Int(data[9]) << 8
-            headerStart = 10
-        case 2, 3:
-            guard data.count >= 12 else { throw bad("truncated .npy header") }
-            headerLength = Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
-            headerStart = 12
-        default:
-            throw bad("unsupported .npy format version \(major)")
-        }
-        guard headerStart + headerLength <= data.count,
-              let header = String(bytes: data[headerStart ..< headerStart + headerLength], encoding: major == 3 ? .utf8 : .isoLatin1)
-        else { throw bad("truncated .npy header") }
+        let header = try Header(data, fileSize: data.count, path: path)
+        return data.withUnsafeBytes { header.values(from: $0.baseAddress! + header.payloadStart) }
+    }
 
-        guard let descr = headerValue(header, key: "descr") else { throw bad("header has no 'descr'") }
-        guard let fortranText = headerValue(header, key: "fortran_order") else { throw bad("header has no 'fortran_order'") }
-        guard let shapeText = headerValue(header, key: "shape") else { throw bad("header has no 'shape'") }
+    /// What the header of an `.npy` file says: element type, shape, order, and where the data
+    /// starts.
+    private struct Header {
+        let element: ElementType
+        let shape: [Int]
         let fortran: Bool
-        switch fortranText {
-        case "True": fortran = true
-        case "False": fortran = false
-        default: throw bad("bad fortran_order '\(MessageText.excerpt(fortranText))'")
-        }
-        let shape = try parseShape(shapeText, bad: bad)
-        let type = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
-        guard let element = ElementType(descriptor: type) else {
-            throw bad("unsupported dtype '\(MessageText.excerpt(type))' (expected float64, float32 or an integer type)")
-        }
-        var count = 1
-        for s in shape {
-            let (p, overflow) = count.multipliedReportingOverflow(by: s)
-            guard !overflow else { throw bad("shape \(shape) is too large") }
-            count = p
-        }
-        let payloadStart = headerStart + headerLength
-        let (needed, overflow) = count.multipliedReportingOverflow(by: element.size)
-        guard !overflow, data.count - payloadStart >= needed else {
-            throw bad("file holds \(data.count - payloadStart) data bytes, shape \(shape) of \(type) needs \(needed)")
-        }
-        var values = [Double](repeating: 0, count: count)
-        data.withUnsafeBytes { raw in
-            let base = raw.baseAddress! + payloadStart
-            values.withUnsafeMutableBufferPointer { out in
-                element.convert(base, count: count, into: out.baseAddress!)
+        let payloadStart: Int
+        /// The number of elements, and the bytes they take.
+        let count: Int
+        let byteCount: Int
+
+        /// Parses the header at the start of `data`, and checks that a file of `fileSize` bytes
+        /// holds the data the header announces.
+        init(_ data: [UInt8], fileSize: Int, path: String) throws {
+            func bad(_ reason: String) -> DataFileError { .malformed(path: path, reason: reason) }
+            guard data.count >= 10, Array(data[0 ..< 6]) == NPYFormat.magic else {
+                throw bad("not a NumPy .npy file (bad magic string)")
             }
+            let major = data[6]
+            let headerLength: Int
+            let headerStart: Int
+            switch major {
+            case 1:
+                headerLength = Int(data[8]) | Int(data[9]) << 8
+                headerStart = 10
+            case 2, 3:
+                guard data.count >= 12 else { throw bad("truncated .npy header") }
+                headerLength = Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
+                headerStart = 12
+            default:
+                throw bad("unsupported .npy format version \(major)")
+            }
+            guard headerStart + headerLength <= data.count,
+                  let header = String(bytes: data[headerStart ..< headerStart + headerLength], encoding: major == 3 ? .utf8 : .isoLatin1)
+            else { throw bad("truncated .npy header") }
+
+            guard let descr = NPYFormat.headerValue(header, key: "descr") else { throw bad("header has no 'descr'") }
+            guard let fortranText = NPYFormat.headerValue(header, key: "fortran_order") else { throw bad("header has no 'fortran_order'") }
+            guard let shapeText = NPYFormat.headerValue(header, key: "shape") else { throw bad("header has no 'shape'") }
+            switch fortranText {
+            case "True": fortran = true
+            case "False": fortran = false
+            default: throw bad("bad fortran_order '\(MessageText.excerpt(fortranText))'")
+            }
+            shape = try NPYFormat.parseShape(shapeText, bad: bad)
+            let type = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+            guard let element = ElementType(descriptor: type) else {
+                throw bad("unsupported dtype '\(MessageText.excerpt(type))' (expected float64, float32 or an integer type)")
+            }
+            self.element = element
+            var count = 1
+            for s in shape {
+                let (p, overflow) = count.multipliedReportingOverflow(by: s)
+                guard !overflow else { throw bad("shape \(shape) is too large") }
+                count = p
+            }
+            self.count = count
+            payloadStart = headerStart + headerLength
+            let (needed, overflow) = count.multipliedReportingOverflow(by: element.size)
+            guard !overflow, fileSize - payloadStart >= needed else {
+                throw bad("file holds \(fileSize - payloadStart) data bytes, shape \(shape) of \(type) needs \(needed)")
+            }
+            byteCount = needed
         }
-        if fortran && shape.count >= 2 {
-            values = transposeFromFortran(values, shape: shape)
+
+        /// The values of the payload at `base`, row-major.
+        func values(from base: UnsafeRawPointer) -> NumericArray {
+            var values = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+                if let out = buffer.baseAddress { element.convert(base, count: count, into: out) }
+                initialized = count
+            }
+            if fortran && shape.count >= 2 {
+                values = NPYFormat.transposeFromFortran(values, shape: shape)
+            }
+            return NumericArray(shape: shape, values: values)
         }
-        return NumericArray(shape: shape, values: values)
     }
 
     /// Writes `array` as a little-endian float64 `.npy` file (format 1.0).
@@ -167,6 +218,9 @@ public enum NPYFormat {
         let kind: Kind
         let size: Int
         let bigEndian: Bool
+
+        /// Little-endian float64: the file's bytes are the values.
+        var isNativeFloat64: Bool { kind == .float && size == 8 && !bigEndian }
 
         init?(descriptor: String) {
             guard descriptor.count >= 3 else { return nil }

@@ -29,9 +29,30 @@ public enum PointCloudFile {
     public static func read(points path: String, weights weightsPath: String? = nil, name: String? = nil) throws -> PointCloud {
         let table = try readPoints(path: path)
         let weights = try weightsPath.map { try readWeights(path: $0) }
-        let (rows, columns) = table.tableShape!
-        _ = rows
+        let columns = table.tableShape!.columns
         return try PointCloud(coordinates: table.values, dimension: columns, weights: weights, name: name ?? path)
+    }
+
+    /// Reads the two clouds of a transport problem at once, each with optional weights: for
+    /// files of millions of points, reading, parsing and validating one overlaps the other on a
+    /// second core. Each cloud is named by its path; errors are those of
+    /// ``read(points:weights:name:)``, the first cloud's when both fail.
+    public static func readPair(_ first: String, _ second: String, firstWeights: String? = nil,
+                                secondWeights: String? = nil) throws -> (PointCloud, PointCloud) {
+        let requests = [(first, firstWeights), (second, secondWeights)]
+        let results = UnsafeMutablePointer<Result<PointCloud, any Error>?>.allocate(capacity: 2)
+        results.initialize(repeating: nil, count: 2)
+        defer {
+            results.deinitialize(count: 2)
+            results.deallocate()
+        }
+        // Each task writes only its own slot.
+        Parallel.forEachChunk(count: 2) { range in
+            for k in range {
+                results[k] = Result { try read(points: requests[k].0, weights: requests[k].1, name: requests[k].0) }
+            }
+        }
+        return (try results[0]!.get(), try results[1]!.get())
     }
 
     static func readArray(path: String) throws -> NumericArray {

@@ -11,7 +11,8 @@
 ///
 /// Work: `O((n + m) log(n + m))` with a comparison sort for small inputs and `O(n + m)` radix
 /// sorting for large ones; both sides are sorted concurrently. With uniform weights and no plan
-/// requested no index permutation is formed at all.
+/// requested no index permutation is formed at all, and the values are sorted by a bucket sort
+/// that reads the array three times and scatters it once (the radix sort scatters it six times).
 ///
 /// The optimal plan (the monotone coupling, at most `n + m - 1` entries) and dual potentials
 /// (from the same staircase, which is a dual-feasible basis because the squared cost is a
@@ -104,30 +105,54 @@ public struct SortedSolver: TransportSolver, Sendable {
         return (slots[0]!, slots[1]!)
     }
 
-    /// Uniform weights, cost only: the cumulative weights are `k / n` and `l / m`, so the merge
-    /// runs on exact integers (`k m` against `l n`) and needs no index permutation.
-    private func uniformCostOnly(_ x: PointCloud, _ y: PointCloud) -> TransportResult {
-        let (sx, sy) = Self.sortBoth(x.coordinates, y.coordinates, withIndices: false)
-        let n = x.count, m = y.count
-        var total = 0.0
-        // Blocked summation: partial sums of 4096 terms keep the round-off near
-        // (4096 + (n + m) / 4096) eps instead of (n + m) eps.
-        var block = 0.0, inBlock = 0
-        if n == m {
-            for k in 0 ..< n {
-                let d = sx.value(k) - sy.value(k)
-                block += d * d
-                inBlock &+= 1
-                if inBlock == 4096 { total += block; block = 0; inBlock = 0 }
+    /// Sorts the values of both supports (``BucketSort``), on two cores when they are large
+    /// enough for it to pay; `body` sees the two sorted buffers.
+    private static func withSortedValues<R>(_ x: [Double], _ y: [Double],
+                                            _ body: (UnsafePointer<Double>, UnsafePointer<Double>) -> R) -> R {
+        let sx = UnsafeMutablePointer<Double>.allocate(capacity: x.count)
+        let sy = UnsafeMutablePointer<Double>.allocate(capacity: y.count)
+        defer {
+            sx.deallocate()
+            sy.deallocate()
+        }
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in
+                // Each task writes only its own output buffer.
+                Parallel.forEachChunk(count: 2, minimumChunk: xp.count + yp.count > 100_000 ? 1 : 2) { range in
+                    for side in range {
+                        if side == 0 { BucketSort.sort(xp, into: sx) } else { BucketSort.sort(yp, into: sy) }
+                    }
+                }
             }
-            total = (total + block) / Double(n)
-        } else {
+        }
+        return body(sx, sy)
+    }
+
+    /// Uniform weights, cost only: the cumulative weights are `k / n` and `l / m`, so the merge
+    /// runs on exact integers (`k m` against `l n`) and needs no index permutation, and the
+    /// supports are sorted as plain values.
+    private func uniformCostOnly(_ x: PointCloud, _ y: PointCloud) -> TransportResult {
+        let n = x.count, m = y.count
+        let total = Self.withSortedValues(x.coordinates, y.coordinates) { sx, sy -> Double in
+            var total = 0.0
+            // Blocked summation: partial sums of 4096 terms keep the round-off near
+            // (4096 + (n + m) / 4096) eps instead of (n + m) eps.
+            var block = 0.0, inBlock = 0
+            if n == m {
+                for k in 0 ..< n {
+                    let d = sx[k] - sy[k]
+                    block += d * d
+                    inBlock &+= 1
+                    if inBlock == 4096 { total += block; block = 0; inBlock = 0 }
+                }
+                return (total + block) / Double(n)
+            }
             // Interval lengths in units of 1 / (n m), exact in integers.
             var i = 0, j = 0, position = 0
             while i < n && j < m {
                 let endI = (i + 1) * m, endJ = (j + 1) * n
                 let end = min(endI, endJ)
-                let d = sx.value(i) - sy.value(j)
+                let d = sx[i] - sy[j]
                 block += Double(end - position) * (d * d)
                 inBlock &+= 1
                 if inBlock == 4096 { total += block; block = 0; inBlock = 0 }
@@ -135,7 +160,7 @@ public struct SortedSolver: TransportSolver, Sendable {
                 if endI == end { i += 1 }
                 if endJ == end { j += 1 }
             }
-            total = (total + block) / (Double(n) * Double(m))
+            return (total + block) / (Double(n) * Double(m))
         }
         // All weights equal w: the mass is n w exactly, where the stored sum of n copies of w
         // carries a relative round-off of up to n eps.
