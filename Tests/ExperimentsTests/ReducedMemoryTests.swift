@@ -100,6 +100,23 @@ struct ReducedMemoryTests {
         #expect(performing: { try Self.spec(Self.grid, [("\"tau\": 0.1", "\"tau\": 1e-10")]) }, throws: { Self.keyOf($0) == "grid.tau" })
     }
 
+    @Test("compare --reference reduced refuses above the limit before the reference runs, naming particles or --reference-nodes")
+    func compareReducedRefuses() throws {
+        // ExtremeSpecTests' huge spec: 10^7 particles in d = 1000, every common time kept.
+        let huge = try ExtremeSpecTests.spec([("\"particles\": 12", "\"particles\": 10000000"),
+                                              ("\"input_dimension\": 3", "\"input_dimension\": 1000"),
+                                              ("\"directions\": [[1, 0, 0]]", "\"directions\": [[1\(String(repeating: ", 0", count: 999))]]")])
+        var limited = huge
+        limited.memoryLimit = 0x1p36
+        #expect(performing: { try CompareReducedRun.run(spec: limited, directory: nil) }, throws: { Self.keyOf($0) == "particles" })
+        // 256 x 256 x 64 reference points: about 7 GB.
+        let small = try ExtremeSpecTests.spec([])
+        let nodes = ReducedNodesSpec(a: 256, s: 256, r: 64)
+        let estimate = small.compareReducedMemory(interval: 0.1, intervalKey: "jko.tau", nodes: nodes)
+        #expect(estimate.largest?.key == "--reference-nodes" && estimate.bytes > 8 * Double(256 * 256 * 64) * 3)
+        #expect(small.compareReducedMemory(interval: 0.1, intervalKey: "jko.tau", nodes: ReducedNodesSpec()).bytes < 1e7)
+    }
+
     @Test("dimensions refuses above the limit, naming sgd.particles for online SGD in a large d")
     func dimensionsRefuses() throws {
         // 100000 particles x 10^6 coordinates x 5 copies: 4 TB, against 64 GiB.

@@ -205,6 +205,16 @@ extension ExperimentSpec {
         return reference + largest
     }
 
+    /// `compare --reference reduced`: the SGD with the particles of every common time kept
+    /// (`interval`, keyed `intervalKey`), and the reduced reference from `nodes` (RK4: five laws,
+    /// four velocities and the engine's pair buffers, about 200 values per point).
+    public func compareReducedMemory(interval: Double, intervalKey: String, nodes: ReducedNodesSpec) -> MemoryEstimate {
+        let points = Double(nodes.a) * Double(nodes.s) * Double(nodes.r)
+        return sgdMemory(recordEvery: interval, recordKey: intervalKey, recordParticles: true)
+            + MemoryEstimate(terms: [.init(key: "--reference-nodes", bytes: 8 * points * 200,
+                                           what: "the reduced reference's \(Self.count(points)) points x 200 working values")])
+    }
+
     /// `1000`, `1e+07`: counts in messages.
     static func count(_ value: Double) -> String {
         value < 1e6 && value == value.rounded() ? String(Int(clampingCount: value, limit: 1_000_000)) : String(format: "%.3g", value)
