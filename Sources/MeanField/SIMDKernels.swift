@@ -119,18 +119,12 @@ func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Do
 }
 
 extension ReLUKernel {
-    /// ``PairKernel/evaluate4(_:dot:squared:norm:inverse:)``: the lanes of ``evaluateRowSIMD``.
+    /// ``PairKernel/evaluate4(_:dot:squared:norm:inverse:)``: the lanes of ``evaluateRowSIMD``
+    /// (``evaluate4Both`` without `alpha_ji`, which inlining drops).
     @inline(__always)
-    func evaluate4(_ i: NormInfo, dot: D4, squared: D4, norm nj: D4, inverse: D4) -> (value: D4, alpha: D4, beta: D4) {
-        let s = scale * (1 / (2 * Double.pi))
-        var cos = dot * i.inverse * inverse
-        cos = cos.replacing(with: 1, where: cos .> 1)
-        cos = cos.replacing(with: -1, where: cos .< -1)
-        let (phi, sinPhi) = arccosAndSine4(cos)
-        let piMinusPhi = Double.pi - phi
-        let nn = i.norm * nj
-        let sv = D4(repeating: s).replacing(with: 0, where: nn .== 0)
-        return (sv * (nn * sinPhi + piMinusPhi * dot), sv * nj * sinPhi * i.inverse, sv * piMinusPhi)
+    func evaluate4(_ i: NormInfo, dot: D4, squared: D4, norm: D4, inverse: D4) -> (value: D4, alpha: D4, beta: D4) {
+        let both = evaluate4Both(i, dot: dot, squared: squared, norm: norm, inverse: inverse)
+        return (both.value, both.alpha, both.beta)
     }
 
     /// ``SymmetricPairKernel/evaluate4Both(_:dot:squared:norm:inverse:)``: `alpha_ji` swaps the norms.
@@ -187,17 +181,12 @@ extension ReLUKernel {
 }
 
 extension ErfKernel {
-    /// ``PairKernel/evaluate4(_:dot:squared:norm:inverse:)``: the lanes of ``evaluateRowSIMD``.
+    /// ``PairKernel/evaluate4(_:dot:squared:norm:inverse:)``: the lanes of ``evaluateRowSIMD``
+    /// (``evaluate4Both`` without `alpha_ji`, which inlining drops).
     @inline(__always)
     func evaluate4(_ i: NormInfo, dot: D4, squared: D4, norm: D4, inverse: D4) -> (value: D4, alpha: D4, beta: D4) {
-        let pi1 = 1 + 2 * i.squared
-        let twoOverPi = 2 / Double.pi
-        let rs = 1 / sqrt4(pi1 * (1 + 2 * squared))
-        let z = 2 * dot * rs
-        var oneMinus = 1 - z * z
-        oneMinus = oneMinus.replacing(with: 1e-300, where: oneMinus .< 1e-300)
-        let g = twoOverPi / sqrt4(oneMinus)
-        return (twoOverPi * arcsin4(z), -g * z * 2 / pi1, g * 2 * rs)
+        let both = evaluate4Both(i, dot: dot, squared: squared, norm: norm, inverse: inverse)
+        return (both.value, both.alpha, both.beta)
     }
 
     /// ``SymmetricPairKernel/evaluate4Both(_:dot:squared:norm:inverse:)``: `alpha_ji` has `1 + 2|w_j|^2`.

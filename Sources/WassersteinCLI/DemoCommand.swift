@@ -13,12 +13,15 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Output folder (created if needed; written only when the tour succeeds).")
     var out: String = "demo-output"
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
+        let limit = try memory.bytes()
         let progress = ProgressReporter(label: "demo")
         let clock = ContinuousClock()
         let start = clock.now
         try OutputDirectory.writing(to: out) { directory in
-            try DemoRun.run(directory: directory, log: { line in
+            try DemoRun.run(directory: directory, memoryLimit: limit, log: { line in
                 progress.finish()
                 print(line)
             }, progress: progress.callback)

@@ -32,10 +32,12 @@ struct DimensionsCommand: ParsableCommand {
     @Flag(help: "Also run online SGD in full d with eta = sgd.eta0 / d.")
     var sgd = false
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
         let list = try DimensionsRun.parseDimensions(dimensions)
         guard riskThreshold.isFinite else { throw CommandError("--risk-threshold must be finite, got \(riskThreshold)") }
-        let reduced = try ReducedSpec.load(path: spec, requireDimension: false)
+        let reduced = try memory.apply(to: ReducedSpec.load(path: spec, requireDimension: false))
         let progress = ProgressReporter(label: "dimensions")
         let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
             try DimensionsRun.run(spec: reduced, dimensions: list, riskThreshold: riskThreshold, sgd: sgd,

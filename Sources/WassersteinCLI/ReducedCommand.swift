@@ -22,8 +22,10 @@ struct ReducedCommand: ParsableCommand {
     @Option(help: "Output folder (created if needed).")
     var out: String
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
-        let reduced = try ReducedSpec.load(path: spec)
+        let reduced = try memory.apply(to: ReducedSpec.load(path: spec))
         let progress = ProgressReporter(label: "reduced")
         let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
             try ReducedRun.run(spec: reduced, directory: directory, progress: progress.callback)

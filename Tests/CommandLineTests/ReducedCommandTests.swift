@@ -165,6 +165,30 @@ struct ReducedCommandTests {
         #expect((summary["rows"] as? [Any])?.count == 3)
     }
 
+    @Test("reduced, dimensions and demo refuse runs above the memory limit, naming the key, before making the output folder")
+    func memoryLimit() throws {
+        let s = try Scratch()
+        let spec = s.file("spec.json", Self.linear)
+        // The linear run needs about 6 KiB: refused at 2K (option or spec key), run at 1G.
+        ExtremeInputCommandTests.expectOneLineError(
+            try CommandRunner.run(["reduced", spec, "--out", s.path("small"), "--memory-limit", "2K"]), containing: "spec key 'nodes'")
+        #expect(!FileManager.default.fileExists(atPath: s.path("small")))
+        let keyed = s.file("keyed.json", Self.linear.replacingOccurrences(of: "\"eta\": 0.1", with: "\"eta\": 0.1, \"memory_limit\": \"2K\""))
+        ExtremeInputCommandTests.expectOneLineError(try CommandRunner.run(["reduced", keyed, "--out", s.path("keyed")]), containing: "memory")
+        #expect(try CommandRunner.run(["reduced", keyed, "--out", s.path("roomy"), "--memory-limit", "1G"]).status == 0)
+        // dimensions --sgd at d = 10^6 with 100000 particles: about 4 TB for online SGD.
+        let wide = s.file("wide.json", Self.linear.replacingOccurrences(of: "\"particles\": 8", with: "\"particles\": 100000"))
+        ExtremeInputCommandTests.expectOneLineError(
+            try CommandRunner.run(["dimensions", wide, "--dimensions", "8,1000000", "--risk-threshold", "0.05", "--sgd",
+                                   "--out", s.path("wide"), "--memory-limit", "64G"]), containing: "spec key 'sgd.particles'")
+        #expect(!FileManager.default.fileExists(atPath: s.path("wide")))
+        // demo's fixed runs need a few MiB.
+        ExtremeInputCommandTests.expectOneLineError(try CommandRunner.run(["demo", "--out", s.path("demo"), "--memory-limit", "2K"]),
+                                                    containing: "memory")
+        #expect(!FileManager.default.fileExists(atPath: s.path("demo")))
+        #expect(try CommandRunner.run(["reduced", spec, "--out", s.path("bad"), "--memory-limit", "lots"]).status == 64)
+    }
+
     @Test("dimensions marks a threshold the horizon does not reach, in the CSV and the SVG")
     func dimensionsNotReached() throws {
         let s = try Scratch()

@@ -455,6 +455,41 @@ struct GuideSampleTests {
         text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "\n")
     }
 
+    // MARK: - 4.10 The symmetry-reduced flow
+
+    /// The reduced flow's sample: the run stops at the first step below the threshold, with the
+    /// crossing time between that step and the one before; its starting risk is the double sum
+    /// `R#/2 + sum w V + (1/2) sum sum w w U` written out with the single-point kernels.
+    @Test("4.10 reduced flow: the threshold crossing, and the risk as the written-out double sum")
+    func reducedFlow() throws {
+        // Sample
+        let teacher = try ReducedTeacher(directions: [[1]])                       // y = relu(<e_1, x>); activation: .he2 for He_2
+        let setting = try ReducedSetting(activation: .relu, secondLayer: .trained,
+                                         inputDimension: .finite(40), teacher: teacher)  // or .infinity
+        let kernels = try ReducedKernels(setting: setting)                         // t-rule: 6 Gauss-Jacobi nodes at n = 39
+        let initial = try ReducedInitialLaw(aMean: 0.5, aStd: 0.1, gamma: 1)     // w ~ N(0, I_d / d)
+        let law = try initial.quantised(setting: setting, nodes: .init(a: 4, s: 8, r: 4))   // 128 weighted points
+        let flow = try ReducedPopulationFlow(kernels: kernels,
+            settings: ReducedFlowSettings(eta: 0.1, horizon: 10, stopBelowRisk: 0.05))
+        let run = try flow.run(from: law)
+        print(run.thresholdTime ?? "not reached", run.records.last!.risk, kernels.kernelDescription)
+        // 3.6858... 0.0496... closed form (relu), Gauss-Jacobi t-rule, 6 nodes (n = 39)
+        // End of sample
+        #expect(law.count == 128 && kernels.sphereRule.nodes.count == 6)
+        let crossing = try #require(run.thresholdTime)
+        let last = run.records.last!
+        #expect(last.risk <= 0.05 && run.steps == last.step)
+        #expect(crossing <= last.time && crossing > last.time - 0.1)
+        var direct = kernels.teacherSecondMoment / 2
+        let Dz = law.coordinateCount
+        func z(_ i: Int) -> [Double] { Array(law.points[(i * Dz) ..< ((i + 1) * Dz)]) }
+        for i in 0 ..< law.count {
+            direct += law.weights[i] * kernels.potential(z(i))
+            for j in 0 ..< law.count { direct += 0.5 * law.weights[i] * law.weights[j] * kernels.interaction(z(i), z(j)) }
+        }
+        #expect(abs(run.records[0].risk - direct) <= 1e-12)
+    }
+
     @Test("Every Swift sample of Docs/Guide.md is compiled and run by this file")
     func samplesAreInThisFile() throws {
         let here = URL(fileURLWithPath: #filePath)
@@ -469,19 +504,4 @@ struct GuideSampleTests {
             #expect(found, "Guide sample not found verbatim in GuideSampleTests.swift:\n\(sample)")
         }
     }
-}
-
-/// The Guide's reduced-flow sample, compiled with the tests but not run: its 800 steps over
-/// 1024 weighted points take minutes in a debug build (ReducedFlowTests check the flow itself).
-func guideReducedFlowSample() throws {
-let teacher = try ReducedTeacher(directions: [[1]], activation: .he2)     // y = He_2(<e_1, x>)
-let setting = try ReducedSetting(activation: .relu, secondLayer: .trained,
-                                 inputDimension: .finite(40), teacher: teacher)  // or .infinity
-let kernels = try ReducedKernels(setting: setting)
-let initial = try ReducedInitialLaw(aMean: 1, aStd: 0.1, gamma: 1)        // w ~ N(0, I_d / d)
-let law = try initial.quantised(setting: setting)                          // 8 x 16 x 8 weighted points
-let flow = try ReducedPopulationFlow(kernels: kernels,
-    settings: ReducedFlowSettings(eta: 0.05, horizon: 40, stopBelowRisk: 0.01))
-let run = try flow.run(from: law)
-print(run.thresholdTime ?? "not reached", run.records.last!.risk, kernels.kernelDescription)
 }

@@ -32,6 +32,28 @@ struct ReducedGridTests {
     /// potential P = (lambda/2)|z|^2 - ((n-1)/beta) log r and the constant -(1/beta) log|S^(n-1)|
     /// are checked against direct sums; the gradient (engine plus P's gradient) against central
     /// differences of the engine's Psi plus P (step 1e-5: error ~1e-9).
+    /// The `(s, r)` plane matrix against the scalar kernel `U(z, z')` of every pair (`a = a' = 1`),
+    /// the definition it tabulates: 1e-12 relative, exactly symmetric. 9 x 7 nodes, so that rows
+    /// end in a partial group of four.
+    @Test("the plane matrix is U of every pair of plane nodes, symmetric", arguments: [Activation.relu, .erf, .linear])
+    func planeMatrixIsPairwise(activation: Activation) throws {
+        let kernels = try reducedKernels(activation, d: 12, trained: false, sphereNodes: 8)
+        let overlaps = (0 ..< 9).map { -1.5 + 0.37 * Double($0) }, radii = (0 ..< 7).map { 0.1 + 0.29 * Double($0) }
+        let matrix = kernels.planeInteractionMatrix(overlaps: overlaps, radii: radii)
+        let nodes = overlaps.flatMap { s in radii.map { r in [s, r] } }
+        let n = nodes.count
+        #expect(matrix.count == n * n)
+        var worst = 0.0
+        for i in 0 ..< n {
+            for j in 0 ..< n {
+                let u = kernels.interaction(nodes[i], nodes[j])
+                worst = max(worst, abs(matrix[i * n + j] - u) / max(1, abs(u)))
+                #expect(matrix[i * n + j] == matrix[j * n + i])
+            }
+        }
+        #expect(worst <= 1e-12, "\(activation): \(worst)")
+    }
+
     @Test("value and first variation equal the pairwise formulas on the grid's weighted nodes", arguments: [false, true])
     func matchesParticleFormula(trained: Bool) throws {
         let d = 12, lambda = 0.3, beta = 4.0

@@ -60,6 +60,8 @@ public enum CompareReducedRun {
         guard let strideSteps = try? CompareRun.stride(interval: interval, eta: sgd.eta) else {
             throw ExperimentError.invalidSpec(key: intervalKey, reason: "must be a whole multiple of sgd.eta (\(sgd.eta)) so that the reference and SGD share their sampling times, got \(interval)")
         }
+        // Before the reference's work: SGD keeps the particles of every common time.
+        try spec.checkMemory(spec.compareReducedMemory(interval: interval, intervalKey: intervalKey, nodes: nodes))
         let count = Int((spec.horizon / interval + 1e-9).rounded(.down)) + 1
         let step = ReducedReference.step(requested: referenceStep, interval: interval)
         let model = try spec.networkModel()

@@ -42,8 +42,18 @@ public enum DemoRun {
     }
 
     /// Runs the tour; `log` receives one line per finished part.
-    public static func run(directory: OutputDirectory, log: (String) -> Void,
+    ///
+    /// - Parameter memoryLimit: refuse the tour, before any part runs, when its JKO or
+    ///   comparison run is estimated above this many bytes (`nil`: the machine's physical memory).
+    public static func run(directory: OutputDirectory, memoryLimit: Double? = nil, log: (String) -> Void,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws {
+        var jSpec = try ExperimentSpec.parse(data: Data(jkoSpec.utf8), file: "demo jko spec")
+        var cSpec = try ExperimentSpec.parse(data: Data(compareSpec.utf8), file: "demo compare spec")
+        jSpec.memoryLimit = memoryLimit
+        cSpec.memoryLimit = memoryLimit
+        try jSpec.checkMemory(jSpec.jkoMemory())
+        try cSpec.checkMemory(cSpec.compareMemory())
+
         // 1. Distances between two built-in clouds, by every method.
         let distances = try directory.subdirectory("distances")
         let lines = try distanceTour(directory: distances)
@@ -57,7 +67,6 @@ public enum DemoRun {
         // 2. A JKO run against its exact solution.
         let jkoDir = try directory.subdirectory("jko")
         try jkoSpec.write(toFile: jkoDir.file("spec.json"), atomically: true, encoding: .utf8)
-        let jSpec = try ExperimentSpec.parse(data: Data(jkoSpec.utf8), file: "demo jko spec")
         let jko = try JKORun.run(spec: jSpec, directory: jkoDir) { f, text in progress?(0.1 + 0.3 * f, "jko " + text) }
         let reports = jko.result.reports
         let errors = reports.compactMap(\.gaussianW2ToExactFlow)
@@ -75,7 +84,6 @@ public enum DemoRun {
         // 3. JKO against SGD, with pictures.
         let cmpDir = try directory.subdirectory("compare")
         try compareSpec.write(toFile: cmpDir.file("spec.json"), atomically: true, encoding: .utf8)
-        let cSpec = try ExperimentSpec.parse(data: Data(compareSpec.utf8), file: "demo compare spec")
         let cmp = try CompareRun.run(spec: cSpec, directory: cmpDir) { f, text in progress?(0.4 + 0.6 * f, text) }
         let last = cmp.rows.last!
         log(String(format: "3. JKO vs SGD (ReLU teacher, d = 10, M = 200): risk %.4f -> JKO %.4f / SGD %.4f, max |risk gap| %.4f (%@)",

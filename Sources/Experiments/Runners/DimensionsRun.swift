@@ -79,6 +79,9 @@ public enum DimensionsRun {
     ///   - sgd: also run online SGD in full `d` (needs the spec's `sgd` section).
     ///   - directory: where to write `dimensions.csv`, `dimensions.svg`, `samples.svg` (with
     ///     `sgd`) and `summary.json`; `nil` writes nothing.
+    /// - Throws: ``ExperimentError`` naming the spec key (`nodes`, `particles`, `record_every`,
+    ///   `sgd.particles`, ...) of the largest part when the runs that go at once are estimated
+    ///   (``ReducedSpec/dimensionsMemory(dimensions:sgd:concurrent:)``) above the memory limit.
     public static func run(spec: ReducedSpec, dimensions: [ReducedDimension], riskThreshold: Double, sgd: Bool,
                            directory: OutputDirectory?, progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         guard riskThreshold.isFinite else { throw ExperimentError.invalidList(option: "--risk-threshold", reason: "must be finite") }
@@ -92,6 +95,7 @@ public enum DimensionsRun {
         // Check every dimension before any work is done.
         let specs = try dimensions.map { try spec.at(dimension: $0) }
         for s in specs { _ = try s.reducedKernels() }
+        try spec.checkMemory(spec.dimensionsMemory(dimensions: dimensions, sgd: sgd))
 
         enum Task { case reduced(Int), sgd(Int) }
         var tasks = [Task]()

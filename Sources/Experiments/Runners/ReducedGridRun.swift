@@ -36,7 +36,7 @@ enum ReducedGridRun {
         let energy = try ReducedGridEnergy.freeEnergy(kernels: kernels, grid: grid, weightDecay: spec.lambda, inverseTemperature: beta)
         let reduced = energy.smooth as! ReducedGridEnergy
         let initial = try ReducedGridEnergy.initialDensity(spec.reducedInitialLaw, setting: setting, grid: grid)
-        let steps = max(1, Int((spec.horizon / g.tau).rounded()))
+        let steps = max(1, Int(clampingCount: (spec.horizon / g.tau).rounded(), limit: 1_000_000_000))
         let track = beta != nil && g.trackStationary
         let settings = JKORunSettings(tau: g.tau, steps: steps, scheme: .grid(grid, GridJKOOptions(blur: g.epsilon)),
                                       trackStationaryDistance: track, stationaryDistanceEvery: max(1, steps / 10))

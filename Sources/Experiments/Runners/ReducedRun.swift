@@ -78,12 +78,16 @@ public enum ReducedRun {
 
     /// Runs the spec's scheme and, when `directory` is given, writes the result files.
     ///
+    /// - Throws: ``ExperimentError`` naming the spec key of the largest part when the run's
+    ///   estimated memory (``ReducedSpec/reducedMemory(scheme:)``) exceeds the limit.
+    ///
     /// - Parameters:
     ///   - stopBelowRisk: stop at the first step whose risk is at most this (`dimensions`).
     ///   - parallel: split each step's sums over the cores (`dimensions` runs one dimension
     ///     per core instead).
     public static func run(spec: ReducedSpec, directory: OutputDirectory?, stopBelowRisk: Double? = nil, parallel: Bool = true,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
+        try spec.checkMemory(spec.reducedMemory())
         switch spec.scheme {
         case .particles:
             return try runParticles(spec: spec, directory: directory, stopBelowRisk: stopBelowRisk, parallel: parallel, progress: progress)

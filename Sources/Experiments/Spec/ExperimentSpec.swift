@@ -253,14 +253,7 @@ extension ExperimentSpec {
         let seedValue = try seed(r, default: 0)
         let recordEvery = try r.number("record_every", default: horizon / 20)
         guard recordEvery > 0 else { throw r.fail("record_every", "must be > 0, got \(recordEvery)") }
-        var memoryLimit: Double? = nil
-        if r.has("memory_limit") {
-            let text = try r.object["memory_limit"] as? String ?? String(r.number("memory_limit"))
-            guard let bytes = MemoryEstimate.parseSize(text) else {
-                throw r.fail("memory_limit", "must be a positive size in bytes, optionally with K, M, G or T (16G), got \(text)")
-            }
-            memoryLimit = bytes
-        }
+        let memoryLimit = try MemoryEstimate.limit(in: r)
 
         var sgd: SGDSpec? = nil
         if let s = try r.optionalChild("sgd") {

@@ -58,6 +58,34 @@ public struct MemoryEstimate: Sendable, Equatable {
         return bytes.isFinite ? bytes : nil
     }
 
+    /// Refuses the run when ``bytes`` exceeds `limit` (the spec's `memory_limit` or
+    /// `--memory-limit`), or the machine's physical memory when `limit` is `nil`.
+    ///
+    /// - Throws: ``ExperimentError/invalidSpec(key:reason:)`` naming the key of the largest
+    ///   term (``ExperimentError/invalidList(option:reason:)`` when it is a command-line option),
+    ///   with the estimate and the limit.
+    public func check(limit: Double?) throws {
+        let bound = limit ?? Self.physicalMemory
+        guard bytes > bound, let largest else { return }
+        let source = limit == nil ? "the machine's physical memory" : "memory_limit / --memory-limit"
+        let reason = "the run needs about \(Self.format(bytes)) (largest part: \(largest.what), \(Self.format(largest.bytes))), above the limit of \(Self.format(bound)) (\(source)); make it smaller, or raise the limit with --memory-limit or the spec key memory_limit"
+        if largest.key.hasPrefix("--") { throw ExperimentError.invalidList(option: largest.key, reason: reason) }
+        throw ExperimentError.invalidSpec(key: largest.key, reason: reason)
+    }
+
+    /// The spec key `memory_limit` of `r` (a size as ``parseSize(_:)`` reads it, or a number of
+    /// bytes), `nil` when absent.
+    ///
+    /// - Throws: ``ExperimentError/invalidSpec(key:reason:)`` naming `memory_limit`.
+    static func limit(in r: SpecReader) throws -> Double? {
+        guard r.has("memory_limit") else { return nil }
+        let text = try r.object["memory_limit"] as? String ?? String(r.number("memory_limit"))
+        guard let bytes = parseSize(text) else {
+            throw r.fail("memory_limit", "must be a positive size in bytes, optionally with K, M, G or T (16G), got \(text)")
+        }
+        return bytes
+    }
+
     /// `12.3 GiB`, `512 MiB`, ... for messages.
     public static func format(_ bytes: Double) -> String {
         let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
@@ -81,12 +109,7 @@ extension ExperimentSpec {
     ///   term (``ExperimentError/invalidList(option:reason:)`` when it is a command-line option),
     ///   with the estimate and the limit.
     public func checkMemory(_ estimate: MemoryEstimate) throws {
-        let limit = effectiveMemoryLimit
-        guard estimate.bytes > limit, let largest = estimate.largest else { return }
-        let source = memoryLimit == nil ? "the machine's physical memory" : "memory_limit / --memory-limit"
-        let reason = "the run needs about \(MemoryEstimate.format(estimate.bytes)) (largest part: \(largest.what), \(MemoryEstimate.format(largest.bytes))), above the limit of \(MemoryEstimate.format(limit)) (\(source)); make it smaller, or raise the limit with --memory-limit or the spec key memory_limit"
-        if largest.key.hasPrefix("--") { throw ExperimentError.invalidList(option: largest.key, reason: reason) }
-        throw ExperimentError.invalidSpec(key: largest.key, reason: reason)
+        try estimate.check(limit: memoryLimit)
     }
 
     /// The particle dynamics (`sgd`) with `particles` particles, step `eta` and records every
@@ -182,8 +205,114 @@ extension ExperimentSpec {
         return reference + largest
     }
 
+    /// `compare --reference reduced`: the SGD with the particles of every common time kept
+    /// (`interval`, keyed `intervalKey`), and the reduced reference from `nodes` (RK4: five laws,
+    /// four velocities and the engine's pair buffers, about 200 values per point).
+    public func compareReducedMemory(interval: Double, intervalKey: String, nodes: ReducedNodesSpec) -> MemoryEstimate {
+        let points = Double(nodes.a) * Double(nodes.s) * Double(nodes.r)
+        return sgdMemory(recordEvery: interval, recordKey: intervalKey, recordParticles: true)
+            + MemoryEstimate(terms: [.init(key: "--reference-nodes", bytes: 8 * points * 200,
+                                           what: "the reduced reference's \(Self.count(points)) points x 200 working values")])
+    }
+
     /// `1000`, `1e+07`: counts in messages.
     static func count(_ value: Double) -> String {
         value < 1e6 && value == value.rounded() ? String(Int(clampingCount: value, limit: 1_000_000)) : String(format: "%.3g", value)
+    }
+}
+
+extension ReducedSpec {
+    /// The limit the memory checks use: ``memoryLimit`` or the machine's physical memory.
+    public var effectiveMemoryLimit: Double { memoryLimit ?? MemoryEstimate.physicalMemory }
+
+    /// Refuses a run whose estimate exceeds ``effectiveMemoryLimit`` (see
+    /// ``MemoryEstimate/check(limit:)``).
+    public func checkMemory(_ estimate: MemoryEstimate) throws {
+        try estimate.check(limit: memoryLimit)
+    }
+
+    /// The points of the particle scheme's initial law: `particles`, or the product of the
+    /// `nodes` counts (an upper bound at `d = infinity`, where `s` and `r` are single nodes).
+    public var particleCount: Int {
+        if let m = sampledParticles { return m }
+        let aNodes = secondLayer == .trained && (secondLayerInitialization?.std ?? 0) > 0 ? nodes.a : 1
+        return aNodes * Int(pow(Double(nodes.s), Double(teacher.spanDimension))) * nodes.r
+    }
+
+    /// `wasserstein reduced` with the spec's scheme (or `scheme`).
+    ///
+    /// Particles: per point, the law and the copies kept for the files, the engine's prepared
+    /// columns, `Psi`, `V` and the gradient, and the symmetric engine's padded columns and pair
+    /// buffers (five per block of rows, at most 32 blocks). The `Q` nodes of the rule for
+    /// `t = <u, u'>` cost time, not memory: the engine sums over them in registers. Records:
+    /// one row of a few hundred bytes each (`record_every`). Grid: about 40 arrays over the
+    /// grid's nodes (densities, potentials, scalings, kernels, the Gibbs point), the dense
+    /// interaction matrix over the `(s, r)` plane, and one report per step (`grid.tau`).
+    public func reducedMemory(scheme: Scheme? = nil) -> MemoryEstimate {
+        let dz = Double(coordinateCount)
+        var terms = [MemoryEstimate.Term]()
+        switch scheme ?? self.scheme {
+        case .particles:
+            let m = Double(particleCount)
+            let padded = (m / 4).rounded(.up) * 4
+            let blocks = min(32, max(1, (padded / 64).rounded(.down)))
+            let perPoint = 4 * (dz + 1) + 7 + 2 + dz + 9 + 5 + 5 * blocks
+            terms.append(.init(key: sampledParticles != nil ? "particles" : "nodes", bytes: 8 * m * perPoint,
+                               what: "\(ExperimentSpec.count(m)) points x \(Int(perPoint)) working values"))
+            let steps = max(1, (horizon / eta).rounded())
+            let stride = min(steps, max(1, (recordEvery / eta).rounded()))
+            let records = (steps / stride).rounded(.down) + 2
+            terms.append(.init(key: "record_every", bytes: records * 300,
+                               what: "\(ExperimentSpec.count(records)) records (horizon / record_every) of 300 bytes"))
+        case .grid:
+            guard let g = grid else { return MemoryEstimate(terms: []) }
+            let counts = g.pointsPerAxis.map(Double.init)
+            let nodes = counts.reduce(1, *)
+            let plane = counts.suffix(2).reduce(1, *)
+            terms.append(.init(key: "grid.points_per_axis", bytes: 8 * nodes * 40,
+                               what: "\(ExperimentSpec.count(nodes)) grid points x 40 working arrays"))
+            terms.append(.init(key: "grid.points_per_axis", bytes: 8 * plane * plane,
+                               what: "the \(ExperimentSpec.count(plane)) x \(ExperimentSpec.count(plane)) interaction matrix over the (s, r) plane"))
+            let steps = max(1, (horizon / g.tau).rounded())
+            let perStep = 700 + 16 * dz
+            terms.append(.init(key: "grid.tau", bytes: steps * perStep,
+                               what: "\(ExperimentSpec.count(steps)) steps (horizon / tau) of \(MemoryEstimate.format(perStep))"))
+        }
+        return MemoryEstimate(terms: terms)
+    }
+
+    /// Online SGD in full `d` for `dimensions --sgd`: `sgd.particles` particles of `d (+ 1)`
+    /// coordinates in five working copies (state, gradient, initial and final particles, the
+    /// recorder's copy), and one risk record per `sgd.record_every`.
+    public func onlineSGDMemory(dimension d: Int) -> MemoryEstimate {
+        guard let s = sgd else { return MemoryEstimate(terms: []) }
+        let m = Double(s.particles), coordinates = Double(d + (secondLayer == .trained ? 1 : 0))
+        let eta = s.eta0 / Double(d)
+        let steps = max(1, (horizon / eta).rounded())
+        let stride = min(steps, max(1, (s.recordEvery / eta).rounded()))
+        let records = (steps / stride).rounded(.down) + 2
+        return MemoryEstimate(terms: [
+            .init(key: "sgd.particles", bytes: 8 * m * coordinates * 5,
+                  what: "online SGD at d = \(d): \(ExperimentSpec.count(m)) particles x \(ExperimentSpec.count(coordinates)) coordinates x 5 working copies (sgd.max_dimension skips the larger d)"),
+            .init(key: "sgd.record_every", bytes: records * 300, what: "\(ExperimentSpec.count(records)) SGD records of 300 bytes"),
+        ])
+    }
+
+    /// `wasserstein dimensions`: the runs (one reduced flow per `d`, and with `sgd` one online
+    /// SGD per finite `d` up to `sgd.max_dimension`) go `concurrent` at a time, so the estimate
+    /// is the sum of the `concurrent` largest.
+    public func dimensionsMemory(dimensions: [ReducedDimension], sgd withSGD: Bool,
+                                 concurrent: Int = Parallel.coreCount) -> MemoryEstimate {
+        var runs = [MemoryEstimate]()
+        for d in dimensions {
+            var s = self
+            s.inputDimension = d
+            runs.append(s.reducedMemory(scheme: .particles))
+            if withSGD, let value = d.value, value <= (sgd?.maxDimension ?? Int.max) {
+                runs.append(s.onlineSGDMemory(dimension: value))
+            }
+        }
+        let largest = runs.sorted { $0.bytes > $1.bytes }.prefix(max(1, concurrent))
+        return largest.reduce(MemoryEstimate(terms: []), +)
     }
 }

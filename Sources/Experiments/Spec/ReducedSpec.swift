@@ -61,6 +61,10 @@ public struct ReducedSpec: Sendable, Equatable {
     public var grid: ReducedGridSpec?
     /// Online SGD in full `d` for `dimensions --sgd`.
     public var sgd: ReducedSGDSpec?
+    /// `memory_limit` (bytes): refuse runs estimated to need more (``reducedMemory(scheme:)``,
+    /// ``dimensionsMemory(dimensions:sgd:concurrent:)``); `nil`: the machine's physical memory.
+    /// `--memory-limit` overrides it.
+    public var memoryLimit: Double? = nil
 
     /// The number of reduced coordinates `(a,) s_1 ... s_k, r`.
     public var coordinateCount: Int { (secondLayer == .trained ? 1 : 0) + teacher.spanDimension + 1 }
@@ -157,7 +161,7 @@ extension ReducedSpec {
         let r = try SpecReader.parse(data: data, file: file)
         try r.rejectUnknownKeys(allowed: ["model", "teacher", "initialization", "energy", "dynamics", "scheme", "eta",
                                           "horizon", "record_every", "seed", "nodes", "particles", "kernels", "grid", "sgd",
-                                          "name", "description"])
+                                          "name", "description", "memory_limit"])
         for k in ["name", "description"] where r.has(k) { _ = try r.string(k) }
 
         // model
@@ -251,6 +255,7 @@ extension ReducedSpec {
         let recordEvery = try r.number("record_every", default: horizon / 20)
         guard recordEvery > 0 else { throw r.fail("record_every", "must be > 0, got \(recordEvery)") }
         let seed = try parseSeed(r, "seed", default: 0)
+        let memoryLimit = try MemoryEstimate.limit(in: r)
 
         // the particle law
         var nodes = ReducedNodesSpec()
@@ -289,6 +294,7 @@ extension ReducedSpec {
             let tau = try g.number("tau")
             guard tau > 0 else { throw g.fail("tau", "must be > 0, got \(tau)") }
             guard tau <= horizon else { throw g.fail("tau", "is larger than the horizon \(horizon)") }
+            guard horizon / tau <= 1e9 else { throw g.fail("tau", "horizon / tau must be at most 1e9 steps") }
             let axes = second == .trained ? ["a", "s", "r"] : ["s", "r"]
             guard k == 1 else { throw r.fail("scheme", "the grid scheme handles a teacher span of dimension k = 1 (its axes are \(axes.joined(separator: ", ")))") }
             let b = try g.matrix("bounds")
@@ -345,7 +351,8 @@ extension ReducedSpec {
         return ReducedSpec(activation: activation, secondLayer: second, inputDimension: dimension, teacher: teacher,
                            secondLayerInitialization: a, gamma: gamma, lambda: lambda, beta: beta, dynamics: dynamics,
                            scheme: scheme, eta: eta, horizon: horizon, recordEvery: recordEvery, seed: seed, nodes: nodes,
-                           sampledParticles: sampled, sphereNodes: sphereNodes, quadratureNodes: quadratureNodes, grid: grid, sgd: sgd)
+                           sampledParticles: sampled, sphereNodes: sphereNodes, quadratureNodes: quadratureNodes, grid: grid, sgd: sgd,
+                           memoryLimit: memoryLimit)
     }
 
     /// `model.input_dimension`: an integer `k < d <= 10^9` or `"infinity"`.

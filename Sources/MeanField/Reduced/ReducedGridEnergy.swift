@@ -340,8 +340,11 @@ public struct ReducedGridEnergy: Energy {
 extension ReducedKernels {
     /// `K(s_i, r_i; s_j, r_j) = E_t[k(|w_i|, |w_j|, s_i s_j + r_i r_j t)]` (the student kernel
     /// averaged over `t = <u, u'>`, with `a = a' = 1`) for every pair of nodes of the plane
-    /// `overlaps x radii` (node `i = i_s n_r + i_r`), row-major and symmetric. `k = 1` only.
-    /// Each row is `Q` vectorised kernel rows; rows are split over the cores.
+    /// `overlaps x radii` (node `i = i_s n_r + i_r`), row-major and exactly symmetric. `k = 1` only.
+    ///
+    /// `K` is symmetric, so only the upper triangle is evaluated (row `i` from column `i` on, `Q`
+    /// vectorised kernel rows) and mirrored: half the `N_sr^2 Q` kernel calls, which are the
+    /// build's whole cost. Rows `p` and `N_sr - 1 - p` go to the same task (equal work).
     func planeInteractionMatrix(overlaps: [Double], radii: [Double]) -> [Double] {
         switch interactionKernel {
         case .relu(let k): return planeInteractionMatrix(kernel: k, overlaps, radii)
@@ -368,20 +371,30 @@ extension ReducedKernels {
             let columns = NormColumns(squared: sqp.baseAddress!, norm: np.baseAddress!, inverse: ip.baseAddress!)
             nonisolated(unsafe) let out = mp.baseAddress!
             let c = op.baseAddress!
-            Parallel.forEachChunk(count: n, minimumChunk: max(1, 4096 / max(1, n * nodes.count))) { range in
+            let tasks = (n + 1) / 2
+            Parallel.forEachChunk(count: tasks, minimumChunk: max(1, 4096 / max(1, n * nodes.count))) { range in
                 let dots = UnsafeMutablePointer<Double>.allocate(capacity: n)
                 let values = UnsafeMutablePointer<Double>.allocate(capacity: n)
                 defer { dots.deallocate(); values.deallocate() }
-                for i in range {
-                    let row = out + i * n
-                    for j in 0 ..< n { row[j] = 0 }
-                    for q in 0 ..< nodes.count {
-                        let t = nodes[q], wq = nodeWeights[q]
-                        for j in 0 ..< n { dots[j] = s[i] * s[j] + t * r[i] * r[j] }
-                        kernel.evaluateRow(infos[i], dots: dots, norms: columns, coefficients: c, count: n, values: values, alphas: nil, betas: nil)
-                        for j in 0 ..< n { row[j] += wq * values[j] }
+                for task in range {
+                    for i in Set([task, n - 1 - task]).sorted() {
+                        // Columns i ..< n of row i.
+                        let row = out + i * n + i, count = n - i
+                        let tail = NormColumns(squared: columns.squared + i, norm: columns.norm + i, inverse: columns.inverse + i)
+                        for j in 0 ..< count { row[j] = 0 }
+                        for q in 0 ..< nodes.count {
+                            let t = nodes[q], wq = nodeWeights[q]
+                            for j in 0 ..< count { dots[j] = s[i] * s[i + j] + t * r[i] * r[i + j] }
+                            kernel.evaluateRow(infos[i], dots: dots, norms: tail, coefficients: c, count: count, values: values,
+                                               alphas: nil, betas: nil)
+                            for j in 0 ..< count { row[j] += wq * values[j] }
+                        }
                     }
                 }
+            }
+            // The lower triangle from the upper.
+            for i in 1 ..< max(1, n) {
+                for j in 0 ..< i { out[i * n + j] = out[j * n + i] }
             }
         } } } } }
         return matrix
