@@ -42,8 +42,15 @@ enum DecimalParser {
         var significantDigits = 0
         var anyDigit = false
         var exponent = 0
-        // Integer part.
+        // The digits of the integer part, then of the fraction after one '.': all go into the
+        // mantissa (leading zeros skipped), and each fraction digit lowers the exponent.
+        var inFraction = false
         while i < count {
+            if p[i] == UInt8(ascii: ".") && !inFraction {
+                inFraction = true
+                i += 1
+                continue
+            }
             let d = p[i] &- UInt8(ascii: "0")
             if d > 9 { break }
             anyDigit = true
@@ -51,22 +58,8 @@ enum DecimalParser {
                 significantDigits += 1
                 mantissa = mantissa &* 10 &+ UInt64(d)
             }
+            if inFraction { exponent -= 1 }
             i += 1
-        }
-        // Fraction.
-        if i < count && p[i] == UInt8(ascii: ".") {
-            i += 1
-            while i < count {
-                let d = p[i] &- UInt8(ascii: "0")
-                if d > 9 { break }
-                anyDigit = true
-                if mantissa != 0 || d != 0 {
-                    significantDigits += 1
-                    mantissa = mantissa &* 10 &+ UInt64(d)
-                }
-                exponent -= 1
-                i += 1
-            }
         }
         guard anyDigit, significantDigits <= 19 else { return nil }
         if i < count && (p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E")) {
