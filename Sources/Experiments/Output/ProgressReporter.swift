@@ -93,7 +93,7 @@ public enum DurationText {
         guard seconds.isFinite, seconds >= 0 else { return "? s" }
         if seconds < 0.1 { return "<0.1 s" }
         if seconds < 10 { return String(format: "%.1f s", seconds) }
-        let whole = Int(seconds.rounded())
+        let whole = Int(clampingCount: seconds.rounded(), limit: 1 << 40)  // no trap for absurd estimates
         if whole < 60 { return "\(whole) s" }
         if whole < 3600 { return String(format: "%d min %02d s", whole / 60, whole % 60) }
         return String(format: "%d h %02d min", whole / 3600, (whole % 3600) / 60)
