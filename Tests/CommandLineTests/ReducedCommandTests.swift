@@ -236,6 +236,9 @@ struct ReducedCommandTests {
         (["--reference", "exact"], "", "", "--reference", Int32(64)),
         (["--reference-eta", "0.1"], "", "", "--reference-eta", Int32(64)),
         (["--reference", "reduced", "--sweep-particles", "4", "--reference-particles", "8"], "", "", "--reference-particles", Int32(64)),
+        // The sweep's memory check counts the reduced reference: 512 points, about 800 KiB.
+        (["--reference", "reduced", "--sweep-particles", "4,16", "--sweep-eta", "0.05", "--reference-nodes", "4,16,8",
+          "--memory-limit", "512K"], "", "", "--reference-nodes", Int32(64)),
     ])
     func compareRefusals(extra: [String], old: String, new: String, message: String, status: Int32) throws {
         let s = try Scratch()

@@ -117,6 +117,33 @@ struct ReducedMemoryTests {
         #expect(small.compareReducedMemory(interval: 0.1, intervalKey: "jko.tau", nodes: ReducedNodesSpec()).bytes < 1e7)
     }
 
+    @Test("The sweep with --reference reduced counts the reduced reference, not a JKO run of --reference-particles")
+    func sweepReducedReference() throws {
+        // DimensionsTests.full (a rotation-symmetric linear network in d = 5, 16 particles) with a
+        // jko section, which the old estimate sized as a particle JKO run.
+        let text = DimensionsTests.full.replacingOccurrences(of: "\"record_every\": 0.25", with: "\"record_every\": 0.25, \"jko\": {\"tau\": 0.25}")
+        precondition(text != DimensionsTests.full)
+        var spec = try ExperimentSpec.parse(data: Data(text.utf8))
+        spec.memoryLimit = 0x1p30
+        // A JKO reference of 10^7 particles would need over 10 GiB; the reduced one of 12 points
+        // needs a few KiB, so the sweep runs under 1 GiB.
+        #expect(spec.jkoMemory(scheme: .particle, particles: 10_000_000).bytes > 0x1p30)
+        let fits = try SweepRun.run(spec: spec, particles: [4, 16], etas: [0.05], seeds: 1, referenceParticles: 10_000_000,
+                                    reference: .reduced(step: 0.05, nodes: ReducedNodesSpec(a: 1, s: 4, r: 3)), directory: nil)
+        #expect(fits.cells.count == 2)
+        // 4 x 16 x 8 reference points, about 800 KiB, against 512 KiB: refused before any work,
+        // naming --reference-nodes (the widths and the JKO default of 16 particles are far smaller).
+        spec.memoryLimit = 0x1p19
+        let nodes = ReducedNodesSpec(a: 4, s: 16, r: 8)
+        #expect(performing: { try SweepRun.run(spec: spec, particles: [4, 16], etas: [0.05], seeds: 1,
+                                               reference: .reduced(step: 0.05, nodes: nodes), directory: nil) },
+                throws: { Self.keyOf($0) == "--reference-nodes" })
+        // The sweep reuses the single comparison's reference term.
+        let sweep = spec.sweepMemory(particles: [4, 16], etas: [0.05], referenceParticles: 10_000_000, reference: .reduced(step: nil, nodes: nodes))
+        #expect(sweep.largest == spec.reducedReferenceMemory(nodes: nodes).largest)
+        #expect(spec.compareReducedMemory(interval: 0.25, intervalKey: "jko.tau", nodes: nodes).terms.contains(sweep.largest!))
+    }
+
     @Test("dimensions refuses above the limit, naming sgd.particles for online SGD in a large d")
     func dimensionsRefuses() throws {
         // 100000 particles x 10^6 coordinates x 5 copies: 4 TB, against 64 GiB.

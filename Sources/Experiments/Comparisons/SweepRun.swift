@@ -155,7 +155,7 @@ public enum SweepRun {
         }
         let reference = referenceStart?.count ?? referenceParticles ?? particles.max()!
         guard reference >= 1 else { throw ExperimentError.invalidList(option: "--reference-particles", reason: "must be >= 1") }
-        try spec.checkMemory(spec.sweepMemory(particles: particles, etas: etas, referenceParticles: reference))
+        try spec.checkMemory(spec.sweepMemory(particles: particles, etas: etas, referenceParticles: reference, reference: kind))
         let total = Double(particles.count * etas.count * seeds + 1)
         var done = 0.0
 

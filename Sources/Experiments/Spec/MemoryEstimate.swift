@@ -190,9 +190,19 @@ extension ExperimentSpec {
         return total
     }
 
-    /// `compare --sweep-*`: the reference JKO run (kept) and the largest of the SGD runs.
-    public func sweepMemory(particles: [Int], etas: [Double], referenceParticles: Int) -> MemoryEstimate {
-        let reference = jkoMemory(scheme: .particle, particles: referenceParticles, particlesKey: "--reference-particles")
+    /// `compare --sweep-*`: the reference run (kept) and the largest of the SGD runs. The
+    /// reference is the particle JKO run of `referenceParticles` particles, or with
+    /// `--reference reduced` the reduced flow (``reducedReferenceMemory(nodes:)``), whose size
+    /// `--reference-particles` and the widths do not set.
+    public func sweepMemory(particles: [Int], etas: [Double], referenceParticles: Int,
+                            reference kind: SweepRun.Reference = .jko) -> MemoryEstimate {
+        let reference: MemoryEstimate
+        switch kind {
+        case .jko:
+            reference = jkoMemory(scheme: .particle, particles: referenceParticles, particlesKey: "--reference-particles")
+        case .reduced(_, let nodes):
+            reference = reducedReferenceMemory(nodes: nodes)
+        }
         let tau = jko?.tau ?? recordEvery
         var largest = MemoryEstimate(terms: [])
         for m in particles {
@@ -206,13 +216,19 @@ extension ExperimentSpec {
     }
 
     /// `compare --reference reduced`: the SGD with the particles of every common time kept
-    /// (`interval`, keyed `intervalKey`), and the reduced reference from `nodes` (RK4: five laws,
-    /// four velocities and the engine's pair buffers, about 200 values per point).
+    /// (`interval`, keyed `intervalKey`), and the reduced reference from `nodes`.
     public func compareReducedMemory(interval: Double, intervalKey: String, nodes: ReducedNodesSpec) -> MemoryEstimate {
+        sgdMemory(recordEvery: interval, recordKey: intervalKey, recordParticles: true)
+            + reducedReferenceMemory(nodes: nodes)
+    }
+
+    /// The reduced reference of `compare --reference reduced` (single or sweep) from `nodes`
+    /// (RK4: five laws, four velocities and the engine's pair buffers, about 200 values per
+    /// point), keyed `--reference-nodes`.
+    public func reducedReferenceMemory(nodes: ReducedNodesSpec) -> MemoryEstimate {
         let points = Double(nodes.a) * Double(nodes.s) * Double(nodes.r)
-        return sgdMemory(recordEvery: interval, recordKey: intervalKey, recordParticles: true)
-            + MemoryEstimate(terms: [.init(key: "--reference-nodes", bytes: 8 * points * 200,
-                                           what: "the reduced reference's \(Self.count(points)) points x 200 working values")])
+        return MemoryEstimate(terms: [.init(key: "--reference-nodes", bytes: 8 * points * 200,
+                                            what: "the reduced reference's \(Self.count(points)) points x 200 working values")])
     }
 
     /// `1000`, `1e+07`: counts in messages.
