@@ -138,7 +138,7 @@ public struct ReducedReference: Sendable {
 
     /// The deterministic quantisation of the initial law (no sampling error).
     public func quantisedInitialLaw(nodes: ReducedNodesSpec = ReducedNodesSpec()) throws -> ReducedLaw {
-        try initialLaw.quantised(setting: setting, nodes: .init(a: nodes.a, s: nodes.s, r: nodes.r))
+        try initialLaw.quantised(setting: setting, nodes: nodes)
     }
 
     /// The default Runge-Kutta step. On the ReLU spec of Docs/CrossCheck.md (`d = 20`, horizon 2)

@@ -187,15 +187,7 @@ public enum JKORun {
             members.insert(("risk_final", .finite(risk(last))), at: 14)
         }
         if case .particles = initial { members.insert(("particles", .integer(spec.particles)), at: 5) }
-        if let blur = result.gridBlur {
-            members.append(("grid_blur", .object([("gamma", .number(blur.gamma)), ("diffusion", .number(blur.diffusion)),
-                                                  ("compensated", .bool(blur.compensated))])))
-        }
-        if let st = result.stationary {
-            members.append(("stationary", .object([("iterations", .integer(st.iterations)), ("converged", .bool(st.converged)),
-                                                   ("residual", .finite(st.residual)), ("free_energy", .finite(st.freeEnergy)),
-                                                   ("w2_final_to_stationary", .finite(last.distanceToStationary))])))
-        }
+        members += gridSummaryMembers(result)
         if let e = last.gaussianW2ToExactFlow { members.append(("w2_final_to_exact_flow", .finite(e))) }
         let summary = JSONValue.object(members)
 
@@ -308,5 +300,24 @@ public enum JKORun {
             ("cell_volume", .number(grid.cellVolume)),
             ("values", .string("density_final.npy holds density values (mass / cell volume) at the grid points; index [i0, i1] sits at (axes[0][i0], axes[1][i1])")),
         ])
+    }
+
+    /// The grid scheme's `grid_blur` and `stationary` members of `summary.json`, shared by `jko`
+    /// and `reduced` (none for the particle scheme). `stationaryRisk` adds the Gibbs point's
+    /// risk, for runs that have a risk functional on the grid.
+    static func gridSummaryMembers(_ result: JKORunResult, stationaryRisk: ((GibbsResult) -> Double)? = nil) -> [(String, JSONValue)] {
+        var members: [(String, JSONValue)] = []
+        if let blur = result.gridBlur {
+            members.append(("grid_blur", .object([("gamma", .number(blur.gamma)), ("diffusion", .number(blur.diffusion)),
+                                                  ("compensated", .bool(blur.compensated))])))
+        }
+        if let st = result.stationary {
+            var fields: [(String, JSONValue)] = [("iterations", .integer(st.iterations)), ("converged", .bool(st.converged)),
+                                                 ("residual", .finite(st.residual)), ("free_energy", .finite(st.freeEnergy))]
+            if let stationaryRisk { fields.append(("risk", .finite(stationaryRisk(st)))) }
+            fields.append(("w2_final_to_stationary", .finite(result.reports.last?.distanceToStationary)))
+            members.append(("stationary", .object(fields)))
+        }
+        return members
     }
 }

@@ -76,16 +76,7 @@ enum ReducedGridRun {
             ("entropy_constant", .finite(reduced.entropyConstant)),
             ("all_steps_converged", .bool(result.allConverged)),
         ]
-        if let blur = result.gridBlur {
-            members.append(("grid_blur", .object([("gamma", .number(blur.gamma)), ("diffusion", .number(blur.diffusion)),
-                                                  ("compensated", .bool(blur.compensated))])))
-        }
-        if let st = result.stationary {
-            members.append(("stationary", .object([("iterations", .integer(st.iterations)), ("converged", .bool(st.converged)),
-                                                   ("residual", .finite(st.residual)), ("free_energy", .finite(st.freeEnergy)),
-                                                   ("risk", .finite(reduced.risk(of: st.density))),
-                                                   ("w2_final_to_stationary", .finite(last.distanceToStationary))])))
-        }
+        members += JKORun.gridSummaryMembers(result) { reduced.risk(of: $0.density) }
         members += ReducedRun.statusMembers(.completed)
         members.append(("seconds", .number(seconds)))
         let output = ReducedRun.Output(records: records, status: .completed, thresholdTime: nil, finalLaw: nil, seconds: seconds,

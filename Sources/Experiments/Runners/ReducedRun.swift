@@ -38,7 +38,7 @@ extension ReducedSpec {
     public func initialReducedLaw(setting: ReducedSetting) throws -> ReducedLaw {
         let law = try reducedInitialLaw
         if let m = sampledParticles { return try law.sampled(setting: setting, count: m, seed: seed) }
-        return try law.quantised(setting: setting, nodes: .init(a: nodes.a, s: nodes.s, r: nodes.r))
+        return try law.quantised(setting: setting, nodes: nodes)
     }
 
     /// Step, horizon, energy and seed of the particle scheme.

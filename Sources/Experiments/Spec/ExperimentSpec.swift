@@ -74,6 +74,23 @@ public struct NormalSpec: Sendable, Equatable {
     public var std: Double
 }
 
+extension SpecReader {
+    /// `initialization.a` read from this `initialization` object: `{mean, std >= 0}` when the
+    /// second layer is trained, `nil` otherwise, and an error naming `a` when it is given but
+    /// not used (`unusedReason` says why). Shared by the experiment and reduced specs.
+    func secondLayerInitialization(trained: Bool, unusedReason: String) throws -> NormalSpec? {
+        guard trained else {
+            if has("a") { throw fail("a", unusedReason) }
+            return nil
+        }
+        let ar = try child("a")
+        try ar.rejectUnknownKeys(allowed: ["mean", "std"])
+        let std = try ar.number("std")
+        guard std >= 0 else { throw ar.fail("std", "must be >= 0") }
+        return NormalSpec(mean: try ar.number("mean"), std: std)
+    }
+}
+
 /// The initial law: `a ~ N(a.mean, a.std^2)` (when trained), `w ~ N(w.mean, w.std^2 I)`.
 public struct InitializationSpec: Sendable, Equatable {
     public var a: NormalSpec?
@@ -213,16 +230,9 @@ extension ExperimentSpec {
 
         let i = try r.child("initialization")
         try i.rejectUnknownKeys(allowed: ["a", "w"])
-        var a: NormalSpec? = nil
-        if let model, model.secondLayer == .trained {
-            let ar = try i.child("a")
-            try ar.rejectUnknownKeys(allowed: ["mean", "std"])
-            let std = try ar.number("std")
-            guard std >= 0 else { throw ar.fail("std", "must be >= 0") }
-            a = NormalSpec(mean: try ar.number("mean"), std: std)
-        } else if i.has("a") {
-            throw i.fail("a", model == nil ? "not used without a model" : "not used with model.second_layer = fixed")
-        }
+        let a = try i.secondLayerInitialization(
+            trained: model?.secondLayer == .trained,
+            unusedReason: model == nil ? "not used without a model" : "not used with model.second_layer = fixed")
         let wr = try i.child("w")
         try wr.rejectUnknownKeys(allowed: ["mean", "std"])
         var wMean = try wr.scalarOrVector("mean")

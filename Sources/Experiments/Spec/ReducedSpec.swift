@@ -98,17 +98,9 @@ public struct ReducedTeacherSpec: Sendable, Equatable {
     public var spanDimension: Int { directions.first?.count ?? 1 }
 }
 
-/// `nodes` of a reduced spec: the tensor-product quantisation of the initial law.
-public struct ReducedNodesSpec: Sendable, Equatable {
-    public var a: Int
-    public var s: Int
-    public var r: Int
-    public init(a: Int = 8, s: Int = 16, r: Int = 8) {
-        self.a = a
-        self.s = s
-        self.r = r
-    }
-}
+/// `nodes` of a reduced spec (and `--reference-nodes`): the node counts of the tensor-product
+/// quantisation of the initial law, as the library takes them.
+public typealias ReducedNodesSpec = ReducedInitialLaw.Nodes
 
 /// `grid` of a reduced spec.
 public struct ReducedGridSpec: Sendable, Equatable {
@@ -206,16 +198,8 @@ extension ReducedSpec {
         // initialization
         let i = try r.child("initialization")
         try i.rejectUnknownKeys(allowed: ["a", "w"])
-        var a: NormalSpec? = nil
-        if second == .trained {
-            let ar = try i.child("a")
-            try ar.rejectUnknownKeys(allowed: ["mean", "std"])
-            let std = try ar.number("std")
-            guard std >= 0 else { throw ar.fail("std", "must be >= 0") }
-            a = NormalSpec(mean: try ar.number("mean"), std: std)
-        } else if i.has("a") {
-            throw i.fail("a", "not used with model.second_layer = fixed")
-        }
+        let a = try i.secondLayerInitialization(trained: second == .trained,
+                                                unusedReason: "not used with model.second_layer = fixed")
         let wr = try i.child("w")
         try wr.rejectUnknownKeys(allowed: ["gamma"])
         let gamma = try wr.number("gamma")

@@ -128,7 +128,7 @@ public struct ReducedInitialLaw: Sendable {
     }
 
     /// How many nodes per coordinate ``quantised(setting:nodes:)`` uses.
-    public struct Nodes: Sendable {
+    public struct Nodes: Sendable, Equatable {
         /// Nodes for `a` (1 when `a.std = 0` or the second layer is fixed).
         public var a: Int
         /// Nodes per overlap coordinate `s_l` (1 at `d = infinity`).
