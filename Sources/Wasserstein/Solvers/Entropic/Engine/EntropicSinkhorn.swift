@@ -1,0 +1,446 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How the potentials are updated from the soft-mins: the marginal constraints of a problem.
+///
+/// Why an enum: the driver's loop (schedule, stopping, audit) is shared; only the update and
+/// the error of the marginals differ. A KL-relaxed (unbalanced) update fits here as a further
+/// case, `f <- rho / (rho + eps) * T(g)` with its own error measure, without touching the
+/// geometries.
+public enum MarginalUpdate: Sendable, Equatable {
+    /// `OT_eps(a, b)`: `f <- T(g)`, `g <- T^T(f)`, both marginals matched exactly at the fixed point.
+    case balanced
+    /// `OT_eps(a, a)`, the self term of the Sinkhorn divergence: one potential, updated by the
+    /// averaged map `f <- (f + T(f)) / 2` (Feydy et al. 2019), which contracts by at least 1/2
+    /// per iteration for every eps (the Gaussian kernel is positive semi-definite). Needs a
+    /// square geometry whose source and target are the same cloud.
+    case symmetric
+}
+
+/// The marginals and the update of an entropic problem.
+public struct EntropicProblem: Sendable {
+    /// Source weights `a` (`n` values).
+    public let a: [Double]
+    /// Target weights `b` (`m` values; equal to `a` for ``MarginalUpdate/symmetric``).
+    public let b: [Double]
+    /// The marginal update.
+    public let update: MarginalUpdate
+
+    /// `OT_eps(a, b)` with both marginals enforced.
+    ///
+    /// - Throws: ``WassersteinError/invalidWeight(cloud:index:value:)``,
+    ///   ``WassersteinError/zeroMass(_:)``, ``WassersteinError/massMismatch(source:target:)``
+    ///   (relative `1e-9`), and ``WassersteinError/invalidParameter(name:value:requirement:)`` for a
+    ///   mass outside `1e-100 ... 1e100` (the tolerance is relative to the mass, but the exponent
+    ///   ranges are not).
+    public static func balanced(a: [Double], b: [Double]) throws -> EntropicProblem {
+        let ma = try checkedMass(a, name: "source weights")
+        let mb = try checkedMass(b, name: "target weights")
+        guard abs(ma - mb) <= 1e-9 * Swift.max(ma, mb) else { throw WassersteinError.massMismatch(source: ma, target: mb) }
+        return EntropicProblem(a: a, b: b, update: .balanced)
+    }
+
+    /// `OT_eps(a, a)` of a measure with itself.
+    ///
+    /// - Throws: as ``balanced(a:b:)``.
+    public static func symmetric(a: [Double]) throws -> EntropicProblem {
+        _ = try checkedMass(a, name: "weights")
+        return EntropicProblem(a: a, b: a, update: .symmetric)
+    }
+
+    /// The problem of two point clouds (their weights), balanced.
+    public static func balanced(_ problem: TransportProblem) throws -> EntropicProblem {
+        try balanced(a: problem.source.weights, b: problem.target.weights)
+    }
+
+    init(a: [Double], b: [Double], update: MarginalUpdate) {
+        self.a = a
+        self.b = b
+        self.update = update
+    }
+
+    /// `|a|`, the source mass.
+    public var sourceMass: Double { a.reduce(0, +) }
+
+    static func checkedMass(_ w: [Double], name: String) throws -> Double {
+        guard !w.isEmpty else { throw WassersteinError.emptyCloud(name) }
+        var mass = 0.0
+        for (i, v) in w.enumerated() {
+            guard v >= 0, v.isFinite else { throw WassersteinError.invalidWeight(cloud: name, index: i, value: v) }
+            mass += v
+        }
+        guard mass > 0 else { throw WassersteinError.zeroMass(name) }
+        guard EntropicScale.massRange.contains(mass) else {
+            throw WassersteinError.invalidParameter(name: "total mass", value: mass,
+                                                    requirement: "the entropic engine needs masses between 1e-100 and 1e100; normalise the weights")
+        }
+        return mass
+    }
+}
+
+/// The parameters of the engine: one name for the regulariser, one meaning of tolerance.
+public struct EntropicParameters: Sendable, Equatable {
+    /// The regularisation `eps > 0`, absolute, in cost units.
+    public var epsilon: Double
+    /// Stop when the L1 marginal error of the returned potentials' plan,
+    /// `|P 1 - a|_1 + |P^T 1 - b|_1`, is at most this times the source mass `|a|` (the meaning
+    /// ``SinkhornSolver/tolerance`` has). Default `1e-9`.
+    public var tolerance: Double
+    /// The cap on iterations (one update of each potential; for ``MarginalUpdate/symmetric``
+    /// one averaged update), summed over the epsilon stages. `>= 1`. Default `10_000`.
+    public var maxIterations: Int
+    /// How a cold start approaches ``epsilon``.
+    public var scaling: EpsilonSchedule
+    /// The over-relaxation of balanced updates at the target epsilon, `f <- (1 - w) f + w T(g)`.
+    public var overRelaxation: Relaxation
+
+    /// The over-relaxation rule (Thibault et al. 2017; the log-domain form of
+    /// `u <- u^(1 - w) (a / K v)^w`).
+    public enum Relaxation: Sendable, Equatable {
+        /// Plain Sinkhorn, `w = 1`.
+        case none
+        /// A fixed `w` in `[1, 2)`.
+        case fixed(Double)
+        /// `w` from the observed rate of the marginal error through Young's relation for
+        /// two-cyclic iterations (the controller of ``SinkhornSolver``): plain Sinkhorn's rate
+        /// `1 - O(eps)` at small eps becomes about `w* - 1`. The default.
+        case adaptive
+    }
+
+    /// The cold-start schedule.
+    public enum EpsilonSchedule: Sendable, Equatable {
+        /// Start at ``EntropicParameters/epsilon`` from zero potentials.
+        case none
+        /// Stages `eps_k = R factor^k` from the geometry's cost range `R` down to the target,
+        /// `iterationsPerStage` iterations each (the potentials carry over in cost units), then
+        /// the target until convergence. Skipped when the target is above the range.
+        case geometric(factor: Double, iterationsPerStage: Int)
+    }
+
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for a value
+    ///   outside its domain.
+    public init(epsilon: Double, tolerance: Double = 1e-9, maxIterations: Int = 10_000,
+                scaling: EpsilonSchedule = .geometric(factor: 0.5, iterationsPerStage: 1),
+                overRelaxation: Relaxation = .adaptive) throws {
+        self.epsilon = epsilon
+        self.tolerance = tolerance
+        self.maxIterations = maxIterations
+        self.scaling = scaling
+        self.overRelaxation = overRelaxation
+        try validate()
+    }
+
+    /// Checks every field (they are mutable, so the driver checks again).
+    public func validate() throws {
+        guard epsilon > 0, epsilon.isFinite else {
+            throw WassersteinError.invalidParameter(name: "epsilon", value: epsilon, requirement: "must be finite and > 0")
+        }
+        guard tolerance > 0, tolerance.isFinite else {
+            throw WassersteinError.invalidParameter(name: "tolerance", value: tolerance, requirement: "must be finite and > 0")
+        }
+        guard maxIterations >= 1 else {
+            throw WassersteinError.invalidParameter(name: "max iterations", value: Double(maxIterations), requirement: "must be >= 1")
+        }
+        if case .geometric(let factor, let perStage) = scaling {
+            guard factor > 0, factor < 1 else {
+                throw WassersteinError.invalidParameter(name: "epsilon scaling factor", value: factor, requirement: "must lie in (0, 1)")
+            }
+            guard perStage >= 1 else {
+                throw WassersteinError.invalidParameter(name: "iterations per stage", value: Double(perStage), requirement: "must be >= 1")
+            }
+        }
+        if case .fixed(let w) = overRelaxation, !(w >= 1 && w < 2) {
+            throw WassersteinError.invalidParameter(name: "over-relaxation", value: w, requirement: "must lie in [1, 2)")
+        }
+    }
+}
+
+/// The result of an engine solve.
+public struct EntropicOutput: Sendable {
+    /// The geometry's name (`"dense"`, `"online"`).
+    public var geometry: String
+    /// The regularisation the potentials belong to.
+    public var epsilon: Double
+    /// The transport part `<P, C>` of the plan of the returned potentials.
+    public var transportCost: Double
+    /// `OT_eps = <P, C> + eps KL(P | a (x) b) = <f, P 1> + <g, P^T 1> - eps (sum P - |a| |b|)`.
+    public var regularizedCost: Double
+    /// Source potential `f` (`n` values), gauge `<f, a> = <g, b>` for balanced problems.
+    public var f: [Double]
+    /// Target potential `g` (`m` values; equal to `f` for symmetric problems).
+    public var g: [Double]
+    /// Iterations run, summed over the epsilon stages.
+    public var iterations: Int
+    /// Whether ``marginalError`` is at most the tolerance times the source mass.
+    public var converged: Bool
+    /// `|P 1 - a|_1 + |P^T 1 - b|_1` of the plan of `(f, g)`.
+    public var marginalError: Double
+
+    /// The potentials as ``DualPotentials``.
+    public var potentials: DualPotentials { DualPotentials(f: f, g: g) }
+}
+
+/// The entropic driver: one loop for every geometry and marginal update.
+///
+/// Built once for a geometry and a problem, it holds its workspace (potentials and the
+/// soft-mins of the current iterate, `O(n + m)`), and ``solve()`` runs in place, as
+/// OptimalTransport.jl's `solve!` does: a second ``solve()`` after ``warmStart(f:g:)``
+/// reuses the buffers.
+///
+/// The loop, balanced case (`T` the row soft-min with weights `b`, `T^T` the column one with `a`):
+/// `fT = T(g)`; repeat { `f <- (1 - w) f + w fT`; `gT = T^T(f)`; error of the plan of `(f, g)`;
+/// stop if small; `g <- (1 - w) g + w gT`; `fT = T(g)` }. The row and column masses of the plan
+/// of `(f, g)` are `a_i exp((f_i - fT_i) / eps)` and `b_j exp((g_j - gT_j) / eps)`, so the L1
+/// error of exactly the potentials returned costs `O(n + m)` per iteration, two soft-mins per
+/// iteration in all. The final audit adds one pass for `<P, C>`.
+///
+/// Non-convergence is not an error: the cap ends the loop and the output says
+/// `converged == false`, with the error of the plan returned.
+public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
+    public let geometry: Geometry
+    public let problem: EntropicProblem
+    public var parameters: EntropicParameters
+    /// The current potentials (the warm start of the next ``solve()``).
+    public private(set) var f: [Double]
+    public private(set) var g: [Double]
+    private var fT: [Double]
+    private var gT: [Double]
+    private let logA: [Double]
+    private let logB: [Double]
+    private var warm = false
+
+    /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` when the weights do not
+    ///   match the geometry's counts, ``WassersteinError/unsupported(_:)`` for a symmetric problem
+    ///   on a non-square geometry, ``WassersteinError/invalidParameter(name:value:requirement:)``
+    ///   for invalid parameters or an epsilon below `1e-15` of the cost range (double
+    ///   precision cannot resolve the plan there).
+    public init(geometry: Geometry, problem: EntropicProblem, parameters: EntropicParameters) throws {
+        guard problem.a.count == geometry.sourceCount else {
+            throw WassersteinError.dimensionMismatch(expected: geometry.sourceCount, actual: problem.a.count)
+        }
+        guard problem.b.count == geometry.targetCount else {
+            throw WassersteinError.dimensionMismatch(expected: geometry.targetCount, actual: problem.b.count)
+        }
+        if problem.update == .symmetric, geometry.sourceCount != geometry.targetCount {
+            throw WassersteinError.unsupported("the symmetric update needs a square geometry (one cloud against itself)")
+        }
+        try parameters.validate()
+        try Self.checkResolvable(epsilon: parameters.epsilon, range: geometry.costRange)
+        self.geometry = geometry
+        self.problem = problem
+        self.parameters = parameters
+        f = [Double](repeating: 0, count: geometry.sourceCount)
+        g = [Double](repeating: 0, count: geometry.targetCount)
+        fT = [Double](repeating: .nan, count: geometry.sourceCount)
+        gT = [Double](repeating: .nan, count: geometry.targetCount)
+        logA = problem.a.map { $0 > 0 ? log($0) : -Double.infinity }
+        logB = problem.b.map { $0 > 0 ? log($0) : -Double.infinity }
+    }
+
+    static func checkResolvable(epsilon: Double, range: Double) throws {
+        guard range.isFinite, range / epsilon <= EntropicScale.maximumRangeOverEpsilon else {
+            throw WassersteinError.invalidParameter(
+                name: "epsilon", value: epsilon,
+                requirement: "too small for the cost range \(range): range / epsilon must be at most 1e15, since double precision resolves costs to about 1e-16 of the range; raise epsilon or rescale the costs")
+        }
+    }
+
+    /// Starts the next ``solve()`` from these potentials at the target epsilon (no stages).
+    ///
+    /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` or
+    ///   ``WassersteinError/invalidParameter(name:value:requirement:)`` for non-finite values.
+    public mutating func warmStart(f: [Double], g: [Double]) throws {
+        guard f.count == geometry.sourceCount else { throw WassersteinError.dimensionMismatch(expected: geometry.sourceCount, actual: f.count) }
+        guard g.count == geometry.targetCount else { throw WassersteinError.dimensionMismatch(expected: geometry.targetCount, actual: g.count) }
+        for v in f + g where !v.isFinite {
+            throw WassersteinError.invalidParameter(name: "warm-start potential", value: v, requirement: "must be finite")
+        }
+        self.f = f
+        self.g = problem.update == .symmetric ? f : g
+        warm = true
+    }
+
+    /// Runs the iteration: the epsilon stages of a cold start, then the target epsilon until the
+    /// tolerance or the cap, then the audit of the returned potentials.
+    ///
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` when the
+    ///   parameters were changed to invalid values; ``WassersteinError/solverFailure(_:)`` if a
+    ///   value came out non-finite (the log-domain updates are designed to make that unreachable).
+    public mutating func solve() throws -> EntropicOutput {
+        try parameters.validate()
+        try Self.checkResolvable(epsilon: parameters.epsilon, range: geometry.costRange)
+        let target = parameters.epsilon
+        let limit = parameters.maxIterations
+        var stages = [Double]()
+        if !warm, case .geometric(let factor, let perStage) = parameters.scaling {
+            var e = geometry.costRange
+            // Each stage runs at least one iteration and the final stage needs one: no more
+            // stages than the budget allows (a factor near 1 would otherwise ask for millions).
+            let stageLimit = Swift.max(0, (limit - 1) / perStage)
+            while e > target && stages.count < stageLimit {
+                stages.append(e)
+                e *= factor
+            }
+        }
+        var iterations = 0
+        let perStage: Int
+        if case .geometric(_, let k) = parameters.scaling { perStage = k } else { perStage = 1 }
+        let tolerance = parameters.tolerance * problem.sourceMass
+        for stageEps in stages {
+            let budget = Swift.min(perStage, limit - 1 - iterations)
+            guard budget > 0 else { break }
+            iterations += iterate(epsilon: stageEps, limit: budget, tolerance: 0, relaxation: .none).iterations
+        }
+        let final = iterate(epsilon: target, limit: Swift.max(1, limit - iterations), tolerance: tolerance,
+                            relaxation: parameters.overRelaxation)
+        iterations += final.iterations
+        warm = true
+        return try audit(epsilon: target, iterations: iterations, error: final.error, tolerance: tolerance)
+    }
+
+    /// Iterations at one epsilon, until the error is at most `tolerance` or `limit` iterations ran
+    /// (at least one). On return `fT = T(g)` and `gT = T^T(f)` hold for the current `(f, g)`.
+    private mutating func iterate(epsilon: Double, limit: Int, tolerance: Double, relaxation: EntropicParameters.Relaxation)
+        -> (iterations: Int, error: Double) {
+        switch problem.update {
+        case .balanced: return iterateBalanced(epsilon: epsilon, limit: limit, tolerance: tolerance, relaxation: relaxation)
+        case .symmetric: return iterateSymmetric(epsilon: epsilon, limit: limit, tolerance: tolerance)
+        }
+    }
+
+    private mutating func iterateBalanced(epsilon: Double, limit: Int, tolerance: Double,
+                                          relaxation: EntropicParameters.Relaxation) -> (iterations: Int, error: Double) {
+        let n = f.count, m = g.count
+        softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
+        var iterations = 0
+        var error = Double.infinity
+        var controller: RelaxationController
+        switch relaxation {
+        case .none: controller = RelaxationController(rule: .plain, hint: 1)
+        case .fixed(let w): controller = RelaxationController(rule: .fixed(w), hint: 1)
+        case .adaptive: controller = RelaxationController(rule: .adaptive, hint: 1)
+        }
+        while true {
+            // The first update at a new epsilon is a plain one: relaxation only pays once the
+            // iterate is in the basin of the fixed point.
+            let w = iterations == 0 ? 1 : controller.omega
+            if w == 1 {
+                f = fT
+            } else {
+                for i in 0 ..< n { f[i] = (1 - w) * f[i] + w * fT[i] }
+            }
+            iterations += 1
+            softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
+            error = marginalError(f, fT, problem.a, epsilon) + marginalError(g, gT, problem.b, epsilon)
+            if error <= tolerance || iterations >= limit { break }
+            controller.observe(error)
+            if w == 1 {
+                g = gT
+            } else {
+                for j in 0 ..< m { g[j] = (1 - w) * g[j] + w * gT[j] }
+            }
+            softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
+        }
+        return (iterations, error)
+    }
+
+    private mutating func iterateSymmetric(epsilon: Double, limit: Int, tolerance: Double) -> (iterations: Int, error: Double) {
+        let n = f.count
+        softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
+        var iterations = 0
+        var error = 2 * marginalError(f, fT, problem.a, epsilon)
+        while !(error <= tolerance) && iterations < limit {
+            for i in 0 ..< n { f[i] = 0.5 * (f[i] + fT[i]) }
+            iterations += 1
+            softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
+            error = 2 * marginalError(f, fT, problem.a, epsilon)
+        }
+        g = f
+        gT = fT
+        return (iterations, error)
+    }
+
+    /// `out = T(potential)` (or `T^T`), with `out`'s previous values as the stabilising estimate.
+    private func softMin(_ out: inout [Double], of potential: [Double], weights: [Double], epsilon: Double, transposed: Bool) {
+        potential.withUnsafeBufferPointer { pb in
+            weights.withUnsafeBufferPointer { wb in
+                out.withUnsafeMutableBufferPointer { ob in
+                    geometry.softMin(pb, logWeights: wb, epsilon: epsilon, transposed: transposed, into: ob)
+                }
+            }
+        }
+    }
+
+    /// `sum_i w_i |exp((p_i - pT_i) / eps) - 1|`: the L1 error of the marginal whose masses are
+    /// `w_i exp((p_i - pT_i) / eps)` (the row masses of the plan when `pT = T(g)`).
+    private func marginalError(_ p: [Double], _ pT: [Double], _ w: [Double], _ epsilon: Double) -> Double {
+        var error = 0.0
+        for i in 0 ..< p.count where w[i] > 0 { error += w[i] * abs(exp((p[i] - pT[i]) / epsilon) - 1) }
+        return error.isNaN ? .infinity : error
+    }
+
+    /// Gauge, costs and the final error of the current `(f, g)`.
+    private mutating func audit(epsilon: Double, iterations: Int, error: Double, tolerance: Double) throws -> EntropicOutput {
+        let a = problem.a, b = problem.b
+        if problem.update == .balanced {
+            // (f + c, g - c) has the same plan; fix c so that <f, a> = <g, b>. The soft-mins
+            // move with the potentials: T(g - c) = T(g) + c, T^T(f + c) = T^T(f) - c.
+            var fa = 0.0, gb = 0.0, ma = 0.0, mb = 0.0
+            for i in 0 ..< f.count { fa += f[i] * a[i]; ma += a[i] }
+            for j in 0 ..< g.count { gb += g[j] * b[j]; mb += b[j] }
+            let c = (gb - fa) / (ma + mb)
+            if c.isFinite && c != 0 {
+                for i in 0 ..< f.count { f[i] += c; fT[i] += c }
+                for j in 0 ..< g.count { g[j] -= c; gT[j] -= c }
+            }
+        }
+        var potentialTerm = 0.0, planMass = 0.0
+        for i in 0 ..< f.count where a[i] > 0 {
+            let mass = a[i] * exp((f[i] - fT[i]) / epsilon)
+            potentialTerm += f[i] * mass
+            planMass += mass
+        }
+        for j in 0 ..< g.count where b[j] > 0 {
+            potentialTerm += g[j] * b[j] * exp((g[j] - gT[j]) / epsilon)
+        }
+        let massProduct = problem.sourceMass * b.reduce(0, +)
+        let regularized = potentialTerm - epsilon * (planMass - massProduct)
+        let transport = f.withUnsafeBufferPointer { fb in
+            g.withUnsafeBufferPointer { gb in
+                logA.withUnsafeBufferPointer { ab in
+                    logB.withUnsafeBufferPointer { bb in
+                        geometry.transportCost(f: fb, g: gb, logA: ab, logB: bb, epsilon: epsilon)
+                    }
+                }
+            }
+        }
+        guard transport.isFinite, regularized.isFinite, !error.isNaN,
+              f.allSatisfy({ $0.isFinite }), g.allSatisfy({ $0.isFinite }) else {
+            throw WassersteinError.solverFailure("the entropic engine produced a non-finite value at epsilon \(epsilon) (\(geometry.name) geometry)")
+        }
+        return EntropicOutput(geometry: geometry.name, epsilon: epsilon, transportCost: transport,
+                              regularizedCost: regularized, f: f, g: g, iterations: iterations,
+                              converged: error <= tolerance, marginalError: error)
+    }
+
+    /// Row `i` of the plan of the current potentials (`m` values).
+    public func planRow(_ i: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: geometry.targetCount)
+        guard 0 ..< geometry.sourceCount ~= i else { return out }
+        f.withUnsafeBufferPointer { fb in
+            g.withUnsafeBufferPointer { gb in
+                logA.withUnsafeBufferPointer { ab in
+                    logB.withUnsafeBufferPointer { bb in
+                        out.withUnsafeMutableBufferPointer { ob in
+                            geometry.planRow(i, f: fb, g: gb, logA: ab, logB: bb, epsilon: parameters.epsilon, into: ob)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

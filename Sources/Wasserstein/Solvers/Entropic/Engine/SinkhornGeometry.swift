@@ -1,0 +1,237 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What the entropic driver (``EntropicSinkhorn``) may ask of a cost.
+///
+/// Why a protocol: the driver (epsilon schedule, stopping rule, result) is the same whether the
+/// costs are stored (``DenseCostGeometry``), recomputed tile by tile from coordinates
+/// (``OnlinePointCloudGeometry``), or, later, given by a separable grid kernel or a truncated
+/// multiscale one. The driver talks to a geometry only through the operations below, in the
+/// log domain, so that no geometry has to hold an `n x m` array unless it wants to, and no
+/// operation under- or overflows for any `epsilon > 0` (OTT-JAX's geometry/solver split).
+///
+/// Conventions (Docs/Theory.md 2.1, MATH.md): the plan of potentials `(f, g)` is
+/// `P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps)`, costs and potentials in cost units.
+public protocol SinkhornGeometry: Sendable {
+    /// A short name for reports and JSON output (`"dense"`, `"online"`).
+    var name: String { get }
+    /// `n`, the number of source points (rows of the cost).
+    var sourceCount: Int { get }
+    /// `m`, the number of target points (columns of the cost).
+    var targetCount: Int { get }
+    /// An upper bound on `max C - min C` (finite): the first epsilon of a scaling schedule,
+    /// and the scale against which the driver checks that `epsilon` is resolvable in Double.
+    var costRange: Double { get }
+
+    /// The log-domain soft-min (c-transform) of a potential.
+    ///
+    /// Rows (`transposed == false`): `out_i = -eps log sum_j exp((potential_j - C_ij) / eps + logWeights_j)`
+    /// for `i < n`, with `potential` and `logWeights` of length `m`. Columns (`transposed`):
+    /// `out_j = -eps log sum_i exp((potential_i - C_ij) / eps + logWeights_i)` for `j < m`.
+    /// A weight of zero (`logWeights = -infinity`) leaves its term out.
+    ///
+    /// On entry `out` may hold an estimate of the result (the previous iterate): an
+    /// implementation may use it to stabilise the sum in one pass and must fall back to an
+    /// exact max-shifted sum where the estimate is poor or not finite. The result must not
+    /// depend on how the work is split over cores.
+    func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
+                 epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>)
+
+    /// `<P, C> = sum_ij P_ij C_ij` for the plan of `(f, g)` with weights `exp(logA)`, `exp(logB)`.
+    func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                       logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                       epsilon: Double) -> Double
+
+    /// Row `i` of the plan of `(f, g)`: `out_j = a_i b_j exp((f_i + g_j - C_ij) / eps)`, `m` values.
+    func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                 logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                 epsilon: Double, into out: UnsafeMutableBufferPointer<Double>)
+}
+
+// MARK: - The row machinery shared by the geometries
+
+/// Columns per tile of the row loops: the tile's costs and exponentials stay in L1 (2 x 2 KB).
+@usableFromInline let engineTile = 256
+
+/// Row sums outside this range are recomputed with the exact max shift.
+@usableFromInline let engineSafeSum = 1e-200 ... 1e200
+
+/// A source of cost tiles: `fill(row, start, count, buffer)` returns a pointer to the costs
+/// `C(row, start ..< start + count)` (in the geometry's current direction), either into
+/// `buffer` or straight into stored memory.
+@usableFromInline
+internal struct EngineRows {
+    /// Sum of `exp((t_j - c_j + shift) * invEps)` over one tile, and optionally of the
+    /// same terms times `c_j`. The exponentials go through a buffer so that the loop forming
+    /// them vectorises; the sums use four accumulators in a fixed order (deterministic).
+    @inline(__always)
+    static func tileSums(costs c: UnsafePointer<Double>, shifted t: UnsafePointer<Double>, count: Int,
+                         shift: Double, invEps: Double, scratch e: UnsafeMutablePointer<Double>,
+                         weighted: Bool) -> (mass: Double, cost: Double) {
+        for j in 0 ..< count { e[j] = entropicExp((t[j] - c[j] + shift) * invEps) }
+        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        var j = 0
+        while j + 4 <= count {
+            s0 += e[j]; s1 += e[j + 1]; s2 += e[j + 2]; s3 += e[j + 3]
+            j += 4
+        }
+        while j < count { s0 += e[j]; j += 1 }
+        let mass = (s0 + s1) + (s2 + s3)
+        guard weighted else { return (mass, 0) }
+        var w0 = 0.0, w1 = 0.0, w2 = 0.0, w3 = 0.0
+        j = 0
+        while j + 4 <= count {
+            w0 += e[j] * c[j]; w1 += e[j + 1] * c[j + 1]; w2 += e[j + 2] * c[j + 2]; w3 += e[j + 3] * c[j + 3]
+            j += 4
+        }
+        while j < count { w0 += e[j] * c[j]; j += 1 }
+        return (mass, (w0 + w1) + (w2 + w3))
+    }
+
+    /// `max_j (t_j - c_j)` over one tile (`-infinity` when every `t_j` is `-infinity`).
+    @inline(__always)
+    static func tileMax(costs c: UnsafePointer<Double>, shifted t: UnsafePointer<Double>, count: Int) -> Double {
+        var top = -Double.infinity
+        for j in 0 ..< count {
+            let v = t[j] - c[j]
+            top = v > top ? v : top
+        }
+        return top
+    }
+
+    /// For one row: `log sum_j exp((t_j - c_j) / eps)` times `-eps`, with `t_j = potential_j +
+    /// eps log w_j` already formed, and (when `weighted`) `sum_j exp((t_j - c_j + shift) / eps) c_j`
+    /// with the shift used. Tries `estimate` as the shift first (one pass), and falls back to
+    /// the exact maximum (two passes) when the estimate is not finite or the sum leaves
+    /// ``engineSafeSum``. Returns `(value, mass, weightedCost, shift)` so that callers can form
+    /// `exp(-shift / eps) * mass = sum_j exp((t_j - c_j) / eps)` without overflow where possible.
+    @inline(__always)
+    static func row(count: Int, t: UnsafePointer<Double>, estimate: Double, epsilon: Double, weighted: Bool,
+                    scratch: UnsafeMutablePointer<Double>, tile: (Int, Int) -> UnsafePointer<Double>)
+        -> (value: Double, mass: Double, cost: Double, shift: Double) {
+        let invEps = 1 / epsilon
+        if estimate.isFinite {
+            var mass = 0.0, cost = 0.0
+            var start = 0
+            while start < count {
+                let len = Swift.min(engineTile, count - start)
+                let c = tile(start, len)
+                let s = tileSums(costs: c, shifted: t + start, count: len, shift: estimate, invEps: invEps,
+                                 scratch: scratch, weighted: weighted)
+                mass += s.mass
+                cost += s.cost
+                start += len
+            }
+            if engineSafeSum.contains(mass) {
+                return (estimate - epsilon * log(mass), mass, cost, estimate)
+            }
+        }
+        var top = -Double.infinity
+        var start = 0
+        while start < count {
+            let len = Swift.min(engineTile, count - start)
+            top = Swift.max(top, tileMax(costs: tile(start, len), shifted: t + start, count: len))
+            start += len
+        }
+        // top is -infinity only when every weight is zero, which the driver rules out.
+        guard top.isFinite else { return (Double.infinity, 0, 0, -top) }
+        var mass = 0.0, cost = 0.0
+        start = 0
+        while start < count {
+            let len = Swift.min(engineTile, count - start)
+            let s = tileSums(costs: tile(start, len), shifted: t + start, count: len, shift: -top, invEps: invEps,
+                             scratch: scratch, weighted: weighted)
+            mass += s.mass
+            cost += s.cost
+            start += len
+        }
+        // The largest term is exactly 1, so mass >= 1 and the log is finite.
+        return (-top - epsilon * log(mass), mass, cost, -top)
+    }
+
+    /// `t_j = potential_j + eps * logWeights_j` (`-infinity` for zero weights).
+    static func shifted(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
+                        epsilon: Double) -> [Double] {
+        var t = [Double](repeating: 0, count: potential.count)
+        for j in 0 ..< potential.count {
+            let lw = logWeights[j]
+            t[j] = lw == -Double.infinity ? -Double.infinity : potential[j] + epsilon * lw
+        }
+        return t
+    }
+
+    /// The smallest number of rows worth a separate task for rows of `inner` entries.
+    static func minimumChunk(inner: Int) -> Int { Swift.max(1, 16_384 / Swift.max(1, inner)) }
+
+    /// The shared body of ``SinkhornGeometry/softMin(_:logWeights:epsilon:transposed:into:)``:
+    /// rows split over the cores, each row summed by one thread in a fixed order.
+    static func softMin(outer: Int, inner: Int, potential: UnsafeBufferPointer<Double>,
+                        logWeights: UnsafeBufferPointer<Double>, epsilon: Double,
+                        into out: UnsafeMutableBufferPointer<Double>,
+                        fill: @escaping (Int, Int, Int, UnsafeMutablePointer<Double>) -> UnsafePointer<Double>) {
+        let t = shifted(potential, logWeights: logWeights, epsilon: epsilon)
+        nonisolated(unsafe) let outBase = out.baseAddress!
+        t.withUnsafeBufferPointer { tb in
+            nonisolated(unsafe) let tp = tb.baseAddress!
+            Parallel.forEachChunk(count: outer, minimumChunk: minimumChunk(inner: inner)) { range in
+                let buffer = UnsafeMutablePointer<Double>.allocate(capacity: 2 * engineTile)
+                defer { buffer.deallocate() }
+                for i in range {
+                    let r = row(count: inner, t: tp, estimate: outBase[i], epsilon: epsilon, weighted: false,
+                                scratch: buffer + engineTile, tile: { start, len in fill(i, start, len, buffer) })
+                    outBase[i] = r.value
+                }
+            }
+        }
+    }
+
+    /// The shared body of ``SinkhornGeometry/transportCost(f:g:logA:logB:epsilon:)``: per row
+    /// `a_i exp((f_i - shift) / eps) sum_j exp((t_j - C_ij + shift) / eps) C_ij`, rows summed in
+    /// index order after the parallel pass (deterministic).
+    static func transportCost(outer: Int, inner: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                              logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>, epsilon: Double,
+                              fill: @escaping (Int, Int, Int, UnsafeMutablePointer<Double>) -> UnsafePointer<Double>) -> Double {
+        let t = shifted(g, logWeights: logB, epsilon: epsilon)
+        var rows = [Double](repeating: 0, count: outer)
+        t.withUnsafeBufferPointer { tb in
+            rows.withUnsafeMutableBufferPointer { rb in
+                nonisolated(unsafe) let tp = tb.baseAddress!, rp = rb.baseAddress!
+                Parallel.forEachChunk(count: outer, minimumChunk: minimumChunk(inner: inner)) { range in
+                    let buffer = UnsafeMutablePointer<Double>.allocate(capacity: 2 * engineTile)
+                    defer { buffer.deallocate() }
+                    for i in range where logA[i] > -Double.infinity {
+                        // The shift f_i makes the row's terms the plan entries over a_i.
+                        let r = row(count: inner, t: tp, estimate: f[i], epsilon: epsilon, weighted: true,
+                                    scratch: buffer + engineTile, tile: { start, len in fill(i, start, len, buffer) })
+                        rp[i] = exp(logA[i] + (f[i] - r.shift) / epsilon) * r.cost
+                    }
+                }
+            }
+        }
+        var total = 0.0
+        for v in rows { total += v }
+        return total
+    }
+
+    /// The shared body of ``SinkhornGeometry/planRow(_:f:g:logA:logB:epsilon:into:)``.
+    static func planRow(_ i: Int, inner: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                        logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>, epsilon: Double,
+                        into out: UnsafeMutableBufferPointer<Double>,
+                        fill: (Int, Int, Int, UnsafeMutablePointer<Double>) -> UnsafePointer<Double>) {
+        let buffer = UnsafeMutablePointer<Double>.allocate(capacity: engineTile)
+        defer { buffer.deallocate() }
+        var start = 0
+        while start < inner {
+            let len = Swift.min(engineTile, inner - start)
+            let c = fill(i, start, len, buffer)
+            for k in 0 ..< len {
+                let j = start + k
+                out[j] = exp(logA[i] + logB[j] + (f[i] + g[j] - c[k]) / epsilon)
+            }
+            start += len
+        }
+    }
+}
