@@ -77,7 +77,7 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     /// The largest `n * m` the solver accepts (default `2^30`: the stabilised kernel then takes
     /// 8 GiB). Larger problems throw ``WassersteinError/tooLarge(_:)`` before any allocation,
     /// instead of failing inside the allocator; raise it on a machine with the memory.
-    public var maximumKernelCells: Int = 1 << 30
+    public var maximumKernelCells: Int = SinkhornSolver.defaultMaximumKernelCells
 
     /// The schedule of a cold start.
     public enum EpsilonScaling: Sendable, Equatable {
