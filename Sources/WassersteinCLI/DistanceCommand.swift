@@ -12,7 +12,8 @@ struct DistanceCommand: ParsableCommand {
         Point files hold one point per row (CSV with an optional header line, or .npy of shape (n, D) \
         or (n,)). Weight files hold one column; without them the weights are uniform. Methods: \
         exact (network simplex), lp (GLPK, small problems), sorted (D = 1 only), sinkhorn \
-        (entropic, needs --epsilon), auto (sorted for D = 1, exact otherwise). In 1-D, exact runs \
+        (entropic, needs --epsilon; --geometry dense stores the n x m kernel, online recomputes \
+        costs in O(n + m) memory; by default dense when it fits in half of --memory-limit), auto (sorted for D = 1, exact otherwise). In 1-D, exact runs \
         the sorted solver (exact there, and far faster); JSON output names it under "solver". Files \
         must be regular files (not pipes or devices) of at most 2 GiB.
         """
@@ -60,11 +61,13 @@ struct DistanceCommand: ParsableCommand {
 
         let clock = ContinuousClock()
         var divergence: Double? = nil
+        var geometry: SinkhornGeometryKind? = nil
         var result: TransportResult
         let start = clock.now
         switch chosen {
         case .sinkhorn:
-            (result, divergence) = try entropic.solve(problem, wantsPlan: plan != nil)
+            let solved = try entropic.solve(problem, wantsPlan: plan != nil)
+            (result, divergence, geometry) = (solved.result, solved.divergence, solved.geometry)
         case .distance(let m):
             // The plan only when it is written: for 10^7 sorted points it costs 7x the distance.
             result = try wasserstein2(problem, method: m, includePlan: plan != nil)
@@ -93,6 +96,7 @@ struct DistanceCommand: ParsableCommand {
             if let e = result.entropic {
                 members += [
                     ("entropic_estimate", .bool(true)),
+                    ("geometry", .string(geometry?.rawValue ?? "dense")),
                     ("epsilon", .finite(e.epsilon)),
                     ("transport_cost", .finite(result.cost)),
                     ("regularized_cost", .finite(e.regularizedCost)),
@@ -107,7 +111,7 @@ struct DistanceCommand: ParsableCommand {
             let label = result.method == .sorted && name != "sorted" ? "\(name), sorted 1-D solver" : name
             var line = "W2 = \(format(result.w2))  W2^2 = \(format(result.w2Squared))  [\(label), n = \(source.count), m = \(target.count), D = \(problem.dimension), \(String(format: "%.3g", seconds)) s]"
             if let e = result.entropic {
-                line += "\nentropic estimate (eps = \(format(e.epsilon))): W2^2 above is the transport cost <P, C>; regularized cost = \(format(e.regularizedCost)), marginal error = \(String(format: "%.2e", e.marginalError)), \(result.iterations) iterations"
+                line += "\nentropic estimate (eps = \(format(e.epsilon)), \(geometry?.rawValue ?? "dense") geometry): W2^2 above is the transport cost <P, C>; regularized cost = \(format(e.regularizedCost)), marginal error = \(String(format: "%.2e", e.marginalError)), \(result.iterations) iterations"
             }
             if let divergence { line += "\nSinkhorn divergence S_eps = \(format(divergence))" }
             print(line)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Experiments
 import Wasserstein
 
 /// The options of `--method sinkhorn`.
@@ -15,13 +16,20 @@ struct EntropicOptions: ParsableArguments {
     @Flag(help: "Also compute the debiased Sinkhorn divergence.")
     var divergence = false
 
+    @Option(help: "dense (stored n x m kernel) | online (costs recomputed, O(n + m) memory). Default: dense when the kernel fits in half of --memory-limit, else online.")
+    var geometry: String?
+
+    @OptionGroup var memory: MemoryLimitOption
+
     func validate(for method: DistanceCommand.Chosen) throws {
         guard case .sinkhorn = method else {
-            if epsilon != nil || tolerance != nil || maxIterations != nil || divergence {
-                throw CommandError("--epsilon, --tolerance, --max-iterations and --divergence only apply to --method sinkhorn")
+            if epsilon != nil || tolerance != nil || maxIterations != nil || divergence || geometry != nil || memory.memoryLimit != nil {
+                throw CommandError("--epsilon, --tolerance, --max-iterations, --divergence, --geometry and --memory-limit only apply to --method sinkhorn")
             }
             return
         }
+        _ = try geometryKind()
+        _ = try memory.bytes()
         guard let epsilon else { throw CommandError("--method sinkhorn needs --epsilon E (E > 0)") }
         guard epsilon > 0, epsilon.isFinite else { throw CommandError("--epsilon must be > 0 and finite, got \(epsilon)") }
         if let tolerance, !(tolerance > 0 && tolerance < 1) {
@@ -32,17 +40,25 @@ struct EntropicOptions: ParsableArguments {
         }
     }
 
-    /// Solves the entropic problem; with `--divergence` also the two self problems.
-    func solve(_ problem: TransportProblem, wantsPlan: Bool) throws -> (TransportResult, Double?) {
+    /// `--geometry`, `nil` when not given (the library then chooses).
+    func geometryKind() throws -> SinkhornGeometryKind? {
+        guard let geometry else { return nil }
+        guard let kind = SinkhornGeometryKind(rawValue: geometry) else {
+            throw CommandError("unknown geometry '\(MessageText.excerpt(geometry))' (expected dense or online)")
+        }
+        return kind
+    }
+
+    /// Solves the entropic problem; with `--divergence` also the two self problems. The
+    /// geometry is `--geometry`, or the library's choice under `--memory-limit` (default: the
+    /// machine's physical memory).
+    func solve(_ problem: TransportProblem, wantsPlan: Bool) throws -> EntropicDistance {
         // Keep plan entries down to a total dropped mass of 1e-12 (the sparse plan of a dense
         // entropic coupling would otherwise hold all n m entries).
         let cells = Double(problem.source.count) * Double(problem.target.count)
-        let solver = try SinkhornSolver(epsilon: epsilon!, tolerance: tolerance ?? 1e-9, maxIterations: maxIterations ?? 10_000,
-                                        planOutput: wantsPlan ? .sparse(minimumMass: 1e-12 / cells) : .none)
-        if divergence {
-            let d = try SinkhornDivergence(solver: solver).evaluate(problem)
-            return (d.cross, d.divergence)
-        }
-        return (try solver.solve(problem), nil)
+        return try EntropicDistance(problem, epsilon: epsilon!, tolerance: tolerance ?? 1e-9,
+                                    maxIterations: maxIterations ?? 10_000, divergence: divergence,
+                                    planMinimumMass: wantsPlan ? 1e-12 / cells : nil, geometry: geometryKind(),
+                                    byteBudget: try memory.bytes() ?? MemoryEstimate.physicalMemory)
     }
 }

@@ -3,6 +3,7 @@ import Experiments
 
 /// `--memory-limit SIZE` of `sgd`, `jko`, `compare`, `reduced`, `dimensions` and `demo`: runs
 /// estimated to need more memory are refused before they allocate it (see `MemoryEstimate`).
+/// `distance --method sinkhorn` uses it as the budget of its geometry choice.
 struct MemoryLimitOption: ParsableArguments {
     @Option(name: .customLong("memory-limit"),
             help: "Refuse runs estimated to need more memory than this: bytes, or with K, M, G or T (16G). Default: the spec's memory_limit, else the machine's physical memory.")

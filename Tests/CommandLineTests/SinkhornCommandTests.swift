@@ -64,4 +64,46 @@ struct SinkhornCommandTests {
         #expect(o["status"] as? String == "iterationLimit")
         #expect(out.stderr.contains("iteration limit"))
     }
+
+    @Test("--geometry online agrees with dense, and the JSON output names the geometry")
+    func onlineGeometry() throws {
+        let s = try Scratch()
+        let x = s.file("x.csv", (0 ..< 12).map { "\(Double($0) / 7),\(sin(Double($0)))" }.joined(separator: "\n"))
+        let y = s.file("y.csv", (0 ..< 9).map { "\(Double($0) / 5 + 0.5),\(cos(Double($0)))" }.joined(separator: "\n"))
+        var values = [String: [String: Any]]()
+        for geometry in ["dense", "online"] {
+            let out = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--tolerance", "1e-12",
+                                             "--divergence", "--geometry", geometry, "--json"])
+            #expect(out.status == 0, "\(out.stderr)")
+            let o = try json(out.stdout)
+            #expect(o["geometry"] as? String == geometry)
+            #expect(o["converged"] as? Bool == true)
+            values[geometry] = o
+        }
+        for key in ["transport_cost", "regularized_cost", "divergence"] {
+            let d = try #require(values["dense"]?[key] as? Double), o = try #require(values["online"]?[key] as? Double)
+            #expect(abs(d - o) <= 1e-9 * max(1, abs(d)), "\(key): \(d) vs \(o)")
+        }
+        // The default picks dense for what fits, online under a tiny memory limit.
+        let small = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--json"])
+        #expect(try json(small.stdout)["geometry"] as? String == "dense")
+        let tight = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--memory-limit", "1K", "--json"])
+        #expect(try json(tight.stdout)["geometry"] as? String == "online")
+        let text = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--geometry", "online"])
+        #expect(text.stdout.contains("online geometry"))
+    }
+
+    @Test("--geometry and --memory-limit: bad values and other methods are usage errors", arguments: [
+        ["--method", "sinkhorn", "--epsilon", "0.1", "--geometry", "sparse"],
+        ["--method", "sinkhorn", "--epsilon", "0.1", "--memory-limit", "-3"],
+        ["--method", "exact", "--geometry", "online"],
+        ["--method", "exact", "--memory-limit", "1G"],
+    ])
+    func badGeometry(_ extra: [String]) throws {
+        let s = try Scratch()
+        let x = s.file("x.csv", "0\n1\n"), y = s.file("y.csv", "2\n")
+        let out = try CommandRunner.run(["distance", x, y] + extra)
+        #expect(out.status == 64, "a usage error: \(out.stderr)")
+        #expect(out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
+    }
 }
