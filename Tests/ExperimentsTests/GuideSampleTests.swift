@@ -171,6 +171,41 @@ struct GuideSampleTests {
         #expect(divergence.sourceGradient!.count == 80 * 2)
     }
 
+    @Test("4.4 the entropic engine: online equals SinkhornSolver, a user cost matrix")
+    func entropicEngine() throws {
+        var rng = Xoshiro256StarStar(seed: 7)
+        var x = [Double](repeating: 0, count: 2 * 80), y = [Double](repeating: 0, count: 2 * 60)
+        rng.fillGaussian(&x)
+        rng.fillGaussian(&y, mean: 0.5, standardDeviation: 0.8)
+        let problem = try TransportProblem(source: PointCloud(coordinates: x, dimension: 2),
+                                           target: PointCloud(coordinates: y, dimension: 2))
+        // Sample
+        let parameters = try EntropicParameters(epsilon: 0.05)                // tolerance 1e-9, as above
+        let online = try EntropicEngine.solve(problem, parameters: parameters, geometry: EntropicEngine.online())
+        print(online.geometry, online.transportCost, online.regularizedCost, online.iterations, online.converged)
+        let s = try EntropicEngine.divergence(problem, parameters: parameters, geometry: EntropicEngine.online())
+        print(s.divergence, s.converged)                                      // S_eps from three solves
+
+        // A cost matrix of your own (any finite values), through the same driver:
+        let costs = try DenseCostGeometry(costs: [0, 1, 1, 0], sourceCount: 2, targetCount: 2)
+        var driver = try EntropicSinkhorn(geometry: costs, problem: .balanced(a: [0.5, 0.5], b: [0.5, 0.5]),
+                                          parameters: parameters)
+        let diagonal = try driver.solve()
+        print(diagonal.transportCost, driver.planRow(0))                      // ~2e-9, [0.49999999, 1e-9]
+        // End of sample
+
+        #expect(online.geometry == "online" && online.converged && s.converged && diagonal.converged)
+        // The same problem by the dense solver: equal to about the tolerance.
+        let reference = try SinkhornDivergence(epsilon: 0.05).evaluate(problem)
+        #expect(abs(online.transportCost - reference.cross.cost) <= 1e-7 * reference.cross.cost)
+        #expect(abs(s.divergence - reference.divergence) <= 1e-7 * reference.divergence)
+        // The 2 x 2 diagonal problem in closed form: P_01 / P_00 = exp(-1 / eps) (both potentials
+        // symmetric), so P_01 = 0.5 / (1 + e^20) and <P, C> = 2 P_01.
+        let off = 0.5 / (1 + exp(20.0))
+        #expect(abs(diagonal.transportCost - 2 * off) <= 1e-6 * 2 * off)
+        #expect(abs(driver.planRow(0)[1] - off) <= 1e-6 * off)
+    }
+
     // MARK: - 4.5 Reading and writing files
 
     @Test("4.5 files: CSV with header and .npy round-trip into the clouds of sample 4.1")
@@ -498,7 +533,7 @@ struct GuideSampleTests {
         let source = Self.normalized(try String(contentsOf: here, encoding: .utf8))
         // Package manifests are not library samples.
         let samples = Self.swiftBlocks(guide).filter { !$0.contains("import PackageDescription") }
-        #expect(samples.count == 12)
+        #expect(samples.count == 13)
         for sample in samples {
             let found = source.contains(Self.normalized(sample))
             #expect(found, "Guide sample not found verbatim in GuideSampleTests.swift:\n\(sample)")
