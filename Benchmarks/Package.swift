@@ -14,6 +14,7 @@ let package = Package(
         .executableTarget(name: "bench-exact", dependencies: [.product(name: "Wasserstein", package: "Wasserstein")], path: "Sources/BenchExact"),
         .executableTarget(name: "bench-1d", dependencies: [.product(name: "Wasserstein", package: "Wasserstein")], path: "Sources/Bench1D"),
         .executableTarget(name: "bench-sinkhorn", dependencies: [.product(name: "Wasserstein", package: "Wasserstein")], path: "Sources/BenchSinkhorn"),
+        .executableTarget(name: "bench-engine", dependencies: [.product(name: "Wasserstein", package: "Wasserstein")], path: "Sources/BenchEngine"),
         .executableTarget(name: "bench-meanfield", dependencies: [.product(name: "MeanField", package: "Wasserstein"), .product(name: "Wasserstein", package: "Wasserstein")], path: "Sources/BenchMeanField"),
         .executableTarget(name: "bench-jko", dependencies: [.product(name: "GradientFlows", package: "Wasserstein"), .product(name: "MeanField", package: "Wasserstein"), .product(name: "Experiments", package: "Wasserstein"), .product(name: "Wasserstein", package: "Wasserstein")], path: "Sources/BenchJKO"),
     ]
