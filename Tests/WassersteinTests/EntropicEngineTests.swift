@@ -206,4 +206,45 @@ struct EntropicEngineTests {
         let divergence = cross - (closed(0, 1, 0, 1) + closed(1, 0.25, 1, 0.25)) / 2
         #expect(Self.relative(s.divergence, divergence) <= 1e-8, "\(s.divergence) vs \(divergence)")
     }
+
+    @Test("each row's soft-min is the same whether rows are split over cores or computed alone")
+    func rowsIndependentOfSplit() throws {
+        // 64 rows of 600 columns are split over the cores (when there are several); one-point
+        // source clouds run inline. The exact (two-pass) route is taken in both: no estimate.
+        let x = try EntropicTestClouds.gaussian(64, dimension: 2, seed: 81)
+        let y = try EntropicTestClouds.gaussian(600, dimension: 2, seed: 82)
+        let g = (0 ..< y.count).map { 0.3 * cos(Double($0)) }
+        let logB = y.weights.map { log($0) }
+        func softMin(_ source: PointCloud) throws -> [Double] {
+            let geometry = try OnlinePointCloudGeometry(source: source, target: y)
+            var out = [Double](repeating: .nan, count: source.count)
+            g.withUnsafeBufferPointer { gb in
+                logB.withUnsafeBufferPointer { wb in
+                    out.withUnsafeMutableBufferPointer { geometry.softMin(gb, logWeights: wb, epsilon: 0.05, transposed: false, into: $0) }
+                }
+            }
+            return out
+        }
+        let all = try softMin(x)
+        for i in [0, 17, 31, 32, 63] {
+            let alone = try softMin(PointCloud(coordinates: Array(x.point(i)), dimension: 2))
+            #expect(alone[0] == all[i], "row \(i)")
+        }
+    }
+
+    @Test("zero weights: their terms drop out, and the engine still matches SinkhornSolver")
+    func zeroWeights() throws {
+        var w = [Double](repeating: 1.0 / 12, count: 16)
+        for i in [2, 7, 11, 15] { w[i] = 0 }
+        let x = try EntropicTestClouds.gaussian(16, seed: 91).reweighted(w)
+        let y = try EntropicTestClouds.gaussian(14, seed: 92, shift: 0.4)
+        let problem = try TransportProblem(source: x, target: y)
+        let parameters = try EntropicParameters(epsilon: 0.1, tolerance: 1e-12)
+        let engine = try EntropicEngine.solve(problem, parameters: parameters, geometry: EntropicEngine.online())
+        let reference = try SinkhornSolver(epsilon: 0.1, tolerance: 1e-12).solve(problem)
+        #expect(engine.converged && reference.converged)
+        #expect(Self.relative(engine.transportCost, reference.cost) <= 1e-9)
+        #expect(Self.relative(engine.regularizedCost, reference.entropic!.regularizedCost) <= 1e-9)
+        #expect(engine.f.allSatisfy { $0.isFinite })
+    }
 }
