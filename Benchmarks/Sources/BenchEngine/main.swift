@@ -3,6 +3,7 @@
 //   swift build -c release --package-path Benchmarks --product bench-engine
 //   bench-engine --n 10000 [--d 3] [--eps 0.0025] [--reps 3]      # soft-min rate only
 //   bench-engine --n 10000 --divergence [--geometry online|dense]  # the debiased divergence
+//   bench-engine --n 2000 --tune [--factor F --per-stage K | --no-scaling] [--omega W]  # driver settings
 //
 // Clouds: n points uniform in the unit cube [0, 1]^D on each side (seeded xoshiro), uniform
 // weights, cost |x - y|^2. Output: one JSON line. The rate is pairs (cost, exp, sum) per second
@@ -41,7 +42,20 @@ func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
 }
 
-if args.contains("--divergence") {
+if args.contains("--tune") {
+    // Schedules and relaxation of the engine's driver on the online geometry (divergence).
+    var scaling = EntropicParameters.EpsilonSchedule.geometric(factor: Double(arg("--factor") ?? "0.5") ?? 0.5,
+                                                               iterationsPerStage: Int(arg("--per-stage") ?? "1") ?? 1)
+    if args.contains("--no-scaling") { scaling = .none }
+    var relaxation = EntropicParameters.Relaxation.adaptive
+    if let w = arg("--omega").flatMap(Double.init) { relaxation = w == 1 ? .none : .fixed(w) }
+    let parameters = try EntropicParameters(epsilon: eps, scaling: scaling, overRelaxation: relaxation)
+    let cpu0 = cpuSeconds()
+    let start = clock.now
+    let r = try EntropicEngine.divergence(problem, parameters: parameters, geometry: EntropicEngine.online())
+    let wall = seconds(clock.now - start)
+    print("{\"bench\":\"tune\",\"n\":\(n),\"scaling\":\"\(scaling)\",\"relaxation\":\"\(relaxation)\",\"seconds\":\(wall),\"cpu_seconds\":\(cpuSeconds() - cpu0),\"iterations\":[\(r.cross.iterations),\(r.sourceSelf.iterations),\(r.targetSelf.iterations)],\"divergence\":\(r.divergence),\"converged\":\(r.converged)}")
+} else if args.contains("--divergence") {
     let kind = SinkhornGeometryKind(rawValue: arg("--geometry") ?? "online") ?? .online
     let cpu0 = cpuSeconds()
     let start = clock.now

@@ -116,7 +116,9 @@ public struct EntropicParameters: Sendable, Equatable {
         case none
         /// Stages `eps_k = R factor^k` from the geometry's cost range `R` down to the target,
         /// `iterationsPerStage` iterations each (the potentials carry over in cost units), then
-        /// the target until convergence. Skipped when the target is above the range.
+        /// the target until convergence. Skipped when the target is above the range, after a
+        /// warm start, and for ``MarginalUpdate/symmetric`` problems (which converge at a rate
+        /// of at least 1/2 per iteration whatever eps).
         case geometric(factor: Double, iterationsPerStage: Int)
     }
 
@@ -275,7 +277,10 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         let target = parameters.epsilon
         let limit = parameters.maxIterations
         var stages = [Double]()
-        if !warm, case .geometric(let factor, let perStage) = parameters.scaling {
+        // Stages for balanced problems only: the averaged symmetric update contracts by at least
+        // 1/2 per iteration at every eps, so stages only add iterations there (measured, 3-D
+        // uniform clouds, n = 2000, eps = 0.0025: 34 iterations per self term with stages, 23 without).
+        if !warm, problem.update == .balanced, case .geometric(let factor, let perStage) = parameters.scaling {
             var e = geometry.costRange
             // Each stage runs at least one iteration and the final stage needs one: no more
             // stages than the budget allows (a factor near 1 would otherwise ask for millions).
