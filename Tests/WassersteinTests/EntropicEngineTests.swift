@@ -175,6 +175,15 @@ struct EntropicEngineTests {
             results.append(out)
         }
         for r in results.dropFirst() { #expect(Self.maxRelative(r, results[0], scale: 1) <= 1e-13) }
+        // Buffers of the wrong length give NaN, never an out-of-bounds access.
+        var out = [Double](repeating: 0, count: x.count)
+        let short = Array(g.dropLast())
+        short.withUnsafeBufferPointer { gb in
+            logB.withUnsafeBufferPointer { wb in
+                out.withUnsafeMutableBufferPointer { geometry.softMin(gb, logWeights: wb, epsilon: 0.01, transposed: false, into: $0) }
+            }
+        }
+        #expect(out.allSatisfy { $0.isNaN })
     }
 
     @Test("entropic OT between two 1-D Gaussians on a fine grid equals its closed form")

@@ -172,10 +172,18 @@ internal struct EngineRows {
                         logWeights: UnsafeBufferPointer<Double>, epsilon: Double,
                         into out: UnsafeMutableBufferPointer<Double>,
                         fill: @escaping (Int, Int, Int, UnsafeMutablePointer<Double>) -> UnsafePointer<Double>) {
+        // Buffers of the wrong length are a caller's bug; answer NaN (the driver then reports a
+        // solver failure) rather than read or write out of bounds.
+        guard let outStart = out.baseAddress else { return }
+        guard potential.count == inner, logWeights.count == inner, out.count == outer, inner > 0 else {
+            for i in 0 ..< out.count { out[i] = .nan }
+            return
+        }
         let t = shifted(potential, logWeights: logWeights, epsilon: epsilon)
-        nonisolated(unsafe) let outBase = out.baseAddress!
+        nonisolated(unsafe) let outBase = outStart
         t.withUnsafeBufferPointer { tb in
-            nonisolated(unsafe) let tp = tb.baseAddress!
+            guard let tStart = tb.baseAddress else { return }
+            nonisolated(unsafe) let tp = tStart
             Parallel.forEachChunk(count: outer, minimumChunk: minimumChunk(inner: inner)) { range in
                 let buffer = UnsafeMutablePointer<Double>.allocate(capacity: 2 * engineTile)
                 defer { buffer.deallocate() }
@@ -194,11 +202,15 @@ internal struct EngineRows {
     static func transportCost(outer: Int, inner: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
                               logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>, epsilon: Double,
                               fill: @escaping (Int, Int, Int, UnsafeMutablePointer<Double>) -> UnsafePointer<Double>) -> Double {
+        guard f.count == outer, logA.count == outer, g.count == inner, logB.count == inner, outer > 0, inner > 0 else {
+            return .nan
+        }
         let t = shifted(g, logWeights: logB, epsilon: epsilon)
         var rows = [Double](repeating: 0, count: outer)
         t.withUnsafeBufferPointer { tb in
             rows.withUnsafeMutableBufferPointer { rb in
-                nonisolated(unsafe) let tp = tb.baseAddress!, rp = rb.baseAddress!
+                guard let tStart = tb.baseAddress, let rStart = rb.baseAddress else { return }
+                nonisolated(unsafe) let tp = tStart, rp = rStart
                 Parallel.forEachChunk(count: outer, minimumChunk: minimumChunk(inner: inner)) { range in
                     let buffer = UnsafeMutablePointer<Double>.allocate(capacity: 2 * engineTile)
                     defer { buffer.deallocate() }
@@ -221,6 +233,10 @@ internal struct EngineRows {
                         logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>, epsilon: Double,
                         into out: UnsafeMutableBufferPointer<Double>,
                         fill: (Int, Int, Int, UnsafeMutablePointer<Double>) -> UnsafePointer<Double>) {
+        guard f.count == logA.count, 0 ..< f.count ~= i, g.count == inner, logB.count == inner, out.count == inner else {
+            for j in 0 ..< out.count { out[j] = .nan }
+            return
+        }
         let buffer = UnsafeMutablePointer<Double>.allocate(capacity: engineTile)
         defer { buffer.deallocate() }
         var start = 0
