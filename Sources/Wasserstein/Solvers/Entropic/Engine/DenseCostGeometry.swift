@@ -7,9 +7,13 @@
 /// iteration on stored costs: `n m` exponentials per soft-min, simple and exact, and it
 /// accepts any finite cost matrix.
 public struct DenseCostGeometry: SinkhornGeometry {
+    /// `"dense"`.
     public var name: String { "dense" }
+    /// `n`, the rows.
     public let sourceCount: Int
+    /// `m`, the columns.
     public let targetCount: Int
+    /// `max C - min C` of the stored costs (or the bounding-box bound for point clouds).
     public let costRange: Double
     /// The costs, row-major: `C_ij` at `i * m + j`.
     public let costs: [Double]

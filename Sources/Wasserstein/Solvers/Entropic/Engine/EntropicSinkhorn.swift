@@ -202,11 +202,15 @@ public struct EntropicOutput: Sendable {
 /// Non-convergence is not an error: the cap ends the loop and the output says
 /// `converged == false`, with the error of the plan returned.
 public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
+    /// The cost, reached only through its soft-min, transport-cost and plan-row operations.
     public let geometry: Geometry
+    /// The weights and the marginal update.
     public let problem: EntropicProblem
+    /// Epsilon, tolerance, cap, schedule, relaxation (checked again by every ``solve()``).
     public var parameters: EntropicParameters
-    /// The current potentials (the warm start of the next ``solve()``).
+    /// The current source potential (the warm start of the next ``solve()``).
     public private(set) var f: [Double]
+    /// The current target potential.
     public private(set) var g: [Double]
     private var fT: [Double]
     private var gT: [Double]

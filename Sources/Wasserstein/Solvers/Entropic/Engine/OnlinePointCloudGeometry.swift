@@ -70,13 +70,17 @@ public struct PointCloudCost: Sendable, Equatable {
 /// The cost is symmetric, so the transposed soft-min is the same loop with the clouds' roles
 /// exchanged.
 public struct OnlinePointCloudGeometry: SinkhornGeometry {
+    /// `"online"`.
     public var name: String { "online" }
+    /// `n`.
     public let sourceCount: Int
+    /// `m`.
     public let targetCount: Int
     /// The dimension `D` of the points.
     public let dimension: Int
     /// The cost `|x - y|^p`.
     public let cost: PointCloudCost
+    /// The largest cost between the clouds' bounding boxes (an upper bound on `max C - min C`).
     public let costRange: Double
     /// Source coordinates by axis: axis `k` of point `i` at `k * n + i`.
     let xAxes: [Double]
