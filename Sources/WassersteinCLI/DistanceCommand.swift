@@ -55,7 +55,8 @@ struct DistanceCommand: ParsableCommand {
                 throw CommandError(error.description)
             }
         }
-        let (source, target) = try PointCloudFile.readPair(x, y, firstWeights: xWeights, secondWeights: yWeights)
+        let (source, target) = try PointCloudFile.readPair(x, y, firstWeights: xWeights, secondWeights: yWeights,
+                                                           normalizing: normalize)
         let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
 
         let clock = ContinuousClock()

@@ -62,7 +62,7 @@ public enum CompareReducedRun {
         }
         // Before the reference's work: SGD keeps the particles of every common time.
         try spec.checkMemory(spec.compareReducedMemory(interval: interval, intervalKey: intervalKey, nodes: nodes))
-        let count = Int((spec.horizon / interval + 1e-9).rounded(.down)) + 1
+        let count = Int(clampingCount: (spec.horizon / interval + 1e-9).rounded(.down), limit: 1 << 40) + 1
         let step = ReducedReference.step(requested: referenceStep, interval: interval)
         let model = try spec.networkModel()
         let clock = ContinuousClock()

@@ -47,7 +47,7 @@ public struct ReducedReferenceFlow: Sendable {
     public func run(from law: ReducedLaw, interval: Double, count: Int,
                     progress: ((Double) -> Void)? = nil) throws -> [Record] {
         precondition(interval > 0 && count >= 1)
-        let substeps = max(1, Int((interval / step - 1e-9).rounded(.up)))
+        let substeps = max(1, Int(clampingCount: (interval / step - 1e-9).rounded(.up), limit: 1 << 40))
         let h = interval / Double(substeps)
         var current = law
         var records = [try record(current, time: 0)]

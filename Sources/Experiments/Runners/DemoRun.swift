@@ -59,7 +59,7 @@ public enum DemoRun {
         let lines = try distanceTour(directory: distances)
         log("1. W2^2 between the built-in clouds (\(distances.path)):")
         for l in lines {
-            let name = l.method.padding(toLength: 24, withPad: " ", startingAt: 0)
+            let name = MessageText.padded(l.method, to: 24)
             let time = DurationText.precise(l.seconds)
             log("   " + name + String(format: "%12.6f  ", l.w2Squared) + String(repeating: " ", count: max(0, 8 - time.count)) + time + "  " + l.note)
         }

@@ -219,7 +219,7 @@ public struct ReducedGridEnergy: Energy {
             let u = (p - x[0]) / h
             if u <= 0 { out[0] = 1; return out }
             if u >= Double(x.count - 1) { out[x.count - 1] = 1; return out }
-            let i = Int(u.rounded(.down)), f = u - Double(i)
+            let i = Int(clampingCount: u, limit: x.count - 2), f = u - Double(i)
             out[i] = 1 - f
             out[i + 1] = f
             return out
