@@ -57,6 +57,10 @@ struct DistanceCommand: ParsableCommand {
         }
         let (source, target) = try PointCloudFile.readPair(x, y, firstWeights: xWeights, secondWeights: yWeights,
                                                            normalizing: normalize)
+        guard source.dimension == target.dimension else {
+            // Name both files and their sides: "dimension mismatch: expected 2, got 1" named neither.
+            throw DataFileError.malformed(path: y, reason: "the target's points have dimension \(target.dimension), the source's (\(x)) \(source.dimension)")
+        }
         let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
 
         let clock = ContinuousClock()
