@@ -3,6 +3,7 @@
 // The layering is the folder tree: each target imports only the ones above it.
 //
 //   CGLPK            system library; the only place that sees glpk.h
+//   OptimalTransport one import for library users: re-exports Wasserstein, GradientFlows, MeanField
 //   Wasserstein      measures, costs -> solvers -> results (imports CGLPK)
 //   GradientFlows    energies, JKO schemes, entropy estimators (imports Wasserstein)
 //   MeanField        the two-layer network, its energies and particle dynamics (imports GradientFlows)
@@ -14,6 +15,7 @@ let package = Package(
     name: "Wasserstein",
     platforms: [.macOS(.v13)],
     products: [
+        .library(name: "OptimalTransport", targets: ["OptimalTransport"]),
         .library(name: "Wasserstein", targets: ["Wasserstein"]),
         .library(name: "GradientFlows", targets: ["GradientFlows"]),
         .library(name: "MeanField", targets: ["MeanField"]),
@@ -41,6 +43,11 @@ let package = Package(
         .target(
             name: "MeanField",
             dependencies: ["GradientFlows", "Wasserstein"]
+        ),
+        // One import for library users: re-exports Wasserstein, GradientFlows and MeanField.
+        .target(
+            name: "OptimalTransport",
+            dependencies: ["MeanField", "GradientFlows", "Wasserstein"]
         ),
         .target(
             name: "Experiments",
@@ -101,7 +108,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ExperimentsTests",
-            dependencies: ["Experiments", "MeanField", "GradientFlows", "Wasserstein"]
+            dependencies: ["Experiments", "OptimalTransport", "MeanField", "GradientFlows", "Wasserstein"]
         ),
         .testTarget(
             name: "CommandLineTests",
