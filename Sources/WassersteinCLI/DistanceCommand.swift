@@ -160,6 +160,8 @@ struct DistanceCommand: ParsableCommand {
             text += "\(e.source),\(e.target),\(e.mass)\n"
         }
         do {
+            // `--plan runs/plan.csv` creates `runs/`, as `--out` does.
+            try FileManager.default.createDirectory(atPath: FolderPath.parent(path), withIntermediateDirectories: true)
             try text.write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
             throw DataFileError.unwritable(path: path, reason: error.localizedDescription)
