@@ -49,8 +49,12 @@ public enum DemoRun {
 
     /// Runs the tour; `log` receives one line per finished part.
     ///
-    /// - Parameter memoryLimit: refuse the tour, before any part runs, when its JKO or
-    ///   comparison run is estimated above this many bytes (`nil`: the machine's physical memory).
+    /// - Parameters:
+    ///   - directory: where the three parts write their folders (`distances`, `jko`, `compare`).
+    ///   - memoryLimit: refuse the tour, before any part runs, when its JKO or comparison run is
+    ///     estimated above this many bytes (`nil`: the machine's physical memory).
+    ///   - log: receives one line per finished part.
+    ///   - progress: called with the fraction done and a short status text.
     public static func run(directory: OutputDirectory, memoryLimit: Double? = nil, log: (String) -> Void,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws {
         var jSpec = try ExperimentSpec.parse(data: Data(jkoSpec.utf8), file: "demo jko spec")
