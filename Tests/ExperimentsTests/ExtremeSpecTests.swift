@@ -108,6 +108,20 @@ struct ExtremeSpecTests {
         #expect(performing: { try SGDRun.run(spec: sgdSpec, directory: nil) }, throws: { Self.keyOf($0) == "sgd.eta" })
     }
 
+    @Test("A spec without a model refuses a huge dimension at the key (its scalar w.mean was repeated 1e14 times: the allocator aborted)")
+    func hugeOracleDimension() throws {
+        func text(_ d: String) -> String {
+            """
+            {"energy": {"potential": "quadratic", "lambda": 1}, "initialization": {"w": {"mean": 0, "std": 1}},
+             "dimension": \(d), "particles": 1, "horizon": 1}
+            """
+        }
+        for d in ["100000000000000", "100001"] {
+            #expect { try ExperimentSpec.parse(data: Data(text(d).utf8)) } throws: { Self.keyOf($0) == "dimension" }
+        }
+        #expect(try ExperimentSpec.parse(data: Data(text("100000").utf8)).initialization.w.mean.count == 100_000)
+    }
+
     @Test("record_every beyond the horizon records the start and the end")
     func recordEveryBeyondHorizon() throws {
         let spec = try Self.spec([("\"record_every\": 0.05", "\"record_every\": 1e300")])
