@@ -122,6 +122,20 @@ struct ExtremeSpecTests {
         #expect(try ExperimentSpec.parse(data: Data(text("100000").utf8)).initialization.w.mean.count == 100_000)
     }
 
+    @Test("A reduced grid with points_per_axis = +-1e308 is refused at the key (the message converted the count to Int and trapped)",
+          arguments: ["1.7976931348623157e308", "-1e300", "[8, 1e20, 8]", "4", "1000"])
+    func hugeReducedGridCounts(_ counts: String) throws {
+        let text = """
+        {"model": {"activation": "relu", "input_dimension": 10}, "teacher": {"directions": [[1]]},
+         "initialization": {"a": {"mean": 0.5, "std": 0.1}, "w": {"gamma": 1}}, "horizon": 1, "scheme": "grid",
+         "grid": {"tau": 0.1, "bounds": [[0, 1], [-2, 2], [0, 2]], "points_per_axis": \(counts)}}
+        """
+        #expect { try ReducedSpec.parse(data: Data(text.utf8)) } throws: { error in
+            guard case ExperimentError.invalidSpec("grid.points_per_axis", let reason) = error else { return false }
+            return reason.contains(counts == "4" ? "got 4 " : counts == "1000" ? "got 1000 " : "e+")
+        }
+    }
+
     @Test("record_every beyond the horizon records the start and the end")
     func recordEveryBeyondHorizon() throws {
         let spec = try Self.spec([("\"record_every\": 0.05", "\"record_every\": 1e300")])
