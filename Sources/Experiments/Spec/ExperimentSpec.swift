@@ -254,6 +254,8 @@ extension ExperimentSpec {
         } else {
             if let dd = dimensionKey {
                 guard dd >= 1 else { throw r.fail("dimension", "must be >= 1") }
+                // As model.input_dimension: a scalar mean is repeated dd times below.
+                guard dd <= 100_000 else { throw r.fail("dimension", "must be <= 100000, got \(dd)") }
                 if wMean.count == 1 { wMean = [Double](repeating: wMean[0], count: dd) }
                 guard wMean.count == dd else { throw wr.fail("mean", "has \(wMean.count) entries, dimension is \(dd)") }
             }
