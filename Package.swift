@@ -3,6 +3,7 @@
 // The layering is the folder tree: each target imports only the ones above it.
 //
 //   CGLPK            system library; the only place that sees glpk.h
+//   CEntropicKernels C loops with AVX2 chosen at run time (exponential sums of the entropic solvers)
 //   OptimalTransport one import for library users: re-exports Wasserstein, GradientFlows, MeanField
 //   Wasserstein      measures, costs -> solvers -> results (imports CGLPK)
 //   GradientFlows    energies, JKO schemes, entropy estimators (imports Wasserstein)
@@ -32,9 +33,14 @@ let package = Package(
             path: "Sources/CGLPK",
             providers: [.apt(["libglpk-dev"])]
         ),
+        // The AVX2 exponential sums, chosen at run time (the default x86-64 target has no AVX).
+        .target(
+            name: "CEntropicKernels",
+            path: "Sources/CEntropicKernels"
+        ),
         .target(
             name: "Wasserstein",
-            dependencies: ["CGLPK"]
+            dependencies: ["CGLPK", "CEntropicKernels"]
         ),
         .target(
             name: "GradientFlows",
@@ -95,7 +101,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WassersteinTests",
-            dependencies: ["Wasserstein"],
+            dependencies: ["Wasserstein", "CEntropicKernels"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
