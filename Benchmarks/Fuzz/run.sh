@@ -74,7 +74,9 @@ for t in "${targets[@]}"; do
     "$build/fuzz-$t" "$work/corpus/$t" "$fuzz/corpus/$t" -dict="$fuzz/dictionaries/$t.dict" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
         -artifact_prefix="$work/artifacts/$t/" ${FUZZ_FLAGS:-} > "$work/fuzz-$t.log" 2>&1 || rc=$?
-    grep -E '^(#[0-9]+.*(INITED|DONE)|stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|fuzz invariant|SUMMARY)' "$work/fuzz-$t.log" || true
+    # The last status line (executions, coverage, corpus), and any report.
+    grep -E '^#[0-9]+' "$work/fuzz-$t.log" | tail -n 1 || true
+    grep -E '^(==[0-9]+== ?ERROR|.*fuzz invariant failed|SUMMARY)' "$work/fuzz-$t.log" || true
     if [ "$rc" != 0 ] || [ -n "$(ls -A "$work/artifacts/$t")" ]; then
         echo "fuzz-$t: FINDINGS (exit $rc) in $work/artifacts/$t, log $work/fuzz-$t.log"
         status=1
