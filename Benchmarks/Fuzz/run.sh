@@ -28,6 +28,23 @@ mkdir -p "$build"
 # the internal DecimalParser against strtod.
 flags=(-O -wmo -swift-version 6 -parse-as-library -sanitize=fuzzer,address -g -I "$build" -I Sources/CGLPK)
 
+# C targets with sources (Sources/C*/ holding .c files and include/module.modulemap): compiled
+# with the toolchain's clang, instrumented the same way, and linked into every fuzz executable.
+c_objects=()
+c_targets() {
+    local dir file object
+    for dir in Sources/C*/; do
+        [ -d "$dir/include" ] || continue
+        flags+=(-I "$dir/include")
+        for file in "$dir"*.c; do
+            [ -e "$file" ] || continue
+            object="$build/$(basename "$dir")-$(basename "$file" .c).o"
+            clang -O2 -g -fsanitize=fuzzer-no-link,address -I "$dir/include" -c "$file" -o "$object"
+            c_objects+=("$object")
+        done
+    done
+}
+
 module() {  # module NAME: Sources/NAME as an object and a .swiftmodule in $build
     # shellcheck disable=SC2046
     swiftc "${flags[@]}" -enable-testing -module-name "$1" -emit-module -emit-module-path "$build/$1.swiftmodule" \
@@ -40,12 +57,13 @@ target() {  # target NAME SOURCE MODULES...: the fuzz executable $build/fuzz-NAM
     local objects=()
     for m in "$@"; do objects+=("$build/$m.o"); done
     swiftc "${flags[@]}" -module-name "Fuzz${name^^}" "$fuzz/Sources/Support.swift" "$fuzz/Sources/$source" \
-        "${objects[@]}" -lglpk -use-ld=lld -o "$build/fuzz-$name"
+        "${objects[@]}" ${c_objects[@]+"${c_objects[@]}"} -lglpk -use-ld=lld -o "$build/fuzz-$name"
 }
 
 if [ -z "${FUZZ_NO_BUILD:-}" ]; then
     start=$(date +%s)
     echo "== build ($build)"
+    c_targets
     module Wasserstein
     target csv FuzzCSV.swift Wasserstein
     target npy FuzzNPY.swift Wasserstein
