@@ -28,6 +28,23 @@ mkdir -p "$build"
 # the internal DecimalParser against strtod.
 flags=(-O -wmo -swift-version 6 -parse-as-library -sanitize=fuzzer,address -g -I "$build" -I Sources/CGLPK)
 
+# C targets with sources (Sources/C*/ holding .c files and include/module.modulemap): compiled
+# with the toolchain's clang, instrumented the same way, and linked into every fuzz executable.
+c_objects=()
+c_targets() {
+    local dir file object
+    for dir in Sources/C*/; do
+        [ -d "$dir/include" ] || continue
+        flags+=(-I "$dir/include")
+        for file in "$dir"*.c; do
+            [ -e "$file" ] || continue
+            object="$build/$(basename "$dir")-$(basename "$file" .c).o"
+            clang -O2 -g -fsanitize=fuzzer-no-link,address -I "$dir/include" -c "$file" -o "$object"
+            c_objects+=("$object")
+        done
+    done
+}
+
 module() {  # module NAME: Sources/NAME as an object and a .swiftmodule in $build
     # shellcheck disable=SC2046
     swiftc "${flags[@]}" -enable-testing -module-name "$1" -emit-module -emit-module-path "$build/$1.swiftmodule" \
@@ -40,12 +57,13 @@ target() {  # target NAME SOURCE MODULES...: the fuzz executable $build/fuzz-NAM
     local objects=()
     for m in "$@"; do objects+=("$build/$m.o"); done
     swiftc "${flags[@]}" -module-name "Fuzz${name^^}" "$fuzz/Sources/Support.swift" "$fuzz/Sources/$source" \
-        "${objects[@]}" -lglpk -use-ld=lld -o "$build/fuzz-$name"
+        "${objects[@]}" ${c_objects[@]+"${c_objects[@]}"} -lglpk -use-ld=lld -o "$build/fuzz-$name"
 }
 
 if [ -z "${FUZZ_NO_BUILD:-}" ]; then
     start=$(date +%s)
     echo "== build ($build)"
+    c_targets
     module Wasserstein
     target csv FuzzCSV.swift Wasserstein
     target npy FuzzNPY.swift Wasserstein
@@ -74,7 +92,9 @@ for t in "${targets[@]}"; do
     "$build/fuzz-$t" "$work/corpus/$t" "$fuzz/corpus/$t" -dict="$fuzz/dictionaries/$t.dict" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
         -artifact_prefix="$work/artifacts/$t/" ${FUZZ_FLAGS:-} > "$work/fuzz-$t.log" 2>&1 || rc=$?
-    grep -E '^(#[0-9]+.*(INITED|DONE)|stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|fuzz invariant|SUMMARY)' "$work/fuzz-$t.log" || true
+    # The last status line (executions, coverage, corpus), and any report.
+    grep -E '^#[0-9]+' "$work/fuzz-$t.log" | tail -n 1 || true
+    grep -E '^(==[0-9]+== ?ERROR|.*fuzz invariant failed|SUMMARY)' "$work/fuzz-$t.log" || true
     if [ "$rc" != 0 ] || [ -n "$(ls -A "$work/artifacts/$t")" ]; then
         echo "fuzz-$t: FINDINGS (exit $rc) in $work/artifacts/$t, log $work/fuzz-$t.log"
         status=1
