@@ -1,6 +1,7 @@
 import ArgumentParser
 import Experiments
 import Foundation
+import Wasserstein
 
 /// `wasserstein dimensions SPEC --dimensions ... --risk-threshold E --out DIR [--sgd]`.
 struct DimensionsCommand: ParsableCommand {
@@ -36,7 +37,8 @@ struct DimensionsCommand: ParsableCommand {
 
     func run() throws {
         let list = try DimensionsRun.parseDimensions(dimensions)
-        guard riskThreshold.isFinite else { throw CommandError("--risk-threshold must be finite, got \(riskThreshold)") }
+        // A risk is >= 0: a threshold at or below 0 is never reached and would run every d to its horizon.
+        guard riskThreshold.isFinite, riskThreshold > 0 else { throw CommandError("--risk-threshold must be > 0 and finite, got \(riskThreshold)") }
         let reduced = try memory.apply(to: ReducedSpec.load(path: spec, requireDimension: false))
         let progress = ProgressReporter(label: "dimensions")
         let output = try OutputDirectory.writing(to: out, protecting: [spec]) { directory in
@@ -46,7 +48,7 @@ struct DimensionsCommand: ParsableCommand {
         progress.finish()
         print("dimensions: \(output.rows.count) values of d, risk threshold \(g6(riskThreshold)), \(DurationText.precise(output.seconds)) -> \(out)")
         for r in output.rows {
-            var line = "  d = \(r.dimension.description.padding(toLength: 9, withPad: " ", startingAt: 0)) t_reduced = "
+            var line = "  d = \(MessageText.padded(r.dimension.description, to: 9)) t_reduced = "
             line += r.reducedTime.isFinite ? String(format: "%-9.4g", r.reducedTime) : "inf      "
             line += " (\(r.reducedStatus.rawValue))"
             if sgd, let steps = r.sgdSteps, let t = r.sgdTime, let status = r.sgdStatus, status != .notApplicable {

@@ -13,7 +13,7 @@ struct MemoryLimitOption: ParsableArguments {
     func bytes() throws -> Double? {
         guard let text = memoryLimit else { return nil }
         guard let bytes = MemoryEstimate.parseSize(text) else {
-            throw CommandError("--memory-limit must be a positive size in bytes, optionally with K, M, G or T (16G), got '\(text)'")
+            throw CommandError("--memory-limit must be a decimal size of at least one byte, optionally with K, M, G or T (16G, 16GB, 16GiB; powers of 1024), got '\(text)'")
         }
         return bytes
     }

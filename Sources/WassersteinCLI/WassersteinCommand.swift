@@ -30,6 +30,7 @@ struct WassersteinCommand: ParsableCommand {
     /// code 1; usage errors (ArgumentParser's, bad option combinations, list options that do not
     /// parse, an output that would replace an input) are one line too, with exit code 64.
     static func main() {
+        InterruptCleanup.install()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Experiments
+import Wasserstein
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -150,5 +151,34 @@ struct OutputDirectoryTests {
         try Self.run(f.sub("run"), ["a.csv": "1"])
         #expect(f.tree("run").filter { !$0.hasPrefix(".wasserstein-partial-\(getpid())-1") } == [".wasserstein-output", "a.csv"])
         #expect(f.read("run/.wasserstein-partial-\(getpid())-1/y.csv") == "running")
+    }
+
+    @Test("Path arithmetic without Foundation: one letter, dots, slashes, the root")
+    func folderPaths() {
+        #expect(FolderPath.normalized("r") == "r" && FolderPath.parent("r") == ".")
+        #expect(FolderPath.normalized("o/") == "o" && FolderPath.parent("o/") == ".")
+        #expect(FolderPath.normalized("./a//b/./") == "a/b" && FolderPath.parent("a/b") == "a")
+        #expect(FolderPath.normalized("") == "." && FolderPath.normalized("./") == ".")
+        #expect(FolderPath.parent(".") == ".." && FolderPath.parent("..") == "../.." && FolderPath.parent("a/..") == "a/../..")
+        #expect(FolderPath.normalized("//x///y") == "/x/y" && FolderPath.parent("/x") == "/" && FolderPath.parent("/") == "/")
+        #expect(FolderPath.appending(".", "f") == "./f" && FolderPath.appending("/", "f") == "/f" && FolderPath.appending("", "f") == "f")
+    }
+
+    @Test("An error writing a file names the target folder, never the hidden staging folder")
+    func errorsNameTheTarget() throws {
+        let f = try Folder()
+        var staged = ""
+        do {
+            try OutputDirectory.writing(to: f.sub("run")) { directory in
+                staged = directory.file("x.csv")
+                throw DataFileError.unwritable(path: staged, reason: "No space left on device")
+            }
+            Issue.record("the run did not fail")
+        } catch let error as ExperimentError {
+            #expect(error == .output(path: f.sub("run") + "/x.csv", reason: "No space left on device"))
+            #expect(!String(describing: error).contains(OutputDirectory.stagingPrefix))
+        }
+        #expect(staged.contains(OutputDirectory.stagingPrefix))
+        #expect(f.tree("").isEmpty)
     }
 }

@@ -46,8 +46,11 @@ public enum CompareReducedRun {
     /// `directory` is given.
     ///
     /// - Parameters:
+    ///   - spec: the experiment (a rotation-symmetric setting with an `sgd` section).
+    ///   - directory: where to write the files; `nil` writes nothing.
     ///   - referenceStep: the reference's Runge-Kutta step (default 0.01, at most the interval).
     ///   - nodes: the quantisation of the reference's initial law.
+    ///   - progress: called with the fraction done and a short status text.
     public static func run(spec: ExperimentSpec, directory: OutputDirectory?, referenceStep: Double? = nil,
                            nodes: ReducedNodesSpec = ReducedNodesSpec(),
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
@@ -62,7 +65,7 @@ public enum CompareReducedRun {
         }
         // Before the reference's work: SGD keeps the particles of every common time.
         try spec.checkMemory(spec.compareReducedMemory(interval: interval, intervalKey: intervalKey, nodes: nodes))
-        let count = Int((spec.horizon / interval + 1e-9).rounded(.down)) + 1
+        let count = Int(clampingCount: (spec.horizon / interval + 1e-9).rounded(.down), limit: 1 << 40) + 1
         let step = ReducedReference.step(requested: referenceStep, interval: interval)
         let model = try spec.networkModel()
         let clock = ContinuousClock()

@@ -7,7 +7,7 @@ import Wasserstein
 /// the reduced flow of the spec's symmetric setting from a deterministic quantisation of the
 /// initial law, integrated in time by the classical fourth-order Runge-Kutta method.
 ///
-/// **Why Runge-Kutta.** The explicit Euler step of ``ReducedPopulationFlow`` is, step for step,
+/// **Why Runge-Kutta.** The explicit Euler step of `ReducedPopulationFlow` (MeanField) is, step for step,
 /// the full population flow at the same `eta`, with its `O(eta)` time error. A reference for a
 /// sweep over `eta` must not carry that error, and Euler would need steps far below the swept ones:
 /// RK4's error is `O(h^4)` (the tests check the order by halving `h`), so the default `h = 0.05`
@@ -47,7 +47,7 @@ public struct ReducedReferenceFlow: Sendable {
     public func run(from law: ReducedLaw, interval: Double, count: Int,
                     progress: ((Double) -> Void)? = nil) throws -> [Record] {
         precondition(interval > 0 && count >= 1)
-        let substeps = max(1, Int((interval / step - 1e-9).rounded(.up)))
+        let substeps = max(1, Int(clampingCount: (interval / step - 1e-9).rounded(.up), limit: 1 << 40))
         let h = interval / Double(substeps)
         var current = law
         var records = [try record(current, time: 0)]

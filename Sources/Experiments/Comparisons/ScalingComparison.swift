@@ -117,7 +117,7 @@ public enum ScalingComparison {
             }
         }
 
-        static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : String(v) }
+        static func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e9 ? String(Int(clamping: v, to: -1_000_000_000 ... 1_000_000_000)) : String(v) }
     }
 
     /// One network's run.

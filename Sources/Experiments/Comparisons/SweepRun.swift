@@ -67,7 +67,7 @@ public enum SweepRun {
     public static func parseIntegerList(_ text: String, option: String) throws -> [Int] {
         try parseList(text, option: option).map { v in
             guard v == v.rounded(), v <= 1e7 else { throw ExperimentError.invalidList(option: option, reason: "'\(v)' is not a whole number of particles") }
-            return Int(v)
+            return Int(clampingCount: v, limit: 10_000_000)
         }
     }
 
@@ -115,8 +115,8 @@ public enum SweepRun {
         guard slopes.count * 2 >= replicates else { return nil }
         slopes.sort()
         let last = slopes.count - 1
-        let low = slopes[Int((0.025 * Double(last)).rounded())]
-        let high = slopes[Int((0.975 * Double(last)).rounded())]
+        let low = slopes[Int(clampingCount: (0.025 * Double(last)).rounded(), limit: last)]
+        let high = slopes[Int(clampingCount: (0.975 * Double(last)).rounded(), limit: last)]
         return low ... high
     }
 
@@ -130,6 +130,7 @@ public enum SweepRun {
     ///   - referenceParticles: the JKO reference's width (default: the largest `M`).
     ///   - referenceStart: the reference's initial particles instead of a random draw (for
     ///     example quantiles of the initial law, whose error is `O(1/M)` instead of `O(1/sqrt(M))`).
+    ///   - kind: the reference: a particle JKO run (default) or the reduced mean-field flow.
     ///   - directory: where to write `sweep.csv`, `summary.json` and the pictures; `nil` writes nothing.
     ///   - progress: called with the fraction done and a short status text.
     public static func run(spec: ExperimentSpec, particles: [Int], etas: [Double], seeds: Int,
@@ -178,7 +179,7 @@ public enum SweepRun {
         case .reduced(let requested, let nodes):
             let reduced = try ReducedReference(spec: spec)
             let step = ReducedReference.step(requested: requested, interval: tau)
-            let count = Int((spec.horizon / tau + 1e-9).rounded(.down)) + 1
+            let count = Int(clampingCount: (spec.horizon / tau + 1e-9).rounded(.down), limit: 1 << 40) + 1
             let records = try reduced.risks(spec: spec, interval: tau, count: count, step: step, nodes: nodes) { f in
                 progress?(f / total, "reduced reference")
             }

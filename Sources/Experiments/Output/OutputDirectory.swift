@@ -20,8 +20,9 @@ import Darwin
 /// - a file given as an input of the run (the spec) is never replaced: the commit refuses
 ///   with ``ExperimentError/outputReplacesInput(input:output:)`` before changing anything.
 ///
-/// A run that is killed leaves its staging folder behind; the next run writing next to it
-/// removes it (its process is gone). Use ``writing(to:protecting:_:)``, which commits on success
+/// A run interrupted by SIGINT or SIGTERM removes its staging folder before it exits, where the
+/// program installed ``InterruptCleanup`` (the command line does); a run killed otherwise leaves
+/// it behind, and the next run staging in the same folder removes it (its process is gone). Use ``writing(to:protecting:_:)``, which commits on success
 /// and discards on error.
 public struct OutputDirectory: Sendable {
     /// Where the files end up, as given (what messages name).
@@ -58,19 +59,21 @@ public struct OutputDirectory: Sendable {
     public static func writing<T>(to path: String, protecting inputs: [String] = [],
                                   _ body: (OutputDirectory) throws -> T) throws -> T {
         let directory = try stage(path)
+        StagingRegistry.shared.insert(directory.stagingPath)
+        defer { StagingRegistry.shared.remove(directory.stagingPath) }
         let value: T
         do {
             value = try body(directory)
-            try directory.commit(protecting: inputs)
+            try StagingRegistry.shared.holding { try directory.commit(protecting: inputs) }
         } catch {
             directory.discard()
-            throw error
+            throw directory.namingTarget(error)
         }
         return value
     }
 
     /// The path of a file inside the folder (in the staging folder until the commit).
-    public func file(_ name: String) -> String { (stagingPath as NSString).appendingPathComponent(name) }
+    public func file(_ name: String) -> String { FolderPath.appending(stagingPath, name) }
 
     /// A subfolder, created if needed; its files are committed with the folder's.
     public func subdirectory(_ name: String) throws -> OutputDirectory {
@@ -78,10 +81,10 @@ public struct OutputDirectory: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: staged, withIntermediateDirectories: true)
         } catch {
-            throw ExperimentError.output(path: (path as NSString).appendingPathComponent(name), reason: error.localizedDescription)
+            throw ExperimentError.output(path: FolderPath.appending(path, name), reason: error.localizedDescription)
         }
-        return OutputDirectory(path: (path as NSString).appendingPathComponent(name),
-                               target: (target as NSString).appendingPathComponent(name), stagingPath: staged)
+        return OutputDirectory(path: FolderPath.appending(path, name),
+                               target: FolderPath.appending(target, name), stagingPath: staged)
     }
 
     /// Writes a CSV table with a header row.
@@ -96,7 +99,7 @@ public struct OutputDirectory: Sendable {
     public func writeMatrix(_ name: String, rows: Int, columns: Int, values: [Double]) throws {
         let (cells, overflow) = rows.multipliedReportingOverflow(by: columns)
         guard !overflow, cells == values.count else {
-            throw ExperimentError.output(path: (path as NSString).appendingPathComponent(name),
+            throw ExperimentError.output(path: FolderPath.appending(path, name),
                                          reason: "\(values.count) values do not form a \(rows) x \(columns) array")
         }
         try NPYFormat.write(NumericArray(rows: rows, columns: columns, values: values), path: file(name))
@@ -113,7 +116,7 @@ public struct OutputDirectory: Sendable {
     static func stage(_ path: String) throws -> OutputDirectory {
         guard !path.isEmpty else { throw ExperimentError.output(path: path, reason: "empty path") }
         let fm = FileManager.default
-        var target = (path as NSString).standardizingPath
+        var target = FolderPath.normalized(path)
         var isDirectory: ObjCBool = false
         let parent: String
         if fm.fileExists(atPath: target, isDirectory: &isDirectory) {
@@ -127,11 +130,13 @@ public struct OutputDirectory: Sendable {
         } else {
             // Stage in the nearest existing ancestor: the target and its missing parents are
             // created there at the commit, by one rename on the same file system.
-            var ancestor = (target as NSString).deletingLastPathComponent
-            if ancestor.isEmpty { ancestor = "." }
+            var ancestor = FolderPath.parent(target)
             while !fm.fileExists(atPath: ancestor, isDirectory: &isDirectory) {
-                let up = (ancestor as NSString).deletingLastPathComponent
-                ancestor = up.isEmpty ? "." : up
+                // "." and "/" end the walk: only a removed working folder makes "." missing.
+                guard ancestor != "." && ancestor != "/" else {
+                    throw ExperimentError.output(path: path, reason: "the folder \(ancestor) does not exist")
+                }
+                ancestor = FolderPath.parent(ancestor)
             }
             guard isDirectory.boolValue else {
                 throw ExperimentError.output(path: path, reason: "\(ancestor) exists and is not a folder")
@@ -140,7 +145,7 @@ public struct OutputDirectory: Sendable {
         }
         removeAbandonedStaging(in: parent)
         let name = "\(stagingPrefix)\(getpid())-\(UInt32.random(in: 0 ... UInt32.max))"
-        let staging = (parent as NSString).appendingPathComponent(name)
+        let staging = FolderPath.appending(parent, name)
         guard mkdir(staging, 0o755) == 0 else {
             throw ExperimentError.output(path: path, reason: String(cString: strerror(errno)))
         }
@@ -154,8 +159,26 @@ public struct OutputDirectory: Sendable {
             let rest = name.dropFirst(stagingPrefix.count)
             guard let dash = rest.firstIndex(of: "-"), let pid = pid_t(rest[..<dash]), pid > 0 else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
-                try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
+                try? FileManager.default.removeItem(atPath: FolderPath.appending(folder, name))
             }
+        }
+    }
+
+    /// `error` with the staging folder's path replaced by the target's: a message names the
+    /// folder the user asked for (`--out`), never the hidden staging folder.
+    func namingTarget(_ error: Error) -> Error {
+        func shown(_ text: String) -> String { text.replacingOccurrences(of: stagingPath, with: path) }
+        switch error {
+        case let e as ExperimentError:
+            if case .output(let p, let reason) = e { return ExperimentError.output(path: shown(p), reason: shown(reason)) }
+            return e
+        case let e as DataFileError:
+            if case .unwritable(let p, let reason) = e { return ExperimentError.output(path: shown(p), reason: shown(reason)) }
+            return e
+        default:
+            let text = String(describing: error)
+            guard text.contains(stagingPath) else { return error }
+            return ExperimentError.output(path: path, reason: shown((error as NSError).localizedDescription))
         }
     }
 
@@ -178,9 +201,9 @@ public struct OutputDirectory: Sendable {
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: target, isDirectory: &isDirectory) else {
             // A new folder: create its parents and move the staging folder there in one step.
-            let parent = (target as NSString).deletingLastPathComponent
+            let parent = FolderPath.parent(target)
             do {
-                if !parent.isEmpty { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+                try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
             } catch {
                 throw ExperimentError.output(path: path, reason: error.localizedDescription)
             }
@@ -196,7 +219,7 @@ public struct OutputDirectory: Sendable {
         let written = Set(files)
         let stale = previous.filter { !written.contains($0) }
         for relative in files + stale + [Self.manifestName] {
-            let destination = (target as NSString).appendingPathComponent(relative)
+            let destination = FolderPath.appending(target, relative)
             guard let id = FileIdentity(path: destination) else { continue }
             for input in inputs {
                 if let other = FileIdentity(path: input), id.replaces(other) {
@@ -205,24 +228,24 @@ public struct OutputDirectory: Sendable {
             }
         }
         for relative in files {
-            let destination = (target as NSString).appendingPathComponent(relative)
+            let destination = FolderPath.appending(target, relative)
             if fm.fileExists(atPath: destination, isDirectory: &isDirectory), isDirectory.boolValue {
                 throw ExperimentError.output(path: destination, reason: "a folder is in the way of the file")
             }
         }
         for relative in stale {
-            let destination = (target as NSString).appendingPathComponent(relative)
+            let destination = FolderPath.appending(target, relative)
             // Only regular files: what the toolkit wrote. A link or folder put there since is the user's.
             var info = stat()
             if lstat(destination, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
                 unlink(destination)
-                removeEmptyFolders(from: (relative as NSString).deletingLastPathComponent)
+                removeEmptyFolders(from: FolderPath.parent(relative))
             }
         }
         for relative in files + [Self.manifestName] {
             let source = file(relative)
-            let destination = (target as NSString).appendingPathComponent(relative)
-            let folder = (destination as NSString).deletingLastPathComponent
+            let destination = FolderPath.appending(target, relative)
+            let folder = FolderPath.parent(destination)
             do {
                 try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
             } catch {
@@ -253,7 +276,7 @@ public struct OutputDirectory: Sendable {
     /// The files listed by the manifest of the previous run, keeping only plain relative paths
     /// inside the folder (a hand-edited manifest cannot point outside it).
     func previousRunFiles() -> [String] {
-        let manifest = (target as NSString).appendingPathComponent(Self.manifestName)
+        let manifest = FolderPath.appending(target, Self.manifestName)
         guard let text = try? String(contentsOfFile: manifest, encoding: .utf8) else { return [] }
         return text.split(whereSeparator: \.isNewline).map(String.init).filter { line in
             guard !line.isEmpty, !line.hasPrefix("#"), !line.hasPrefix("/"), line != Self.manifestName else { return false }
@@ -266,8 +289,8 @@ public struct OutputDirectory: Sendable {
     private func removeEmptyFolders(from relative: String) {
         var current = relative
         while !current.isEmpty && current != "." && current != "/" {
-            guard rmdir((target as NSString).appendingPathComponent(current)) == 0 else { return }
-            current = (current as NSString).deletingLastPathComponent
+            guard rmdir(FolderPath.appending(target, current)) == 0 else { return }
+            current = FolderPath.parent(current)
         }
     }
 }

@@ -43,7 +43,7 @@ public final class ProgressReporter: @unchecked Sendable {
     /// fraction is large enough for the extrapolation to mean something), detail.
     public static func line(label: String, fraction: Double, elapsed: Double, detail: String) -> String {
         let f = fraction.isFinite ? min(max(fraction, 0), 1) : 0
-        let percent = Int((f * 100).rounded(.down))
+        let percent = Int(clampingCount: (f * 100).rounded(.down), limit: 100)
         var text = "\(label) \(String(repeating: " ", count: max(0, 3 - String(percent).count)))\(percent)% \(DurationText.coarse(elapsed))"
         if let left = remaining(fraction: f, elapsed: elapsed) {
             text += ", about \(DurationText.coarse(left)) left"

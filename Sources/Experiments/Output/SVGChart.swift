@@ -327,10 +327,10 @@ enum HeatmapPalette {
     static func color(_ u: Double) -> String {
         let t = u.isFinite ? min(1, max(0, u)) : 0
         let x = t * Double(anchors.count - 1)
-        let k = min(anchors.count - 2, Int(x))
+        let k = Int(clampingCount: x, limit: anchors.count - 2)
         let f = x - Double(k)
         let a = anchors[k], b = anchors[k + 1]
-        func channel(_ p: Double, _ q: Double) -> Int { Int((p + f * (q - p)).rounded()) }
+        func channel(_ p: Double, _ q: Double) -> Int { Int(clampingCount: (p + f * (q - p)).rounded(), limit: 255) }
         return String(format: "#%02x%02x%02x", channel(a.0, b.0), channel(a.1, b.1), channel(a.2, b.2))
     }
 }
@@ -479,7 +479,7 @@ struct Axis {
             self.hi = hi
             let fine = log10(hi / lo) <= 3.01
             var t = [Double]()
-            for e in Int(log10(lo).rounded(.down)) ... Int(log10(hi).rounded(.up)) {
+            for e in Int(clamping: log10(lo).rounded(.down), to: -400 ... 400) ... Int(clamping: log10(hi).rounded(.up), to: -400 ... 400) {
                 let base = pow(10, Double(e))
                 for m in fine ? [1.0, 2, 5] : [1.0] where m * base >= lo * (1 - 1e-9) && m * base <= hi * (1 + 1e-9) {
                     t.append(m * base)

@@ -58,7 +58,8 @@ public enum DimensionsRun {
         }
         var out = [ReducedDimension]()
         for p in parts {
-            guard let d = ReducedDimension(text: p) else {
+            // Spaces around the commas are the list's business, not the dimension's.
+            guard let d = ReducedDimension(text: p.trimmingCharacters(in: .whitespaces)) else {
                 throw ExperimentError.invalidList(option: "--dimensions", reason: "'\(p.trimmingCharacters(in: .whitespaces))' is neither a whole number nor infinity")
             }
             if case .finite(let v) = d, !(2 ... 1_000_000_000).contains(v) {
@@ -79,12 +80,15 @@ public enum DimensionsRun {
     ///   - sgd: also run online SGD in full `d` (needs the spec's `sgd` section).
     ///   - directory: where to write `dimensions.csv`, `dimensions.svg`, `samples.svg` (with
     ///     `sgd`) and `summary.json`; `nil` writes nothing.
+    ///   - progress: called with the fraction done and a short status text.
     /// - Throws: ``ExperimentError`` naming the spec key (`nodes`, `particles`, `record_every`,
     ///   `sgd.particles`, ...) of the largest part when the runs that go at once are estimated
     ///   (``ReducedSpec/dimensionsMemory(dimensions:sgd:concurrent:)``) above the memory limit.
     public static func run(spec: ReducedSpec, dimensions: [ReducedDimension], riskThreshold: Double, sgd: Bool,
                            directory: OutputDirectory?, progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
-        guard riskThreshold.isFinite else { throw ExperimentError.invalidList(option: "--risk-threshold", reason: "must be finite") }
+        guard riskThreshold.isFinite, riskThreshold > 0 else {
+            throw ExperimentError.invalidList(option: "--risk-threshold", reason: "must be > 0 and finite, got \(riskThreshold)")
+        }
         guard !dimensions.isEmpty else { throw ExperimentError.invalidList(option: "--dimensions", reason: "empty list") }
         guard spec.scheme == .particles else {
             throw ExperimentError.invalidSpec(key: "scheme", reason: "dimensions runs the particle scheme (the grid scheme has no threshold stop)")
@@ -140,7 +144,7 @@ public enum DimensionsRun {
                 results.fail(error)
             }
             let done = results.finishTask()
-            progress?(Double(done) / total, "\(done)/\(Int(total)) runs")
+            progress?(Double(done) / total, "\(done)/\(Int(clampingCount: total, limit: Int.max)) runs")
         }
         if let error = results.error { throw error }
         var rows = results.rows
@@ -256,6 +260,10 @@ public enum DimensionsRun {
         let eta = s.eta0 / Double(d)
         guard eta <= spec.horizon else {
             throw ExperimentError.invalidSpec(key: "sgd.eta0", reason: "eta0 / d = \(eta) at d = \(d) is larger than the horizon \(spec.horizon)")
+        }
+        // The model's own check would name its step `sgd.eta`, a key this spec does not have.
+        guard spec.horizon / eta <= Double(SGDExperiment.maximumSteps) else {
+            throw ExperimentError.invalidSpec(key: "sgd.eta0", reason: "horizon / (eta0 / d) = \(spec.horizon / eta) steps at d = \(d), above the limit of \(SGDExperiment.maximumSteps); raise sgd.eta0 or shorten the horizon")
         }
         var e = SGDExperiment(model: model, teacher: teacher, initialization: try spec.reducedInitialLaw.fullLaw(inputDimension: d),
                               energy: EnergyParameters(lambda: spec.lambda, beta: spec.dynamics == .noisy ? spec.beta : nil),

@@ -63,8 +63,26 @@ public enum JKORun {
             throw ExperimentError.invalidSpec(key: spec.initialization.a != nil && k == 0 ? "initialization.a.std" : "initialization.w.std",
                                               reason: "the grid scheme needs a positive standard deviation (a point mass has no density)")
         }
+        // A law mostly outside the grid would be squeezed onto its edge: a different problem, and
+        // one whose entropic solves converge very slowly. Refuse it, naming the key to change.
+        let lower = grid.lowerBounds, upper = grid.upperBounds
+        for k in 0 ..< mean.count {
+            // The mass of N(mean_k, std_k^2) outside [low, high], each tail by erfc (no cancellation).
+            let below = 0.5 * erfc((mean[k] - lower[k]) / (std[k] * 2.0.squareRoot()))
+            let above = 0.5 * erfc((upper[k] - mean[k]) / (std[k] * 2.0.squareRoot()))
+            let outside = below + above
+            if outside > maximumMassOutsideBounds {
+                let isA = spec.initialization.a != nil && k == 0
+                let key = isA ? "initialization.a.mean" : "initialization.w.mean"
+                throw ExperimentError.invalidSpec(
+                    key: key, reason: "the initial law N(\(mean[k]), \(std[k])^2) on axis \(k) has \(String(format: "%.3g", 100 * outside))% of its mass outside jko.bounds [\(lower[k]), \(upper[k])] (at most \(100 * maximumMassOutsideBounds)%): widen the bounds or move the mean")
+            }
+        }
         return try NormalLaw(mean: mean, standardDeviation: std).discretized(on: grid)
     }
+
+    /// The largest share of the initial law's mass that may fall outside the grid, per axis.
+    public static let maximumMassOutsideBounds = 0.01
 
     /// The run settings of the spec's `jko` section.
     ///
@@ -123,7 +141,7 @@ public enum JKORun {
         let settings = try settings(spec: spec, scheme: scheme, trackStationary: trackStationary)
         try spec.checkMemory(spec.jkoMemory(scheme: scheme, particles: start?.count, keepStates: keepStates))
         let schemeName = (scheme ?? spec.jko!.scheme).rawValue
-        let runner = try JKORunner(energy: energy, settings: settings)
+        let runner = try ExperimentError.namingBlur(key: "jko.epsilon") { try JKORunner(energy: energy, settings: settings) }
         let initial: JKOState
         switch settings.scheme {
         case .particle:

@@ -17,6 +17,9 @@ import Wasserstein
 enum ReducedGridRun {
     static func run(spec: ReducedSpec, directory: OutputDirectory?,
                     progress: (@Sendable (Double, String) -> Void)?) throws -> ReducedRun.Output {
+        // The whole command's time: building the (s, r) plane matrix can outlast the steps.
+        let clock = ContinuousClock()
+        let start = clock.now
         guard let g = spec.grid else { throw ExperimentError.invalidSpec(key: "grid", reason: "missing (the grid scheme needs tau, bounds and points_per_axis)") }
         let setting = try spec.reducedSetting()
         guard setting.inputDimension != .infinity else {
@@ -40,9 +43,7 @@ enum ReducedGridRun {
         let track = beta != nil && g.trackStationary
         let settings = JKORunSettings(tau: g.tau, steps: steps, scheme: .grid(grid, GridJKOOptions(blur: g.epsilon)),
                                       trackStationaryDistance: track, stationaryDistanceEvery: max(1, steps / 10))
-        let runner = try JKORunner(energy: energy, settings: settings)
-        let clock = ContinuousClock()
-        let start = clock.now
+        let runner = try ExperimentError.namingBlur(key: "grid.epsilon") { try JKORunner(energy: energy, settings: settings) }
         let risks = RiskLog()
         let result = try runner.run(from: .density(initial)) { report, state in
             if case .density(let rho) = state { risks.append(reduced.risk(of: rho)) }

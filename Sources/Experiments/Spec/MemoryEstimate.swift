@@ -44,7 +44,11 @@ public struct MemoryEstimate: Sendable, Equatable {
     /// Reads a size in bytes: a number (`2e9`) optionally followed by `K`, `M`, `G` or `T`
     /// (powers of 1024, case-insensitive, an optional trailing `B` or `iB`): `512M`, `16G`, `1.5GiB`.
     ///
-    /// - Returns: the size, or `nil` when the text is not such a size or not positive and finite.
+    /// `16GB`, `16G`, `16GiB` and `16g` are the same size. The number is decimal only (`0x10`,
+    /// `inf` and `nan` are refused, though Swift's `Double(_:)` would read them).
+    ///
+    /// - Returns: the size, or `nil` when the text is not such a size, or is below one byte, or
+    ///   is not finite.
     public static func parseSize(_ text: String) -> Double? {
         var s = text.trimmingCharacters(in: .whitespaces).uppercased()
         if s.hasSuffix("IB") { s.removeLast(2) } else if s.hasSuffix("B") { s.removeLast() }
@@ -53,9 +57,11 @@ public struct MemoryEstimate: Sendable, Equatable {
             factor = scale
             s.removeLast()
         }
-        guard let value = Double(s.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0 else { return nil }
+        let number = s.trimmingCharacters(in: .whitespaces)
+        guard number.range(of: #"^([0-9]+\.?[0-9]*|\.[0-9]+)(E[-+]?[0-9]+)?$"#, options: .regularExpression) != nil,
+              let value = Double(number) else { return nil }
         let bytes = value * factor
-        return bytes.isFinite ? bytes : nil
+        return bytes.isFinite && bytes >= 1 ? bytes : nil
     }
 
     /// Refuses the run when ``bytes`` exceeds `limit` (the spec's `memory_limit` or
@@ -66,11 +72,28 @@ public struct MemoryEstimate: Sendable, Equatable {
     ///   with the estimate and the limit.
     public func check(limit: Double?) throws {
         let bound = limit ?? Self.physicalMemory
-        guard bytes > bound, let largest else { return }
+        guard bytes > bound, let largest else {
+            try probeAllocation()
+            return
+        }
         let source = limit == nil ? "the machine's physical memory" : "memory_limit / --memory-limit"
         let reason = "the run needs about \(Self.format(bytes)) (largest part: \(largest.what), \(Self.format(largest.bytes))), above the limit of \(Self.format(bound)) (\(source)); make it smaller, or raise the limit with --memory-limit or the spec key memory_limit"
         if largest.key.hasPrefix("--") { throw ExperimentError.invalidList(option: largest.key, reason: reason) }
         throw ExperimentError.invalidSpec(key: largest.key, reason: reason)
+    }
+
+    /// With a limit raised above what the machine has, the run's arrays may not be allocatable
+    /// at all, and Swift ends a process whose allocation fails (SIGABRT). Before the run, ask
+    /// the allocator for the estimate in one block and give it back: where even that is refused
+    /// the run is, with the one-line error, instead of an abort in the middle of it.
+    func probeAllocation() throws {
+        guard bytes > Self.physicalMemory / 2, let largest else { return }
+        guard bytes < 0x1p62, let block = malloc(Int(clampingCount: bytes, limit: 1 << 62)) else {
+            let reason = "the run needs about \(Self.format(bytes)) (largest part: \(largest.what)), and the system refuses to allocate that much (physical memory \(Self.format(Self.physicalMemory))); make it smaller"
+            if largest.key.hasPrefix("--") { throw ExperimentError.invalidList(option: largest.key, reason: reason) }
+            throw ExperimentError.invalidSpec(key: largest.key, reason: reason)
+        }
+        free(block)
     }
 
     /// The spec key `memory_limit` of `r` (a size as ``parseSize(_:)`` reads it, or a number of
@@ -81,7 +104,7 @@ public struct MemoryEstimate: Sendable, Equatable {
         guard r.has("memory_limit") else { return nil }
         let text = try r.object["memory_limit"] as? String ?? String(r.number("memory_limit"))
         guard let bytes = parseSize(text) else {
-            throw r.fail("memory_limit", "must be a positive size in bytes, optionally with K, M, G or T (16G), got \(text)")
+            throw r.fail("memory_limit", "must be a decimal size of at least one byte, optionally with K, M, G or T (16G, 16GB, 16GiB; powers of 1024), got \(text)")
         }
         return bytes
     }
@@ -126,7 +149,7 @@ extension ExperimentSpec {
         // estimator's standardised copy and scratch when beta is finite.
         let copies = energy.beta == nil ? 5.0 : 7.0
         var terms = [MemoryEstimate.Term(key: particlesKey, bytes: 8 * m * d * copies,
-                                         what: "\(Self.count(m)) particles x \(Self.count(d)) coordinates x \(Int(copies)) working copies")]
+                                         what: "\(Self.count(m)) particles x \(Self.count(d)) coordinates x \(Int(clampingCount: copies, limit: 7)) working copies")]
         let perRecord = 300 + (recordParticles ? 8 * m * d : 0)
         terms.append(.init(key: recordKey, bytes: records * perRecord,
                            what: "\(Self.count(records)) records of \(MemoryEstimate.format(perRecord))"))
@@ -252,7 +275,7 @@ extension ReducedSpec {
     public var particleCount: Int {
         if let m = sampledParticles { return m }
         let aNodes = secondLayer == .trained && (secondLayerInitialization?.std ?? 0) > 0 ? nodes.a : 1
-        return aNodes * Int(pow(Double(nodes.s), Double(teacher.spanDimension))) * nodes.r
+        return Int(clampingCount: Double(aNodes) * pow(Double(nodes.s), Double(teacher.spanDimension)) * Double(nodes.r), limit: 1 << 53)
     }
 
     /// `wasserstein reduced` with the spec's scheme (or `scheme`).
@@ -274,7 +297,7 @@ extension ReducedSpec {
             let blocks = min(32, max(1, (padded / 64).rounded(.down)))
             let perPoint = 4 * (dz + 1) + 7 + 2 + dz + 9 + 5 + 5 * blocks
             terms.append(.init(key: sampledParticles != nil ? "particles" : "nodes", bytes: 8 * m * perPoint,
-                               what: "\(ExperimentSpec.count(m)) points x \(Int(perPoint)) working values"))
+                               what: "\(ExperimentSpec.count(m)) points x \(Int(clampingCount: perPoint, limit: Int.max)) working values"))
             let steps = max(1, (horizon / eta).rounded())
             let stride = min(steps, max(1, (recordEvery / eta).rounded()))
             let records = (steps / stride).rounded(.down) + 2

@@ -1,5 +1,6 @@
 import Foundation
 import MeanField
+import Wasserstein
 
 /// A reduced experiment: the mean-field flow of a rotation-invariant law in the coordinates
 /// `z = (a, s, r)` of the teacher's span (`wasserstein reduced`, `wasserstein dimensions`).
@@ -71,10 +72,11 @@ public struct ReducedSpec: Sendable, Equatable {
 }
 
 extension ReducedDimension {
-    /// Parses `20` or `infinity` (also `inf`), as `model.input_dimension` and `--dimensions`
-    /// spell them; `nil` for anything else (a range check is the caller's).
-    public init?(text: String) {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+    /// Parses `20` or `infinity` (also `inf`), lowercase and without spaces, as
+    /// `model.input_dimension` and `--dimensions` spell them; `nil` for anything else
+    /// (`"INFINITY"`, `"Inf"`, `" infinity"`: one spelling, so a typo cannot pass unnoticed;
+    /// a range check is the caller's).
+    public init?(text t: String) {
         if t == "infinity" || t == "inf" {
             self = .infinity
         } else if let d = Int(t) {
@@ -257,7 +259,8 @@ extension ReducedSpec {
             guard p >= 1, p <= 1_000_000 else { throw r.fail("particles", "must be in 1 ... 10^6, got \(p)") }
             if r.has("nodes") { throw r.fail("particles", "give either nodes (a deterministic quantisation) or particles (a random draw), not both") }
         }
-        let pointCount = sampled ?? ((second == .trained && (a?.std ?? 0) > 0 ? nodes.a : 1) * Int(pow(Double(nodes.s), Double(k))) * nodes.r)
+        let pointCount = sampled ?? Int(clampingCount: Double(second == .trained && (a?.std ?? 0) > 0 ? nodes.a : 1) * pow(Double(nodes.s), Double(k)) * Double(nodes.r),
+                                                    limit: 1 << 53)
         guard pointCount <= 200_000 else {
             throw r.fail(sampled != nil ? "particles" : "nodes", "the law would have \(pointCount) points; at most 200000 (one step costs points^2)")
         }
@@ -301,11 +304,12 @@ extension ReducedSpec {
             var p = [Int]()
             for c in counts {
                 guard c == c.rounded() else { throw g.fail("points_per_axis", "must be whole numbers, got \(c)") }
-                guard c >= 8 else { throw g.fail("points_per_axis", "must be >= 8, got \(Int(c)) (grid too small)") }
+                // The messages print c as JSON does: Int(c) trapped at 1e308.
+                guard c >= 8 else { throw g.fail("points_per_axis", "must be >= 8, got \(CSVFormat.formatNumber(c)) (grid too small)") }
                 guard c <= Double(maximumPointsPerAxis) else {
-                    throw g.fail("points_per_axis", "must be <= \(maximumPointsPerAxis), got \(Int(c)) (grid too large)")
+                    throw g.fail("points_per_axis", "must be <= \(maximumPointsPerAxis), got \(CSVFormat.formatNumber(c)) (grid too large)")
                 }
-                p.append(Int(c))
+                p.append(Int(clampingCount: c, limit: maximumPointsPerAxis))
             }
             if p.count == 1 { p = [Int](repeating: p[0], count: axes.count) }
             guard p.reduce(1, *) <= maximumGridNodes else {
@@ -343,7 +347,7 @@ extension ReducedSpec {
     private static func parseDimension(_ m: SpecReader, k: Int) throws -> ReducedDimension {
         if let text = m.object["input_dimension"] as? String {
             guard let d = ReducedDimension(text: text), d == .infinity else {
-                throw m.fail("input_dimension", "must be a whole number or \"infinity\", got \"\(text)\"")
+                throw m.fail("input_dimension", "must be a whole number or \"infinity\" (lowercase), got \"\(text)\"")
             }
             return d
         }

@@ -90,7 +90,7 @@ struct SpecReader {
     func integer(_ k: String) throws -> Int {
         let d = try number(k)
         guard d == d.rounded(), abs(d) < 1e15 else { throw fail(k, "must be an integer, got \(d)") }
-        return Int(d)
+        return Int(clamping: d, to: Int.min ... Int.max)
     }
 
     func optionalInteger(_ k: String) throws -> Int? {

@@ -40,10 +40,12 @@ public struct ReducedFlowSettings: Sendable {
         self.stopBelowRisk = stopBelowRisk
     }
 
-    /// `round(horizon / eta)`.
-    public var stepCount: Int { Int((horizon / eta).rounded()) }
-    /// `max(1, round(recordEvery / eta))`.
-    public var recordStride: Int { max(1, Int((recordEvery / eta).rounded())) }
+    /// `round(horizon / eta)`, at most ``SGDExperiment/maximumSteps``.
+    public var stepCount: Int { Int(clampingCount: (horizon / eta).rounded(), limit: SGDExperiment.maximumSteps) }
+    /// `max(1, round(recordEvery / eta))`, at most the step count (one record at the end).
+    public var recordStride: Int {
+        max(1, Int(clampingCount: (recordEvery / eta).rounded(), limit: max(1, stepCount)))
+    }
 }
 
 /// One record of a reduced run at `t = step * eta`.

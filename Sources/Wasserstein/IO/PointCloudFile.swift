@@ -24,11 +24,26 @@ public enum PointCloudFile {
 
     /// Reads a point cloud and, optionally, its weights (uniform without them), validated.
     ///
+    /// - Parameters:
+    ///   - path: the points file.
+    ///   - weightsPath: the weight file (one weight per point); `nil` for uniform weights.
+    ///   - name: how messages name the cloud (default: `path`).
+    ///   - normalizing: rescale the weights to mass one as they are read (by the largest weight
+    ///     first, see ``PointCloud/normalized()``), so that weights whose sum overflows, such as
+    ///     three of `1e308`, are accepted; without it such a sum is an error.
     /// - Throws: ``DataFileError`` for unreadable or malformed files, ``WassersteinError`` for
-    ///   invalid contents (NaN, negative weights, zero mass, count mismatch).
-    public static func read(points path: String, weights weightsPath: String? = nil, name: String? = nil) throws -> PointCloud {
+    ///   invalid contents (NaN, negative weights, zero mass, count mismatch). An invalid weight
+    ///   names the weight file, everything else the points file (or `name`).
+    public static func read(points path: String, weights weightsPath: String? = nil, name: String? = nil,
+                            normalizing: Bool = false) throws -> PointCloud {
         let table = try readPoints(path: path)
-        let weights = try weightsPath.map { try readWeights(path: $0) }
+        var weights = try weightsPath.map { try readWeights(path: $0) }
+        if let w = weights, let weightsPath {
+            for (i, value) in w.enumerated() where !(value.isFinite && value >= 0) {
+                throw WassersteinError.invalidWeight(cloud: weightsPath, index: i, value: value)
+            }
+            if normalizing, (w.max() ?? 0) > 0 { weights = PointCloud.unitWeights(w) }
+        }
         let columns = table.tableShape!.columns
         return try PointCloud(coordinates: table.values, dimension: columns, weights: weights, name: name ?? path)
     }
@@ -36,9 +51,9 @@ public enum PointCloudFile {
     /// Reads the two clouds of a transport problem at once, each with optional weights: for
     /// files of millions of points, reading, parsing and validating one overlaps the other on a
     /// second core. Each cloud is named by its path; errors are those of
-    /// ``read(points:weights:name:)``, the first cloud's when both fail.
+    /// ``read(points:weights:name:normalizing:)``, the first cloud's when both fail.
     public static func readPair(_ first: String, _ second: String, firstWeights: String? = nil,
-                                secondWeights: String? = nil) throws -> (PointCloud, PointCloud) {
+                                secondWeights: String? = nil, normalizing: Bool = false) throws -> (PointCloud, PointCloud) {
         let requests = [(first, firstWeights), (second, secondWeights)]
         let results = UnsafeMutablePointer<Result<PointCloud, any Error>?>.allocate(capacity: 2)
         results.initialize(repeating: nil, count: 2)
@@ -49,7 +64,9 @@ public enum PointCloudFile {
         // Each task writes only its own slot.
         Parallel.forEachChunk(count: 2) { range in
             for k in range {
-                results[k] = Result { try read(points: requests[k].0, weights: requests[k].1, name: requests[k].0) }
+                results[k] = Result {
+                    try read(points: requests[k].0, weights: requests[k].1, name: requests[k].0, normalizing: normalizing)
+                }
             }
         }
         return (try results[0]!.get(), try results[1]!.get())

@@ -9,6 +9,13 @@
 /// characters such as U+202E, line and paragraph separators, private-use and unassigned code
 /// points). Backslashes are kept as they are, so escaping twice changes nothing.
 public enum MessageText {
+    /// `text` followed by spaces up to `width` characters, for aligned text columns. Unlike
+    /// `padding(toLength:withPad:startingAt:)` it never cuts: a longer text is kept whole, so a
+    /// column can be ragged but never show a wrong number (`d = 1000000000` stays ten digits).
+    public static func padded(_ text: String, to width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
     /// `text` with its non-printing characters escaped (no length limit: use for paths).
     public static func escaped(_ text: String) -> String {
         var out = ""

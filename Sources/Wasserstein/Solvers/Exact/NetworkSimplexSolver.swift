@@ -266,7 +266,7 @@ public final class NetworkSimplexWorkspace {
         // A direct arc costs at most `scale`; downward artificial arcs must cost more, and no
         // more than needed, since their cost enters the potentials (and their round-off).
         t.downwardArcCost = scale > 0 ? 2 * scale : 1
-        let block = solver.blockSize ?? max(10, Int(Double(n * m).squareRoot().rounded()))
+        let block = solver.blockSize ?? max(10, Int(clampingCount: Double(n * m).squareRoot().rounded(), limit: n * m))
         let limit = solver.maximumPivots ?? NetworkSimplexSolver.defaultPivotLimit(n: n, m: m)
         let outcome = t.optimize(costs, blockSize: min(block, n * m), tolerance: solver.relativeTolerance * scale,
                                  maximumPivots: limit)

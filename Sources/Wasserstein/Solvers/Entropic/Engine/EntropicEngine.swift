@@ -127,8 +127,10 @@ public struct EntropicDistance: Sendable {
     ///
     /// - Parameters:
     ///   - problem: the two clouds.
-    ///   - epsilon, tolerance, maxIterations: as ``SinkhornSolver``; both geometries give them
-    ///     the same meaning (the tolerance bounds the L1 marginal error relative to the source mass).
+    ///   - epsilon: the regularisation, absolute, in cost units.
+    ///   - tolerance: the bound on the L1 marginal error relative to the source mass (the same
+    ///     meaning on both geometries).
+    ///   - maxIterations: the iteration cap.
     ///   - divergence: also solve the two self terms and return `S_eps`.
     ///   - planMinimumMass: return the plan entries of at least this mass (`nil`: no plan).
     ///   - geometry: the geometry, or `nil` for ``SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:)``.
