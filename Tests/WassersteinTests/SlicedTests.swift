@@ -109,6 +109,17 @@ struct SlicedTests {
             #expect(r.w2Squared == reference.w2Squared && r.perDirection! == reference.perDirection!)
             #expect(r.standardError == reference.standardError)
         }
+        // Uniform weights take the allocation-free path: the same values as the sorted solver's,
+        // bit for bit, whatever the thread count.
+        let a = try ExactTestSupport.gaussianCloud(1500, dimension: 3, seed: 33)
+        let b = try ExactTestSupport.gaussianCloud(1100, dimension: 3, seed: 34, shift: 1)
+        let uniform = try TransportProblem(source: a, target: b)
+        let one = try SlicedWasserstein(directions: .random(count: 9, seed: 6), keepsPerDirection: true, maximumThreads: 1).solve(uniform)
+        let two = try SlicedWasserstein(directions: .random(count: 9, seed: 6), keepsPerDirection: true, maximumThreads: 2).solve(uniform)
+        #expect(one.perDirection! == two.perDirection!)
+        for j in 0 ..< 9 {
+            #expect(one.perDirection![j] == (try SlicedWasserstein.projectedW2Squared(a, b, direction: one.directions, at: j)))
+        }
     }
 
     @Test("bad directions and options are typed errors")

@@ -171,6 +171,7 @@ public struct SlicedWasserstein: Sendable {
         var failures = [Error?](repeating: nil, count: k)
         // Small problems: the thread hand-off would cost more than the sorts.
         let perDirection = x.count + y.count
+        let uniform = SortedSolver.isUniform(x.weights) && SortedSolver.isUniform(y.weights)
         let workers = max(1, min(threads, k, perDirection >= 2_000 ? k : 1))
         values.withUnsafeMutableBufferPointer { vp in
             failures.withUnsafeMutableBufferPointer { fp in
@@ -180,9 +181,24 @@ public struct SlicedWasserstein: Sendable {
                 Parallel.forEachChunk(count: workers) { range in
                     for w in range {
                         let lo = w * k / workers, hi = (w + 1) * k / workers
+                        guard uniform else {
+                            for j in lo ..< hi {
+                                do {
+                                    vbase[j] = try projectedW2Squared(x, y, direction: theta, at: j)
+                                } catch {
+                                    fbase[j] = error
+                                }
+                            }
+                            continue
+                        }
+                        // Uniform weights: one set of buffers per worker, reused for each of its
+                        // directions (projections, then their sorted copies).
+                        let n = x.count, m = y.count
+                        let buffers = UnsafeMutablePointer<Double>.allocate(capacity: 2 * (n + m))
+                        defer { buffers.deallocate() }
                         for j in lo ..< hi {
                             do {
-                                vbase[j] = try projectedW2Squared(x, y, direction: theta, at: j)
+                                vbase[j] = try uniformProjectedW2Squared(x, y, direction: theta, at: j, buffers: buffers)
                             } catch {
                                 fbase[j] = error
                             }
@@ -205,44 +221,76 @@ public struct SlicedWasserstein: Sendable {
         return try SortedSolver(computesPlan: false).solve(problem).cost
     }
 
+    /// `W2^2` between the projections on direction `j` when both clouds have uniform weights:
+    /// the sorted solver's cost-only path (``BucketSort`` and the integer staircase merge of
+    /// ``SortedSolver/uniformSortedCost(_:count:_:count:)``), the same value bit for bit, without
+    /// allocating: `buffers` holds `2 (n + m)` values.
+    static func uniformProjectedW2Squared(_ x: PointCloud, _ y: PointCloud, direction theta: [Double], at j: Int,
+                                          buffers: UnsafeMutablePointer<Double>) throws -> Double {
+        let n = x.count, m = y.count, d = x.dimension
+        let px = buffers, py = buffers + n, sx = buffers + n + m, sy = buffers + 2 * n + m
+        guard project(x, theta, j * d, into: px), project(y, theta, j * d, into: py) else { throw projectionOverflow }
+        BucketSort.sort(UnsafeBufferPointer(start: px, count: n), into: sx)
+        BucketSort.sort(UnsafeBufferPointer(start: py, count: m), into: sy)
+        // All weights equal w: the mass is n w exactly (as in the sorted solver).
+        let cost = SortedSolver.uniformSortedCost(sx, count: n, sy, count: m) * (Double(n) * x.weights[0])
+        guard cost.isFinite else {
+            throw WassersteinError.invalidParameter(name: "W2^2", value: cost,
+                                                    requirement: "squared distances must be finite (coordinates too large)")
+        }
+        return cost
+    }
+
+    static let projectionOverflow = WassersteinError.invalidParameter(
+        name: "projected coordinate", value: .infinity,
+        requirement: "projections of the points overflow the Double range (coordinates too large); rescale the coordinates")
+
+    /// Writes `<theta, x_i>` for the unit direction at `theta[offset ..< offset + D]` into
+    /// `output` (`n` values); false when one of them overflows.
+    static func project(_ cloud: PointCloud, _ theta: [Double], _ offset: Int, into buffer: UnsafeMutablePointer<Double>) -> Bool {
+        let n = cloud.count, d = cloud.dimension
+        return cloud.coordinates.withUnsafeBufferPointer { cp in
+            theta.withUnsafeBufferPointer { tp in
+                let c = cp.baseAddress!, t = tp.baseAddress! + offset
+                switch d {
+                case 1:
+                    for i in 0 ..< n { buffer[i] = t[0] * c[i] }
+                case 2:
+                    let t0 = t[0], t1 = t[1]
+                    for i in 0 ..< n { buffer[i] = t0 * c[2 * i] + t1 * c[2 * i + 1] }
+                case 3:
+                    let t0 = t[0], t1 = t[1], t2 = t[2]
+                    for i in 0 ..< n { buffer[i] = t0 * c[3 * i] + t1 * c[3 * i + 1] + t2 * c[3 * i + 2] }
+                default:
+                    for i in 0 ..< n {
+                        var s = 0.0
+                        for l in 0 ..< d { s += t[l] * c[i * d + l] }
+                        buffer[i] = s
+                    }
+                }
+                // A sum of finite products is non-finite only if it overflowed; checking the
+                // sum of the values catches it in one pass (an overflow makes the sum infinite
+                // or NaN), and a finite sum with an infinite term is impossible.
+                var sum = 0.0
+                for i in 0 ..< n { sum += buffer[i] }
+                if sum.isFinite { return true }
+                for i in 0 ..< n where !buffer[i].isFinite { return false }
+                return true
+            }
+        }
+    }
+
     /// The values `<theta, x_i>` for the unit direction stored at `theta[offset ..< offset + D]`.
     ///
     /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` when a projection
     ///   overflows (coordinates near the Double limit).
     static func project(_ cloud: PointCloud, _ theta: [Double], _ offset: Int) throws -> [Double] {
-        let n = cloud.count, d = cloud.dimension
         var finite = true
-        let out = [Double](unsafeUninitializedCapacity: n) { buffer, initialized in
-            cloud.coordinates.withUnsafeBufferPointer { cp in
-                theta.withUnsafeBufferPointer { tp in
-                    let c = cp.baseAddress!, t = tp.baseAddress! + offset
-                    switch d {
-                    case 1:
-                        for i in 0 ..< n { buffer[i] = t[0] * c[i] }
-                    case 2:
-                        let t0 = t[0], t1 = t[1]
-                        for i in 0 ..< n { buffer[i] = t0 * c[2 * i] + t1 * c[2 * i + 1] }
-                    case 3:
-                        let t0 = t[0], t1 = t[1], t2 = t[2]
-                        for i in 0 ..< n { buffer[i] = t0 * c[3 * i] + t1 * c[3 * i + 1] + t2 * c[3 * i + 2] }
-                    default:
-                        for i in 0 ..< n {
-                            var s = 0.0
-                            for l in 0 ..< d { s += t[l] * c[i * d + l] }
-                            buffer[i] = s
-                        }
-                    }
-                    var bad = false
-                    for i in 0 ..< n where !buffer[i].isFinite { bad = true; break }
-                    finite = !bad
-                }
-            }
-            initialized = n
+        let out = [Double](unsafeUninitializedCapacity: cloud.count) { buffer, initialized in
+            finite = project(cloud, theta, offset, into: buffer.baseAddress!)
+            initialized = cloud.count
         }
-        guard finite else {
-            throw WassersteinError.invalidParameter(name: "projected coordinate", value: .infinity,
-                                                    requirement: "projections of the points overflow the Double range (coordinates too large); rescale the coordinates")
-        }
+        guard finite else { throw projectionOverflow }
         return out
     }
 }
