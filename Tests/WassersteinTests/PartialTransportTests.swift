@@ -91,6 +91,9 @@ struct PartialTransportTests {
         }
         let a = try PointCloud(points: [[0, 0]]), b = try PointCloud(values: [1])
         #expect(throws: WassersteinError.self) { try PartialTransport().solve(source: a, target: b, mass: 0.5) }
+        // Too large for a dense matrix: refused before anything is allocated.
+        let big = try PointCloud(values: [Double](repeating: 0, count: 20_000))
+        #expect(throws: WassersteinError.self) { try PartialTransport().solve(source: big, target: big, mass: 0.5) }
         // Round-off above the minimum mass is the minimum.
         let r = try PartialTransport().solve(costs: costs, sourceWeights: [0.1, 0.2], targetWeights: [0.1, 0.1], mass: 0.2 * (1 + 1e-12))
         #expect(abs(r.transportedMass - 0.2) < 1e-15)

@@ -41,6 +41,11 @@ public struct PartialTransport: Sendable {
     /// (round-off in a sum of weights) is taken as the minimum.
     public static let massTolerance = 1e-9
 
+    /// The largest `(n + 1) (m + 1)` accepted: the reduction builds that dense cost matrix
+    /// (8 bytes a cell, beside the `n x m` one of the point-cloud entry point), so `2^27` cells
+    /// is 1 GiB; larger problems throw ``WassersteinError/tooLarge(_:)`` rather than exhaust memory.
+    public static let maximumCells = 1 << 27
+
     /// Creates a partial solver on the given network simplex options.
     public init(solver: NetworkSimplexSolver = NetworkSimplexSolver()) {
         self.solver = solver
@@ -55,6 +60,7 @@ public struct PartialTransport: Sendable {
         guard source.dimension == target.dimension else {
             throw WassersteinError.dimensionMismatch(expected: source.dimension, actual: target.dimension)
         }
+        try Self.checkSize(source.count, target.count)
         _ = try SquaredEuclideanCost.upperBound(source: source, target: target)
         let costs = try SquaredEuclideanCost.matrix(source: source, target: target)
         return try solve(costs: costs, sourceWeights: source.weights, targetWeights: target.weights, mass: mass)
@@ -72,6 +78,7 @@ public struct PartialTransport: Sendable {
     ///   from the simplex.
     public func solve(costs: CostMatrix, sourceWeights a: [Double], targetWeights b: [Double], mass: Double) throws -> PartialTransportResult {
         let n = costs.rows, m = costs.columns
+        try Self.checkSize(n, m)
         try NetworkSimplexWorkspace.validateWeights(a, count: n, name: "source weights")
         try NetworkSimplexWorkspace.validateWeights(b, count: m, name: "target weights")
         let ma = SortedSolver.compensatedSum(a), mb = SortedSolver.compensatedSum(b)
@@ -115,5 +122,13 @@ public struct PartialTransport: Sendable {
         }
         return PartialTransportResult(cost: cost.value, plan: TransportPlan(sourceCount: n, targetCount: m, entries: entries),
                                       transportedMass: moved.value, status: result.status, iterations: result.iterations)
+    }
+
+    static func checkSize(_ n: Int, _ m: Int) throws {
+        let (cells, overflow) = (n + 1).multipliedReportingOverflow(by: m + 1)
+        guard !overflow, cells <= maximumCells else {
+            throw WassersteinError.tooLarge(
+                "exact partial transport builds a dense (n + 1) x (m + 1) cost matrix; n = \(n), m = \(m) exceeds \(maximumCells) cells")
+        }
     }
 }
