@@ -33,6 +33,14 @@ struct PartialTransportTests {
         #expect(none.cost == 0 && none.plan.entries.isEmpty)
     }
 
+    @Test("negative costs move exactly m (POT 0.9.7 moves the whole mass here: plan [[0, 0.5], [0.5, 0]], cost -2.5)")
+    func negativeCosts() throws {
+        let costs = try CostMatrix(rows: 2, columns: 2, values: [-1, -2, -3, -1])
+        let r = try PartialTransport().solve(costs: costs, sourceWeights: [0.5, 0.5], targetWeights: [0.5, 0.5], mass: 0.5)
+        #expect(abs(r.cost + 1.5) < 1e-15 && abs(r.transportedMass - 0.5) < 1e-15)
+        #expect(r.plan.dense == [0, 0, 0.5, 0])
+    }
+
     @Test("agrees with GLPK on the direct LP (inequalities, no dummy points) on random problems, negative costs included")
     func againstLinearProgram() throws {
         var g = Xoshiro256StarStar(seed: 77)
