@@ -12,7 +12,8 @@ public struct BarycenterResult: Sendable {
     public let cost: Double
     /// Fixed-point updates applied.
     public let iterations: Int
-    /// True when the last update moved no point by more than the tolerance.
+    /// True when the last update moved no point by more than the tolerance and every plan of
+    /// it was optimal (none stopped at the simplex's pivot cap).
     public let converged: Bool
     /// The largest distance a point moved in the last update.
     public let lastDisplacement: Double
@@ -122,7 +123,7 @@ public struct FreeSupportBarycenter: Sendable {
             iterations += 1
             step = try update(x, uniform, targets, lambda, workspaces)
         }
-        let converged = displacement <= threshold
+        let converged = displacement <= threshold && step.optimal
         let support = PointCloud(unchecked: x, dimension: d, weights: uniform, mass: uniform.reduce(0, +))
         return BarycenterResult(support: support, cost: step.cost, iterations: iterations, converged: converged,
                                 lastDisplacement: displacement, weights: lambda)
@@ -131,7 +132,7 @@ public struct FreeSupportBarycenter: Sendable {
     /// The exact plans from `x` to every cloud: the cost `sum_k lambda_k W2^2(x, mu_k)` and the
     /// next support `sum_k lambda_k T_k(x)`.
     private func update(_ x: [Double], _ uniform: [Double], _ targets: [PointCloud], _ lambda: [Double],
-                        _ workspaces: [NetworkSimplexWorkspace]) throws -> (cost: Double, next: [Double]) {
+                        _ workspaces: [NetworkSimplexWorkspace]) throws -> (cost: Double, next: [Double], optimal: Bool) {
         let n = uniform.count, d = targets[0].dimension
         let support = PointCloud(unchecked: x, dimension: d, weights: uniform, mass: SortedSolver.compensatedSum(uniform))
         let k = targets.count
@@ -150,9 +151,10 @@ public struct FreeSupportBarycenter: Sendable {
             }
         }
         var next = [Double](repeating: 0, count: n * d)
-        var cost = 0.0
+        var cost = 0.0, optimal = true
         for c in 0 ..< k {
             let result = try results[c]!.get()
+            optimal = optimal && result.status != .iterationLimit
             guard let plan = result.plan else { throw WassersteinError.solverFailure("no plan for barycenter input \(c)") }
             cost += lambda[c] * result.cost
             let y = targets[c].coordinates
@@ -163,7 +165,7 @@ public struct FreeSupportBarycenter: Sendable {
                 for l in 0 ..< d { next[e.source * d + l] += w * y[e.target * d + l] }
             }
         }
-        return (cost, next)
+        return (cost, next, optimal)
     }
 
     static func largestMove(_ a: [Double], _ b: [Double], dimension d: Int) -> Double {
