@@ -84,9 +84,11 @@ public struct SlicedWasserstein: Sendable {
             guard count >= 1 else {
                 throw WassersteinError.invalidParameter(name: "number of directions", value: Double(count), requirement: "must be >= 1")
             }
+            // 2^27 values (1 GiB) of directions is far beyond any useful Monte Carlo size; refuse
+            // rather than exhaust memory.
             let (cells, overflow) = count.multipliedReportingOverflow(by: d)
-            guard !overflow, cells <= 1 << 32 else {
-                throw WassersteinError.tooLarge("\(count) directions of dimension \(d)")
+            guard !overflow, cells <= 1 << 27 else {
+                throw WassersteinError.tooLarge("\(count) directions of dimension \(d) exceed 2^27 values")
             }
             var rng = Xoshiro256StarStar(seed: seed)
             var out = [Double](repeating: 0, count: cells)
@@ -168,11 +170,12 @@ public struct SlicedWasserstein: Sendable {
         let k = theta.count / d
         let x = problem.source, y = problem.target
         var values = [Double](repeating: 0, count: k)
-        var failures = [Error?](repeating: nil, count: k)
+        // The first error of each worker (it stops there); one slot per worker, not per direction.
         // Small problems: the thread hand-off would cost more than the sorts.
         let perDirection = x.count + y.count
         let uniform = SortedSolver.isUniform(x.weights) && SortedSolver.isUniform(y.weights)
         let workers = max(1, min(threads, k, perDirection >= 2_000 ? k : 1))
+        var failures = [Error?](repeating: nil, count: workers)
         values.withUnsafeMutableBufferPointer { vp in
             failures.withUnsafeMutableBufferPointer { fp in
                 let vbase = vp.baseAddress!
@@ -182,12 +185,10 @@ public struct SlicedWasserstein: Sendable {
                     for w in range {
                         let lo = w * k / workers, hi = (w + 1) * k / workers
                         guard uniform else {
-                            for j in lo ..< hi {
-                                do {
-                                    vbase[j] = try projectedW2Squared(x, y, direction: theta, at: j)
-                                } catch {
-                                    fbase[j] = error
-                                }
+                            do {
+                                for j in lo ..< hi { vbase[j] = try projectedW2Squared(x, y, direction: theta, at: j) }
+                            } catch {
+                                fbase[w] = error
                             }
                             continue
                         }
@@ -196,12 +197,12 @@ public struct SlicedWasserstein: Sendable {
                         let n = x.count, m = y.count
                         let buffers = UnsafeMutablePointer<Double>.allocate(capacity: 2 * (n + m))
                         defer { buffers.deallocate() }
-                        for j in lo ..< hi {
-                            do {
+                        do {
+                            for j in lo ..< hi {
                                 vbase[j] = try uniformProjectedW2Squared(x, y, direction: theta, at: j, buffers: buffers)
-                            } catch {
-                                fbase[j] = error
                             }
+                        } catch {
+                            fbase[w] = error
                         }
                     }
                 }
