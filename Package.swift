@@ -3,6 +3,8 @@
 // The layering is the folder tree: each target imports only the ones above it.
 //
 //   CGLPK            system library; the only place that sees glpk.h
+//   CEntropicKernels C loops with AVX2 chosen at run time (exponential sums of the entropic solvers)
+//   OptimalTransport one import for library users: re-exports Wasserstein, GradientFlows, MeanField
 //   Wasserstein      measures, costs -> solvers -> results (imports CGLPK)
 //   GradientFlows    energies, JKO schemes, entropy estimators (imports Wasserstein)
 //   MeanField        the two-layer network, its energies and particle dynamics (imports GradientFlows)
@@ -14,6 +16,7 @@ let package = Package(
     name: "Wasserstein",
     platforms: [.macOS(.v13)],
     products: [
+        .library(name: "OptimalTransport", targets: ["OptimalTransport"]),
         .library(name: "Wasserstein", targets: ["Wasserstein"]),
         .library(name: "GradientFlows", targets: ["GradientFlows"]),
         .library(name: "MeanField", targets: ["MeanField"]),
@@ -30,9 +33,14 @@ let package = Package(
             path: "Sources/CGLPK",
             providers: [.apt(["libglpk-dev"])]
         ),
+        // The AVX2 exponential sums, chosen at run time (the default x86-64 target has no AVX).
+        .target(
+            name: "CEntropicKernels",
+            path: "Sources/CEntropicKernels"
+        ),
         .target(
             name: "Wasserstein",
-            dependencies: ["CGLPK"]
+            dependencies: ["CGLPK", "CEntropicKernels"]
         ),
         .target(
             name: "GradientFlows",
@@ -41,6 +49,11 @@ let package = Package(
         .target(
             name: "MeanField",
             dependencies: ["GradientFlows", "Wasserstein"]
+        ),
+        // One import for library users: re-exports Wasserstein, GradientFlows and MeanField.
+        .target(
+            name: "OptimalTransport",
+            dependencies: ["MeanField", "GradientFlows", "Wasserstein"]
         ),
         .target(
             name: "Experiments",
@@ -88,7 +101,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WassersteinTests",
-            dependencies: ["Wasserstein"],
+            dependencies: ["Wasserstein", "CEntropicKernels"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
@@ -101,7 +114,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ExperimentsTests",
-            dependencies: ["Experiments", "MeanField", "GradientFlows", "Wasserstein"]
+            dependencies: ["Experiments", "OptimalTransport", "MeanField", "GradientFlows", "Wasserstein"]
         ),
         .testTarget(
             name: "CommandLineTests",

@@ -30,14 +30,19 @@ struct GuideCommandTests {
     static let guidePath = repository.appendingPathComponent("Docs/Guide.md").path
     static let samples = repository.appendingPathComponent("Docs/samples")
 
-    /// Commands the test does not run: the demo, and the examples written `wasserstein ...`
-    /// rather than `swift run wasserstein ...` (the reduced and dimensions sections, on the specs
-    /// of `Docs/crosscheck/` and `Examples/`). Each takes minutes in a debug build and reads no
-    /// sample file; their commands have tests of their own (`ReducedCommandTests`). Every
-    /// `swift run` command of section 2 runs.
-    static func isSkipped(_ command: String) -> Bool {
-        command.contains("wasserstein demo") || command.hasPrefix("wasserstein ")
+    /// The commands that take a minute or more in a debug build: the demo and the reduced-flow
+    /// runs of sections 2.7-2.9 on the specs of `Docs/crosscheck/` and `Examples/`. They run
+    /// with a release binary, named by the environment variable ``releaseBinaryVariable``, which
+    /// `.ci/run` sets (so CI runs every command of the guide); without it they are skipped here.
+    static func isLong(_ command: String) -> Bool {
+        ["wasserstein demo", "--reference reduced --reference-nodes", "wasserstein reduced Examples/",
+         "wasserstein dimensions Examples/"].contains { command.contains($0) }
     }
+
+    /// The environment variable holding the path of a release build of `wasserstein`, for the
+    /// long commands (``isLong(_:)``).
+    static let releaseBinaryVariable = "WASSERSTEIN_GUIDE_RELEASE_BINARY"
+    static let releaseBinary: String? = ProcessInfo.processInfo.environment[releaseBinaryVariable].flatMap { $0.isEmpty ? nil : $0 }
 
     /// The fenced blocks of the guide that hold `$ ` lines.
     static func blocks() -> [Block] {
@@ -70,18 +75,30 @@ struct GuideCommandTests {
     }
 
     static let allBlocks = blocks()
-    static let runnableBlocks = allBlocks.filter { !$0.commands.contains { isSkipped($0.text) } }
+    static let runnableBlocks = allBlocks.filter { !$0.commands.contains { isLong($0.text) } }
+    static let longBlocks = allBlocks.filter { $0.commands.contains { isLong($0.text) } }
 
     @Test("the guide has its commands and every sample file it names is in Docs/samples")
     func guideNamesShippedSamples() throws {
         let commands = Self.allBlocks.flatMap(\.commands)
         let run = Self.runnableBlocks.flatMap(\.commands)
-        #expect(run.count >= 12, "found \(run.count) commands to run in \(Self.guidePath)")
-        #expect(run.filter { $0.text.hasPrefix("swift run") }.count >= 10)
+        #expect(run.count >= 13, "found \(run.count) commands to run in \(Self.guidePath)")
+        #expect(Self.longBlocks.flatMap(\.commands).count == 4)
+        // One command form throughout: `swift run -c release wasserstein`, or a shell tool.
+        for c in commands where c.text.contains("wasserstein ") {
+            #expect(c.text.hasPrefix("swift run -c release wasserstein "), "\(c.testDescription): not in the guide's one form")
+        }
         for c in commands {
-            for word in c.text.split(separator: " ") where word.hasPrefix("Docs/samples/") {
+            for word in c.text.split(separator: " ") where word.hasPrefix("Docs/") || word.hasPrefix("Examples/") {
                 #expect(FileManager.default.fileExists(atPath: Self.repository.appendingPathComponent(String(word)).path),
                         "\(c.testDescription): \(word) is not shipped")
+            }
+            // Output goes under runs/ (or demo/): never beside the inputs or in the package root.
+            for flag in ["--out ", "--plan "] {
+                if let r = c.text.range(of: flag) {
+                    let target = c.text[r.upperBound...].split(separator: " ").first.map(String.init) ?? ""
+                    #expect(target.hasPrefix("runs/") || target == "demo", "\(c.testDescription): writes \(target)")
+                }
             }
         }
     }
@@ -102,21 +119,48 @@ struct GuideCommandTests {
 
     @Test("each guide command prints what the guide shows", arguments: runnableBlocks)
     func commandPrintsWhatTheGuideShows(_ block: Block) throws {
+        try Self.check(block, executable: CommandRunner.executable.path)
+    }
+
+    @Test("each long guide command (demo, reduced flows) prints what the guide shows, with a release build",
+          .enabled(if: releaseBinary != nil, "set \(releaseBinaryVariable) to a release build of wasserstein (.ci/run does)"),
+          arguments: longBlocks)
+    func longCommandPrintsWhatTheGuideShows(_ block: Block) throws {
+        try Self.check(block, executable: try #require(Self.releaseBinary))
+    }
+
+    /// Runs the commands of `block` in a scratch folder holding the sample files and every other
+    /// repository file a command names, and compares what they print with the guide.
+    static func check(_ block: Block, executable: String) throws {
         let folder = try Scratch()
         try FileManager.default.createDirectory(at: folder.url.appendingPathComponent("Docs"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: Self.samples, to: folder.url.appendingPathComponent("Docs/samples"))
+        for word in block.commands.flatMap({ $0.text.split(separator: " ") }).map(String.init)
+        where !word.hasPrefix("Docs/samples/") && (word.hasPrefix("Docs/") || word.hasPrefix("Examples/")) {
+            let destination = folder.url.appendingPathComponent(word)
+            try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: destination.path) {
+                try FileManager.default.copyItem(at: Self.repository.appendingPathComponent(word), to: destination)
+            }
+        }
         // A block that reads a run folder it does not write (`grep ... runs/compare/risk.svg`)
         // first runs the guide command that writes it.
         for c in block.commands {
             for producer in Self.allBlocks.flatMap(\.commands) where Self.readsOutput(of: producer, command: c) && !block.commands.contains(where: { $0.line == producer.line }) {
-                let out = try Self.run(producer.text, in: folder.url)
+                let out = try Self.run(producer.text, in: folder.url, executable: executable)
                 #expect(out.status == 0, "\(producer.testDescription): \(out.stderr)")
             }
         }
         for c in block.commands {
-            let out = try Self.run(c.text, in: folder.url)
-            #expect(out.status == 0, "\(c.testDescription): exit \(out.status), \(out.stderr)")
-            let actual = out.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let out = try Self.run(c.text, in: folder.url, executable: executable)
+            // An example of an error shows the error line (standard error) and fails with 1 or 64.
+            let showsError = c.expected.first?.hasPrefix("wasserstein: error: ") == true
+            if showsError {
+                #expect(out.status == 1 || out.status == 64, "\(c.testDescription): exit \(out.status)")
+            } else {
+                #expect(out.status == 0, "\(c.testDescription): exit \(out.status), \(out.stderr)")
+            }
+            let actual = (showsError ? out.stderr : out.stdout).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let lines = actual.last == "" ? Array(actual.dropLast()) : actual
             #expect(lines.count == c.expected.count, "\(c.testDescription): \(lines.count) lines printed, the guide shows \(c.expected.count):\n\(out.stdout)")
             for (shown, printed) in zip(c.expected, lines) {
@@ -134,10 +178,10 @@ struct GuideCommandTests {
 
     /// Runs a guide command line with `/bin/sh` in `folder`, `swift run [-c release] wasserstein`
     /// replaced by the built executable.
-    static func run(_ text: String, in folder: URL) throws -> CommandRunner.Output {
+    static func run(_ text: String, in folder: URL, executable: String = CommandRunner.executable.path) throws -> CommandRunner.Output {
         var line = text
         for prefix in ["swift run -c release wasserstein", "swift run wasserstein"] where line.hasPrefix(prefix) {
-            line = "'" + CommandRunner.executable.path + "'" + line.dropFirst(prefix.count)
+            line = "'" + executable + "'" + line.dropFirst(prefix.count)
         }
         return try CommandRunner.run(["-c", line], program: URL(fileURLWithPath: "/bin/sh"), in: folder)
     }

@@ -173,4 +173,12 @@ struct ReliabilityIIICommandTests {
         expectError(out, status: 1, containing: "refuses to allocate")
         #expect(!FileManager.default.fileExists(atPath: s.path("run")))
     }
+
+    @Test("Points of different dimensions name both files and their sides")
+    func dimensionMismatchNamesFiles() throws {
+        let s = try Scratch()
+        let x = s.file("plane.csv", "0,0\n1,1\n"), y = s.file("line.csv", "0\n1\n")
+        let out = try CommandRunner.run(["distance", x, y])
+        expectError(out, status: 1, containing: "line.csv: the target's points have dimension 1, the source's (\(x)) 2")
+    }
 }

@@ -108,6 +108,34 @@ struct ExtremeSpecTests {
         #expect(performing: { try SGDRun.run(spec: sgdSpec, directory: nil) }, throws: { Self.keyOf($0) == "sgd.eta" })
     }
 
+    @Test("A spec without a model refuses a huge dimension at the key (its scalar w.mean was repeated 1e14 times: the allocator aborted)")
+    func hugeOracleDimension() throws {
+        func text(_ d: String) -> String {
+            """
+            {"energy": {"potential": "quadratic", "lambda": 1}, "initialization": {"w": {"mean": 0, "std": 1}},
+             "dimension": \(d), "particles": 1, "horizon": 1}
+            """
+        }
+        for d in ["100000000000000", "100001"] {
+            #expect { try ExperimentSpec.parse(data: Data(text(d).utf8)) } throws: { Self.keyOf($0) == "dimension" }
+        }
+        #expect(try ExperimentSpec.parse(data: Data(text("100000").utf8)).initialization.w.mean.count == 100_000)
+    }
+
+    @Test("A reduced grid with points_per_axis = +-1e308 is refused at the key (the message converted the count to Int and trapped)",
+          arguments: ["1.7976931348623157e308", "-1e300", "[8, 1e20, 8]", "4", "1000"])
+    func hugeReducedGridCounts(_ counts: String) throws {
+        let text = """
+        {"model": {"activation": "relu", "input_dimension": 10}, "teacher": {"directions": [[1]]},
+         "initialization": {"a": {"mean": 0.5, "std": 0.1}, "w": {"gamma": 1}}, "horizon": 1, "scheme": "grid",
+         "grid": {"tau": 0.1, "bounds": [[0, 1], [-2, 2], [0, 2]], "points_per_axis": \(counts)}}
+        """
+        #expect { try ReducedSpec.parse(data: Data(text.utf8)) } throws: { error in
+            guard case ExperimentError.invalidSpec("grid.points_per_axis", let reason) = error else { return false }
+            return reason.contains(counts == "4" ? "got 4 " : counts == "1000" ? "got 1000 " : "e+")
+        }
+    }
+
     @Test("record_every beyond the horizon records the start and the end")
     func recordEveryBeyondHorizon() throws {
         let spec = try Self.spec([("\"record_every\": 0.05", "\"record_every\": 1e300")])

@@ -1,8 +1,7 @@
 import Foundation
 import Testing
-import Wasserstein
-import GradientFlows
-import MeanField
+// The guide's samples assume exactly these imports: the umbrella module and the experiment layer.
+import OptimalTransport
 import Experiments
 
 /// The Swift samples of `Docs/Guide.md`, section 4, each pasted verbatim as the body of one test

@@ -46,8 +46,11 @@ public enum CompareReducedRun {
     /// `directory` is given.
     ///
     /// - Parameters:
+    ///   - spec: the experiment (a rotation-symmetric setting with an `sgd` section).
+    ///   - directory: where to write the files; `nil` writes nothing.
     ///   - referenceStep: the reference's Runge-Kutta step (default 0.01, at most the interval).
     ///   - nodes: the quantisation of the reference's initial law.
+    ///   - progress: called with the fraction done and a short status text.
     public static func run(spec: ExperimentSpec, directory: OutputDirectory?, referenceStep: Double? = nil,
                            nodes: ReducedNodesSpec = ReducedNodesSpec(),
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {

@@ -7,7 +7,7 @@ import Wasserstein
 /// the reduced flow of the spec's symmetric setting from a deterministic quantisation of the
 /// initial law, integrated in time by the classical fourth-order Runge-Kutta method.
 ///
-/// **Why Runge-Kutta.** The explicit Euler step of ``ReducedPopulationFlow`` is, step for step,
+/// **Why Runge-Kutta.** The explicit Euler step of `ReducedPopulationFlow` (MeanField) is, step for step,
 /// the full population flow at the same `eta`, with its `O(eta)` time error. A reference for a
 /// sweep over `eta` must not carry that error, and Euler would need steps far below the swept ones:
 /// RK4's error is `O(h^4)` (the tests check the order by halving `h`), so the default `h = 0.05`

@@ -130,6 +130,7 @@ public enum SweepRun {
     ///   - referenceParticles: the JKO reference's width (default: the largest `M`).
     ///   - referenceStart: the reference's initial particles instead of a random draw (for
     ///     example quantiles of the initial law, whose error is `O(1/M)` instead of `O(1/sqrt(M))`).
+    ///   - kind: the reference: a particle JKO run (default) or the reduced mean-field flow.
     ///   - directory: where to write `sweep.csv`, `summary.json` and the pictures; `nil` writes nothing.
     ///   - progress: called with the fraction done and a short status text.
     public static func run(spec: ExperimentSpec, particles: [Int], etas: [Double], seeds: Int,

@@ -5,10 +5,10 @@
 /// never goes through them. These functions are lexical: they never touch the file system and
 /// keep `..` as it is, so that a path means what the kernel will make of it (a `..` after a
 /// link leads out of the link's target, not back to where the link is).
-enum FolderPath {
+public enum FolderPath {
     /// The path without empty and `.` components and without a trailing slash; `"."` for a path
     /// that names the current folder, `"/"` for the root.
-    static func normalized(_ path: String) -> String {
+    public static func normalized(_ path: String) -> String {
         let absolute = path.hasPrefix("/")
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
         let joined = parts.joined(separator: "/")
@@ -19,7 +19,7 @@ enum FolderPath {
     /// The folder that holds `path` (normalised first): `"."` for a one-component relative path,
     /// `"/"` for a top-level absolute one and for the root itself. For a path ending in `..` the
     /// parent is taken lexically too (`a/..` -> `a/../..`), so it still names the holder.
-    static func parent(_ path: String) -> String {
+    public static func parent(_ path: String) -> String {
         let p = normalized(path)
         if p == "/" { return "/" }
         if p == "." { return ".." }
@@ -29,7 +29,7 @@ enum FolderPath {
     }
 
     /// `folder/name`, without a doubled slash.
-    static func appending(_ folder: String, _ name: String) -> String {
+    public static func appending(_ folder: String, _ name: String) -> String {
         if folder.isEmpty { return name }
         return folder.hasSuffix("/") ? folder + name : folder + "/" + name
     }

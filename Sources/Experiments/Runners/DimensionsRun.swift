@@ -80,6 +80,7 @@ public enum DimensionsRun {
     ///   - sgd: also run online SGD in full `d` (needs the spec's `sgd` section).
     ///   - directory: where to write `dimensions.csv`, `dimensions.svg`, `samples.svg` (with
     ///     `sgd`) and `summary.json`; `nil` writes nothing.
+    ///   - progress: called with the fraction done and a short status text.
     /// - Throws: ``ExperimentError`` naming the spec key (`nodes`, `particles`, `record_every`,
     ///   `sgd.particles`, ...) of the largest part when the runs that go at once are estimated
     ///   (``ReducedSpec/dimensionsMemory(dimensions:sgd:concurrent:)``) above the memory limit.

@@ -82,9 +82,12 @@ public enum ReducedRun {
     ///   estimated memory (``ReducedSpec/reducedMemory(scheme:)``) exceeds the limit.
     ///
     /// - Parameters:
+    ///   - spec: the reduced spec.
+    ///   - directory: where to write the result files; `nil` writes nothing.
     ///   - stopBelowRisk: stop at the first step whose risk is at most this (`dimensions`).
     ///   - parallel: split each step's sums over the cores (`dimensions` runs one dimension
     ///     per core instead).
+    ///   - progress: called with the fraction done and a short status text.
     public static func run(spec: ReducedSpec, directory: OutputDirectory?, stopBelowRisk: Double? = nil, parallel: Bool = true,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         try spec.checkMemory(spec.reducedMemory())

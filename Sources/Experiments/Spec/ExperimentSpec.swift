@@ -157,13 +157,17 @@ extension ExperimentSpec {
     public static let maximumPointsPerAxis = 512
 
     /// The largest number of steps (SGD's `horizon / eta`, JKO's `horizon / tau`, SGD steps per
-    /// JKO step `tau / eta`) a run accepts: `1e12`, as ``SGDExperiment/maximumSteps``.
+    /// JKO step `tau / eta`) a run accepts: `1e12`, as `SGDExperiment.maximumSteps` (MeanField).
     public static let maximumSteps = SGDExperiment.maximumSteps
 
     /// `round(span / step)`, or an error naming `key` when it exceeds ``maximumSteps``:
     /// converting the ratio of `horizon = 1e300` and `tau = 0.1` to `Int` used to trap.
     ///
-    /// - Parameter what: how the message names the ratio (`horizon / jko.tau`).
+    /// - Parameters:
+    ///   - span: the time to cover (`horizon`, or `tau` for SGD steps per JKO step).
+    ///   - step: the step (`tau`, `eta`).
+    ///   - key: the spec key the error names.
+    ///   - what: how the message names the ratio (`horizon / jko.tau`).
     public static func stepCount(_ span: Double, over step: Double, key: String, what: String) throws -> Int {
         let ratio = (span / step).rounded()
         guard ratio <= Double(maximumSteps) else {
@@ -250,6 +254,8 @@ extension ExperimentSpec {
         } else {
             if let dd = dimensionKey {
                 guard dd >= 1 else { throw r.fail("dimension", "must be >= 1") }
+                // As model.input_dimension: a scalar mean is repeated dd times below.
+                guard dd <= 100_000 else { throw r.fail("dimension", "must be <= 100000, got \(dd)") }
                 if wMean.count == 1 { wMean = [Double](repeating: wMean[0], count: dd) }
                 guard wMean.count == dd else { throw wr.fail("mean", "has \(wMean.count) entries, dimension is \(dd)") }
             }

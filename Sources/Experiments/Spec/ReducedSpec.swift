@@ -1,5 +1,6 @@
 import Foundation
 import MeanField
+import Wasserstein
 
 /// A reduced experiment: the mean-field flow of a rotation-invariant law in the coordinates
 /// `z = (a, s, r)` of the teacher's span (`wasserstein reduced`, `wasserstein dimensions`).
@@ -303,9 +304,10 @@ extension ReducedSpec {
             var p = [Int]()
             for c in counts {
                 guard c == c.rounded() else { throw g.fail("points_per_axis", "must be whole numbers, got \(c)") }
-                guard c >= 8 else { throw g.fail("points_per_axis", "must be >= 8, got \(Int(clampingCount: c, limit: 8)) (grid too small)") }
+                // The messages print c as JSON does: Int(c) trapped at 1e308.
+                guard c >= 8 else { throw g.fail("points_per_axis", "must be >= 8, got \(CSVFormat.formatNumber(c)) (grid too small)") }
                 guard c <= Double(maximumPointsPerAxis) else {
-                    throw g.fail("points_per_axis", "must be <= \(maximumPointsPerAxis), got \(c) (grid too large)")
+                    throw g.fail("points_per_axis", "must be <= \(maximumPointsPerAxis), got \(CSVFormat.formatNumber(c)) (grid too large)")
                 }
                 p.append(Int(clampingCount: c, limit: maximumPointsPerAxis))
             }

@@ -147,15 +147,17 @@ public struct ReducedGridEnergy: Energy {
 
     // MARK: - Grids and densities
 
-    /// A grid for the reduced flow: `a` and `s` with nodes on both bounds (as ``RegularGrid``),
+    /// A grid for the reduced flow: `a` and `s` with nodes on both bounds (as `RegularGrid` (GradientFlows)),
     /// `r` at the centres of `points` cells of `[lower, upper]`, so that `r = 0` (where the
     /// radial potential is infinite) is a wall, not a node, when `lower = 0`.
     ///
     /// - Parameters:
     ///   - secondLayer: `.trained` gives `(a, s, r)`, `.fixed` gives `(s, r)` (`a` ignored).
-    ///   - a, s, r: bounds and number of points of each axis.
+    ///   - a: bounds and number of points of the `a` axis (trained second layer only).
+    ///   - s: bounds and number of points of the `s` axis.
+    ///   - r: bounds and number of points of the `r` axis.
     /// - Throws: ``MeanFieldError`` naming `grid` for `r.lower < 0` or a missing `a` axis;
-    ///   `WassersteinError` for bounds or counts ``RegularGrid`` rejects.
+    ///   `WassersteinError` for bounds or counts `RegularGrid` (GradientFlows) rejects.
     public static func grid(secondLayer: SecondLayer, a: (lower: Double, upper: Double, points: Int)? = nil,
                             s: (lower: Double, upper: Double, points: Int),
                             r: (lower: Double, upper: Double, points: Int)) throws -> RegularGrid {

@@ -66,6 +66,7 @@ public struct ReducedKernels: Sendable {
     let teacherNorms: [NormInfo]
 
     /// - Parameters:
+    ///   - setting: the activation, teacher, second layer and input dimension.
     ///   - sphereNodes: `Q`, the nodes of the rule for `t` (`nil`: the default for `n`, see
     ///     ``defaultSphereNodes(orthogonalDimension:)``). Ignored for `n = 1` and `d = infinity`,
     ///     whose rules are exact.

@@ -30,7 +30,7 @@ public enum CSVFormat {
     /// fields is a number (`x,y`): a first record that is partly numeric (`1e,0`, `x,1`) is a
     /// malformed row, reported with its line and column, never dropped as a header.
     ///
-    /// Records made only of numbers take a fast path (``DecimalParser``, no allocation per
+    /// Records made only of numbers take a fast path (`DecimalParser`, no allocation per
     /// line); once the first record has fixed the column count, a large remainder is parsed in
     /// one chunk per core. Any line the fast path does not accept goes through the general
     /// per-line code below, which decides on headers and reports errors, so the fast path

@@ -90,7 +90,7 @@ public enum FileAccess {
         return try body(RegularFile(descriptor: descriptor, path: path, size: size))
     }
 
-    /// The content of the regular file at `path` (see ``withRegularFile(path:maximumBytes:_:)``
+    /// The content of the regular file at `path` (see `withRegularFile(path:maximumBytes:_:)`
     /// for what is refused). A file growing meanwhile is cut at the size it had when opened.
     public static func readBytes(path: String, maximumBytes: Int = defaultMaximumBytes) throws -> [UInt8] {
         try withRegularFile(path: path, maximumBytes: maximumBytes) { file in try file.bytes(count: file.size, at: 0) }

@@ -25,6 +25,9 @@ public enum PointCloudFile {
     /// Reads a point cloud and, optionally, its weights (uniform without them), validated.
     ///
     /// - Parameters:
+    ///   - path: the points file.
+    ///   - weightsPath: the weight file (one weight per point); `nil` for uniform weights.
+    ///   - name: how messages name the cloud (default: `path`).
     ///   - normalizing: rescale the weights to mass one as they are read (by the largest weight
     ///     first, see ``PointCloud/normalized()``), so that weights whose sum overflows, such as
     ///     three of `1e308`, are accepted; without it such a sum is an error.

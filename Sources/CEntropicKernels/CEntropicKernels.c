@@ -1,0 +1,150 @@
+// Exponential tile sums for the entropic row loops, portable and AVX2, chosen at run time.
+//
+// Why C: Swift has no per-function target attributes, so a loop that may use AVX2 without
+// requiring it of the whole build (the default x86-64 target has no AVX) must live here.
+// Both loops evaluate the same polynomial as Swift's `entropicExp` with the same separate
+// multiplications and additions (this file is compiled without contraction: no FMA), and sum
+// into the same four partial sums, so they agree bit for bit with each other and with Swift.
+
+#include "CEntropicKernels.h"
+
+#pragma STDC FP_CONTRACT OFF
+
+#define CK_MAGIC 6755399441055744.0  /* 1.5 * 2^52: adding it rounds to an integer */
+
+typedef union { double d; long long i; } ck_bits;
+
+static inline double ck_exp(double x) {
+    double xc = x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x);
+    double t = xc * 1.4426950408889634 + CK_MAGIC;
+    double k = t - CK_MAGIC;
+    double r = (xc - k * 0.693147180369123816490) - k * 1.90821492927058770002e-10;
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double c0 = 1.0 + r;
+    double c1 = 0.5 + r * (1.0 / 6.0);
+    double c2 = 1.0 / 24.0 + r * (1.0 / 120.0);
+    double c3 = 1.0 / 720.0 + r * (1.0 / 5040.0);
+    double c4 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+    double c5 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
+    double c6 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+    double p = (c0 + r2 * c1) + r4 * (c2 + r2 * c3) + r8 * ((c4 + r2 * c5) + r4 * c6);
+    ck_bits tb = { t }, mb = { CK_MAGIC }, sb;
+    long long kbits = tb.i - mb.i;
+    sb.i = (long long)((unsigned long long)(kbits + 1023) << 52);
+    double value = p * sb.d;
+    return x < -708.0 ? 0.0 : value;
+}
+
+double ck_exp_tile_sum_portable(const double *c, const double *t, long n, double shift, double inv_eps,
+                                int weighted, double *weighted_out) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, w0 = 0, w1 = 0, w2 = 0, w3 = 0;
+    long j = 0;
+    if (weighted) {
+        for (; j + 4 <= n; j += 4) {
+            double e0 = ck_exp((t[j] - c[j] + shift) * inv_eps), e1 = ck_exp((t[j + 1] - c[j + 1] + shift) * inv_eps);
+            double e2 = ck_exp((t[j + 2] - c[j + 2] + shift) * inv_eps), e3 = ck_exp((t[j + 3] - c[j + 3] + shift) * inv_eps);
+            s0 += e0; s1 += e1; s2 += e2; s3 += e3;
+            w0 += e0 * c[j]; w1 += e1 * c[j + 1]; w2 += e2 * c[j + 2]; w3 += e3 * c[j + 3];
+        }
+    } else {
+        for (; j + 4 <= n; j += 4) {
+            s0 += ck_exp((t[j] - c[j] + shift) * inv_eps);
+            s1 += ck_exp((t[j + 1] - c[j + 1] + shift) * inv_eps);
+            s2 += ck_exp((t[j + 2] - c[j + 2] + shift) * inv_eps);
+            s3 += ck_exp((t[j + 3] - c[j + 3] + shift) * inv_eps);
+        }
+    }
+    for (; j < n; j++) {
+        double e = ck_exp((t[j] - c[j] + shift) * inv_eps);
+        s0 += e;
+        w0 += e * c[j];
+    }
+    if (weighted) *weighted_out = (w0 + w1) + (w2 + w3);
+    return (s0 + s1) + (s2 + s3);
+}
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+
+__attribute__((target("avx2")))
+static inline __m256d ck_exp4(__m256d x) {
+    const __m256d lo = _mm256_set1_pd(-708.0), hi = _mm256_set1_pd(709.0);
+    const __m256d magic = _mm256_set1_pd(CK_MAGIC);
+    // max(lo, x) and min(hi, .) return their second operand for NaN, so NaN stays NaN as in Swift.
+    __m256d xc = _mm256_min_pd(hi, _mm256_max_pd(lo, x));
+    __m256d t = _mm256_add_pd(_mm256_mul_pd(xc, _mm256_set1_pd(1.4426950408889634)), magic);
+    __m256d k = _mm256_sub_pd(t, magic);
+    __m256d r = _mm256_sub_pd(_mm256_sub_pd(xc, _mm256_mul_pd(k, _mm256_set1_pd(0.693147180369123816490))),
+                              _mm256_mul_pd(k, _mm256_set1_pd(1.90821492927058770002e-10)));
+    __m256d r2 = _mm256_mul_pd(r, r), r4 = _mm256_mul_pd(r2, r2), r8 = _mm256_mul_pd(r4, r4);
+#define CK_TERM(a, b) _mm256_add_pd(_mm256_set1_pd(a), _mm256_mul_pd(r, _mm256_set1_pd(b)))
+    __m256d c0 = _mm256_add_pd(_mm256_set1_pd(1.0), r);
+    __m256d c1 = CK_TERM(0.5, 1.0 / 6.0);
+    __m256d c2 = CK_TERM(1.0 / 24.0, 1.0 / 120.0);
+    __m256d c3 = CK_TERM(1.0 / 720.0, 1.0 / 5040.0);
+    __m256d c4 = CK_TERM(1.0 / 40320.0, 1.0 / 362880.0);
+    __m256d c5 = CK_TERM(1.0 / 3628800.0, 1.0 / 39916800.0);
+    __m256d c6 = CK_TERM(1.0 / 479001600.0, 1.0 / 6227020800.0);
+#undef CK_TERM
+    __m256d p = _mm256_add_pd(
+        _mm256_add_pd(_mm256_add_pd(c0, _mm256_mul_pd(r2, c1)), _mm256_mul_pd(r4, _mm256_add_pd(c2, _mm256_mul_pd(r2, c3)))),
+        _mm256_mul_pd(r8, _mm256_add_pd(_mm256_add_pd(c4, _mm256_mul_pd(r2, c5)), _mm256_mul_pd(r4, c6))));
+    __m256i kbits = _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_castpd_si256(magic));
+    __m256i sbits = _mm256_slli_epi64(_mm256_add_epi64(kbits, _mm256_set1_epi64x(1023)), 52);
+    __m256d value = _mm256_mul_pd(p, _mm256_castsi256_pd(sbits));
+    __m256d under = _mm256_cmp_pd(x, lo, _CMP_LT_OQ);
+    return _mm256_andnot_pd(under, value);   // x < -708 gives exactly 0, NaN stays NaN
+}
+
+__attribute__((target("avx2")))
+static double ck_exp_tile_sum_avx2(const double *c, const double *t, long n, double shift, double inv_eps,
+                                   int weighted, double *weighted_out) {
+    __m256d s = _mm256_setzero_pd(), w = _mm256_setzero_pd();
+    const __m256d sh = _mm256_set1_pd(shift), ie = _mm256_set1_pd(inv_eps);
+    long j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m256d cj = _mm256_loadu_pd(c + j);
+        __m256d e = ck_exp4(_mm256_mul_pd(_mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(t + j), cj), sh), ie));
+        s = _mm256_add_pd(s, e);
+        w = _mm256_add_pd(w, _mm256_mul_pd(e, cj));
+    }
+    double sl[4], wl[4];
+    _mm256_storeu_pd(sl, s);
+    _mm256_storeu_pd(wl, w);
+    for (; j < n; j++) {
+        double e = ck_exp((t[j] - c[j] + shift) * inv_eps);
+        sl[0] += e;
+        wl[0] += e * c[j];
+    }
+    if (weighted) *weighted_out = (wl[0] + wl[1]) + (wl[2] + wl[3]);
+    return (sl[0] + sl[1]) + (sl[2] + sl[3]);
+}
+
+static int ck_avx2_state = -1;   /* -1 unknown; every thread computes and stores the same value */
+
+int ck_uses_avx2(void) {
+    int state = __atomic_load_n(&ck_avx2_state, __ATOMIC_RELAXED);
+    if (state < 0) {
+        __builtin_cpu_init();
+        state = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&ck_avx2_state, state, __ATOMIC_RELAXED);
+    }
+    return state;
+}
+
+double ck_exp_tile_sum(const double *c, const double *t, long n, double shift, double inv_eps,
+                       int weighted, double *weighted_out) {
+    if (ck_uses_avx2()) return ck_exp_tile_sum_avx2(c, t, n, shift, inv_eps, weighted, weighted_out);
+    return ck_exp_tile_sum_portable(c, t, n, shift, inv_eps, weighted, weighted_out);
+}
+
+#else
+
+int ck_uses_avx2(void) { return 0; }
+
+double ck_exp_tile_sum(const double *c, const double *t, long n, double shift, double inv_eps,
+                       int weighted, double *weighted_out) {
+    return ck_exp_tile_sum_portable(c, t, n, shift, inv_eps, weighted, weighted_out);
+}
+
+#endif

@@ -1,0 +1,58 @@
+import CEntropicKernels
+import Testing
+import Wasserstein
+
+/// The C exponential sums (portable and AVX2, chosen at run time) against Swift's `entropicExp`
+/// summed in the same four partial sums: the same bits, whichever loop the processor runs.
+@Suite("Entropic kernel dispatch")
+struct EntropicKernelDispatchTests {
+    /// The reference: Swift's exponential, terms summed into s_{j mod 4}, (s0 + s1) + (s2 + s3).
+    static func reference(_ c: [Double], _ t: [Double], shift: Double, invEps: Double) -> (Double, Double) {
+        var s = [0.0, 0, 0, 0], w = [0.0, 0, 0, 0]
+        let full = c.count / 4 * 4
+        for j in 0 ..< c.count {
+            let e = entropicExp((t[j] - c[j] + shift) * invEps)
+            let lane = j < full ? j % 4 : 0
+            s[lane] += e
+            w[lane] += e * c[j]
+        }
+        return ((s[0] + s[1]) + (s[2] + s[3]), (w[0] + w[1]) + (w[2] + w[3]))
+    }
+
+    @Test("Dispatched, portable and Swift sums agree bit for bit, extremes included", arguments: [0, 1, 3, 4, 7, 256, 1001])
+    func sameBits(_ n: Int) {
+        var rng = Xoshiro256StarStar(seed: UInt64(n) + 11)
+        var c = [Double](), t = [Double]()
+        for j in 0 ..< n {
+            c.append(rng.nextUniform() * 4)
+            // Mostly ordinary terms, and some that underflow, saturate, or are zero weights.
+            switch j % 17 {
+            case 5: t.append(-.infinity)
+            case 9: t.append(-800)
+            case 13: t.append(750)
+            default: t.append(rng.nextUniform() * 3 - 1.5)
+            }
+        }
+        for (shift, invEps) in [(0.0, 1.0), (0.7, 10.0), (-2.0, 400.0)] {
+            let expected = Self.reference(c, t, shift: shift, invEps: invEps)
+            var w1 = 0.0, w2 = 0.0
+            let s1 = ck_exp_tile_sum(c, t, n, shift, invEps, 1, &w1)
+            let s2 = ck_exp_tile_sum_portable(c, t, n, shift, invEps, 1, &w2)
+            #expect(s1.bitPattern == expected.0.bitPattern && s2.bitPattern == expected.0.bitPattern, "n = \(n): \(s1) \(s2) \(expected.0)")
+            #expect(w1.bitPattern == expected.1.bitPattern && w2.bitPattern == expected.1.bitPattern, "n = \(n): \(w1) \(w2) \(expected.1)")
+            var unused = 0.0
+            #expect(ck_exp_tile_sum(c, t, n, shift, invEps, 0, &unused).bitPattern == expected.0.bitPattern)
+        }
+    }
+
+    @Test("NaN propagates through both loops, as through entropicExp")
+    func nanPropagates() {
+        let c = [Double](repeating: 1, count: 8)
+        var t = [Double](repeating: 0, count: 8)
+        t[6] = .nan
+        var w = 0.0
+        #expect(ck_exp_tile_sum(c, t, 8, 0, 1, 0, &w).isNaN)
+        #expect(ck_exp_tile_sum_portable(c, t, 8, 0, 1, 0, &w).isNaN)
+        #expect(entropicExp(.nan).isNaN)
+    }
+}
