@@ -43,11 +43,15 @@ struct DistanceCommand: ParsableCommand {
     @Flag(help: "Rescale both measures to mass one instead of requiring equal masses.")
     var normalize = false
 
+    @Option(help: "Move only this mass, at least cost (exact partial transport; --method exact or auto).")
+    var partial: Double?
+
     @OptionGroup var entropic: EntropicOptions
 
     func run() throws {
         let chosen = try DistanceCommand.parseMethod(method)
         try entropic.validate(for: chosen)
+        if let partial { return try runPartial(mass: partial, method: chosen) }
         if let plan {
             // The plan replaces the file at its path: never one of the inputs.
             do {

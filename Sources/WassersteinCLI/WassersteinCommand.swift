@@ -14,6 +14,9 @@ struct WassersteinCommand: ParsableCommand {
         discussion: """
         Examples:
           wasserstein distance x.csv y.npy --json
+          wasserstein distance x.csv y.csv --partial 0.5
+          wasserstein sliced x.npy y.npy --directions 100 --seed 1
+          wasserstein barycenter a.csv b.csv c.csv --out runs/barycenter
           wasserstein sgd spec.json --out runs/sgd
           wasserstein jko spec.json --out runs/jko
           wasserstein compare spec.json --out runs/compare
@@ -22,7 +25,7 @@ struct WassersteinCommand: ParsableCommand {
           wasserstein demo --out demo
         """,
         version: ToolkitVersion.current,
-        subcommands: [DistanceCommand.self, SGDCommand.self, JKOCommand.self, CompareCommand.self, ReducedCommand.self,
+        subcommands: [DistanceCommand.self, SlicedCommand.self, BarycenterCommand.self, SGDCommand.self, JKOCommand.self, CompareCommand.self, ReducedCommand.self,
                       DimensionsCommand.self, DemoCommand.self]
     )
 

@@ -465,6 +465,47 @@ struct GuideSampleTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [".wasserstein-output", "comparison.csv", "particles_initial.npy", "particles_jko_final.npy", "particles_sgd_final.npy", "summary.json"])
     }
 
+    // MARK: - 4.11 Sliced W2, partial transport and barycenters
+
+    /// The sample's values against independent answers: the sliced value of the command line's
+    /// example, the max-sliced value of a scan of angles, POT's documented partial value, the
+    /// partial cost worked by hand, and the halfway translate.
+    @Test("4.11 sliced, max-sliced, partial and barycenter: the printed values")
+    func slicedPartialBarycenter() throws {
+        // Sample
+        let mu = try PointCloud(points: [[0, 0], [1, 0], [0.5, 1]])
+        let nu = try PointCloud(points: [[1, 1], [2, 1]], weights: [0.25, 0.75])
+        let problem = try TransportProblem(source: mu, target: nu)
+        let sliced = try SlicedWasserstein(directions: .random(count: 100, seed: 0)).solve(problem)
+        let maxSliced = try MaxSlicedWasserstein(directions: .random(count: 100, seed: 0)).solve(problem)
+        print(sliced.w2Squared, sliced.standardError!, maxSliced.w2Squared, maxSliced.direction)
+        // 1.2513339... 0.0652955... 2.0680544... [0.8816741..., 0.4718586...]
+
+        let costs = try CostMatrix(rows: 2, columns: 2, values: [0, 1, 2, 3])          // POT's partial example
+        let partial = try PartialTransport().solve(costs: costs, sourceWeights: [0.1, 0.2],
+                                                   targetWeights: [0.1, 0.1], mass: 0.1)
+        let clouds = try PartialTransport().solve(source: mu, target: nu, mass: 0.5)   // masses may differ
+        print(partial.cost, partial.plan.dense, clouds.cost)                             // 0.0 [0.1, 0.0, 0.0, 0.0] 0.5625
+
+        let translate = try mu.translated(by: [4, -2])
+        let barycenter = try FreeSupportBarycenter().solve([mu, translate], weights: [1, 1])
+        print(barycenter.cost, barycenter.converged, barycenter.support.coordinates)
+        // 5.0 true, and the points of mu moved by (2, -1), in some order
+        // End of sample
+
+        #expect(abs(sliced.w2Squared - 1.2513339) < 1e-7 && abs(sliced.standardError! - 0.0652955) < 1e-7)
+        // A scan of 200001 angles in [0, pi) (POT's wasserstein_1d) peaks at 2.06805448549.
+        #expect(abs(maxSliced.w2Squared - 2.0680544855) < 1e-9)
+        #expect(abs(maxSliced.direction[0] - 0.8816741) < 1e-6 && abs(maxSliced.direction[1] - 0.4718586) < 1e-6)
+        #expect(partial.cost == 0 && partial.plan.dense == [0.1, 0, 0, 0])
+        // Half the mass: (1, 1) holds only 0.25, which comes from (0.5, 1) at cost 1/4; the other
+        // 0.25 goes to (2, 1) from (1, 0) at cost 2: 0.25 / 4 + 0.25 * 2 = 0.5625.
+        #expect(abs(clouds.cost - 0.5625) < 1e-12)
+        #expect(abs(barycenter.cost - 5) < 1e-12 && barycenter.converged)
+        let expected = try mu.translated(by: [2, -1])
+        #expect(try wasserstein2(TransportProblem(source: barycenter.support, target: expected)).cost < 1e-24)
+    }
+
     // MARK: - The guide and this file stay in step
 
     /// The fenced ```swift blocks of a Markdown text.

@@ -5,7 +5,7 @@ import Dispatch
 /// toolkit serialises every use of it so that concurrent solves from several threads are safe
 /// whether or not the installed GLPK was built thread-local. (A serial queue rather than
 /// `Synchronization.Mutex`, which needs macOS 15.)
-private let glpkQueue = DispatchQueue(label: "Wasserstein.GLPK")
+let glpkQueue = DispatchQueue(label: "Wasserstein.GLPK")
 
 /// Exact W2 as a linear program solved by GLPK's simplex method.
 ///

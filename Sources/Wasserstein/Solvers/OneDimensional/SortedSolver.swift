@@ -134,37 +134,45 @@ public struct SortedSolver: TransportSolver, Sendable {
     private func uniformCostOnly(_ x: PointCloud, _ y: PointCloud) -> TransportResult {
         let n = x.count, m = y.count
         let total = Self.withSortedValues(x.coordinates, y.coordinates) { sx, sy -> Double in
-            var total = 0.0
-            // Blocked summation: partial sums of 4096 terms keep the round-off near
-            // (4096 + (n + m) / 4096) eps instead of (n + m) eps.
-            var block = 0.0, inBlock = 0
-            if n == m {
-                for k in 0 ..< n {
-                    let d = sx[k] - sy[k]
-                    block += d * d
-                    inBlock &+= 1
-                    if inBlock == 4096 { total += block; block = 0; inBlock = 0 }
-                }
-                return (total + block) / Double(n)
-            }
-            // Interval lengths in units of 1 / (n m), exact in integers.
-            var i = 0, j = 0, position = 0
-            while i < n && j < m {
-                let endI = (i + 1) * m, endJ = (j + 1) * n
-                let end = min(endI, endJ)
-                let d = sx[i] - sy[j]
-                block += Double(end - position) * (d * d)
-                inBlock &+= 1
-                if inBlock == 4096 { total += block; block = 0; inBlock = 0 }
-                position = end
-                if endI == end { i += 1 }
-                if endJ == end { j += 1 }
-            }
-            return (total + block) / (Double(n) * Double(m))
+            Self.uniformSortedCost(sx, count: n, sy, count: m)
         }
         // All weights equal w: the mass is n w exactly, where the stored sum of n copies of w
         // carries a relative round-off of up to n eps.
         return TransportResult(method: .sorted, status: .optimal, cost: total * (Double(n) * x.weights[0]), iterations: 0)
+    }
+
+    /// `int_0^1 |F^-1(t) - G^-1(t)|^2 dt` for `n` and `m` sorted values with uniform weights
+    /// (mass one): the merge of the two staircases, whose steps are `k / n` and `l / m`, on
+    /// exact integers (`k m` against `l n`). Shared by the cost-only path and the sliced
+    /// distance, which sorts its projections itself.
+    static func uniformSortedCost(_ sx: UnsafePointer<Double>, count n: Int, _ sy: UnsafePointer<Double>, count m: Int) -> Double {
+        var total = 0.0
+        // Blocked summation: partial sums of 4096 terms keep the round-off near
+        // (4096 + (n + m) / 4096) eps instead of (n + m) eps.
+        var block = 0.0, inBlock = 0
+        if n == m {
+            for k in 0 ..< n {
+                let d = sx[k] - sy[k]
+                block += d * d
+                inBlock &+= 1
+                if inBlock == 4096 { total += block; block = 0; inBlock = 0 }
+            }
+            return (total + block) / Double(n)
+        }
+        // Interval lengths in units of 1 / (n m), exact in integers.
+        var i = 0, j = 0, position = 0
+        while i < n && j < m {
+            let endI = (i + 1) * m, endJ = (j + 1) * n
+            let end = min(endI, endJ)
+            let d = sx[i] - sy[j]
+            block += Double(end - position) * (d * d)
+            inBlock &+= 1
+            if inBlock == 4096 { total += block; block = 0; inBlock = 0 }
+            position = end
+            if endI == end { i += 1 }
+            if endJ == end { j += 1 }
+        }
+        return (total + block) / (Double(n) * Double(m))
     }
 
     /// Any weights, optionally with plan and potentials: sort with the permutation, then walk

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import Wasserstein
+
+/// `wasserstein barycenter INPUTS... --out DIR`: the free-support W2 barycenter of point clouds.
+struct BarycenterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "barycenter",
+        abstract: "Free-support W2 barycenter of point clouds (CSV or .npy files).",
+        discussion: """
+        N points with uniform weights minimising sum_k w_k W2^2(X, mu_k), each input at mass one with \
+        uniform weights, by the fixed-point iteration X <- sum_k w_k T_k(X) on exact plans (T_k the \
+        barycentric projection onto input k). Stops when no point moves by more than the tolerance times \
+        the diameter of the inputs' bounding box. Writes DIR/barycenter.npy (N x D) and DIR/summary.json.
+        """
+    )
+
+    @Argument(help: "Point files of the measures (CSV or .npy), at least one.")
+    var inputs: [String]
+
+    @Option(help: "Comma-separated weights of the inputs, one each (default uniform; normalised to sum one).")
+    var weights: String?
+
+    @Option(help: "Number of barycenter points N (default: the largest input's count).")
+    var support: Int?
+
+    @Option(name: .customLong("max-iterations"), help: "Cap on fixed-point updates (default 100).")
+    var maxIterations: Int = 100
+
+    @Option(help: "Relative tolerance on the largest move (default 1e-9).")
+    var tolerance: Double = 1e-9
+
+    @Option(help: "Seed of the initial support, drawn from the weighted mixture of the inputs (default 0).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Output folder (created if needed; written only when the run succeeds).")
+    var out: String
+
+    func run() throws {
+        guard !inputs.isEmpty else { throw CommandError("barycenter needs at least one input file") }
+        let lambda = try weights.map { try Self.parseWeights($0, count: inputs.count) }
+        if let support, support < 1 { throw CommandError("--support must be >= 1, got \(support)") }
+        guard maxIterations >= 0 else { throw CommandError("--max-iterations must be >= 0, got \(maxIterations)") }
+        guard tolerance.isFinite, tolerance >= 0 else { throw CommandError("--tolerance must be >= 0 and finite, got \(tolerance)") }
+        let clouds = try inputs.map { try PointCloudFile.read(points: $0) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try FreeSupportBarycenter(supportSize: support, maximumIterations: maxIterations, tolerance: tolerance,
+                                               seed: seed).solve(clouds, weights: lambda)
+        let seconds = (clock.now - start).seconds
+        let x = result.support
+        try OutputDirectory.writing(to: out, protecting: inputs) { directory in
+            try directory.writeMatrix("barycenter.npy", rows: x.count, columns: x.dimension, values: x.coordinates)
+            try directory.writeJSON("summary.json", .object([
+                ("command", .string("barycenter")),
+                ("inputs", .array(inputs.map { .string($0) })),
+                ("weights", .numbers(result.weights)),
+                ("support", .integer(x.count)),
+                ("dimension", .integer(x.dimension)),
+                ("cost", .finite(result.cost)),
+                ("iterations", .integer(result.iterations)),
+                ("converged", .bool(result.converged)),
+                ("last_displacement", .finite(result.lastDisplacement)),
+                ("tolerance", .number(tolerance)),
+                ("seed", Int(exactly: seed).map { .integer($0) } ?? .string("\(seed)")),
+                ("seconds", .number(seconds)),
+            ]))
+        }
+        let state = result.converged ? "converged" : "not converged"
+        print("barycenter of \(inputs.count) input\(inputs.count == 1 ? "" : "s"): N = \(x.count), D = \(x.dimension), cost = \(String(format: "%.10g", result.cost)), \(result.iterations) iteration\(result.iterations == 1 ? "" : "s"), \(state), \(String(format: "%.3g", seconds)) s -> \(out)")
+        if !result.converged {
+            warn("the barycenter stopped at --max-iterations before its points settled (last move \(String(format: "%.3g", result.lastDisplacement)))")
+        }
+    }
+
+    /// `w1,w2,...`: one finite non-negative number per input, positive sum (usage errors otherwise).
+    static func parseWeights(_ text: String, count: Int) throws -> [Double] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var values = [Double]()
+        for p in parts {
+            guard let v = Double(p), v.isFinite, v >= 0 else {
+                throw CommandError("--weights: '\(MessageText.excerpt(p))' is not a finite number >= 0")
+            }
+            values.append(v)
+        }
+        guard values.count == count else {
+            throw CommandError("--weights has \(values.count) values for \(count) inputs")
+        }
+        guard values.contains(where: { $0 > 0 }), values.reduce(0, +).isFinite else {
+            throw CommandError("--weights must have a positive, finite sum")
+        }
+        return values
+    }
+}
