@@ -573,7 +573,7 @@ struct GuideSampleTests {
         let source = Self.normalized(try String(contentsOf: here, encoding: .utf8))
         // Package manifests are not library samples.
         let samples = Self.swiftBlocks(guide).filter { !$0.contains("import PackageDescription") }
-        #expect(samples.count == 13)
+        #expect(samples.count == 14)
         for sample in samples {
             let found = source.contains(Self.normalized(sample))
             #expect(found, "Guide sample not found verbatim in GuideSampleTests.swift:\n\(sample)")
