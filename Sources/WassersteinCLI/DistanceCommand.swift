@@ -19,17 +19,7 @@ struct DistanceCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "Points of the first measure (CSV or .npy).")
-    var x: String
-
-    @Argument(help: "Points of the second measure (CSV or .npy).")
-    var y: String
-
-    @Option(name: .customLong("x-weights"), help: "Weights of the first measure (one column).")
-    var xWeights: String?
-
-    @Option(name: .customLong("y-weights"), help: "Weights of the second measure (one column).")
-    var yWeights: String?
+    @OptionGroup var measures: MeasureFiles
 
     @Option(help: "auto | exact | lp | sorted | sinkhorn")
     var method: String = "auto"
@@ -52,20 +42,9 @@ struct DistanceCommand: ParsableCommand {
         let chosen = try DistanceCommand.parseMethod(method)
         try entropic.validate(for: chosen)
         if let partial { return try runPartial(mass: partial, method: chosen) }
-        if let plan {
-            // The plan replaces the file at its path: never one of the inputs.
-            do {
-                try FileIdentity.refuseReplacing([x, y] + [xWeights, yWeights].compactMap { $0 }, with: plan)
-            } catch let error as ExperimentError {
-                throw CommandError(error.description)
-            }
-        }
-        let (source, target) = try PointCloudFile.readPair(x, y, firstWeights: xWeights, secondWeights: yWeights,
-                                                           normalizing: normalize)
-        guard source.dimension == target.dimension else {
-            // Name both files and their sides: "dimension mismatch: expected 2, got 1" named neither.
-            throw DataFileError.malformed(path: y, reason: "the target's points have dimension \(target.dimension), the source's (\(x)) \(source.dimension)")
-        }
+        // The plan replaces the file at its path: never one of the inputs.
+        if let plan { try measures.refuseReplacing(with: plan) }
+        let (source, target) = try measures.read(normalizing: normalize)
         let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
 
         let clock = ContinuousClock()

@@ -13,15 +13,8 @@ extension DistanceCommand {
             throw CommandError("--partial needs --method exact (or auto): partial transport runs on the network simplex")
         }
         guard mass.isFinite, mass >= 0 else { throw CommandError("--partial must be >= 0 and finite, got \(mass)") }
-        if let plan {
-            do {
-                try FileIdentity.refuseReplacing([x, y] + [xWeights, yWeights].compactMap { $0 }, with: plan)
-            } catch let error as ExperimentError {
-                throw CommandError(error.description)
-            }
-        }
-        var (source, target) = try PointCloudFile.readPair(x, y, firstWeights: xWeights, secondWeights: yWeights,
-                                                           normalizing: normalize)
+        if let plan { try measures.refuseReplacing(with: plan) }
+        var (source, target) = try measures.read(normalizing: normalize)
         if normalize {
             source = source.normalized()
             target = target.normalized()

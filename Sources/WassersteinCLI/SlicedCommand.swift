@@ -17,17 +17,7 @@ struct SlicedCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "Points of the first measure (CSV or .npy).")
-    var x: String
-
-    @Argument(help: "Points of the second measure (CSV or .npy).")
-    var y: String
-
-    @Option(name: .customLong("x-weights"), help: "Weights of the first measure (one column).")
-    var xWeights: String?
-
-    @Option(name: .customLong("y-weights"), help: "Weights of the second measure (one column).")
-    var yWeights: String?
+    @OptionGroup var measures: MeasureFiles
 
     @Option(help: "Number of random directions K (default 100).")
     var directions: Int?
@@ -60,16 +50,8 @@ struct SlicedCommand: ParsableCommand {
         if let directions, directions < 1 {
             throw CommandError("--directions must be >= 1, got \(directions)")
         }
-        let inputs = [x, y] + [xWeights, yWeights, directionsFile].compactMap { $0 }
-        if let perDirection {
-            do {
-                try FileIdentity.refuseReplacing(inputs, with: perDirection)
-            } catch let error as ExperimentError {
-                throw CommandError(error.description)
-            }
-        }
-        let (source, target) = try PointCloudFile.readPair(x, y, firstWeights: xWeights, secondWeights: yWeights,
-                                                           normalizing: normalize)
+        if let perDirection { try measures.refuseReplacing(with: perDirection, extra: [directionsFile].compactMap { $0 }) }
+        let (source, target) = try measures.read(normalizing: normalize)
         let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
         let d = problem.dimension
         let chosen: SlicedDirections

@@ -144,28 +144,11 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     ///
     /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)``.
     public func validate() throws {
-        guard epsilon > 0, epsilon.isFinite else {
-            throw WassersteinError.invalidParameter(name: "epsilon", value: epsilon, requirement: "must be finite and > 0")
-        }
-        guard tolerance > 0, tolerance.isFinite else {
-            throw WassersteinError.invalidParameter(name: "tolerance", value: tolerance, requirement: "must be finite and > 0")
-        }
-        guard maxIterations >= 1 else {
-            throw WassersteinError.invalidParameter(name: "max iterations", value: Double(maxIterations), requirement: "must be >= 1")
-        }
-        if case .geometric(let factor, let perStage) = epsilonScaling {
-            guard factor > 0, factor < 1 else {
-                throw WassersteinError.invalidParameter(name: "epsilon scaling factor", value: factor, requirement: "must lie in (0, 1)")
-            }
-            guard perStage >= 1 else {
-                throw WassersteinError.invalidParameter(name: "iterations per stage", value: Double(perStage), requirement: "must be >= 1")
-            }
-        }
-        if case .fixed(let w) = overRelaxation {
-            guard w >= 1, w < 2 else {
-                throw WassersteinError.invalidParameter(name: "over-relaxation", value: w, requirement: "must lie in [1, 2)")
-            }
-        }
+        var factor: Double? = nil, perStage: Int? = nil, omega: Double? = nil
+        if case .geometric(let f, let k) = epsilonScaling { factor = f; perStage = k }
+        if case .fixed(let w) = overRelaxation { omega = w }
+        try EntropicSettingsCheck.validate(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations,
+                                           scalingFactor: factor, iterationsPerStage: perStage, overRelaxation: omega)
         if case .sparse(let threshold) = planOutput {
             guard threshold >= 0, threshold.isFinite else {
                 throw WassersteinError.invalidParameter(name: "plan threshold", value: threshold, requirement: "must be finite and >= 0")

@@ -137,6 +137,21 @@ public struct EntropicParameters: Sendable, Equatable {
 
     /// Checks every field (they are mutable, so the driver checks again).
     public func validate() throws {
+        var factor: Double? = nil, perStage: Int? = nil, omega: Double? = nil
+        if case .geometric(let f, let k) = scaling { factor = f; perStage = k }
+        if case .fixed(let w) = overRelaxation { omega = w }
+        try EntropicSettingsCheck.validate(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations,
+                                           scalingFactor: factor, iterationsPerStage: perStage, overRelaxation: omega)
+    }
+}
+
+/// The checks both Sinkhorn front ends (``SinkhornSolver`` and ``EntropicParameters``) make of
+/// their shared settings: one place, one wording of each error.
+enum EntropicSettingsCheck {
+    /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for a value
+    ///   outside its domain (`nil` settings are not in use).
+    static func validate(epsilon: Double, tolerance: Double, maxIterations: Int, scalingFactor: Double?,
+                         iterationsPerStage: Int?, overRelaxation: Double?) throws {
         guard epsilon > 0, epsilon.isFinite else {
             throw WassersteinError.invalidParameter(name: "epsilon", value: epsilon, requirement: "must be finite and > 0")
         }
@@ -146,15 +161,13 @@ public struct EntropicParameters: Sendable, Equatable {
         guard maxIterations >= 1 else {
             throw WassersteinError.invalidParameter(name: "max iterations", value: Double(maxIterations), requirement: "must be >= 1")
         }
-        if case .geometric(let factor, let perStage) = scaling {
-            guard factor > 0, factor < 1 else {
-                throw WassersteinError.invalidParameter(name: "epsilon scaling factor", value: factor, requirement: "must lie in (0, 1)")
-            }
-            guard perStage >= 1 else {
-                throw WassersteinError.invalidParameter(name: "iterations per stage", value: Double(perStage), requirement: "must be >= 1")
-            }
+        if let factor = scalingFactor, !(factor > 0 && factor < 1) {
+            throw WassersteinError.invalidParameter(name: "epsilon scaling factor", value: factor, requirement: "must lie in (0, 1)")
         }
-        if case .fixed(let w) = overRelaxation, !(w >= 1 && w < 2) {
+        if let perStage = iterationsPerStage, perStage < 1 {
+            throw WassersteinError.invalidParameter(name: "iterations per stage", value: Double(perStage), requirement: "must be >= 1")
+        }
+        if let w = overRelaxation, !(w >= 1 && w < 2) {
             throw WassersteinError.invalidParameter(name: "over-relaxation", value: w, requirement: "must lie in [1, 2)")
         }
     }
