@@ -24,29 +24,34 @@ struct SourceLintTests {
                        "pow(", "Double(", "Float(", ".pi", ".ulp"]
         var found = [String]()
         let chars = Array(text.utf8)
+        func isWordByte(_ c: UInt8) -> Bool {
+            c == UInt8(ascii: "_") || c == UInt8(ascii: ".") || (c >= 48 && c <= 57) || (c | 0x20 >= 97 && c | 0x20 <= 122)
+        }
         var i = 0
         while i + 4 <= chars.count {
             defer { i += 1 }
-            guard chars[i] == UInt8(ascii: "I"), chars[i + 1] == UInt8(ascii: "n"), chars[i + 2] == UInt8(ascii: "t"),
-                  chars[i + 3] == UInt8(ascii: "(") else { continue }
-            if i > 0 {
-                let before = chars[i - 1]
-                if before == UInt8(ascii: "_") || before == UInt8(ascii: ".") || (before >= 48 && before <= 57)
-                    || (before | 0x20 >= 97 && before | 0x20 <= 122) { continue }
-            }
-            var depth = 1, j = i + 4
+            // `Int(`, `Int32(`, `UInt(`, `UInt64(`, ...: every integer initialiser traps the same way.
+            guard chars[i] == UInt8(ascii: "I"), chars[i + 1] == UInt8(ascii: "n"), chars[i + 2] == UInt8(ascii: "t") else { continue }
+            var start = i
+            if start > 0 && chars[start - 1] == UInt8(ascii: "U") { start -= 1 }
+            if start > 0 && isWordByte(chars[start - 1]) { continue }
+            var open = i + 3
+            while open < chars.count && chars[open] >= 48 && chars[open] <= 57 { open += 1 }
+            guard open < chars.count, chars[open] == UInt8(ascii: "(") else { continue }
+            var depth = 1, j = open + 1
             while j < chars.count && depth > 0 {
                 if chars[j] == UInt8(ascii: "(") { depth += 1 } else if chars[j] == UInt8(ascii: ")") { depth -= 1 }
                 j += 1
             }
-            let argument = String(decoding: chars[(i + 4) ..< max(i + 4, j - 1)], as: UTF8.self)
+            let name = String(decoding: chars[start ..< open], as: UTF8.self)
+            let argument = String(decoding: chars[(open + 1) ..< max(open + 1, j - 1)], as: UTF8.self)
             // A labelled initialiser (clampingCount:, clamping:to:, exactly:, truncatingIfNeeded:) is checked.
             if argument.range(of: #"^\s*[A-Za-z]+:"#, options: .regularExpression) != nil { continue }
             let floating = markers.contains { argument.contains($0) }
                 || argument.range(of: #"[0-9]\.[0-9]|[0-9]e[-+]?[0-9]"#, options: .regularExpression) != nil
             if floating {
                 let line = chars[..<i].reduce(1) { $0 + ($1 == 10 ? 1 : 0) }
-                found.append("line \(line): Int(\(argument))")
+                found.append("line \(line): \(name)(\(argument))")
             }
         }
         return found
@@ -57,7 +62,9 @@ struct SourceLintTests {
         #expect(Self.bareFloatingConversions(in: "let n = Int((a / b).rounded())").count == 1)
         #expect(Self.bareFloatingConversions(in: "let e = Int(log10(x))\nlet k = Int(x * 1e-9)").count == 2)
         #expect(Self.bareFloatingConversions(in: "let n = Int(clampingCount: (a / b).rounded(), limit: 9)").isEmpty)
-        #expect(Self.bareFloatingConversions(in: "let n = UInt(x.rounded()); let m = Int(count)").isEmpty)
+        #expect(Self.bareFloatingConversions(in: "let m = Int(count); let k = UInt32(bits)").isEmpty)
+        #expect(Self.bareFloatingConversions(in: "p.tm_lim = Int32((t * 1000).rounded(.up)); let u = UInt(x.rounded())").count == 2)
+        #expect(Self.bareFloatingConversions(in: "let ok = toInt(x.rounded()); let s = MyInt32(y.rounded())").isEmpty)
     }
 
     @Test("No bare Int( of a floating-point expression in Sources: counts go through Int(clampingCount:limit:) or Int(clamping:to:)")

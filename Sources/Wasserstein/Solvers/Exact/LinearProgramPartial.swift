@@ -58,19 +58,8 @@ extension LinearProgramSolver {
                     }
                 }
             }
-            ar[0] = 0
-            ia.withUnsafeMutableBufferPointer { ip in
-                ja.withUnsafeMutableBufferPointer { jp in
-                    ar.withUnsafeMutableBufferPointer { rp in
-                        glp_load_matrix(lp, Int32(count), ip.baseAddress!, jp.baseAddress!, rp.baseAddress!)
-                    }
-                }
-            }
-            var parm = glp_smcp()
-            glp_init_smcp(&parm)
-            parm.msg_lev = GLP_MSG_OFF
-            parm.presolve = GLP_OFF
-            if let it = iterationLimit { parm.it_lim = Int32(clamping: it) }
+            Self.loadMatrix(lp, rows: &ia, columns: &ja, values: &ar, count: count)
+            var parm = Self.simplexParameters(iterationLimit: iterationLimit)
             let code = glp_simplex(lp, &parm)
             guard code == 0, glp_get_status(lp) == GLP_OPT else {
                 throw WassersteinError.solverFailure("GLPK ended without an optimum for the partial LP (code \(code))")

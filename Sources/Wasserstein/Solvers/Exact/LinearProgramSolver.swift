@@ -142,21 +142,10 @@ public struct LinearProgramSolver: TransportSolver, Sendable {
                 ia[k] = Int32(n + j + 1); ja[k] = column; k += 1
             }
         }
-        ar[0] = 0
-        ia.withUnsafeMutableBufferPointer { ip in
-            ja.withUnsafeMutableBufferPointer { jp in
-                ar.withUnsafeMutableBufferPointer { rp in
-                    glp_load_matrix(lp, Int32(count), ip.baseAddress!, jp.baseAddress!, rp.baseAddress!)
-                }
-            }
-        }
-        var parm = glp_smcp()
-        glp_init_smcp(&parm)
-        parm.msg_lev = GLP_MSG_OFF
+        Self.loadMatrix(lp, rows: &ia, columns: &ja, values: &ar, count: count)
+        var parm = Self.simplexParameters(iterationLimit: iterationLimit)
         parm.meth = GLP_PRIMAL
-        parm.presolve = GLP_OFF
-        if let it = iterationLimit { parm.it_lim = Int32(it) }
-        if let t = timeLimit { parm.tm_lim = Int32((t * 1000).rounded(.up)) }
+        if let t = timeLimit { parm.tm_lim = Int32(clamping: Int(clamping: (t * 1000).rounded(.up), to: 0 ... Int(Int32.max))) }
         // A crash basis from the constraint structure; the all-slack start is valid too but slower.
         glp_adv_basis(lp, 0)
         let code = glp_simplex(lp, &parm)
@@ -183,6 +172,31 @@ public struct LinearProgramSolver: TransportSolver, Sendable {
         return TransportResult(method: .lp, status: .optimal, cost: total,
                                plan: TransportPlan(sourceCount: n, targetCount: m, entries: entries),
                                potentials: DualPotentials(f: f, g: g), iterations: iterations)
+    }
+
+    /// Loads the 1-based triplets `(rows[k], columns[k], values[k])`, `k = 1 ... count`, as the
+    /// constraint matrix of `lp` (slot 0 is GLPK's and ignored).
+    static func loadMatrix(_ lp: OpaquePointer, rows ia: inout [Int32], columns ja: inout [Int32],
+                           values ar: inout [Double], count: Int) {
+        ar[0] = 0
+        ia.withUnsafeMutableBufferPointer { ip in
+            ja.withUnsafeMutableBufferPointer { jp in
+                ar.withUnsafeMutableBufferPointer { rp in
+                    glp_load_matrix(lp, Int32(count), ip.baseAddress!, jp.baseAddress!, rp.baseAddress!)
+                }
+            }
+        }
+    }
+
+    /// The simplex settings of every LP here: silent, no presolve (the problems are already
+    /// tight), and the iteration cap when one is set (clamped to GLPK's `Int32`).
+    static func simplexParameters(iterationLimit: Int?) -> glp_smcp {
+        var parm = glp_smcp()
+        glp_init_smcp(&parm)
+        parm.msg_lev = GLP_MSG_OFF
+        parm.presolve = GLP_OFF
+        if let it = iterationLimit { parm.it_lim = Int32(clamping: it) }
+        return parm
     }
 
     private static func describe(_ code: Int32) -> String {
