@@ -62,7 +62,9 @@ enum CommandLineFailure {
     static func message(for error: Error) -> String? {
         let text: String
         switch error {
-        case let e as WassersteinError: text = e.description
+        case let e as WassersteinError:
+            // The library names its own remedy (MassPolicy.normalize); the command line adds its option.
+            if case .massMismatch = e { text = e.description + " (--normalize at the command line)" } else { text = e.description }
         case let e as DataFileError: text = e.description
         case let e as ExperimentError: text = e.description
         case let e as CommandError: text = e.description

@@ -103,9 +103,9 @@ public enum EntropicEngine {
 }
 
 extension EntropicOutput {
-    /// The output as a ``TransportResult`` of method ``TransportMethod/sinkhorn`` (no plan).
+    /// The output as a ``TransportResult`` of method ``TransportMethod/sinkhorn(epsilon:options:)`` (no plan).
     public var transportResult: TransportResult {
-        TransportResult(method: .sinkhorn, status: converged ? .converged : .iterationLimit, cost: transportCost,
+        TransportResult(method: .sinkhorn(epsilon: epsilon), status: converged ? .converged : .iterationLimit, cost: transportCost,
                         plan: nil, potentials: potentials, iterations: iterations,
                         entropic: EntropicDiagnostics(epsilon: epsilon, regularizedCost: regularizedCost,
                                                       marginalError: marginalError))
@@ -115,7 +115,7 @@ extension EntropicOutput {
 /// The entropic estimate of `W2^2` between two clouds (cost `|x - y|^2`) on a chosen or
 /// automatically picked geometry: what `wasserstein distance --method sinkhorn` runs.
 public struct EntropicDistance: Sendable {
-    /// The cross term as a ``TransportResult`` (method ``TransportMethod/sinkhorn``).
+    /// The cross term as a ``TransportResult`` (method ``TransportMethod/sinkhorn(epsilon:options:)``).
     public var result: TransportResult
     /// `S_eps`, when the divergence was asked for.
     public var divergence: Double?
