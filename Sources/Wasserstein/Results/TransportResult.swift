@@ -94,8 +94,7 @@ public enum PlanOutput: Sendable, Hashable {
     /// `n * m * minimumMass`.
     case sparse(minimumMass: Double)
     /// Every entry the method forms: the non-zero entries of an exact plan, all `n * m` entries
-    /// of an entropic plan from ``SinkhornSolver`` (including those that are zero in floating
-    /// point).
+    /// of an entropic plan (including those that are zero in floating point).
     case full
 
     /// Whether any plan is returned.

@@ -45,15 +45,9 @@ public func wasserstein2(_ problem: TransportProblem, method: TransportMethod = 
     case .gaussian:
         return try GaussianMomentSolver().solve(problem)
     case .sinkhorn(let epsilon, let options):
-        let minimumMass: Double?
-        switch planOutput {
-        case .none: minimumMass = nil
-        case .full: minimumMass = 0
-        case .sparse(let threshold): minimumMass = threshold
-        }
         let solved = try EntropicDistance(problem, epsilon: epsilon, tolerance: options.tolerance,
                                           maxIterations: options.maxIterations, divergence: options.divergence,
-                                          planMinimumMass: minimumMass, geometry: options.geometry,
+                                          planOutput: planOutput, geometry: options.geometry,
                                           byteBudget: options.memoryLimit ?? Double(ProcessInfo.processInfo.physicalMemory))
         var result = solved.result
         result.method = method
