@@ -4,8 +4,8 @@ import Wasserstein
 ///
 /// Each case names what is at fault in library words (the Swift parameter or type), never a
 /// spec key or a command-line option: a front end that knows where the value came from adds
-/// that. Errors of the transport solvers the flows call pass through as ``WassersteinError``.
-/// The grid scheme (`GridJKO`, `GridWassersteinDistance`) still throws ``WassersteinError``.
+/// that. Errors of the transport solvers the flows call pass through as `WassersteinError`.
+/// The grid scheme (`GridJKO`, `GridWassersteinDistance`) still throws `WassersteinError`.
 public enum GradientFlowsError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A parameter outside its domain: its name, the rejected value and what it must satisfy.
     case invalidParameter(name: String, value: Double, requirement: String)

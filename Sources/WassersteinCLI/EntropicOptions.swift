@@ -50,7 +50,7 @@ struct EntropicOptions: ParsableArguments {
         return kind
     }
 
-    /// The options of ``TransportMethod/sinkhorn(epsilon:options:)``: `--geometry`, or the
+    /// The options of `TransportMethod.sinkhorn(epsilon:options:)`: `--geometry`, or the
     /// library's choice under `--memory-limit` (default: the machine's physical memory).
     func sinkhornOptions() throws -> SinkhornOptions {
         SinkhornOptions(tolerance: tolerance ?? 1e-9, maxIterations: maxIterations ?? 10_000, divergence: divergence,

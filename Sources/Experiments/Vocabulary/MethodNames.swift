@@ -1,6 +1,6 @@
 import Wasserstein
 
-/// The command line's words for the library's ``TransportMethod``: the one table from
+/// The command line's words for the library's `TransportMethod`: the one table from
 /// `--method` values to methods, and from the method that ran to the `solver` label of the JSON
 /// output. The command line adds no methods of its own: each name is a case of the library enum.
 public enum MethodNames {

@@ -2,7 +2,7 @@ import MeanField
 import Wasserstein
 
 /// The one table from the libraries' parameter names to the words a user of the command line
-/// wrote: spec keys for ``MeanFieldParameter``, options for the remedies the Wasserstein layer
+/// wrote: spec keys for `MeanFieldParameter`, options for the remedies the Wasserstein layer
 /// names. The libraries speak only in their own words; errors are translated here when reported.
 public enum SpecKeys {
     /// The spec key that sets each mean-field parameter; parameters no spec sets (arrays passed

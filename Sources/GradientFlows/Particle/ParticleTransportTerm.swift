@@ -42,7 +42,7 @@ public protocol ParticleTransportTerm {
 /// The transport term of any `TransportSolver` whose results have a plan or entropic potentials:
 /// `W = <P, C>` (or the regularised value `OT_eps` when the result carries entropic diagnostics),
 /// with the envelope gradient `2 sum_j P_ij (x_i - y_j)` of
-/// ``TransportResult/sourceGradient(problem:)`` (Docs/Theory.md 1.5). No warm start: each
+/// `TransportResult.sourceGradient(problem:)` (Docs/Theory.md 1.5). No warm start: each
 /// evaluation is a fresh solve.
 public struct PlanTransportTerm: ParticleTransportTerm {
     /// The solver.
@@ -68,7 +68,7 @@ public struct PlanTransportTerm: ParticleTransportTerm {
     }
 }
 
-/// Copies a gradient computed by ``TransportResult/sourceGradient(problem:)`` into the buffer of
+/// Copies a gradient computed by `TransportResult.sourceGradient(problem:)` into the buffer of
 /// ``ParticleTransportTerm/evaluate(source:gradient:)``.
 func write(_ values: [Double], into gradient: UnsafeMutableBufferPointer<Double>) throws {
     guard values.count == gradient.count else {

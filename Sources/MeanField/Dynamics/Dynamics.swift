@@ -41,7 +41,7 @@ public struct SGDRunner: Sendable {
     /// Particles per noise stream (and per unit of parallel work).
     static let blockSize = 64
 
-    /// - Throws: ``MeanFieldError`` naming the offending spec key.
+    /// - Throws: ``MeanFieldError`` naming the offending parameter.
     public init(experiment: SGDExperiment, entropyEstimator: (any EntropyEstimator)? = nil) throws {
         try experiment.validate()
         self.experiment = experiment

@@ -114,7 +114,7 @@ public struct SGDExperiment: Sendable {
     /// The largest number of steps a run accepts.
     public static let maximumSteps = 1_000_000_000_000
 
-    /// Checks every setting; the error names the spec key at fault.
+    /// Checks every setting; the error names the parameter at fault.
     public func validate() throws {
         let d = model.inputDimension
         try require(d >= 1, .inputDimension, "\(d)", "must be >= 1")

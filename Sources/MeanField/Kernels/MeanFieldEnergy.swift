@@ -17,7 +17,7 @@ public struct MeanFieldEnergy: Energy {
     /// The weight decay `lambda >= 0`.
     public let weightDecay: Double
 
-    /// - Throws: ``MeanFieldError`` (key `energy.lambda`) when `lambda` is negative or not finite.
+    /// - Throws: ``MeanFieldError`` (``MeanFieldParameter/weightDecay``) when `lambda` is negative or not finite.
     public init(risk: PopulationRisk, weightDecay lambda: Double = 0) throws {
         try require(lambda.isFinite && lambda >= 0, .weightDecay, "\(lambda)", "must be finite and >= 0")
         self.risk = risk

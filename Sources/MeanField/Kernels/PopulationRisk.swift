@@ -225,7 +225,7 @@ public struct PopulationRisk: Sendable {
     /// The exact finite-`M` risk `R_M` of equally weighted particles (row-major `M x D`).
     /// Cost `O(M^2 d)` (closed forms) or `O(M^2 n^2)` (quadrature), split over the cores.
     ///
-    /// - Throws: ``MeanFieldError/lengthMismatch(key:expected:actual:)`` (key `particles`)
+    /// - Throws: ``MeanFieldError/lengthMismatch(parameter:expected:actual:)`` (``MeanFieldParameter/particles``)
     ///   when the array is empty or not a multiple of `D`.
     public func risk(particles: [Double]) throws -> Double {
         let m = try particleCount(particles)
@@ -286,7 +286,7 @@ public struct PopulationRisk: Sendable {
     /// largest difference in `Psi` and `grad Psi` between this rule and one with twice the
     /// nodes, over the measure made of (up to) the first 32 particles. Zero for closed forms.
     ///
-    /// - Throws: ``MeanFieldError`` (key `particles`) for a malformed particle array.
+    /// - Throws: ``MeanFieldError`` (``MeanFieldParameter/particles``) for a malformed particle array.
     public func kernelErrorEstimate(particles: [Double]) throws -> Double {
         let m = try particleCount(particles)
         if isClosedForm { return 0 }

@@ -42,8 +42,8 @@ extension NetworkModel {
     ///   - particles: row-major `M x D` parameters.
     ///   - direction: a reference direction `u` in R^d (typically the teacher's `w*`
     ///     or `b*`), or `nil`.
-    /// - Throws: ``MeanFieldError`` for a malformed particle array (key `particles`) or a
-    ///   direction of the wrong length or zero norm (key `direction`).
+    /// - Throws: ``MeanFieldError`` for a malformed particle array (``MeanFieldParameter/particles``) or a
+    ///   direction of the wrong length or zero norm (``MeanFieldParameter/direction``).
     public func marginals(particles: [Double], direction: [Double]? = nil) throws -> ParticleMarginals {
         let D = parameterDimension, d = inputDimension, o = weightOffset
         if particles.isEmpty || particles.count % D != 0 {

@@ -29,7 +29,7 @@ public struct NetworkModel: Sendable {
     /// The law of the inputs.
     public var inputs: InputDistribution
 
-    /// - Throws: ``MeanFieldError/invalidSetting(key:value:requirement:)`` for `d < 1`.
+    /// - Throws: ``MeanFieldError/invalidSetting(parameter:value:requirement:)`` (``MeanFieldParameter/inputDimension``) for `d < 1`.
     public init(activation: Activation, inputDimension: Int, secondLayer: SecondLayer = .trained,
                 inputs: InputDistribution = .gaussian) throws {
         try require(inputDimension >= 1, .inputDimension, "\(inputDimension)", "must be >= 1")
@@ -100,8 +100,8 @@ public enum Teacher: Sendable {
 
     /// Checks the shapes against the input dimension `d` and the values for finiteness.
     ///
-    /// - Throws: ``MeanFieldError`` naming `teacher.directions`, `teacher.coefficients` or
-    ///   `teacher.noise`.
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/teacherDirections``, ``MeanFieldParameter/teacherCoefficients`` or
+    ///   ``MeanFieldParameter/teacherNoise``.
     public func validate(inputDimension d: Int) throws {
         switch self {
         case .neurons(let directions, let coefficients, let noise, _):

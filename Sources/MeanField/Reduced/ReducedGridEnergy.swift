@@ -78,9 +78,9 @@ public struct ReducedGridEnergy: Energy {
     ///   - weightDecay: `lambda >= 0`.
     ///   - inverseTemperature: `beta` of the free energy (gives the radial potential and the
     ///     constant); `nil` for the risk with weight decay only.
-    /// - Throws: ``MeanFieldError`` naming `teacher.directions` (`k != 1`), `grid` (dimension
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/teacherDirections`` (`k != 1`), ``MeanFieldParameter/grid`` (dimension
     ///   not matching the second layer, `r` below 0, an `(s, r)` plane above
-    ///   ``maximumPlaneNodes``), `energy.lambda`, `energy.beta`, or `model.input_dimension`
+    ///   ``maximumPlaneNodes``), ``MeanFieldParameter/weightDecay``, ``MeanFieldParameter/inverseTemperature``, or ``MeanFieldParameter/inputDimension``
     ///   (`d = infinity` with a temperature: the entropy of the full law is not defined).
     public init(kernels: ReducedKernels, grid: RegularGrid, weightDecay: Double = 0, inverseTemperature: Double? = nil) throws {
         let setting = kernels.setting
@@ -156,7 +156,7 @@ public struct ReducedGridEnergy: Energy {
     ///   - a: bounds and number of points of the `a` axis (trained second layer only).
     ///   - s: bounds and number of points of the `s` axis.
     ///   - r: bounds and number of points of the `r` axis.
-    /// - Throws: ``MeanFieldError`` naming `grid` for `r.lower < 0` or a missing `a` axis;
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/grid`` for `r.lower < 0` or a missing `a` axis;
     ///   `WassersteinError` for bounds or counts `RegularGrid` (GradientFlows) rejects.
     public static func grid(secondLayer: SecondLayer, a: (lower: Double, upper: Double, points: Int)? = nil,
                             s: (lower: Double, upper: Double, points: Int),
@@ -181,7 +181,7 @@ public struct ReducedGridEnergy: Energy {
     /// (`a.std = 0`, or `s` and `r` at `d = infinity`) is split between its two neighbouring nodes
     /// so that the mean is exact. Mass beyond the bounds is cut off and the rest renormalised.
     ///
-    /// - Throws: ``MeanFieldError`` naming `grid` when the law has no mass on the grid.
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/grid`` when the law has no mass on the grid.
     public static func initialDensity(_ law: ReducedInitialLaw, setting: ReducedSetting, grid: RegularGrid) throws -> GridDensity {
         let D = grid.dimension
         let axes = grid.axes, h = grid.spacing

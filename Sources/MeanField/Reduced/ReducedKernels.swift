@@ -71,7 +71,7 @@ public struct ReducedKernels: Sendable {
     ///     ``defaultSphereNodes(orthogonalDimension:)``). Ignored for `n = 1` and `d = infinity`,
     ///     whose rules are exact.
     ///   - quadratureNodes: per axis, for kernels without a closed form (default 48).
-    /// - Throws: ``MeanFieldError`` naming `sphere_nodes` or `quadrature_nodes` (outside
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/sphereNodes`` or ``MeanFieldParameter/quadratureNodes`` (outside
     ///   `1 ... 256`).
     public init(setting: ReducedSetting, sphereNodes: Int? = nil, quadratureNodes: Int? = nil) throws {
         let q = quadratureNodes ?? 48
@@ -241,7 +241,7 @@ public struct ReducedKernels: Sendable {
     /// each) and, when `gradient` is true, `grad_z Psi(z_i; rho_bar)` (row-major like `points`).
     /// Cost `O(count x law.count x Q)`, split over the cores.
     ///
-    /// - Throws: ``MeanFieldError`` naming `points` (wrong length, not finite) or `law`
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/points`` (wrong length, not finite) or ``MeanFieldParameter/law``
     ///   (coordinates that do not match the setting).
     public func firstVariation(at points: [Double], law: ReducedLaw, gradient: Bool = true) throws
         -> (potential: [Double], gradient: [Double]?) {

@@ -21,8 +21,8 @@ public struct ReducedLaw: Sendable {
     /// Values per point: `(1 +) k + 1`.
     public let coordinateCount: Int
 
-    /// - Throws: ``MeanFieldError`` naming `points` (empty, wrong length, not finite, `r < 0`)
-    ///   or `weights` (wrong count, negative, not summing to 1 within `1e-9`).
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/points`` (empty, wrong length, not finite, `r < 0`)
+    ///   or ``MeanFieldParameter/weights`` (wrong count, negative, not summing to 1 within `1e-9`).
     public init(points: [Double], weights: [Double]? = nil, coordinateCount: Int) throws {
         try require(coordinateCount >= 2, .points, "\(coordinateCount) coordinates", "a reduced point has at least (s, r)")
         let m = points.count / coordinateCount
@@ -54,7 +54,7 @@ public struct ReducedLaw: Sendable {
     /// symmetrisation (the average over the rotations fixing the span), the law the reduced
     /// flow follows.
     ///
-    /// - Throws: ``MeanFieldError`` naming `particles` or `basis` (wrong lengths).
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/particles`` or ``MeanFieldParameter/basis`` (wrong lengths).
     public init(projecting particles: [Double], model: NetworkModel, basis: [[Double]]) throws {
         let D = model.parameterDimension, d = model.inputDimension, o = model.weightOffset
         if particles.isEmpty || particles.count % D != 0 {
@@ -111,12 +111,12 @@ public struct ReducedInitialLaw: Sendable {
     /// `gamma >= 0`: `w ~ N(0, (gamma^2/d) I_d)`.
     public var gamma: Double
 
-    /// - Throws: ``MeanFieldError`` naming `initialization.a.mean`, `initialization.a.std` or
-    ///   `initialization.w.std` (for `gamma`).
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/secondLayerMean``, ``MeanFieldParameter/secondLayerSpread`` or
+    ///   ``MeanFieldParameter/radialSpread``.
     public init(aMean: Double = 1, aStd: Double = 0, gamma: Double) throws {
         try require(aMean.isFinite, .secondLayerMean, "\(aMean)", "must be finite")
         try require(aStd.isFinite && aStd >= 0, .secondLayerSpread, "\(aStd)", "must be finite and >= 0")
-        try require(gamma.isFinite && gamma >= 0, .firstLayerSpread, "gamma = \(gamma)", "must be finite and >= 0")
+        try require(gamma.isFinite && gamma >= 0, .radialSpread, "gamma = \(gamma)", "must be finite and >= 0")
         self.aMean = aMean
         self.aStd = aStd
         self.gamma = gamma
@@ -149,7 +149,7 @@ public struct ReducedInitialLaw: Sendable {
     /// `r^2`, and converges geometrically in the nodes for analytic `g`. Coordinates whose law is
     /// a point mass (`a.std = 0`, `gamma = 0`, or `s`, `r` at `d = infinity`) get one node.
     ///
-    /// - Throws: ``MeanFieldError`` naming `nodes` outside `1 ... 256`.
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/quantisationNodes`` outside `1 ... 256`.
     public func quantised(setting: ReducedSetting, nodes: Nodes = Nodes()) throws -> ReducedLaw {
         for v in [nodes.a, nodes.s, nodes.r] { try require((1 ... 256).contains(v), .quantisationNodes, "\(v)", "must be in 1 ... 256") }
         let k = setting.spanDimension

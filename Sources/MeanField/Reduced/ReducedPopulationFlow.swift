@@ -118,9 +118,9 @@ public struct ReducedPopulationFlow: Sendable {
     public let kernels: ReducedKernels
     public let settings: ReducedFlowSettings
 
-    /// - Throws: ``MeanFieldError`` naming `sgd.eta`, `horizon`, `record_every`,
-    ///   `energy.lambda`, `energy.beta` (also when set at `d = infinity`) or
-    ///   `risk_threshold`.
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/stepSize``, ``MeanFieldParameter/horizon``, ``MeanFieldParameter/recordInterval``,
+    ///   ``MeanFieldParameter/weightDecay``, ``MeanFieldParameter/inverseTemperature`` (also when set at `d = infinity`) or
+    ///   ``MeanFieldParameter/riskThreshold``.
     public init(kernels: ReducedKernels, settings: ReducedFlowSettings) throws {
         let s = settings
         try require(s.eta.isFinite && s.eta > 0, .stepSize, "\(s.eta)", "must be > 0 and finite")
@@ -141,7 +141,7 @@ public struct ReducedPopulationFlow: Sendable {
     /// Runs from `law` to the horizon (or to the risk threshold). `recordLaws`: keep the law in
     /// every record. `progress` is called after every record.
     ///
-    /// - Throws: ``MeanFieldError`` naming `law` when its coordinates do not match the setting.
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/law`` when its coordinates do not match the setting.
     public func run(from law: ReducedLaw, recordLaws: Bool = false,
                     progress: ((RunProgress) -> Void)? = nil) throws -> ReducedTrajectory {
         try kernels.checkLaw(law)

@@ -52,8 +52,8 @@ public struct ReducedTeacher: Sendable {
     /// The teacher's activation `s*`; `nil`: the student's.
     public var activation: Activation?
 
-    /// - Throws: ``MeanFieldError`` naming `teacher.directions` (empty, ragged, `k` not 1 or 2,
-    ///   not finite), `teacher.coefficients` or `teacher.noise`.
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/teacherDirections`` (empty, ragged, `k` not 1 or 2,
+    ///   not finite), ``MeanFieldParameter/teacherCoefficients`` or ``MeanFieldParameter/teacherNoise``.
     public init(directions: [[Double]], coefficients: [Double]? = nil, noise: Double = 0, activation: Activation? = nil) throws {
         try require(!directions.isEmpty, .teacherDirections, "[]", "needs at least one direction")
         let k = directions[0].count
@@ -80,7 +80,7 @@ public struct ReducedTeacher: Sendable {
     /// of the span so far). The basis maps full particles to `z`
     /// (``ReducedLaw/init(projecting:model:basis:)``).
     ///
-    /// - Throws: ``MeanFieldError`` naming `teacher.directions` when the directions span more
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/teacherDirections`` when the directions span more
     ///   than two dimensions or are all zero, or when the teacher does not fit `d`.
     public init(teacher: Teacher, inputDimension d: Int) throws {
         try teacher.validate(inputDimension: d)
@@ -128,7 +128,7 @@ public struct ReducedSetting: Sendable {
     public var inputDimension: ReducedDimension
     public var teacher: ReducedTeacher
 
-    /// - Throws: ``MeanFieldError`` naming `model.input_dimension` when `d <= k` (the
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/inputDimension`` when `d <= k` (the
     ///   orthogonal complement must have dimension `n = d - k >= 1`).
     public init(activation: Activation, secondLayer: SecondLayer = .trained, inputDimension: ReducedDimension,
                 teacher: ReducedTeacher) throws {

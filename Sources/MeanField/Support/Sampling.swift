@@ -103,8 +103,8 @@ public struct InitialLaw: Sendable {
         self.init(aMean: aMean, aStd: aStd, wMean: [wMean], wStd: wStd)
     }
 
-    /// - Throws: ``MeanFieldError`` naming `initialization.a.mean`, `initialization.a.std`,
-    ///   `initialization.w.mean` or `initialization.w.std`.
+    /// - Throws: ``MeanFieldError`` naming ``MeanFieldParameter/secondLayerMean``, ``MeanFieldParameter/secondLayerSpread``,
+    ///   ``MeanFieldParameter/firstLayerMean`` or ``MeanFieldParameter/firstLayerSpread``.
     public func validate(inputDimension d: Int) throws {
         try require(aMean.isFinite, .secondLayerMean, "\(aMean)", "must be finite")
         try require(aStd.isFinite && aStd >= 0, .secondLayerSpread, "\(aStd)", "must be finite and >= 0")
