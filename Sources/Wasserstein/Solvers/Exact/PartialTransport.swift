@@ -70,8 +70,8 @@ public struct PartialTransport: Sendable {
     ///
     /// - Parameters:
     ///   - costs: the `n x m` costs.
-    ///   - sourceWeights: `n` finite non-negative weights with positive sum `|a|`.
-    ///   - targetWeights: `m` such weights, sum `|b|` (need not equal `|a|`).
+    ///   - a: the source weights, `n` finite non-negative weights with positive sum `|a|`.
+    ///   - b: the target weights, `m` such weights, sum `|b|` (need not equal `|a|`).
     ///   - mass: the mass to move, `0 <= mass <= min(|a|, |b|)`.
     /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for a mass out of
     ///   range, ``WassersteinError`` for bad weights, ``WassersteinError/solverFailure(_:)``

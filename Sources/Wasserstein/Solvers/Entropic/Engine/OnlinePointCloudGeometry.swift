@@ -64,7 +64,7 @@ public struct PointCloudCost: Sendable, Equatable {
 /// memory) and every soft-min recomputes `n m` costs and exponentials. The rows are split over
 /// the cores; each row is summed by one thread in a fixed order, so results do not depend on
 /// the number of cores. The inner loops are specialised for `D = 1, 2, 3` so that they compile
-/// to packed SIMD code on the baseline x86-64 target (with ``entropicExp``); other dimensions
+/// to packed SIMD code on the baseline x86-64 target (with `entropicExp`); other dimensions
 /// accumulate axis by axis, which vectorises as well.
 ///
 /// The cost is symmetric, so the transposed soft-min is the same loop with the clouds' roles
