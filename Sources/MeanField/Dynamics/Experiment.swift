@@ -1,7 +1,7 @@
 import GradientFlows
 import Wasserstein
 
-/// Which particle dynamics to run (`sgd.kind`).
+/// Which particle dynamics to run.
 public enum SGDKind: Sendable, Equatable {
     /// One-pass SGD: a fresh sample `(x_k, y_k)` at every step.
     case online
@@ -13,7 +13,7 @@ public enum SGDKind: Sendable, Equatable {
     case population
 }
 
-/// Step size, kind and noise of the dynamics (`sgd.eta`, `sgd.kind`, `sgd.noise`).
+/// Step size, kind and noise of the dynamics.
 public struct SGDSettings: Sendable {
     /// The step `eta > 0`; time advances by `eta` per step (`t = k eta`).
     public var eta: Double
@@ -28,7 +28,7 @@ public struct SGDSettings: Sendable {
     }
 }
 
-/// `energy.lambda` (weight decay) and `energy.beta` (inverse temperature; `nil` for no entropy).
+/// The weight decay `lambda` and the inverse temperature `beta` (`nil` for no entropy).
 public struct EnergyParameters: Sendable {
     public var lambda: Double
     public var beta: Double?
@@ -38,24 +38,13 @@ public struct EnergyParameters: Sendable {
     }
 }
 
-/// Everything one particle run needs; the fields mirror the experiment-spec keys one to one.
-///
-/// | spec key | field |
-/// |---|---|
-/// | `model.*` | ``model`` |
-/// | `teacher` | ``teacher`` |
-/// | `initialization.*` | ``initialization`` |
-/// | `energy.lambda`, `energy.beta` | ``energy`` |
-/// | `particles` | ``particles`` |
-/// | `horizon` | ``horizon`` |
-/// | `seed` | ``seed`` |
-/// | `sgd.eta`, `sgd.kind`, `sgd.noise` (`sgd.samples` for multipass) | ``sgd`` |
-/// | `record_every` | ``recordEvery`` |
+/// Everything one particle run needs (Experiments fills it from a spec, whose keys it maps onto
+/// these fields).
 ///
 /// Steps: `round(horizon / eta)`, so the last recorded time is that count times `eta`. Records
-/// are taken every `max(1, round(record_every / eta))` steps, at step 0 and at the last step.
+/// are taken every `max(1, round(recordEvery / eta))` steps, at step 0 and at the last step.
 ///
-/// `sgd.noise = true` needs a finite `energy.beta`. A finite `beta` with `sgd.noise = false` is
+/// `sgd.noise` needs a finite `energy.beta`. A finite `beta` with `sgd.noise = false` is
 /// allowed: the dynamics are then noiseless, while the records still carry
 /// `F_{lambda,beta}` (when an entropy estimator is given), which such a run does not minimise.
 public struct SGDExperiment: Sendable {
@@ -105,8 +94,8 @@ public struct SGDExperiment: Sendable {
     /// The number of steps `round(horizon / eta)` (at most `1e12` once ``validate()`` passed;
     /// clamped there before, so that reading it never traps).
     public var stepCount: Int { Int(clampingCount: (horizon / sgd.eta).rounded(), limit: Self.maximumSteps) }
-    /// Steps between records, `max(1, round(record_every / eta))`, at most ``stepCount``: a
-    /// `record_every` beyond the horizon records the start and the end only.
+    /// Steps between records, `max(1, round(recordEvery / eta))`, at most ``stepCount``: a
+    /// `recordEvery` beyond the horizon records the start and the end only.
     public var recordStride: Int {
         max(1, Int(clampingCount: (recordEvery / sgd.eta).rounded(), limit: max(1, stepCount)))
     }

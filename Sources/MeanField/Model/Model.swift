@@ -16,9 +16,6 @@ public enum SecondLayer: String, Sendable, CaseIterable {
 
 /// The two-layer mean-field network `f(x; Theta) = (1/M) sum_j sigma_*(x; theta_j)` with one
 /// neuron `sigma_*(x; theta) = a * s(<w, x>)`.
-///
-/// Maps onto the spec keys `model.activation`, `model.input_dimension`, `model.second_layer`,
-/// `model.inputs`.
 public struct NetworkModel: Sendable {
     /// The activation `s`.
     public var activation: Activation
@@ -75,10 +72,9 @@ public struct NetworkModel: Sendable {
 
 /// The target `y` given `x`.
 ///
-/// Maps onto the spec key `teacher`: `{"kind": "neurons", "directions": [[...]],
-/// "coefficients": [...], "noise": s, "activation": "he2"}` or `{"kind": "linear",
-/// "coefficients": [...], "noise": s}`. `noise` is the standard deviation `s` of an independent
-/// centred Gaussian label noise.
+/// A sum of teacher neurons (directions, coefficients, an optional activation of its own) or a
+/// linear function; `noise` is the standard deviation `s` of an independent centred Gaussian
+/// label noise.
 public enum Teacher: Sendable {
     /// `y = sum_k c_k s*(<w*_k, x>) + noise`, with `s*` the teacher's `activation`, or the
     /// student's activation when it is `nil` (a teacher the student can represent exactly).

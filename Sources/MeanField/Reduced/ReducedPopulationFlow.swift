@@ -7,8 +7,7 @@ import Wasserstein
 
 /// Step, horizon, energy and seed of a reduced run.
 ///
-/// The spec keys they mirror: `sgd.eta`, `horizon`, `record_every`, `energy.lambda`,
-/// `energy.beta` (the noise is on exactly when `beta` is set), `seed`.
+/// The noise is on exactly when `beta` is set.
 public struct ReducedFlowSettings: Sendable {
     /// The step `eta > 0`; `t = k eta`.
     public var eta: Double

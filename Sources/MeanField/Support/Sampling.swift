@@ -83,8 +83,7 @@ extension InputDistribution {
 /// The initial law of the particles: `a ~ N(a.mean, a.std^2)` (trained second layer only) and
 /// `w ~ N(w.mean, w.std^2 I_d)`, all coordinates independent.
 ///
-/// Maps onto `initialization.a.mean`, `initialization.a.std`, `initialization.w.mean` (a
-/// number, broadcast to every coordinate, or a vector of length `d`), `initialization.w.std`.
+/// `wMean` is one number broadcast to every coordinate, or a vector of length `d`.
 public struct InitialLaw: Sendable {
     public var aMean: Double
     public var aStd: Double
