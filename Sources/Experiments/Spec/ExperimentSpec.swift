@@ -41,6 +41,25 @@ public struct ExperimentSpec: Sendable, Equatable {
         if let model { return model.secondLayer == .trained ? model.inputDimension + 1 : model.inputDimension }
         return initialization.w.mean.count
     }
+
+    /// The `sgd` section, or an error naming it when the spec has none. Commands that need the
+    /// particle dynamics read it through here once, so that no path force-unwraps the optional.
+    public func sgdSection(_ purpose: String = "needed by this command") throws -> SGDSpec {
+        guard let sgd else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (\(purpose))") }
+        return sgd
+    }
+
+    /// The `jko` section, or an error naming it when the spec has none.
+    public func jkoSection(_ purpose: String = "needed by this command") throws -> JKOSpec {
+        guard let jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (\(purpose))") }
+        return jko
+    }
+
+    /// The `model` section, or an error naming it when the spec (an oracle spec) has none.
+    public func modelSection(_ purpose: String = "needed by this command") throws -> ModelSpec {
+        guard let model else { throw ExperimentError.invalidSpec(key: "model", reason: "missing (\(purpose))") }
+        return model
+    }
 }
 
 /// The student network.
