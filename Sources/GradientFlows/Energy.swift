@@ -49,11 +49,11 @@ public struct FreeEnergy: Sendable {
     /// The inverse temperature `beta > 0`, or `nil` for `beta = infinity`.
     public var inverseTemperature: Double?
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` when `beta <= 0`
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` when `beta <= 0`
     ///   or is not finite.
     public init(smooth: any Energy, inverseTemperature: Double? = nil) throws {
         if let beta = inverseTemperature, !(beta > 0 && beta.isFinite) {
-            throw WassersteinError.invalidParameter(name: "beta", value: beta, requirement: "beta must be > 0 and finite (omit it for no entropy)")
+            throw GradientFlowsError.invalidParameter(name: "beta", value: beta, requirement: "beta must be > 0 and finite (omit it for no entropy)")
         }
         self.smooth = smooth
         self.inverseTemperature = inverseTemperature

@@ -46,7 +46,7 @@ public enum WassersteinError: Error, Equatable, Sendable, CustomStringConvertibl
         case .dimensionMismatch(let expected, let actual):
             return "dimension mismatch: expected \(expected), got \(actual)"
         case .massMismatch(let source, let target):
-            return "total masses differ (\(source) vs \(target)); normalise the weights, or pass MassPolicy.normalize (--normalize at the command line)"
+            return "total masses differ (\(source) vs \(target)); normalise the weights, or pass MassPolicy.normalize"
         case .malformedShape(let reason):
             return "malformed shape: \(reason)"
         case .invalidParameter(let name, let value, let requirement):

@@ -21,7 +21,7 @@ struct DistanceCommand: ParsableCommand {
 
     @OptionGroup var measures: MeasureFiles
 
-    @Option(help: "auto | exact | lp | sorted | sinkhorn")
+    @Option(help: ArgumentHelp(stringLiteral: MethodNames.names.joined(separator: " | ")))
     var method: String = "auto"
 
     @Option(help: "Write the non-zero plan entries as CSV i,j,mass.")
@@ -39,34 +39,36 @@ struct DistanceCommand: ParsableCommand {
     @OptionGroup var entropic: EntropicOptions
 
     func run() throws {
-        let chosen = try DistanceCommand.parseMethod(method)
-        try entropic.validate(for: chosen)
+        _ = try MethodNames.method(named: method)  // an unknown name first, before option combinations
+        try entropic.validate(for: method)
+        let chosen = try MethodNames.method(named: method, epsilon: entropic.epsilon ?? 0, options: entropic.sinkhornOptions())
         if let partial { return try runPartial(mass: partial, method: chosen) }
         // The plan replaces the file at its path: never one of the inputs.
         if let plan { try measures.refuseReplacing(with: plan) }
         let (source, target) = try measures.read(normalizing: normalize)
         let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
 
-        let clock = ContinuousClock()
-        var divergence: Double? = nil
-        var geometry: SinkhornGeometryKind? = nil
-        var result: TransportResult
-        let start = clock.now
-        switch chosen {
-        case .sinkhorn:
-            let solved = try entropic.solve(problem, wantsPlan: plan != nil)
-            (result, divergence, geometry) = (solved.result, solved.divergence, solved.geometry)
-        case .distance(let m):
-            // The plan only when it is written: for 10^7 sorted points it costs 7x the distance.
-            result = try wasserstein2(problem, method: m, includePlan: plan != nil)
+        // The plan only when it is written: for 10^7 sorted points it costs 7x the distance. An
+        // entropic plan keeps entries down to a total dropped mass of 1e-12 (all n m entries
+        // otherwise).
+        let planOutput: PlanOutput
+        if plan == nil {
+            planOutput = .none
+        } else if case .sinkhorn = chosen {
+            planOutput = .sparse(minimumMass: 1e-12 / (Double(problem.source.count) * Double(problem.target.count)))
+        } else {
+            planOutput = .full
         }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try wasserstein2(problem, method: chosen, planOutput: planOutput)
         let seconds = (clock.now - start).seconds
 
         if let plan {
             try DistanceCommand.writePlan(result.plan, to: plan)
         }
-        let name = chosen.name(dimension: problem.dimension)
-        let solver = DistanceCommand.solverName(result.method)
+        let name = chosen.resolved(dimension: problem.dimension).name
+        let solver = MethodNames.solverLabel(result.method)
         if json {
             var members: [(String, JSONValue)] = [
                 ("method", .string(name)),
@@ -84,14 +86,14 @@ struct DistanceCommand: ParsableCommand {
             if let e = result.entropic {
                 members += [
                     ("entropic_estimate", .bool(true)),
-                    ("geometry", .string(geometry?.rawValue ?? "dense")),
+                    ("geometry", .string(e.geometry?.rawValue ?? "dense")),
                     ("epsilon", .finite(e.epsilon)),
                     ("transport_cost", .finite(result.cost)),
                     ("regularized_cost", .finite(e.regularizedCost)),
                     ("marginal_error", .finite(e.marginalError)),
                 ]
             }
-            if let divergence { members.append(("divergence", .finite(divergence))) }
+            if let divergence = result.entropic?.divergence { members.append(("divergence", .finite(divergence))) }
             if let p = result.plan { members.append(("plan_entries", .integer(p.entries.count))) }
             print(JSONValue.object(members).serialized())
         } else {
@@ -99,9 +101,9 @@ struct DistanceCommand: ParsableCommand {
             let label = result.method == .sorted && name != "sorted" ? "\(name), sorted 1-D solver" : name
             var line = "W2 = \(format(result.w2))  W2^2 = \(format(result.w2Squared))  [\(label), n = \(source.count), m = \(target.count), D = \(problem.dimension), \(String(format: "%.3g", seconds)) s]"
             if let e = result.entropic {
-                line += "\nentropic estimate (eps = \(format(e.epsilon)), \(geometry?.rawValue ?? "dense") geometry): W2^2 above is the transport cost <P, C>; regularized cost = \(format(e.regularizedCost)), marginal error = \(String(format: "%.2e", e.marginalError)), \(result.iterations) iterations"
+                line += "\nentropic estimate (eps = \(format(e.epsilon)), \(e.geometry?.rawValue ?? "dense") geometry): W2^2 above is the transport cost <P, C>; regularized cost = \(format(e.regularizedCost)), marginal error = \(String(format: "%.2e", e.marginalError)), \(result.iterations) iterations"
             }
-            if let divergence { line += "\nSinkhorn divergence S_eps = \(format(divergence))" }
+            if let divergence = result.entropic?.divergence { line += "\nSinkhorn divergence S_eps = \(format(divergence))" }
             print(line)
         }
         if !result.converged {
@@ -110,34 +112,6 @@ struct DistanceCommand: ParsableCommand {
     }
 
     private func format(_ v: Double) -> String { String(format: "%.10g", v) }
-
-    enum Chosen {
-        case distance(DistanceMethod)
-        case sinkhorn
-        func name(dimension: Int) -> String {
-            switch self {
-            case .sinkhorn: return "sinkhorn"
-            case .distance(let m): return m.resolved(dimension: dimension).rawValue
-            }
-        }
-    }
-
-    /// The algorithm that ran: `exact` is the network simplex, or the sorted solver in 1-D.
-    static func solverName(_ method: TransportMethod) -> String {
-        switch method {
-        case .exact: return "network_simplex"
-        case .lp: return "glpk"
-        case .sorted, .sinkhorn, .gaussian: return method.rawValue
-        }
-    }
-
-    static func parseMethod(_ text: String) throws -> Chosen {
-        if text == "sinkhorn" { return .sinkhorn }
-        guard let m = DistanceMethod(rawValue: text) else {
-            throw CommandError("unknown method '\(MessageText.excerpt(text))' (expected auto, exact, lp, sorted or sinkhorn)")
-        }
-        return .distance(m)
-    }
 
     static func writePlan(_ plan: TransportPlan?, to path: String) throws {
         guard let plan else { throw CommandError("this method computes no transport plan to write to \(path)") }

@@ -21,8 +21,9 @@ struct EntropicOptions: ParsableArguments {
 
     @OptionGroup var memory: MemoryLimitOption
 
-    func validate(for method: DistanceCommand.Chosen) throws {
-        guard case .sinkhorn = method else {
+    /// Checks the options against the `--method` value `method`.
+    func validate(for method: String) throws {
+        guard MethodNames.isEntropic(method) else {
             if epsilon != nil || tolerance != nil || maxIterations != nil || divergence || geometry != nil || memory.memoryLimit != nil {
                 throw CommandError("--epsilon, --tolerance, --max-iterations, --divergence, --geometry and --memory-limit only apply to --method sinkhorn")
             }
@@ -49,16 +50,10 @@ struct EntropicOptions: ParsableArguments {
         return kind
     }
 
-    /// Solves the entropic problem; with `--divergence` also the two self problems. The
-    /// geometry is `--geometry`, or the library's choice under `--memory-limit` (default: the
-    /// machine's physical memory).
-    func solve(_ problem: TransportProblem, wantsPlan: Bool) throws -> EntropicDistance {
-        // Keep plan entries down to a total dropped mass of 1e-12 (the sparse plan of a dense
-        // entropic coupling would otherwise hold all n m entries).
-        let cells = Double(problem.source.count) * Double(problem.target.count)
-        return try EntropicDistance(problem, epsilon: epsilon!, tolerance: tolerance ?? 1e-9,
-                                    maxIterations: maxIterations ?? 10_000, divergence: divergence,
-                                    planMinimumMass: wantsPlan ? 1e-12 / cells : nil, geometry: geometryKind(),
-                                    byteBudget: try memory.bytes() ?? MemoryEstimate.physicalMemory)
+    /// The options of ``TransportMethod/sinkhorn(epsilon:options:)``: `--geometry`, or the
+    /// library's choice under `--memory-limit` (default: the machine's physical memory).
+    func sinkhornOptions() throws -> SinkhornOptions {
+        SinkhornOptions(tolerance: tolerance ?? 1e-9, maxIterations: maxIterations ?? 10_000, divergence: divergence,
+                        geometry: try geometryKind(), memoryLimit: try memory.bytes() ?? MemoryEstimate.physicalMemory)
     }
 }

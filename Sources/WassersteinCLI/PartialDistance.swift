@@ -6,9 +6,9 @@ import Wasserstein
 extension DistanceCommand {
     /// `distance X Y --partial MASS`: exact partial transport of `MASS` (``PartialTransport``).
     /// The two clouds need not carry the same mass (that is the point of moving only part of it).
-    func runPartial(mass: Double, method chosen: Chosen) throws {
+    func runPartial(mass: Double, method chosen: TransportMethod) throws {
         switch chosen {
-        case .distance(.auto), .distance(.exact): break
+        case .auto, .exact: break
         default:
             throw CommandError("--partial needs --method exact (or auto): partial transport runs on the network simplex")
         }

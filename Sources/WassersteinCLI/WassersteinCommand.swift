@@ -62,11 +62,12 @@ enum CommandLineFailure {
     static func message(for error: Error) -> String? {
         let text: String
         switch error {
-        case let e as WassersteinError: text = e.description
+        case let e as WassersteinError: text = SpecKeys.message(for: e)
         case let e as DataFileError: text = e.description
         case let e as ExperimentError: text = e.description
         case let e as CommandError: text = e.description
-        case let e as MeanFieldError: text = e.description
+        case let e as MeanFieldError: text = SpecKeys.message(for: e)
+        case let e as GradientFlowsError: text = e.description
         default: return nil
         }
         // One line, always: whatever a message echoes (a path, an option value) is escaped.

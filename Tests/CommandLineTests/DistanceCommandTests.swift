@@ -83,6 +83,42 @@ struct DistanceCommandTests {
         #expect(out.stdout.split(separator: "\n").count == 1)
     }
 
+    // The same file on both sides, bad once: only the side tells the user which role failed.
+    @Test("File errors name the file and the side (source or target)")
+    func fileErrorsNameTheSide() throws {
+        let s = try Scratch()
+        let f = Self.clouds(s)
+        let nan = s.file("nan.csv", "1,2\nnan,3\n")
+        let cases: [([String], String)] = [
+            ([nan, f.y], "source \(nan) has a non-finite coordinate"),
+            ([f.x, nan], "target \(nan) has a non-finite coordinate"),
+            ([f.x, f.x, "--y-weights", f.yw], "\(f.yw): holds 2 weights for the 3 points of the target \(f.x)"),
+            ([f.x, f.x, "--x-weights", f.yw], "\(f.yw): holds 2 weights for the 3 points of the source \(f.x)"),
+            ([f.x, s.file("three-d.csv", "1,2,3\n")], "the target's points have dimension 3, the source's (\(f.x)) 2"),
+        ]
+        for (args, message) in cases {
+            let out = try CommandRunner.run(["distance"] + args)
+            #expect(out.status == 1 && out.stderr.contains(message), "\(args): \(out.stderr)")
+        }
+    }
+
+    @Test("--method gaussian: the Bures value of the moment-matched Gaussians, the library's")
+    func gaussianMethod() throws {
+        let s = try Scratch()
+        let f = Self.clouds(s)
+        let mu = try PointCloud(points: [[0, 0], [1, 0], [0, 2]], weights: [0.2, 0.3, 0.5])
+        let nu = try PointCloud(points: [[3, 1], [-1, 1]], weights: [0.6, 0.4])
+        let expected = try wasserstein2(GaussianMeasure(sampleMomentsOf: mu), GaussianMeasure(sampleMomentsOf: nu)).cost
+        let out = try CommandRunner.run(["distance", f.x, f.y, "--x-weights", f.xw, "--y-weights", f.yw, "--method", "gaussian", "--json"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let o = try json(out.stdout)
+        #expect(o["method"] as? String == "gaussian" && o["solver"] as? String == "gaussian")
+        let value = try #require(o["w2_squared"] as? Double)
+        #expect(abs(value - expected) <= 1e-12 * expected)
+        // Gelbrich: never above the exact value.
+        #expect(value <= (try wasserstein2(mu, nu).cost) + 1e-12)
+    }
+
     @Test("Bad input gives one line on standard error and a non-zero exit", arguments: [
         "missing file", "malformed csv", "nan", "infinite", "negative weight", "zero mass", "weight count",
         "dimension mismatch", "empty cloud", "sorted in 2-D", "unknown method", "mass mismatch", "bad npy",

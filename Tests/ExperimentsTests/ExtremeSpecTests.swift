@@ -45,7 +45,7 @@ struct ExtremeSpecTests {
         switch error {
         case ExperimentError.invalidSpec(let key, _): return key
         case ExperimentError.invalidList(let option, _): return option
-        case let e as MeanFieldError: return e.key
+        case let e as MeanFieldError: return SpecKeys.key(for: e)
         default: return nil
         }
     }

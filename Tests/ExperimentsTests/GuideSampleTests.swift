@@ -23,7 +23,7 @@ struct GuideSampleTests {
         let mu = try PointCloud(points: [[0, 0], [1, 0], [0.5, 1]])               // weights 1/3 each
         let nu = try PointCloud(points: [[1, 1], [2, 1]], weights: [0.25, 0.75])
         let problem = try TransportProblem(source: mu, target: nu)
-        let result = try wasserstein2(problem)                    // auto: network simplex for D >= 2
+        let result = try wasserstein2(problem, planOutput: .full)  // auto: network simplex for D >= 2
         print(result.method, result.status, result.w2Squared, result.w2)   // exact optimal 2.33333... 1.52752...
 
         for entry in result.plan!.entries {                       // at most n + m - 1 non-zero entries
@@ -31,6 +31,8 @@ struct GuideSampleTests {
         }
         let potentials = result.potentials!                       // f_i + g_j <= |x_i - y_j|^2
         let gradient = try result.sourceGradient(problem: problem)  // d W2^2 / d x_i, row-major n x D
+        let entropic = try wasserstein2(mu, nu, method: .sinkhorn(epsilon: 0.01))  // same call, entropic
+        print(entropic.w2Squared, entropic.converged)             // 2.33333333333 true
         // End of sample
 
         // The optimal plan by hand: |x - y_1|^2 - |x - y_0|^2 = 3 - 2 x[0] is largest at x_0, so
@@ -40,6 +42,11 @@ struct GuideSampleTests {
         #expect(result.method == .exact && result.status == .optimal)
         #expect(abs(result.w2Squared - 7.0 / 3.0) < 1e-12)
         #expect(abs(result.w2 - (7.0 / 3.0).squareRoot()) < 1e-12)
+        // The entropic transport cost: POT 0.9.7 (ot.sinkhorn, method sinkhorn_log, stopThr 1e-12)
+        // gives <P, C> = 2.3333333333329658 here (the cost gaps are large against eps = 0.01).
+        #expect(entropic.converged && entropic.method == .sinkhorn(epsilon: 0.01))
+        #expect(abs(entropic.w2Squared - 2.3333333333329658) < 1e-8)
+        #expect(entropic.entropic?.epsilon == 0.01)
         #expect(result.plan!.entries.count <= mu.count + nu.count - 1)
         // Strong duality: sum a f + sum b g = <P, C>.
         let dual = zip(mu.weights, potentials.f).reduce(0) { $0 + $1.0 * $1.1 }
@@ -104,7 +111,7 @@ struct GuideSampleTests {
         let b = try PointCloud(values: [0.5, 1.5, 2.5])
         let oneD = try wasserstein2(TransportProblem(source: a, target: b))     // auto: sorted, O(n log n)
         print(oneD.method, oneD.w2Squared)                                     // sorted 0.25
-        let costOnly = try wasserstein2(TransportProblem(source: a, target: b), includePlan: false)
+        let costOnly = try wasserstein2([0, 1, 2, 3], [0.5, 1.5, 2.5])       // arrays (dimension 1), no plan
 
         let g1 = try GaussianMeasure(mean: [0, 0], covariance: [1, 0, 0, 1])
         let g2 = try GaussianMeasure(mean: [1, 0], covariance: [4, 0, 0, 1])

@@ -125,16 +125,16 @@ struct EnergyTests {
 
     @Test("bad energy parameters throw typed errors")
     func badParameters() throws {
-        #expect(throws: WassersteinError.self) { try QuadraticPotential(dimension: 0, lambda: 1) }
-        #expect(throws: WassersteinError.self) { try QuadraticPotential(dimension: 1, lambda: .nan) }
-        #expect(throws: WassersteinError.self) { try EnergySum([]) }
-        #expect(throws: WassersteinError.dimensionMismatch(expected: 1, actual: 2)) {
+        #expect(throws: GradientFlowsError.self) { try QuadraticPotential(dimension: 0, lambda: 1) }
+        #expect(throws: GradientFlowsError.self) { try QuadraticPotential(dimension: 1, lambda: .nan) }
+        #expect(throws: GradientFlowsError.self) { try EnergySum([]) }
+        #expect(throws: GradientFlowsError.dimensionMismatch(what: "dimension of an energy term", expected: 1, actual: 2)) {
             try EnergySum([QuadraticPotential(dimension: 1, lambda: 1), QuadraticPotential(dimension: 2, lambda: 1)])
         }
-        #expect(throws: WassersteinError.self) { try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: 1, beta: 0) }
-        #expect(throws: WassersteinError.self) { try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: 1, beta: -2) }
-        #expect(throws: WassersteinError.self) { try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: 1, beta: .infinity) }
-        #expect(throws: WassersteinError.self) { try OrnsteinUhlenbeckOracle(lambda: -1, beta: 1) }
+        #expect(throws: GradientFlowsError.self) { try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: 1, beta: 0) }
+        #expect(throws: GradientFlowsError.self) { try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: 1, beta: -2) }
+        #expect(throws: GradientFlowsError.self) { try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: 1, beta: .infinity) }
+        #expect(throws: GradientFlowsError.self) { try OrnsteinUhlenbeckOracle(lambda: -1, beta: 1) }
     }
 }
 

@@ -84,7 +84,7 @@ struct GibbsTests {
         #expect(throws: WassersteinError.self) { try GibbsFixedPoint.solve(energy: energy, grid: grid, options: GibbsOptions(damping: 1.5)) }
         let grid2 = try RegularGrid(dimension: 2, lower: -3, upper: 3, pointsPerAxis: 31)
         #expect(throws: WassersteinError.self) { try GibbsFixedPoint.solve(energy: energy, grid: grid2) }
-        #expect(throws: WassersteinError.self) {
+        #expect(throws: GradientFlowsError.self) {
             try JKORunner(energy: noEntropy, settings: JKORunSettings(tau: 0.1, steps: 1, scheme: .grid(grid, GridJKOOptions()), trackStationaryDistance: true))
         }
     }

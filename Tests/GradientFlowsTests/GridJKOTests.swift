@@ -217,7 +217,7 @@ struct GridJKOTests {
         #expect(throws: WassersteinError.self) { try GridDensity(grid: grid1, masses: [1, 2]) }
         #expect(throws: WassersteinError.self) { try GridDensity(grid: grid1, masses: [-1] + [Double](repeating: 1, count: 30)) }
         #expect(throws: WassersteinError.self) { try GridDensity(grid: grid1, masses: [Double](repeating: 0, count: 31)) }
-        #expect(throws: WassersteinError.self) { try NormalLaw(mean: [0], standardDeviation: [0]) }
+        #expect(throws: GradientFlowsError.self) { try NormalLaw(mean: [0], standardDeviation: [0]) }
         // Interaction treatment out of range.
         #expect(throws: WassersteinError.self) {
             try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(interaction: .implicit(maxIterations: 5, tolerance: 1e-9, damping: 1.5)))

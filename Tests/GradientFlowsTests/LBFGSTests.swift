@@ -61,9 +61,9 @@ struct LBFGSTests {
     @Test("invalid options and non-finite starts throw")
     func invalid() throws {
         let f: LBFGS.Objective = { x, g in g[0] = 2 * x[0]; return x[0] * x[0] }
-        #expect(throws: WassersteinError.self) { try LBFGS.minimize(initial: [1], options: LBFGSOptions(memory: 0), objective: f) }
-        #expect(throws: WassersteinError.self) { try LBFGS.minimize(initial: [1], options: LBFGSOptions(gradientTolerance: -1), objective: f) }
-        #expect(throws: WassersteinError.self) { try LBFGS.minimize(initial: [1], preconditioner: [0], objective: f) }
-        #expect(throws: WassersteinError.self) { try LBFGS.minimize(initial: [.nan], objective: f) }
+        #expect(throws: GradientFlowsError.self) { try LBFGS.minimize(initial: [1], options: LBFGSOptions(memory: 0), objective: f) }
+        #expect(throws: GradientFlowsError.self) { try LBFGS.minimize(initial: [1], options: LBFGSOptions(gradientTolerance: -1), objective: f) }
+        #expect(throws: GradientFlowsError.self) { try LBFGS.minimize(initial: [1], preconditioner: [0], objective: f) }
+        #expect(throws: GradientFlowsError.self) { try LBFGS.minimize(initial: [.nan], objective: f) }
     }
 }

@@ -185,34 +185,34 @@ struct ParticleJKOTests {
         let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 2, lambda: 1, beta: 1)
         let options = ParticleJKOOptions(transport: .solver(AssignmentSolver()))
         for tau in [0.0, -0.1, .nan, .infinity] {
-            #expect(throws: WassersteinError.self) { try ParticleJKO(energy: energy, tau: tau, options: options) }
-            #expect(throws: WassersteinError.self) {
+            #expect(throws: GradientFlowsError.self) { try ParticleJKO(energy: energy, tau: tau, options: options) }
+            #expect(throws: GradientFlowsError.self) {
                 try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: 1, scheme: .particle(options)))
             }
         }
-        #expect(throws: WassersteinError.self) {
+        #expect(throws: GradientFlowsError.self) {
             try JKORunner(energy: energy, settings: JKORunSettings(tau: 0.1, steps: -1, scheme: .particle(options)))
         }
         var bad = options
         bad.optimizer.memory = 0
-        #expect(throws: WassersteinError.self) { try ParticleJKO(energy: energy, tau: 0.1, options: bad) }
+        #expect(throws: GradientFlowsError.self) { try ParticleJKO(energy: energy, tau: 0.1, options: bad) }
         var jko = try ParticleJKO(energy: energy, tau: 0.1, options: options)
         // Particles of the wrong dimension; non-uniform weights with an entropy term.
-        #expect(throws: WassersteinError.dimensionMismatch(expected: 2, actual: 1)) {
+        #expect(throws: GradientFlowsError.dimensionMismatch(what: "dimension of the particles against the energy", expected: 2, actual: 1)) {
             try jko.step(from: PointCloud(values: [0, 1, 2]))
         }
-        #expect(throws: WassersteinError.self) {
+        #expect(throws: GradientFlowsError.self) {
             try jko.step(from: PointCloud(points: [[0, 0], [1, 0], [0, 1]], weights: [0.5, 0.25, 0.25]))
         }
-        #expect(throws: WassersteinError.self) { try GaussianKernelEntropy(bandwidth: .fixed(0)) }
-        #expect(throws: WassersteinError.self) { try GaussianKernelEntropy(bandwidth: .scaledCovariance(-1)) }
+        #expect(throws: GradientFlowsError.self) { try GaussianKernelEntropy(bandwidth: .fixed(0)) }
+        #expect(throws: GradientFlowsError.self) { try GaussianKernelEntropy(bandwidth: .scaledCovariance(-1)) }
         // The runner refuses a grid density for the particle scheme and the Gibbs distance on particles.
         let grid = try RegularGrid(dimension: 2, lower: -2, upper: 2, pointsPerAxis: 9)
         let runner = try JKORunner(energy: energy, settings: JKORunSettings(tau: 0.1, steps: 1, scheme: .particle(options)))
-        #expect(throws: WassersteinError.self) {
+        #expect(throws: GradientFlowsError.self) {
             try runner.run(from: .density(GridDensity.normal(grid: grid, mean: [0, 0], standardDeviation: [1, 1])))
         }
-        #expect(throws: WassersteinError.self) {
+        #expect(throws: GradientFlowsError.self) {
             try JKORunner(energy: energy, settings: JKORunSettings(tau: 0.1, steps: 1, scheme: .particle(options), trackStationaryDistance: true))
         }
     }

@@ -42,7 +42,7 @@ struct RunnerTests {
         #expect((scheme == "grid") == (result.gridBlur != nil))
         // Mismatched initial states are refused.
         let wrong: JKOState = scheme == "grid" ? .particles(try law.sample(count: 10, seed: 1)) : .density(try law.discretized(on: grid))
-        #expect(throws: WassersteinError.self) { try runner.run(from: wrong) }
+        #expect(throws: GradientFlowsError.self) { try runner.run(from: wrong) }
     }
 
     /// W2 between grid densities: 1-D exact (quantile merge) against W2 of the Gaussians with the

@@ -253,53 +253,44 @@ struct DynamicsTests {
         #expect(bad.records.allSatisfy { $0.risk.isFinite })
     }
 
-    @Test("Bad settings throw errors naming the spec key")
+    /// The bad settings of an SGD experiment and the parameter each error must name (library
+    /// words; Experiments maps them to spec keys, ExperimentsTests/VocabularyTests).
+    static let badSettings: [(change: @Sendable (inout SGDExperiment) -> Void, parameter: MeanFieldParameter)] = [
+        ({ $0.sgd.eta = 0 }, .stepSize),
+        ({ $0.sgd.eta = .nan }, .stepSize),
+        ({ $0.energy.beta = nil }, .noise),
+        ({ $0.energy.beta = -1 }, .inverseTemperature),
+        ({ $0.energy.lambda = -0.1 }, .weightDecay),
+        ({ $0.particles = 0 }, .particleCount),
+        ({ $0.horizon = -1 }, .horizon),
+        ({ $0.recordEvery = 0 }, .recordInterval),
+        ({ $0.initialization.wStd = -1 }, .firstLayerSpread),
+        ({ $0.initialization.aStd = .infinity }, .secondLayerSpread),
+        ({ $0.initialization.wMean = [1, 2] }, .firstLayerMean),
+        ({ $0.teacher = .linear(coefficients: [1, 2], noise: 0) }, .teacherCoefficients),
+        ({ $0.sgd.kind = .multipass(samples: 0) }, .trainingSamples),
+        ({ $0.initialParticles = [1, 2, 3] }, .initialParticles),
+        ({ $0.kernelOptions.quadratureNodes = 0 }, .quadratureNodes),
+    ]
+
+    @Test("Bad settings throw errors naming the parameter in library words")
     func badSettings() throws {
         let good = try linearExperiment(lambda: 0.1, beta: 10, noise: true, particles: 10, eta: 0.01, horizon: 1)
-        func key(_ change: (inout SGDExperiment) -> Void) -> String? {
+        func parameter(_ change: (inout SGDExperiment) -> Void) -> MeanFieldParameter? {
             var e = good
             change(&e)
-            do { _ = try SGDRunner(experiment: e); return nil } catch let error as MeanFieldError { return error.key } catch { return "?" }
+            do { _ = try SGDRunner(experiment: e); return nil } catch let error as MeanFieldError { return error.parameter } catch { return nil }
         }
-        #expect(key { _ in } == nil)
-        #expect(key { $0.sgd.eta = 0 } == "sgd.eta")
-        #expect(key { $0.sgd.eta = .nan } == "sgd.eta")
-        #expect(key { $0.energy.beta = nil } == "sgd.noise")
-        #expect(key { $0.energy.beta = -1 } == "energy.beta")
-        #expect(key { $0.energy.lambda = -0.1 } == "energy.lambda")
-        #expect(key { $0.particles = 0 } == "particles")
-        #expect(key { $0.horizon = -1 } == "horizon")
-        #expect(key { $0.recordEvery = 0 } == "record_every")
-        #expect(key { $0.initialization.wStd = -1 } == "initialization.w.std")
-        #expect(key { $0.initialization.aStd = .infinity } == "initialization.a.std")
-        #expect(key { $0.initialization.wMean = [1, 2] } == "initialization.w.mean")
-        #expect(key { $0.teacher = .linear(coefficients: [1, 2], noise: 0) } == "teacher.coefficients")
-        #expect(key { $0.sgd.kind = .multipass(samples: 0) } == "sgd.samples")
-        #expect(key { $0.initialParticles = [1, 2, 3] } == "initial_particles")
-        #expect(key { $0.kernelOptions.quadratureNodes = 0 } == "quadrature_nodes")
+        #expect(parameter { _ in } == nil)
+        for (change, expected) in Self.badSettings {
+            #expect(parameter(change) == expected)
+        }
         var e = good
         e.sgd.eta = -2
-        do { _ = try SGDRunner(experiment: e) } catch let error as MeanFieldError {
-            #expect(error.description == "invalid sgd.eta = -2.0: must be > 0 and finite")
+        #expect(throws: MeanFieldError.invalidSetting(parameter: .stepSize, value: "-2.0", requirement: "must be > 0 and finite")) {
+            _ = try SGDRunner(experiment: e)
         }
-    }
-}
-
-@Suite("Spec names")
-struct SpecNameTests {
-    @Test("Names parse; unknown names throw errors naming their key")
-    func names() throws {
-        #expect(try Activation(specName: "ReLU").description == "relu")
-        #expect(try SecondLayer(specName: "fixed") == .fixed)
-        #expect(try InputDistribution(specName: "sphere") == .sphere)
-        #expect(try SGDKind(specName: "multipass", samples: 10) == .multipass(samples: 10))
-        func key(_ f: () throws -> Void) -> String? {
-            do { try f(); return nil } catch let e as MeanFieldError { return e.key } catch { return "?" }
-        }
-        #expect(key { _ = try Activation(specName: "gelu") } == "model.activation")
-        #expect(key { _ = try SecondLayer(specName: "frozen") } == "model.second_layer")
-        #expect(key { _ = try InputDistribution(specName: "cube") } == "model.inputs")
-        #expect(key { _ = try SGDKind(specName: "batch") } == "sgd.kind")
-        #expect(key { _ = try SGDKind(specName: "multipass") } == "sgd.samples")
+        #expect(MeanFieldError.invalidSetting(parameter: .stepSize, value: "-2.0", requirement: "must be > 0 and finite").description
+                == "invalid step size eta = -2.0: must be > 0 and finite")
     }
 }

@@ -101,7 +101,7 @@ struct QuadratureAndSamplingTests {
             #expect(abs(m - expectedMean[c]) < 5 * expectedStd[c] / Double(n).squareRoot())
             #expect(abs(v - expectedStd[c] * expectedStd[c]) < 5 * (2 / Double(n)).squareRoot() * expectedStd[c] * expectedStd[c])
         }
-        #expect(throws: MeanFieldError.lengthMismatch(key: "initialization.w.mean", expected: 3, actual: 2)) {
+        #expect(throws: MeanFieldError.lengthMismatch(parameter: .firstLayerMean, expected: 3, actual: 2)) {
             try InitialLaw(wMean: [1, 2], wStd: 1).validate(inputDimension: 3)
         }
     }

@@ -196,7 +196,7 @@ struct ReducedFlowTests {
             _ = try ReducedPopulationFlow(kernels: kernels, settings: ReducedFlowSettings(eta: 0.1, horizon: 1, beta: 10))
             Issue.record("noise at d = infinity accepted")
         } catch let e as MeanFieldError {
-            #expect(e.key == "energy.beta")
+            #expect(e.parameter == .inverseTemperature)
         }
         let wrong = try ReducedLaw(points: [0.1, 1], coordinateCount: 2)
         #expect(throws: MeanFieldError.self) { try kernels.risk(wrong) }

@@ -174,24 +174,24 @@ struct RiskTests {
         #expect(e > 0 && e < 1e-5, "estimate \(e)")
     }
 
-    @Test("Malformed inputs throw errors naming the key")
+    @Test("Malformed inputs throw errors naming the parameter")
     func errors() throws {
         let risk = try makeRisk(.relu, .gaussian, .trained, linearTeacher: false)
         #expect(throws: MeanFieldError.self) { try risk.risk(particles: [1, 2, 3]) }
         #expect(throws: MeanFieldError.self) { try risk.risk(particles: [Double](repeating: .nan, count: 5)) }
         let model = try NetworkModel(activation: .relu, inputDimension: 4)
-        #expect(throws: MeanFieldError.lengthMismatch(key: "teacher.directions", expected: 4, actual: 3)) {
+        #expect(throws: MeanFieldError.lengthMismatch(parameter: .teacherDirections, expected: 4, actual: 3)) {
             try PopulationRisk(model: model, teacher: .singleNeuron([1, 0, 0]))
         }
-        #expect(throws: MeanFieldError.lengthMismatch(key: "teacher.coefficients", expected: 2, actual: 1)) {
+        #expect(throws: MeanFieldError.lengthMismatch(parameter: .teacherCoefficients, expected: 2, actual: 1)) {
             try PopulationRisk(model: model, teacher: .neurons(directions: [[1, 0, 0, 0], [0, 1, 0, 0]], coefficients: [1], noise: 0))
         }
         do {
             _ = try PopulationRisk(model: model, teacher: .linear(coefficients: [1, 0, 0, 0], noise: -1))
             Issue.record("negative noise accepted")
         } catch let e as MeanFieldError {
-            #expect(e.key == "teacher.noise")
-            #expect(e.description.contains("teacher.noise"))
+            #expect(e.parameter == .teacherNoise)
+            #expect(e.description.contains("teacher noise"))
         }
         #expect(throws: MeanFieldError.self) { try NetworkModel(activation: .relu, inputDimension: 0) }
     }

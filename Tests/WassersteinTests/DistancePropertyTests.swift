@@ -4,7 +4,7 @@ import Testing
 /// Properties that every exact W2 must have, checked for each method that applies.
 @Suite("W2 metric properties")
 struct DistancePropertyTests {
-    static let methods: [DistanceMethod] = [.exact, .lp]
+    static let methods: [TransportMethod] = [.exact, .lp]
 
     static func clouds(dimension d: Int) throws -> [PointCloud] {
         [try ExactTestSupport.gaussianCloud(20, dimension: d, seed: 70, randomWeights: true).normalized(),
@@ -21,7 +21,7 @@ struct DistancePropertyTests {
             let backward = try wasserstein2(try TransportProblem(source: c[1], target: c[0]), method: method)
             #expect(ExactTestSupport.close(forward.cost, backward.cost, relative: 1e-10), "\(method)")
             // exact runs the sorted solver in 1-D (exact there); the result says so.
-            #expect(forward.method.rawValue == (method == .exact && dimension == 1 ? "sorted" : method.rawValue))
+            #expect(forward.method == (method == .exact && dimension == 1 ? .sorted : method))
         }
     }
 
@@ -81,16 +81,16 @@ struct DistancePropertyTests {
 
     @Test("auto resolves to sorted in 1-D and exact otherwise")
     func autoMethod() throws {
-        #expect(DistanceMethod.auto.resolved(dimension: 1) == .sorted)
-        #expect(DistanceMethod.auto.resolved(dimension: 2) == .exact)
-        #expect(DistanceMethod.lp.resolved(dimension: 1) == .lp)
+        #expect(TransportMethod.auto.resolved(dimension: 1) == .sorted)
+        #expect(TransportMethod.auto.resolved(dimension: 2) == .exact)
+        #expect(TransportMethod.lp.resolved(dimension: 1) == .lp)
         let c1 = try Self.clouds(dimension: 1), c2 = try Self.clouds(dimension: 2)
         #expect(try wasserstein2(try TransportProblem(source: c1[0], target: c1[1])).method == .sorted)
         #expect(try wasserstein2(try TransportProblem(source: c2[0], target: c2[1])).method == .exact)
         // Without the plan the sorted method returns the same cost and no plan.
         let p1 = try TransportProblem(source: c1[0], target: c1[1])
-        let bare = try wasserstein2(p1, includePlan: false)
+        let bare = try wasserstein2(p1, planOutput: .none)
         #expect(bare.plan == nil && bare.potentials == nil)
-        #expect(ExactTestSupport.close(bare.cost, try wasserstein2(p1).cost, relative: 1e-12))
+        #expect(ExactTestSupport.close(bare.cost, try wasserstein2(p1, planOutput: .full).cost, relative: 1e-12))
     }
 }

@@ -211,8 +211,8 @@ struct FastReadAndSortTests {
             let x = try PointCloud(values: (0 ..< n).map { _ in g.nextGaussian() })
             let y = try PointCloud(values: (0 ..< m).map { _ in 0.5 + 1.5 * g.nextGaussian() })
             let problem = try TransportProblem(source: x, target: y)
-            let fast = try SortedSolver(computesPlan: false).solve(problem)
-            let general = try SortedSolver(computesPlan: true).solve(problem)
+            let fast = try SortedSolver(planOutput: .none).solve(problem)
+            let general = try SortedSolver(planOutput: .full).solve(problem)
             #expect(abs(fast.cost - general.cost) <= 1e-12 * general.cost, "n = \(n), m = \(m)")
         }
     }

@@ -86,7 +86,7 @@ struct GaussianTests {
         // In 1-D the sorted solver allows large samples: n = 200 000, error ~ n^(-1/2), 1%.
         let u = try Self.sample(200_000, mean: [1], cholesky: [2], seed: 33)
         let v = try Self.sample(200_000, mean: [-1], cholesky: [0.5], seed: 34)
-        let sorted = try SortedSolver(computesPlan: false).solve(try TransportProblem(source: u, target: v))
+        let sorted = try SortedSolver(planOutput: .none).solve(try TransportProblem(source: u, target: v))
         #expect(ExactTestSupport.close(sorted.cost, 4 + 2.25, relative: 0.01), "sorted \(sorted.cost) vs 6.25")
     }
 

@@ -15,7 +15,7 @@ struct OneDimensionalTests {
         expected /= 500
         let problem = try TransportProblem(source: x, target: y)
         for plan in [true, false] {
-            let r = try SortedSolver(computesPlan: plan).solve(problem)
+            let r = try SortedSolver(planOutput: plan ? .full : .none).solve(problem)
             #expect(ExactTestSupport.close(r.cost, expected, relative: 1e-12))
             #expect(r.method == .sorted && r.status == .optimal)
         }
@@ -39,7 +39,7 @@ struct OneDimensionalTests {
             let problem = try TransportProblem(source: x, target: y, massPolicy: .normalize)
             let exact = try NetworkSimplexSolver().solve(problem)
             for plan in [true, false] {
-                let sorted = try SortedSolver(computesPlan: plan).solve(problem)
+                let sorted = try SortedSolver(planOutput: plan ? .full : .none).solve(problem)
                 #expect(ExactTestSupport.close(sorted.cost, exact.cost, relative: 1e-10, absolute: 1e-14),
                         "sorted \(sorted.cost) vs exact \(exact.cost)")
             }
@@ -100,13 +100,13 @@ struct OneDimensionalTests {
         var expected = 0.0
         for k in 0 ..< n { expected += (xs[k] - ys[k]) * (xs[k] - ys[k]) }
         expected /= Double(n)
-        let r = try SortedSolver(computesPlan: false).solve(try TransportProblem(source: x, target: y))
+        let r = try SortedSolver(planOutput: .none).solve(try TransportProblem(source: x, target: y))
         #expect(ExactTestSupport.close(r.cost, expected, relative: 1e-12))
         // Unequal sizes through the integer merge: compare with the weighted general path.
         let z = try ExactTestSupport.gaussianCloud(30_001, dimension: 1, seed: 15)
         let p2 = try TransportProblem(source: x, target: z)
-        let fast = try SortedSolver(computesPlan: false).solve(p2)
-        let general = try SortedSolver(computesPlan: true).solve(p2)
+        let fast = try SortedSolver(planOutput: .none).solve(p2)
+        let general = try SortedSolver(planOutput: .full).solve(p2)
         #expect(ExactTestSupport.close(fast.cost, general.cost, relative: 1e-10))
     }
 }

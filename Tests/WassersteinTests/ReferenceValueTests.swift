@@ -42,7 +42,7 @@ struct ReferenceValueTests {
         for c in cases {
             let problem = try POTFixture.problem(c)
             for plan in [true, false] {
-                let r = try SortedSolver(computesPlan: plan).solve(problem)
+                let r = try SortedSolver(planOutput: plan ? .full : .none).solve(problem)
                 #expect(ExactTestSupport.close(r.cost, c.w2_squared_1d!, relative: 1e-12))
             }
             let auto = try wasserstein2(problem)

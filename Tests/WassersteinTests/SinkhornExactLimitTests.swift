@@ -45,7 +45,7 @@ struct SinkhornExactLimitTests {
         for eps in [0.1, 0.01, 0.001] {
             let solver = try SinkhornSolver(epsilon: eps, tolerance: 1e-11, maxIterations: 200_000)
             let result = try solver.solve(problem)
-            let gradient = try solver.sourceGradient(problem, potentials: result.potentials!)
+            let gradient = try result.sourceGradient(problem: problem)
             let difference = zip(gradient, exactGradient).reduce(0.0) { $0 + abs($1.0 - $1.1) }
             #expect(difference < previous, "eps \(eps): \(difference)")
             previous = difference

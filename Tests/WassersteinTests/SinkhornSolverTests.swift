@@ -50,7 +50,7 @@ struct SinkhornSolverTests {
                 // slow 8-point case, a Newton solve), so they carry ~1e-12 errors themselves.
                 let solver = try SinkhornSolver(epsilon: eps, tolerance: 1e-12, maxIterations: 100_000)
                 let result = try solver.solve(problem)
-                #expect(result.method == .sinkhorn)
+                #expect(result.method.epsilon == eps && result.method.name == "sinkhorn")
                 #expect(result.status == .converged, "case \(c.index) eps \(eps)")
                 #expect(result.entropic!.marginalError <= 1e-12)
                 #expect(abs(result.cost - reference.transport) <= 1e-8 * reference.transport,

@@ -5,7 +5,7 @@ import Testing
 @Suite("Gradient of W2^2 in the source points")
 struct TransportGradientTests {
     /// Central differences of `W2^2` in every source coordinate.
-    static func finiteDifferences(_ x: PointCloud, _ y: PointCloud, method: DistanceMethod, step h: Double) throws -> [Double] {
+    static func finiteDifferences(_ x: PointCloud, _ y: PointCloud, method: TransportMethod, step h: Double) throws -> [Double] {
         var result = [Double](repeating: 0, count: x.coordinates.count)
         for k in 0 ..< x.coordinates.count {
             var plus = x.coordinates, minus = x.coordinates
@@ -23,13 +23,13 @@ struct TransportGradientTests {
     // Generic positions and weights make the optimal plan unique and locally constant, so
     // W2^2 is differentiable there and central differences with h = 1e-6 are exact up to
     // round-off of order eps * |C| / h ~ 1e-9: tolerance 1e-6 of the gradient scale.
-    @Test("Plan gradient equals finite differences (unique plan)", arguments: [DistanceMethod.exact, .lp, .sorted])
-    func matchesFiniteDifferences(method: DistanceMethod) throws {
+    @Test("Plan gradient equals finite differences (unique plan)", arguments: [TransportMethod.exact, .lp, .sorted])
+    func matchesFiniteDifferences(method: TransportMethod) throws {
         let d = method == .sorted ? 1 : 2
         let x = try ExactTestSupport.gaussianCloud(7, dimension: d, seed: 80, randomWeights: true).normalized()
         let y = try ExactTestSupport.gaussianCloud(9, dimension: d, seed: 81, shift: 0.5, randomWeights: true).normalized()
         let problem = try TransportProblem(source: x, target: y)
-        let result = try wasserstein2(problem, method: method)
+        let result = try wasserstein2(problem, method: method, planOutput: .full)
         let gradient = try result.sourceGradient(problem: problem)
         let numeric = try Self.finiteDifferences(x, y, method: method, step: 1e-6)
         let scale = gradient.map(abs).max()!
@@ -45,7 +45,7 @@ struct TransportGradientTests {
         let x = try ExactTestSupport.gaussianCloud(25, dimension: 3, seed: 82, randomWeights: true).normalized()
         let y = try ExactTestSupport.gridCloud(18, dimension: 3, side: 3, seed: 83).normalized()
         let problem = try TransportProblem(source: x, target: y)
-        let gradient = try wasserstein2(problem).sourceGradient(problem: problem)
+        let gradient = try wasserstein2(problem, planOutput: .full).sourceGradient(problem: problem)
         let mx = x.mean, my = y.mean
         for k in 0 ..< 3 {
             var s = 0.0
@@ -61,7 +61,9 @@ struct TransportGradientTests {
         let r = try GaussianMomentSolver().solve(problem)
         #expect(throws: WassersteinError.self) { try r.sourceGradient(problem: problem) }
         let other = try TransportProblem(source: try ExactTestSupport.gaussianCloud(6, dimension: 2, seed: 85), target: x)
-        let exact = try wasserstein2(problem)
+        let exact = try wasserstein2(problem, planOutput: .full)
+        // Without a plan, an exact result has nothing to differentiate.
+        #expect(throws: WassersteinError.self) { try wasserstein2(problem).sourceGradient(problem: problem) }
         #expect(throws: WassersteinError.self) { try exact.sourceGradient(problem: other) }
     }
 }

@@ -7,7 +7,7 @@
 // Options: --n 10000000   --repeat 5   --skip-csv
 // Rows: the whole (read both files, validate, sort both, merge), then its parts: reading and
 // validating both clouds (`PointCloudFile.readPair`, both files at once), and the solve
-// (`SortedSolver(computesPlan: false)`, both sorts at once). Best of --repeat wall-clock runs; "cpu s"
+// (`SortedSolver(planOutput: .none)`, both sorts at once). Best of --repeat wall-clock runs; "cpu s"
 // is the least process CPU time (user + system, both cores) of a run, the fairer figure on a busy machine.
 import Foundation
 import Wasserstein
@@ -70,7 +70,7 @@ func cpuSeconds() -> Double {
 print("# \(Parallel.coreCount) cores; best of \(repeatCount) runs; seconds are wall-clock")
 print(padded("step", 34, left: true) + " " + padded("n", 10) + " " + padded("seconds", 10) + " " + padded("cpu s", 8)
       + " " + padded("W2^2", 20))
-let solver = SortedSolver(computesPlan: false)
+let solver = SortedSolver(planOutput: .none)
 for format in runCSV ? ["npy", "csv"] : ["npy"] {
     let x = "\(dataDirectory)/sorted-x-\(n).\(format)", y = "\(dataDirectory)/sorted-y-\(n).\(format)"
     guard FileManager.default.fileExists(atPath: x), FileManager.default.fileExists(atPath: y) else {

@@ -208,9 +208,9 @@ if runLP && dimensions.isEmpty {
 if run1D && n1d > 0 && dimensions.isEmpty {
     let (x, y) = try lineClouds(n1d)
     let problem = try TransportProblem(source: x, target: y)
-    let (t, r) = try bestOf(max(1, min(repeatCount, 2))) { try SortedSolver(computesPlan: false).solve(problem) }
+    let (t, r) = try bestOf(max(1, min(repeatCount, 2))) { try SortedSolver(planOutput: .none).solve(problem) }
     record("sorted (cost only)", n1d, t, r)
-    let (tp, rp) = try bestOf(1) { try SortedSolver(computesPlan: true).solve(problem) }
+    let (tp, rp) = try bestOf(1) { try SortedSolver(planOutput: .full).solve(problem) }
     record("sorted (plan and duals)", n1d, tp, rp, "\(rp.plan!.entries.count) plan entries")
 }
 

@@ -110,7 +110,7 @@ public enum CompareReducedRun {
                 target: PointCloud(coordinates: law.points, dimension: Dz, name: "reduced flow in z"))).w2
             func sorted(_ a: [Double]?, _ b: [Double]?) throws -> Double? {
                 guard let a, let b else { return nil }
-                return try SortedSolver(computesPlan: false).solve(TransportProblem(source: PointCloud(values: a), target: PointCloud(values: b))).w2
+                return try SortedSolver(planOutput: .none).solve(TransportProblem(source: PointCloud(values: a), target: PointCloud(values: b))).w2
             }
             // Marginals in z: |w| = sqrt(|s|^2 + r^2), the overlap s_1 (e_1 = w*/|w*|), a.
             func norms(_ l: ReducedLaw) -> [Double] {

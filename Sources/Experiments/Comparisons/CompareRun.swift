@@ -121,7 +121,7 @@ public enum CompareRun {
             let ms = try model.marginals(particles: sp, direction: direction)
             func sorted(_ a: [Double]?, _ b: [Double]?) throws -> Double? {
                 guard let a, let b else { return nil }
-                return try SortedSolver(computesPlan: false).solve(TransportProblem(source: PointCloud(values: a), target: PointCloud(values: b))).w2
+                return try SortedSolver(planOutput: .none).solve(TransportProblem(source: PointCloud(values: a), target: PointCloud(values: b))).w2
             }
             var row = Row(time: report.time, riskJKO: JKORun.risk(of: report, lambda: lambda), riskSGD: s.risk,
                           riskGrid: nil, freeEnergyJKO: spec.energy.beta != nil ? report.freeEnergy : nil,

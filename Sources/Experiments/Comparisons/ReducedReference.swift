@@ -23,10 +23,11 @@ public struct ReducedReferenceFlow: Sendable {
     /// The Runge-Kutta step.
     public let step: Double
 
-    /// - Throws: ``ExperimentError`` naming `--reference-eta` when the step is not positive and finite.
+    /// - Throws: ``ExperimentError/invalidSetting(name:reason:)`` naming the Runge-Kutta step when
+    ///   it is not positive and finite (the command line checks its `--reference-eta` before).
     public init(kernels: ReducedKernels, lambda: Double, step: Double) throws {
         guard step.isFinite, step > 0 else {
-            throw ExperimentError.invalidList(option: "--reference-eta", reason: "must be > 0 and finite, got \(step)")
+            throw ExperimentError.invalidSetting(name: "Runge-Kutta step", reason: "must be > 0 and finite, got \(step)")
         }
         self.kernels = kernels
         self.lambda = lambda
@@ -125,7 +126,7 @@ public struct ReducedReference: Sendable {
         do {
             teacher = try ReducedTeacher(teacher: spec.teacherModel(), inputDimension: d)
         } catch let e as MeanFieldError {
-            throw ExperimentError.invalidSpec(key: "teacher.directions", reason: "\(why): \(e.description)")
+            throw ExperimentError.invalidSpec(key: "teacher.directions", reason: "\(why): \(SpecKeys.message(for: e))")
         }
         setting = try ReducedSetting(activation: Activation(specName: model.activation),
                                      secondLayer: model.secondLayer == .trained ? .trained : .fixed,

@@ -22,10 +22,10 @@ public struct PotentialEnergy: Energy {
     /// The potential `V` and its gradient.
     public let potential: Potential
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` if `dimension < 1`.
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` if `dimension < 1`.
     public init(dimension: Int, potential: @escaping Potential) throws {
         guard dimension >= 1 else {
-            throw WassersteinError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
+            throw GradientFlowsError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
         }
         self.dimension = dimension
         self.potential = potential
@@ -73,14 +73,14 @@ public struct QuadraticPotential: Energy {
     /// The stiffness `lambda` (finite; `lambda < 0` is allowed but gives an unbounded energy).
     public let lambda: Double
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` if `dimension < 1`
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` if `dimension < 1`
     ///   or `lambda` is not finite.
     public init(dimension: Int, lambda: Double) throws {
         guard dimension >= 1 else {
-            throw WassersteinError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
+            throw GradientFlowsError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
         }
         guard lambda.isFinite else {
-            throw WassersteinError.invalidParameter(name: "lambda", value: lambda, requirement: "lambda must be finite")
+            throw GradientFlowsError.invalidParameter(name: "lambda", value: lambda, requirement: "lambda must be finite")
         }
         self.dimension = dimension
         self.lambda = lambda
@@ -130,10 +130,10 @@ public struct PairwiseInteraction: Energy {
     /// The symmetric kernel `U`.
     public let kernel: Kernel
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` if `dimension < 1`.
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` if `dimension < 1`.
     public init(dimension: Int, kernel: @escaping Kernel) throws {
         guard dimension >= 1 else {
-            throw WassersteinError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
+            throw GradientFlowsError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
         }
         self.dimension = dimension
         self.kernel = kernel
@@ -201,14 +201,14 @@ public struct EnergySum: Energy {
     public let terms: [any Energy]
     public let dimension: Int
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for an empty list,
-    ///   `WassersteinError.dimensionMismatch(expected:actual:)` for terms of different dimensions.
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` for an empty list,
+    ///   `GradientFlowsError.dimensionMismatch(what:expected:actual:)` for terms of different dimensions.
     public init(_ terms: [any Energy]) throws {
         guard let first = terms.first else {
-            throw WassersteinError.invalidParameter(name: "terms", value: 0, requirement: "an energy sum needs at least one term")
+            throw GradientFlowsError.invalidParameter(name: "terms", value: 0, requirement: "an energy sum needs at least one term")
         }
         for t in terms where t.dimension != first.dimension {
-            throw WassersteinError.dimensionMismatch(expected: first.dimension, actual: t.dimension)
+            throw GradientFlowsError.dimensionMismatch(what: "dimension of an energy term", expected: first.dimension, actual: t.dimension)
         }
         self.terms = terms
         self.dimension = first.dimension
@@ -261,7 +261,7 @@ extension FreeEnergy {
     /// The Ornstein-Uhlenbeck free energy `F = (lambda/2) int |theta|^2 + (1/beta) int rho log rho`
     /// (Docs/Theory.md 5.4, oracle 1); `lambda = 0` gives the heat equation.
     ///
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `dimension < 1`,
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` for `dimension < 1`,
     ///   a non-finite `lambda`, or `beta <= 0`.
     public static func ornsteinUhlenbeck(dimension: Int, lambda: Double, beta: Double) throws -> FreeEnergy {
         try FreeEnergy(smooth: QuadraticPotential(dimension: dimension, lambda: lambda), inverseTemperature: beta)

@@ -56,13 +56,13 @@ public struct GaussianKernelEntropy: EntropyEstimator {
     /// The bandwidth rule.
     public let bandwidth: Bandwidth
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for a non-positive
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` for a non-positive
     ///   or non-finite factor or width.
     public init(bandwidth: Bandwidth = .silverman) throws {
         switch bandwidth {
         case .scaledCovariance(let c), .fixed(let c):
             guard c > 0, c.isFinite else {
-                throw WassersteinError.invalidParameter(name: "bandwidth", value: c, requirement: "the kernel width must be > 0 and finite")
+                throw GradientFlowsError.invalidParameter(name: "bandwidth", value: c, requirement: "the kernel width must be > 0 and finite")
             }
         case .scott, .silverman:
             break

@@ -31,17 +31,17 @@ public struct NormalLaw: Sendable, Equatable {
     /// The standard deviation of each axis.
     public var standardDeviation: [Double]
 
-    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` for lists of different
-    ///   lengths; `WassersteinError.invalidParameter(name:value:requirement:)` for an empty mean,
+    /// - Throws: `GradientFlowsError.dimensionMismatch(what:expected:actual:)` for lists of different
+    ///   lengths; `GradientFlowsError.invalidParameter(name:value:requirement:)` for an empty mean,
     ///   a non-finite mean or a deviation that is not positive and finite.
     public init(mean: [Double], standardDeviation: [Double]) throws {
-        guard !mean.isEmpty else { throw WassersteinError.invalidParameter(name: "dimension", value: 0, requirement: "a normal law needs a mean of dimension >= 1") }
+        guard !mean.isEmpty else { throw GradientFlowsError.invalidParameter(name: "dimension", value: 0, requirement: "a normal law needs a mean of dimension >= 1") }
         guard standardDeviation.count == mean.count else {
-            throw WassersteinError.dimensionMismatch(expected: mean.count, actual: standardDeviation.count)
+            throw GradientFlowsError.dimensionMismatch(what: "standard deviations against the mean", expected: mean.count, actual: standardDeviation.count)
         }
-        for m in mean where !m.isFinite { throw WassersteinError.invalidParameter(name: "mean", value: m, requirement: "must be finite") }
+        for m in mean where !m.isFinite { throw GradientFlowsError.invalidParameter(name: "mean", value: m, requirement: "must be finite") }
         for s in standardDeviation where !(s > 0 && s.isFinite) {
-            throw WassersteinError.invalidParameter(name: "standard deviation", value: s, requirement: "must be > 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "standard deviation", value: s, requirement: "must be > 0 and finite")
         }
         self.mean = mean
         self.standardDeviation = standardDeviation
@@ -53,7 +53,7 @@ public struct NormalLaw: Sendable, Equatable {
     /// `count` equally weighted samples drawn with `Xoshiro256StarStar` seeded with `seed`
     /// (coordinates drawn point by point, axis by axis).
     public func sample(count: Int, seed: UInt64) throws -> PointCloud {
-        guard count >= 1 else { throw WassersteinError.invalidParameter(name: "particles", value: Double(count), requirement: "need at least 1 particle") }
+        guard count >= 1 else { throw GradientFlowsError.invalidParameter(name: "particles", value: Double(count), requirement: "need at least 1 particle") }
         var rng = Xoshiro256StarStar(seed: seed)
         let d = dimension
         var x = [Double](repeating: 0, count: count * d)
@@ -164,29 +164,29 @@ public struct JKORunner: Sendable {
 
     /// Validates the settings against the energy.
     ///
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `tau <= 0`,
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` for `tau <= 0`,
     ///   `steps < 0`, a non-positive distance period, a stationary distance without entropy or on
     ///   the particle scheme, and everything ``GridJKO/init(energy:tau:grid:options:)`` and
     ///   ``ParticleJKO/init(energy:tau:options:)`` reject.
     public init(energy: FreeEnergy, settings: JKORunSettings) throws {
         guard settings.tau > 0, settings.tau.isFinite else {
-            throw WassersteinError.invalidParameter(name: "tau", value: settings.tau, requirement: "the JKO step tau must be > 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "tau", value: settings.tau, requirement: "the JKO step tau must be > 0 and finite")
         }
         guard settings.steps >= 0 else {
-            throw WassersteinError.invalidParameter(name: "steps", value: Double(settings.steps), requirement: "must be >= 0")
+            throw GradientFlowsError.invalidParameter(name: "steps", value: Double(settings.steps), requirement: "must be >= 0")
         }
         guard settings.stationaryDistanceEvery >= 1 else {
-            throw WassersteinError.invalidParameter(name: "stationary distance period", value: Double(settings.stationaryDistanceEvery), requirement: "must be >= 1")
+            throw GradientFlowsError.invalidParameter(name: "stationary distance period", value: Double(settings.stationaryDistanceEvery), requirement: "must be >= 1")
         }
         guard settings.stationaryDistanceTolerance > 0, settings.stationaryDistanceTolerance.isFinite else {
-            throw WassersteinError.invalidParameter(name: "stationary distance tolerance", value: settings.stationaryDistanceTolerance, requirement: "must be > 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "stationary distance tolerance", value: settings.stationaryDistanceTolerance, requirement: "must be > 0 and finite")
         }
         if settings.trackStationaryDistance {
             guard energy.inverseTemperature != nil else {
-                throw WassersteinError.invalidParameter(name: "beta", value: .infinity, requirement: "the distance to the Gibbs measure needs a finite beta")
+                throw GradientFlowsError.invalidParameter(name: "beta", value: .infinity, requirement: "the distance to the Gibbs measure needs a finite beta")
             }
             guard case .grid = settings.scheme else {
-                throw WassersteinError.unsupported("the distance to the Gibbs measure is computed on the grid scheme only")
+                throw GradientFlowsError.unsupported("the distance to the Gibbs measure is computed on the grid scheme only")
             }
         }
         // Build once to validate everything the schemes check.
@@ -201,16 +201,16 @@ public struct JKORunner: Sendable {
     /// Runs from `initial`, calling `progress` after the initial state and after every step,
     /// and `phase` before each piece of work starts.
     ///
-    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` or
-    ///   `WassersteinError.unsupported(_:)` when the initial state does not fit the scheme
+    /// - Throws: `GradientFlowsError.dimensionMismatch(what:expected:actual:)` or
+    ///   `GradientFlowsError.unsupported(_:)` when the initial state does not fit the scheme
     ///   (particles for the grid scheme, a density on another grid);
-    ///   `WassersteinError.invalidParameter(name:value:requirement:)` when the energy of the
+    ///   `GradientFlowsError.invalidParameter(name:value:requirement:)` when the energy of the
     ///   initial state is not finite; whatever the steps throw. Non-convergence is reported per step.
     public func run(from initial: JKOState,
                     progress: ((JKOStepReport, JKOState) -> Void)? = nil,
                     phase: ((JKORunPhase) -> Void)? = nil) throws -> JKORunResult {
         guard initial.dimension == energy.dimension else {
-            throw WassersteinError.dimensionMismatch(expected: energy.dimension, actual: initial.dimension)
+            throw GradientFlowsError.dimensionMismatch(what: "dimension of the initial state against the energy", expected: energy.dimension, actual: initial.dimension)
         }
         let (mean0, variance0) = initial.moments
         let deviation0 = variance0.map { $0.squareRoot() }
@@ -225,7 +225,7 @@ public struct JKORunner: Sendable {
         switch settings.scheme {
         case .particle(let options):
             guard case .particles(let particles) = initial else {
-                throw WassersteinError.unsupported("the particle scheme starts from particles, not from a grid density")
+                throw GradientFlowsError.unsupported("the particle scheme starts from particles, not from a grid density")
             }
             var scheme = try ParticleJKO(energy: energy, tau: settings.tau, options: options)
             let (reports, final) = try Self.run(&scheme, from: particles, steps: settings.steps, annotate: { r, _ in annotate(&r) },
@@ -234,10 +234,10 @@ public struct JKORunner: Sendable {
 
         case .grid(let grid, let options):
             guard case .density(let density) = initial else {
-                throw WassersteinError.unsupported("the grid scheme starts from a grid density, not from particles")
+                throw GradientFlowsError.unsupported("the grid scheme starts from a grid density, not from particles")
             }
             guard density.grid == grid else {
-                throw WassersteinError.unsupported("the initial density lives on another grid than the scheme's")
+                throw GradientFlowsError.unsupported("the initial density lives on another grid than the scheme's")
             }
             var scheme = try GridJKO(energy: energy, tau: settings.tau, grid: grid, options: options)
             var stationary: GibbsResult?
@@ -298,7 +298,7 @@ public struct JKORunner: Sendable {
     /// of the Double range): say so, instead of letting the first inner solve fail obscurely.
     static func requireFiniteEnergy(_ report: JKOStepReport) throws {
         guard report.freeEnergy.isFinite else {
-            throw WassersteinError.invalidParameter(
+            throw GradientFlowsError.invalidParameter(
                 name: "initial free energy", value: report.freeEnergy,
                 requirement: "the energy of the initial state must be finite; the initial law or the energy's parameters are too large for double precision")
         }

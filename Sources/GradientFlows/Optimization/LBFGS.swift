@@ -35,18 +35,18 @@ public struct LBFGSOptions: Sendable, Equatable {
         self.relativeValueTolerance = relativeValueTolerance
     }
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for values out of range.
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` for values out of range.
     public func validate() throws {
-        guard memory >= 1 else { throw WassersteinError.invalidParameter(name: "memory", value: Double(memory), requirement: "L-BFGS memory must be >= 1") }
+        guard memory >= 1 else { throw GradientFlowsError.invalidParameter(name: "memory", value: Double(memory), requirement: "L-BFGS memory must be >= 1") }
         guard gradientTolerance >= 0, gradientTolerance.isFinite else {
-            throw WassersteinError.invalidParameter(name: "gradient tolerance", value: gradientTolerance, requirement: "must be >= 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "gradient tolerance", value: gradientTolerance, requirement: "must be >= 0 and finite")
         }
-        guard maxIterations >= 0 else { throw WassersteinError.invalidParameter(name: "max iterations", value: Double(maxIterations), requirement: "must be >= 0") }
+        guard maxIterations >= 0 else { throw GradientFlowsError.invalidParameter(name: "max iterations", value: Double(maxIterations), requirement: "must be >= 0") }
         guard maxLineSearchEvaluations >= 1 else {
-            throw WassersteinError.invalidParameter(name: "max line search evaluations", value: Double(maxLineSearchEvaluations), requirement: "must be >= 1")
+            throw GradientFlowsError.invalidParameter(name: "max line search evaluations", value: Double(maxLineSearchEvaluations), requirement: "must be >= 1")
         }
         guard armijo > 0, armijo < curvature, curvature < 1 else {
-            throw WassersteinError.invalidParameter(name: "Wolfe constants", value: armijo, requirement: "need 0 < c1 < c2 < 1")
+            throw GradientFlowsError.invalidParameter(name: "Wolfe constants", value: armijo, requirement: "need 0 < c1 < c2 < 1")
         }
     }
 }
@@ -101,7 +101,7 @@ public enum LBFGS {
     ///   - gradientMeasure: the number compared with the tolerance; default the Euclidean norm.
     ///   - objective: value and gradient.
     /// - Returns: the best point found and how the run ended (non-convergence is reported, not thrown).
-    /// - Throws: whatever `objective` throws; `WassersteinError.invalidParameter(name:value:requirement:)`
+    /// - Throws: whatever `objective` throws; `GradientFlowsError.invalidParameter(name:value:requirement:)`
     ///   for invalid options or a non-finite objective at the start.
     /// - Complexity: `O(m n)` per iteration beyond the evaluations.
     public static func minimize(initial: [Double], options: LBFGSOptions = LBFGSOptions(),
@@ -111,9 +111,9 @@ public enum LBFGS {
         try options.validate()
         let n = initial.count
         if let preconditioner {
-            guard preconditioner.count == n else { throw WassersteinError.dimensionMismatch(expected: n, actual: preconditioner.count) }
+            guard preconditioner.count == n else { throw GradientFlowsError.dimensionMismatch(what: "preconditioner length", expected: n, actual: preconditioner.count) }
             for p in preconditioner where !(p > 0 && p.isFinite) {
-                throw WassersteinError.invalidParameter(name: "preconditioner", value: p, requirement: "diagonal entries must be > 0 and finite")
+                throw GradientFlowsError.invalidParameter(name: "preconditioner", value: p, requirement: "diagonal entries must be > 0 and finite")
             }
         }
         func measure(_ g: [Double]) -> Double {
@@ -135,7 +135,7 @@ public enum LBFGS {
         var f = try evaluate(x, &g)
         var evaluations = 1
         guard f.isFinite else {
-            throw WassersteinError.invalidParameter(name: "objective", value: f, requirement: "the objective must be finite at the starting point")
+            throw GradientFlowsError.invalidParameter(name: "objective", value: f, requirement: "the objective must be finite at the starting point")
         }
         var gm = measure(g)
         if gm <= options.gradientTolerance || n == 0 {

@@ -17,14 +17,14 @@ public struct OrnsteinUhlenbeckOracle: Sendable, Equatable {
     /// The inverse temperature `beta > 0`.
     public let beta: Double
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `lambda < 0`
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` for `lambda < 0`
     ///   (or non-finite) and `beta <= 0` (or non-finite).
     public init(lambda: Double, beta: Double) throws {
         guard lambda >= 0, lambda.isFinite else {
-            throw WassersteinError.invalidParameter(name: "lambda", value: lambda, requirement: "lambda must be >= 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "lambda", value: lambda, requirement: "lambda must be >= 0 and finite")
         }
         guard beta > 0, beta.isFinite else {
-            throw WassersteinError.invalidParameter(name: "beta", value: beta, requirement: "beta must be > 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "beta", value: beta, requirement: "beta must be > 0 and finite")
         }
         self.lambda = lambda
         self.beta = beta

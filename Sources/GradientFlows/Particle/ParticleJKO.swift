@@ -73,11 +73,11 @@ public struct ParticleJKO {
     public let options: ParticleJKOOptions
     private var transport: any ParticleTransportTerm
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `tau <= 0` or
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` for `tau <= 0` or
     ///   not finite, or invalid optimizer options.
     public init(energy: FreeEnergy, tau: Double, options: ParticleJKOOptions) throws {
         guard tau > 0, tau.isFinite else {
-            throw WassersteinError.invalidParameter(name: "tau", value: tau, requirement: "the JKO step tau must be > 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "tau", value: tau, requirement: "the JKO step tau must be > 0 and finite")
         }
         try options.optimizer.validate()
         self.energy = energy
@@ -115,20 +115,20 @@ public struct ParticleJKO {
 
     /// Performs one JKO step from `particles` (step index `index`, for the report).
     ///
-    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` if the particles do not
-    ///   live in the energy's space; `WassersteinError.unsupported(_:)` for non-uniform weights
+    /// - Throws: `GradientFlowsError.dimensionMismatch(what:expected:actual:)` if the particles do not
+    ///   live in the energy's space; `GradientFlowsError.unsupported(_:)` for non-uniform weights
     ///   with an entropy term (the estimators assume equal weights); whatever the transport solver
     ///   throws. Non-convergence of the inner problem is reported, not thrown.
     public mutating func step(from particles: PointCloud, index: Int = 1) throws -> (particles: PointCloud, report: JKOStepReport) {
         let start = ContinuousClock.now
         let d = particles.dimension, m = particles.count
-        guard d == energy.dimension else { throw WassersteinError.dimensionMismatch(expected: energy.dimension, actual: d) }
+        guard d == energy.dimension else { throw GradientFlowsError.dimensionMismatch(what: "dimension of the particles against the energy", expected: energy.dimension, actual: d) }
         let weights = particles.weights
         let beta = energy.inverseTemperature
         if beta != nil {
             let w0 = weights[0]
             for w in weights where abs(w - w0) > 1e-12 * w0 {
-                throw WassersteinError.unsupported("the particle entropy estimators assume equal weights; got non-uniform weights")
+                throw GradientFlowsError.unsupported("the particle entropy estimators assume equal weights; got non-uniform weights")
             }
         }
         try transport.setTarget(particles)

@@ -39,9 +39,11 @@ public protocol ParticleTransportTerm {
     mutating func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation
 }
 
-/// The transport term of any plan-returning `TransportSolver`: `W = <P, C>` (or the regularised
-/// value `OT_eps` when the result carries entropic diagnostics), with the envelope gradient
-/// `2 sum_j P_ij (x_i - y_j)` (Docs/Theory.md 1.5). No warm start: each evaluation is a fresh solve.
+/// The transport term of any `TransportSolver` whose results have a plan or entropic potentials:
+/// `W = <P, C>` (or the regularised value `OT_eps` when the result carries entropic diagnostics),
+/// with the envelope gradient `2 sum_j P_ij (x_i - y_j)` of
+/// ``TransportResult/sourceGradient(problem:)`` (Docs/Theory.md 1.5). No warm start: each
+/// evaluation is a fresh solve.
 public struct PlanTransportTerm: ParticleTransportTerm {
     /// The solver.
     public let solver: any TransportSolver
@@ -56,35 +58,23 @@ public struct PlanTransportTerm: ParticleTransportTerm {
     }
 
     public mutating func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation {
-        guard let target else { throw WassersteinError.unsupported("the transport term has no target: call setTarget first") }
-        let result = try solver.solve(TransportProblem(source: source, target: target))
-        guard let plan = result.plan else {
-            throw WassersteinError.unsupported("the \(result.method.rawValue) solver returns no plan, which a JKO step needs for the gradient")
-        }
-        PlanGradient.accumulate(plan: plan, source: source, target: target, into: gradient)
+        guard let target else { throw GradientFlowsError.unsupported("the transport term has no target: call setTarget first") }
+        let problem = try TransportProblem(source: source, target: target)
+        let result = try solver.solve(problem)
+        try write(result.sourceGradient(problem: problem), into: gradient)
         let value = result.entropic?.regularizedCost ?? result.cost
         return TransportTermEvaluation(value: value, squaredDistance: result.cost, solverIterations: result.iterations,
                                        solves: 1, converged: result.converged)
     }
 }
 
-/// The gradient of `<P, C>` in the source positions for a fixed plan `P`.
-public enum PlanGradient {
-    /// Writes `2 sum_j P_ij (x_i - y_j)` into `gradient` (overwriting it), `O(nnz(P) D)`.
-    public static func accumulate(plan: TransportPlan, source: PointCloud, target: PointCloud,
-                                  into gradient: UnsafeMutableBufferPointer<Double>) {
-        let d = source.dimension
-        for i in 0 ..< source.count * d { gradient[i] = 0 }
-        source.coordinates.withUnsafeBufferPointer { x in
-            target.coordinates.withUnsafeBufferPointer { y in
-                for e in plan.entries {
-                    let i = e.source * d, j = e.target * d
-                    let w = 2 * e.mass
-                    for k in 0 ..< d { gradient[i + k] += w * (x[i + k] - y[j + k]) }
-                }
-            }
-        }
+/// Copies a gradient computed by ``TransportResult/sourceGradient(problem:)`` into the buffer of
+/// ``ParticleTransportTerm/evaluate(source:gradient:)``.
+func write(_ values: [Double], into gradient: UnsafeMutableBufferPointer<Double>) throws {
+    guard values.count == gradient.count else {
+        throw GradientFlowsError.dimensionMismatch(what: "gradient buffer length", expected: values.count, actual: gradient.count)
     }
+    for i in 0 ..< values.count { gradient[i] = values[i] }
 }
 
 /// Exact `W2^2` with warm starts: the network simplex (`NetworkSimplexWorkspace`) for `D >= 2`,
@@ -108,13 +98,10 @@ public final class ExactTransportTerm: ParticleTransportTerm {
     }
 
     public func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation {
-        guard let target else { throw WassersteinError.unsupported("the transport term has no target: call setTarget first") }
+        guard let target else { throw GradientFlowsError.unsupported("the transport term has no target: call setTarget first") }
         let problem = try TransportProblem(source: source, target: target)
         let result = source.dimension == 1 ? try SortedSolver().solve(problem) : try workspace.solve(problem)
-        guard let plan = result.plan else {
-            throw WassersteinError.solverFailure("the exact solver returned no plan")
-        }
-        PlanGradient.accumulate(plan: plan, source: source, target: target, into: gradient)
+        try write(result.sourceGradient(problem: problem), into: gradient)
         return TransportTermEvaluation(value: result.cost, squaredDistance: result.cost, solverIterations: result.iterations,
                                        solves: 1, converged: result.converged)
     }

@@ -31,7 +31,7 @@ public final class SinkhornTransportTerm: ParticleTransportTerm {
     ///   - tolerance: the L1 marginal tolerance of each solve; the gradient error is about
     ///     `tolerance * diameter`, which must stay well below the JKO inner tolerance times `w_i / tau`.
     ///   - maxIterations: the cap of each solve.
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for a bad epsilon,
+    /// - Throws: `GradientFlowsError.invalidParameter(name:value:requirement:)` for a bad epsilon,
     ///   tolerance or cap.
     public init(epsilon: Double, debiased: Bool = true, tolerance: Double = 1e-11, maxIterations: Int = 10_000) throws {
         solver = try SinkhornSolver(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations)
@@ -56,14 +56,14 @@ public final class SinkhornTransportTerm: ParticleTransportTerm {
     }
 
     public func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation {
-        guard let target else { throw WassersteinError.unsupported("the transport term has no target: call setTarget first") }
+        guard let target else { throw GradientFlowsError.unsupported("the transport term has no target: call setTarget first") }
         let problem = try TransportProblem(source: source, target: target)
         if debiased {
             let warm = warmDivergence.flatMap { $0.source.count == source.count && $0.target.count == target.count ? $0 : nil }
             let r = try SinkhornDivergence(solver: solver).evaluate(problem, gradient: true, warmStart: warm, workspace: workspace)
             warmDivergence = r.warmStart
-            guard let g = r.sourceGradient else { throw WassersteinError.solverFailure("the Sinkhorn divergence returned no gradient") }
-            for i in 0 ..< g.count { gradient[i] = g[i] }
+            guard let g = r.sourceGradient else { throw GradientFlowsError.solverFailure("the Sinkhorn divergence returned no gradient") }
+            try write(g, into: gradient)
             return TransportTermEvaluation(value: r.divergence, squaredDistance: r.divergence,
                                            solverIterations: r.cross.iterations + r.sourceSelf.iterations + r.targetSelf.iterations,
                                            solves: 3, converged: r.converged)
@@ -71,11 +71,10 @@ public final class SinkhornTransportTerm: ParticleTransportTerm {
         let warm = warmCross.flatMap { $0.f.count == source.count && $0.g.count == target.count ? $0 : nil }
         let r = try solver.solve(problem, warmStart: warm, workspace: workspace)
         guard let potentials = r.potentials, let regularized = r.entropic?.regularizedCost else {
-            throw WassersteinError.solverFailure("Sinkhorn returned no potentials")
+            throw GradientFlowsError.solverFailure("Sinkhorn returned no potentials")
         }
         warmCross = potentials
-        let g = try solver.sourceGradient(problem, potentials: potentials)
-        for i in 0 ..< g.count { gradient[i] = g[i] }
+        try write(r.sourceGradient(problem: problem), into: gradient)
         return TransportTermEvaluation(value: regularized, squaredDistance: r.cost, solverIterations: r.iterations,
                                        solves: 1, converged: r.converged)
     }

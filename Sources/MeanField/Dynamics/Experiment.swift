@@ -117,34 +117,34 @@ public struct SGDExperiment: Sendable {
     /// Checks every setting; the error names the spec key at fault.
     public func validate() throws {
         let d = model.inputDimension
-        try require(d >= 1, "model.input_dimension", "\(d)", "must be >= 1")
+        try require(d >= 1, .inputDimension, "\(d)", "must be >= 1")
         try teacher.validate(inputDimension: d)
         try initialization.validate(inputDimension: d)
-        try require(energy.lambda.isFinite && energy.lambda >= 0, "energy.lambda", "\(energy.lambda)", "must be finite and >= 0")
+        try require(energy.lambda.isFinite && energy.lambda >= 0, .weightDecay, "\(energy.lambda)", "must be finite and >= 0")
         if let beta = energy.beta {
-            try require(beta.isFinite && beta > 0, "energy.beta", "\(beta)", "must be > 0 and finite (null or absent for no entropy)")
+            try require(beta.isFinite && beta > 0, .inverseTemperature, "\(beta)", "must be > 0 and finite (nil for no entropy)")
         }
-        try require(particles >= 1, "particles", "\(particles)", "must be >= 1")
-        try require(sgd.eta.isFinite && sgd.eta > 0, "sgd.eta", "\(sgd.eta)", "must be > 0 and finite")
-        try require(horizon.isFinite && horizon >= 0, "horizon", "\(horizon)", "must be finite and >= 0")
-        try require(horizon / sgd.eta <= Double(Self.maximumSteps), "sgd.eta", "\(sgd.eta)",
-                    "horizon / sgd.eta = \(horizon / sgd.eta) steps, above the limit of 1e12; raise sgd.eta or shorten the horizon")
-        try require(recordEvery.isFinite && recordEvery > 0, "record_every", "\(recordEvery)", "must be > 0 and finite")
+        try require(particles >= 1, .particleCount, "\(particles)", "must be >= 1")
+        try require(sgd.eta.isFinite && sgd.eta > 0, .stepSize, "\(sgd.eta)", "must be > 0 and finite")
+        try require(horizon.isFinite && horizon >= 0, .horizon, "\(horizon)", "must be finite and >= 0")
+        try require(horizon / sgd.eta <= Double(Self.maximumSteps), .stepSize, "\(sgd.eta)",
+                    "horizon / eta = \(horizon / sgd.eta) steps, above the limit of 1e12; raise eta or shorten the horizon")
+        try require(recordEvery.isFinite && recordEvery > 0, .recordInterval, "\(recordEvery)", "must be > 0 and finite")
         if sgd.noise {
-            try require(energy.beta != nil, "sgd.noise", "true", "noisy dynamics need a finite energy.beta")
+            try require(energy.beta != nil, .noise, "true", "noisy dynamics need a finite inverse temperature beta")
         }
         if case .multipass(let m) = sgd.kind {
-            try require(m >= 1, "sgd.samples", "\(m)", "the multipass training set needs >= 1 samples")
+            try require(m >= 1, .trainingSamples, "\(m)", "the multipass training set needs >= 1 samples")
         }
         if let nodes = kernelOptions.quadratureNodes {
-            try require((1 ... 256).contains(nodes), "quadrature_nodes", "\(nodes)", "must be in 1 ... 256")
+            try require((1 ... 256).contains(nodes), .quadratureNodes, "\(nodes)", "must be in 1 ... 256")
         }
         if let p = initialParticles {
             let D = model.parameterDimension
             if p.count != particles * D {
-                throw MeanFieldError.lengthMismatch(key: "initial_particles", expected: particles * D, actual: p.count)
+                throw MeanFieldError.lengthMismatch(parameter: .initialParticles, expected: particles * D, actual: p.count)
             }
-            try requireFinite(p, "initial_particles")
+            try requireFinite(p, .initialParticles)
         }
     }
 }
@@ -205,56 +205,4 @@ public struct RunProgress: Sendable {
     /// The most recent recorded risk.
     public var risk: Double?
     public var fractionDone: Double { totalSteps == 0 ? 1 : Double(step) / Double(totalSteps) }
-}
-
-// MARK: - Spec names
-
-extension Activation {
-    /// Parses `model.activation` (`relu`, `erf`, `tanh`, `sigmoid`, `linear`).
-    /// - Throws: ``MeanFieldError/invalidSetting(key:value:requirement:)`` naming `model.activation`.
-    public init(specName name: String) throws {
-        guard let a = Activation(name: name) else {
-            throw MeanFieldError.invalidSetting(key: "model.activation", value: "\"\(name)\"", requirement: "must be one of relu, erf, tanh, sigmoid, linear")
-        }
-        self = a
-    }
-}
-
-extension SecondLayer {
-    /// Parses `model.second_layer` (`trained` or `fixed`).
-    public init(specName name: String) throws {
-        guard let v = SecondLayer(rawValue: name.lowercased()) else {
-            throw MeanFieldError.invalidSetting(key: "model.second_layer", value: "\"\(name)\"", requirement: "must be trained or fixed")
-        }
-        self = v
-    }
-}
-
-extension InputDistribution {
-    /// Parses `model.inputs` (`gaussian` or `sphere`).
-    public init(specName name: String) throws {
-        guard let v = InputDistribution(rawValue: name.lowercased()) else {
-            throw MeanFieldError.invalidSetting(key: "model.inputs", value: "\"\(name)\"", requirement: "must be gaussian or sphere")
-        }
-        self = v
-    }
-}
-
-extension SGDKind {
-    /// Parses `sgd.kind` (`online`, `multipass`, `population`); `samples` is `sgd.samples`, the
-    /// size of the multipass training set (required for `multipass`, ignored otherwise).
-    public init(specName name: String, samples: Int? = nil) throws {
-        switch name.lowercased() {
-        case "online": self = .online
-        case "population": self = .population
-        case "multipass":
-            guard let samples else {
-                throw MeanFieldError.invalidSetting(key: "sgd.samples", value: "missing", requirement: "multipass SGD needs the training-set size sgd.samples")
-            }
-            try require(samples >= 1, "sgd.samples", "\(samples)", "the multipass training set needs >= 1 samples")
-            self = .multipass(samples: samples)
-        default:
-            throw MeanFieldError.invalidSetting(key: "sgd.kind", value: "\"\(name)\"", requirement: "must be online, multipass or population")
-        }
-    }
 }

@@ -19,7 +19,7 @@ public struct MeanFieldEnergy: Energy {
 
     /// - Throws: ``MeanFieldError`` (key `energy.lambda`) when `lambda` is negative or not finite.
     public init(risk: PopulationRisk, weightDecay lambda: Double = 0) throws {
-        try require(lambda.isFinite && lambda >= 0, "energy.lambda", "\(lambda)", "must be finite and >= 0")
+        try require(lambda.isFinite && lambda >= 0, .weightDecay, "\(lambda)", "must be finite and >= 0")
         self.risk = risk
         self.weightDecay = lambda
     }

@@ -80,7 +80,7 @@ public struct PopulationRisk: Sendable {
     public init(model: NetworkModel, teacher: Teacher, options: KernelOptions = KernelOptions()) throws {
         try teacher.validate(inputDimension: model.inputDimension)
         let nodes = options.quadratureNodes ?? (model.inputs == .gaussian ? 48 : 24)
-        try require((1 ... 256).contains(nodes), "quadrature_nodes", "\(nodes)", "must be in 1 ... 256")
+        try require((1 ... 256).contains(nodes), .quadratureNodes, "\(nodes)", "must be in 1 ... 256")
         self.quadratureNodes = nodes
         self.model = model
         self.teacher = teacher
@@ -266,7 +266,7 @@ public struct PopulationRisk: Sendable {
     public func firstVariation(points: [Double], weights: [Double]? = nil) throws -> (potential: [Double], gradient: [Double]) {
         let m = try particleCount(points)
         let w = weights ?? [Double](repeating: 1 / Double(m), count: m)
-        if w.count != m { throw MeanFieldError.lengthMismatch(key: "weights", expected: m, actual: w.count) }
+        if w.count != m { throw MeanFieldError.lengthMismatch(parameter: .weights, expected: m, actual: w.count) }
         var psi = [Double](repeating: 0, count: m)
         var grad = [Double](repeating: 0, count: m * parameterDimension)
         points.withUnsafeBufferPointer { p in
@@ -306,10 +306,10 @@ public struct PopulationRisk: Sendable {
     func particleCount(_ particles: [Double]) throws -> Int {
         let D = parameterDimension
         if particles.isEmpty || particles.count % D != 0 {
-            throw MeanFieldError.lengthMismatch(key: "particles", expected: max(D, (particles.count / D + 1) * D), actual: particles.count)
+            throw MeanFieldError.lengthMismatch(parameter: .particles, expected: max(D, (particles.count / D + 1) * D), actual: particles.count)
         }
         for (k, v) in particles.enumerated() where !v.isFinite {
-            throw MeanFieldError.invalidSetting(key: "particles", value: "\(v) (particle \(k / D), coordinate \(k % D))", requirement: "must be finite")
+            throw MeanFieldError.invalidSetting(parameter: .particles, value: "\(v) (particle \(k / D), coordinate \(k % D))", requirement: "must be finite")
         }
         return particles.count / D
     }

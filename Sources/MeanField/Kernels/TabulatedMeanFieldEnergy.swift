@@ -40,11 +40,11 @@ public struct TabulatedMeanFieldEnergy: Energy {
     ///   points for an empty or ragged array, non-finite coordinates, or more than ``maximumCount`` points.
     public init(energy: MeanFieldEnergy, points: [Double]) throws {
         let D = energy.dimension
-        try require(!points.isEmpty && points.count % D == 0, "tabulated points", "\(points.count) values",
+        try require(!points.isEmpty && points.count % D == 0, .points, "\(points.count) values",
                     "need a non-empty N x \(D) array")
-        try requireFinite(points, "tabulated points")
+        try requireFinite(points, .points)
         let n = points.count / D
-        try require(n <= Self.maximumCount, "tabulated points", "\(n) points",
+        try require(n <= Self.maximumCount, .points, "\(n) points",
                     "at most \(Self.maximumCount) (the table takes 8 N^2 bytes)")
         self.base = energy
         self.points = points

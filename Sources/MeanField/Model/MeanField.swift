@@ -47,13 +47,13 @@ extension NetworkModel {
     public func marginals(particles: [Double], direction: [Double]? = nil) throws -> ParticleMarginals {
         let D = parameterDimension, d = inputDimension, o = weightOffset
         if particles.isEmpty || particles.count % D != 0 {
-            throw MeanFieldError.lengthMismatch(key: "particles", expected: max(D, (particles.count / D + 1) * D), actual: particles.count)
+            throw MeanFieldError.lengthMismatch(parameter: .particles, expected: max(D, (particles.count / D + 1) * D), actual: particles.count)
         }
         var unit: [Double]? = nil
         if let u = direction {
-            if u.count != d { throw MeanFieldError.lengthMismatch(key: "direction", expected: d, actual: u.count) }
+            if u.count != d { throw MeanFieldError.lengthMismatch(parameter: .direction, expected: d, actual: u.count) }
             let n = u.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            try require(n > 0 && n.isFinite, "direction", "\(u)", "must be a non-zero finite vector")
+            try require(n > 0 && n.isFinite, .direction, "\(u)", "must be a non-zero finite vector")
             unit = u.map { $0 / n }
         }
         let m = particles.count / D

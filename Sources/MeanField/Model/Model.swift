@@ -32,7 +32,7 @@ public struct NetworkModel: Sendable {
     /// - Throws: ``MeanFieldError/invalidSetting(key:value:requirement:)`` for `d < 1`.
     public init(activation: Activation, inputDimension: Int, secondLayer: SecondLayer = .trained,
                 inputs: InputDistribution = .gaussian) throws {
-        try require(inputDimension >= 1, "model.input_dimension", "\(inputDimension)", "must be >= 1")
+        try require(inputDimension >= 1, .inputDimension, "\(inputDimension)", "must be >= 1")
         self.activation = activation
         self.inputDimension = inputDimension
         self.secondLayer = secondLayer
@@ -105,20 +105,20 @@ public enum Teacher: Sendable {
     public func validate(inputDimension d: Int) throws {
         switch self {
         case .neurons(let directions, let coefficients, let noise, _):
-            try require(!directions.isEmpty, "teacher.directions", "[]", "needs at least one direction")
+            try require(!directions.isEmpty, .teacherDirections, "[]", "needs at least one direction")
             if directions.count != coefficients.count {
-                throw MeanFieldError.lengthMismatch(key: "teacher.coefficients", expected: directions.count, actual: coefficients.count)
+                throw MeanFieldError.lengthMismatch(parameter: .teacherCoefficients, expected: directions.count, actual: coefficients.count)
             }
             for dir in directions {
-                if dir.count != d { throw MeanFieldError.lengthMismatch(key: "teacher.directions", expected: d, actual: dir.count) }
-                try requireFinite(dir, "teacher.directions")
+                if dir.count != d { throw MeanFieldError.lengthMismatch(parameter: .teacherDirections, expected: d, actual: dir.count) }
+                try requireFinite(dir, .teacherDirections)
             }
-            try requireFinite(coefficients, "teacher.coefficients")
-            try require(noise.isFinite && noise >= 0, "teacher.noise", "\(noise)", "must be a finite standard deviation >= 0")
+            try requireFinite(coefficients, .teacherCoefficients)
+            try require(noise.isFinite && noise >= 0, .teacherNoise, "\(noise)", "must be a finite standard deviation >= 0")
         case .linear(let b, let noise):
-            if b.count != d { throw MeanFieldError.lengthMismatch(key: "teacher.coefficients", expected: d, actual: b.count) }
-            try requireFinite(b, "teacher.coefficients")
-            try require(noise.isFinite && noise >= 0, "teacher.noise", "\(noise)", "must be a finite standard deviation >= 0")
+            if b.count != d { throw MeanFieldError.lengthMismatch(parameter: .teacherCoefficients, expected: d, actual: b.count) }
+            try requireFinite(b, .teacherCoefficients)
+            try require(noise.isFinite && noise >= 0, .teacherNoise, "\(noise)", "must be a finite standard deviation >= 0")
         }
     }
 

@@ -84,22 +84,22 @@ public struct ReducedGridEnergy: Energy {
     ///   (`d = infinity` with a temperature: the entropy of the full law is not defined).
     public init(kernels: ReducedKernels, grid: RegularGrid, weightDecay: Double = 0, inverseTemperature: Double? = nil) throws {
         let setting = kernels.setting
-        try require(setting.spanDimension == 1, "teacher.directions", "a span of dimension \(setting.spanDimension)",
+        try require(setting.spanDimension == 1, .teacherDirections, "a span of dimension \(setting.spanDimension)",
                     "the reduced grid handles a teacher spanning k = 1 direction")
         let D = setting.coordinateCount
-        try require(grid.dimension == D, "grid", "\(grid.dimension) axes",
+        try require(grid.dimension == D, .grid, "\(grid.dimension) axes",
                     "a \(setting.secondLayer == .trained ? "trained second layer needs the axes (a, s, r)" : "fixed second layer needs the axes (s, r)")")
-        try require(grid.lowerBounds[D - 1] >= 0, "grid", "r from \(grid.lowerBounds[D - 1])", "the radial axis must start at r >= 0")
+        try require(grid.lowerBounds[D - 1] >= 0, .grid, "r from \(grid.lowerBounds[D - 1])", "the radial axis must start at r >= 0")
         let ns = grid.pointsPerAxis[D - 2], nr = grid.pointsPerAxis[D - 1]
         let planeCount = ns * nr
-        try require(planeCount <= Self.maximumPlaneNodes, "grid", "\(ns) x \(nr) (s, r) nodes",
+        try require(planeCount <= Self.maximumPlaneNodes, .grid, "\(ns) x \(nr) (s, r) nodes",
                     "at most \(Self.maximumPlaneNodes): the interaction matrix over the (s, r) plane is dense")
-        try require(weightDecay.isFinite && weightDecay >= 0, "energy.lambda", "\(weightDecay)", "must be finite and >= 0")
+        try require(weightDecay.isFinite && weightDecay >= 0, .weightDecay, "\(weightDecay)", "must be finite and >= 0")
         var radial = 0.0, constant = 0.0
         if let beta = inverseTemperature {
-            try require(beta.isFinite && beta > 0, "energy.beta", "\(beta)", "must be finite and > 0")
+            try require(beta.isFinite && beta > 0, .inverseTemperature, "\(beta)", "must be finite and > 0")
             guard let n = setting.orthogonalDimension else {
-                throw MeanFieldError.invalidSetting(key: "model.input_dimension", value: "infinity",
+                throw MeanFieldError.invalidSetting(parameter: .inputDimension, value: "infinity",
                                                     requirement: "a finite beta needs a finite d (the entropy of the full law grows with d)")
             }
             radial = Double(n - 1) / beta
@@ -161,12 +161,12 @@ public struct ReducedGridEnergy: Energy {
     public static func grid(secondLayer: SecondLayer, a: (lower: Double, upper: Double, points: Int)? = nil,
                             s: (lower: Double, upper: Double, points: Int),
                             r: (lower: Double, upper: Double, points: Int)) throws -> RegularGrid {
-        try require(r.lower >= 0 && r.lower < r.upper, "grid", "r in [\(r.lower), \(r.upper)]", "needs 0 <= r.lower < r.upper")
-        try require(r.points >= 1, "grid", "\(r.points) r points", "must be >= 1")
+        try require(r.lower >= 0 && r.lower < r.upper, .grid, "r in [\(r.lower), \(r.upper)]", "needs 0 <= r.lower < r.upper")
+        try require(r.points >= 1, .grid, "\(r.points) r points", "must be >= 1")
         let h = (r.upper - r.lower) / Double(r.points)
         var lower = [s.lower, r.lower + h / 2], upper = [s.upper, r.upper - h / 2], points = [s.points, r.points]
         if secondLayer == .trained {
-            guard let a else { throw MeanFieldError.invalidSetting(key: "grid", value: "no a axis", requirement: "a trained second layer needs bounds for a") }
+            guard let a else { throw MeanFieldError.invalidSetting(parameter: .grid, value: "no a axis", requirement: "a trained second layer needs bounds for a") }
             lower.insert(a.lower, at: 0); upper.insert(a.upper, at: 0); points.insert(a.points, at: 0)
         }
         return try RegularGrid(lowerBounds: lower, upperBounds: upper, pointsPerAxis: points)
@@ -206,7 +206,7 @@ public struct ReducedGridEnergy: Energy {
             })
         }
         for f in factors where !(f.reduce(0, +) > 0) {
-            throw MeanFieldError.invalidSetting(key: "grid", value: "bounds \(grid.lowerBounds) ... \(grid.upperBounds)",
+            throw MeanFieldError.invalidSetting(parameter: .grid, value: "bounds \(grid.lowerBounds) ... \(grid.upperBounds)",
                                                 requirement: "the initial law has no mass on the grid; widen the bounds")
         }
         return try GridDensity(grid: grid, masses: grid.tensorProduct(factors))

@@ -75,8 +75,8 @@ public struct ReducedKernels: Sendable {
     ///   `1 ... 256`).
     public init(setting: ReducedSetting, sphereNodes: Int? = nil, quadratureNodes: Int? = nil) throws {
         let q = quadratureNodes ?? 48
-        try require((1 ... 256).contains(q), "quadrature_nodes", "\(q)", "must be in 1 ... 256")
-        if let sphereNodes { try require((1 ... 512).contains(sphereNodes), "sphere_nodes", "\(sphereNodes)", "must be in 1 ... 512") }
+        try require((1 ... 256).contains(q), .quadratureNodes, "\(q)", "must be in 1 ... 256")
+        if let sphereNodes { try require((1 ... 512).contains(sphereNodes), .sphereNodes, "\(sphereNodes)", "must be in 1 ... 512") }
         self.setting = setting
         self.quadratureNodes = q
         self.sphereRule = Self.sphereRule(orthogonalDimension: setting.orthogonalDimension, nodes: sphereNodes)
@@ -248,9 +248,9 @@ public struct ReducedKernels: Sendable {
         try checkLaw(law)
         let Dz = coordinateCount
         if points.isEmpty || points.count % Dz != 0 {
-            throw MeanFieldError.lengthMismatch(key: "points", expected: max(1, points.count / Dz) * Dz, actual: points.count)
+            throw MeanFieldError.lengthMismatch(parameter: .points, expected: max(1, points.count / Dz) * Dz, actual: points.count)
         }
-        try requireFinite(points, "points")
+        try requireFinite(points, .points)
         let m = points.count / Dz
         var psi = [Double](repeating: 0, count: m)
         var grad: [Double]? = gradient ? [Double](repeating: 0, count: m * Dz) : nil
@@ -299,7 +299,7 @@ public struct ReducedKernels: Sendable {
 
     func checkLaw(_ law: ReducedLaw) throws {
         if law.coordinateCount != coordinateCount {
-            throw MeanFieldError.lengthMismatch(key: "law", expected: coordinateCount, actual: law.coordinateCount)
+            throw MeanFieldError.lengthMismatch(parameter: .law, expected: coordinateCount, actual: law.coordinateCount)
         }
     }
 

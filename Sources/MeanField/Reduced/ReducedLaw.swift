@@ -24,22 +24,22 @@ public struct ReducedLaw: Sendable {
     /// - Throws: ``MeanFieldError`` naming `points` (empty, wrong length, not finite, `r < 0`)
     ///   or `weights` (wrong count, negative, not summing to 1 within `1e-9`).
     public init(points: [Double], weights: [Double]? = nil, coordinateCount: Int) throws {
-        try require(coordinateCount >= 2, "points", "\(coordinateCount) coordinates", "a reduced point has at least (s, r)")
+        try require(coordinateCount >= 2, .points, "\(coordinateCount) coordinates", "a reduced point has at least (s, r)")
         let m = points.count / coordinateCount
         if points.isEmpty || points.count % coordinateCount != 0 {
-            throw MeanFieldError.lengthMismatch(key: "points", expected: max(1, m) * coordinateCount, actual: points.count)
+            throw MeanFieldError.lengthMismatch(parameter: .points, expected: max(1, m) * coordinateCount, actual: points.count)
         }
-        try requireFinite(points, "points")
+        try requireFinite(points, .points)
         for i in 0 ..< m where points[i * coordinateCount + coordinateCount - 1] < 0 {
-            throw MeanFieldError.invalidSetting(key: "points", value: "r = \(points[i * coordinateCount + coordinateCount - 1]) (point \(i))",
+            throw MeanFieldError.invalidSetting(parameter: .points, value: "r = \(points[i * coordinateCount + coordinateCount - 1]) (point \(i))",
                                                 requirement: "the radial coordinate r = |P_perp w| must be >= 0")
         }
         let w = weights ?? [Double](repeating: 1 / Double(m), count: m)
-        if w.count != m { throw MeanFieldError.lengthMismatch(key: "weights", expected: m, actual: w.count) }
-        try requireFinite(w, "weights")
-        try require(w.allSatisfy { $0 >= 0 }, "weights", "a negative entry", "must be >= 0")
+        if w.count != m { throw MeanFieldError.lengthMismatch(parameter: .weights, expected: m, actual: w.count) }
+        try requireFinite(w, .weights)
+        try require(w.allSatisfy { $0 >= 0 }, .weights, "a negative entry", "must be >= 0")
         let total = w.reduce(0, +)
-        try require(abs(total - 1) <= 1e-9, "weights", "sum \(total)", "must sum to 1")
+        try require(abs(total - 1) <= 1e-9, .weights, "sum \(total)", "must sum to 1")
         self.points = points
         self.weights = w
         self.coordinateCount = coordinateCount
@@ -58,10 +58,10 @@ public struct ReducedLaw: Sendable {
     public init(projecting particles: [Double], model: NetworkModel, basis: [[Double]]) throws {
         let D = model.parameterDimension, d = model.inputDimension, o = model.weightOffset
         if particles.isEmpty || particles.count % D != 0 {
-            throw MeanFieldError.lengthMismatch(key: "particles", expected: max(1, particles.count / D) * D, actual: particles.count)
+            throw MeanFieldError.lengthMismatch(parameter: .particles, expected: max(1, particles.count / D) * D, actual: particles.count)
         }
-        try require(!basis.isEmpty && basis.count < d, "basis", "\(basis.count) vectors", "needs 1 ... d - 1 vectors")
-        for e in basis where e.count != d { throw MeanFieldError.lengthMismatch(key: "basis", expected: d, actual: e.count) }
+        try require(!basis.isEmpty && basis.count < d, .basis, "\(basis.count) vectors", "needs 1 ... d - 1 vectors")
+        for e in basis where e.count != d { throw MeanFieldError.lengthMismatch(parameter: .basis, expected: d, actual: e.count) }
         let m = particles.count / D, k = basis.count
         let Dz = o + k + 1
         var z = [Double](repeating: 0, count: m * Dz)
@@ -114,9 +114,9 @@ public struct ReducedInitialLaw: Sendable {
     /// - Throws: ``MeanFieldError`` naming `initialization.a.mean`, `initialization.a.std` or
     ///   `initialization.w.std` (for `gamma`).
     public init(aMean: Double = 1, aStd: Double = 0, gamma: Double) throws {
-        try require(aMean.isFinite, "initialization.a.mean", "\(aMean)", "must be finite")
-        try require(aStd.isFinite && aStd >= 0, "initialization.a.std", "\(aStd)", "must be finite and >= 0")
-        try require(gamma.isFinite && gamma >= 0, "initialization.w.std", "gamma = \(gamma)", "must be finite and >= 0")
+        try require(aMean.isFinite, .secondLayerMean, "\(aMean)", "must be finite")
+        try require(aStd.isFinite && aStd >= 0, .secondLayerSpread, "\(aStd)", "must be finite and >= 0")
+        try require(gamma.isFinite && gamma >= 0, .firstLayerSpread, "gamma = \(gamma)", "must be finite and >= 0")
         self.aMean = aMean
         self.aStd = aStd
         self.gamma = gamma
@@ -151,7 +151,7 @@ public struct ReducedInitialLaw: Sendable {
     ///
     /// - Throws: ``MeanFieldError`` naming `nodes` outside `1 ... 256`.
     public func quantised(setting: ReducedSetting, nodes: Nodes = Nodes()) throws -> ReducedLaw {
-        for v in [nodes.a, nodes.s, nodes.r] { try require((1 ... 256).contains(v), "nodes", "\(v)", "must be in 1 ... 256") }
+        for v in [nodes.a, nodes.s, nodes.r] { try require((1 ... 256).contains(v), .quantisationNodes, "\(v)", "must be in 1 ... 256") }
         let k = setting.spanDimension
         var axes = [GaussRule]()
         if setting.secondLayer == .trained {
@@ -200,7 +200,7 @@ public struct ReducedInitialLaw: Sendable {
     /// for `a` and `s_l`, `r = (gamma/sqrt(d)) sqrt(chi^2_n)` with the chi-square drawn as
     /// `2 Gamma(n/2)` (Marsaglia-Tsang), so a draw costs `O(1)` whatever `d`.
     public func sampled(setting: ReducedSetting, count: Int, seed: UInt64) throws -> ReducedLaw {
-        try require(count >= 1, "particles", "\(count)", "must be >= 1")
+        try require(count >= 1, .particleCount, "\(count)", "must be >= 1")
         var g = Xoshiro256StarStar(seed: seed)
         let k = setting.spanDimension, Dz = setting.coordinateCount, o = setting.overlapOffset
         var points = [Double](repeating: 0, count: count * Dz)

@@ -123,17 +123,17 @@ public struct ReducedPopulationFlow: Sendable {
     ///   `risk_threshold`.
     public init(kernels: ReducedKernels, settings: ReducedFlowSettings) throws {
         let s = settings
-        try require(s.eta.isFinite && s.eta > 0, "sgd.eta", "\(s.eta)", "must be > 0 and finite")
-        try require(s.horizon.isFinite && s.horizon >= 0, "horizon", "\(s.horizon)", "must be finite and >= 0")
-        try require(s.horizon / s.eta <= 1e9, "horizon", "\(s.horizon)", "horizon / sgd.eta must be at most 1e9 steps")
-        try require(s.recordEvery.isFinite && s.recordEvery > 0, "record_every", "\(s.recordEvery)", "must be > 0 and finite")
-        try require(s.lambda.isFinite && s.lambda >= 0, "energy.lambda", "\(s.lambda)", "must be finite and >= 0")
+        try require(s.eta.isFinite && s.eta > 0, .stepSize, "\(s.eta)", "must be > 0 and finite")
+        try require(s.horizon.isFinite && s.horizon >= 0, .horizon, "\(s.horizon)", "must be finite and >= 0")
+        try require(s.horizon / s.eta <= 1e9, .horizon, "\(s.horizon)", "horizon / eta must be at most 1e9 steps")
+        try require(s.recordEvery.isFinite && s.recordEvery > 0, .recordInterval, "\(s.recordEvery)", "must be > 0 and finite")
+        try require(s.lambda.isFinite && s.lambda >= 0, .weightDecay, "\(s.lambda)", "must be finite and >= 0")
         if let beta = s.beta {
-            try require(beta.isFinite && beta > 0, "energy.beta", "\(beta)", "must be > 0 and finite (null or absent for no noise)")
-            try require(kernels.setting.inputDimension != .infinity, "energy.beta", "\(beta)",
+            try require(beta.isFinite && beta > 0, .inverseTemperature, "\(beta)", "must be > 0 and finite (nil for no noise)")
+            try require(kernels.setting.inputDimension != .infinity, .inverseTemperature, "\(beta)",
                         "the noisy reduced flow needs a finite input dimension (its radial drift (n - 1)/(beta r) is infinite at d = infinity)")
         }
-        if let e = s.stopBelowRisk { try require(e.isFinite, "risk_threshold", "\(e)", "must be finite") }
+        if let e = s.stopBelowRisk { try require(e.isFinite, .riskThreshold, "\(e)", "must be finite") }
         self.kernels = kernels
         self.settings = s
     }

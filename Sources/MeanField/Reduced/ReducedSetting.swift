@@ -55,20 +55,20 @@ public struct ReducedTeacher: Sendable {
     /// - Throws: ``MeanFieldError`` naming `teacher.directions` (empty, ragged, `k` not 1 or 2,
     ///   not finite), `teacher.coefficients` or `teacher.noise`.
     public init(directions: [[Double]], coefficients: [Double]? = nil, noise: Double = 0, activation: Activation? = nil) throws {
-        try require(!directions.isEmpty, "teacher.directions", "[]", "needs at least one direction")
+        try require(!directions.isEmpty, .teacherDirections, "[]", "needs at least one direction")
         let k = directions[0].count
-        try require(k == 1 || k == 2, "teacher.directions", "\(directions)",
+        try require(k == 1 || k == 2, .teacherDirections, "\(directions)",
                     "the reduced flow needs teacher directions in a span of dimension k = 1 or 2 (one or two coordinates each)")
         for dir in directions {
-            if dir.count != k { throw MeanFieldError.lengthMismatch(key: "teacher.directions", expected: k, actual: dir.count) }
-            try requireFinite(dir, "teacher.directions")
+            if dir.count != k { throw MeanFieldError.lengthMismatch(parameter: .teacherDirections, expected: k, actual: dir.count) }
+            try requireFinite(dir, .teacherDirections)
         }
         let c = coefficients ?? [Double](repeating: 1, count: directions.count)
         if c.count != directions.count {
-            throw MeanFieldError.lengthMismatch(key: "teacher.coefficients", expected: directions.count, actual: c.count)
+            throw MeanFieldError.lengthMismatch(parameter: .teacherCoefficients, expected: directions.count, actual: c.count)
         }
-        try requireFinite(c, "teacher.coefficients")
-        try require(noise.isFinite && noise >= 0, "teacher.noise", "\(noise)", "must be a finite standard deviation >= 0")
+        try requireFinite(c, .teacherCoefficients)
+        try require(noise.isFinite && noise >= 0, .teacherNoise, "\(noise)", "must be a finite standard deviation >= 0")
         self.directions = directions
         self.coefficients = c
         self.noise = noise
@@ -102,10 +102,10 @@ public struct ReducedTeacher: Sendable {
             let scale = dir.reduce(0) { $0 + $1 * $1 }.squareRoot()
             if norm > 1e-10 * scale { basis.append(v.map { $0 / norm }) }
         }
-        try require(!basis.isEmpty, "teacher.directions", "all zero", "needs a non-zero direction")
-        try require(basis.count <= 2, "teacher.directions", "spanning \(basis.count) dimensions",
+        try require(!basis.isEmpty, .teacherDirections, "all zero", "needs a non-zero direction")
+        try require(basis.count <= 2, .teacherDirections, "spanning \(basis.count) dimensions",
                     "the reduced flow handles teachers spanning k = 1 or 2 directions")
-        try require(basis.count < d, "teacher.directions", "spanning all of R^\(d)",
+        try require(basis.count < d, .teacherDirections, "spanning all of R^\(d)",
                     "the reduced flow needs an orthogonal complement (k < d)")
         let coordinates = full.map { dir in basis.map { e in zip(dir, e).reduce(0) { $0 + $1.0 * $1.1 } } }
         try self.init(directions: coordinates, coefficients: c, noise: teacher.noise, activation: act)
@@ -133,7 +133,7 @@ public struct ReducedSetting: Sendable {
     public init(activation: Activation, secondLayer: SecondLayer = .trained, inputDimension: ReducedDimension,
                 teacher: ReducedTeacher) throws {
         if case .finite(let d) = inputDimension {
-            try require(d > teacher.spanDimension, "model.input_dimension", "\(d)",
+            try require(d > teacher.spanDimension, .inputDimension, "\(d)",
                         "must exceed the teacher span's dimension k = \(teacher.spanDimension)")
         }
         self.activation = activation

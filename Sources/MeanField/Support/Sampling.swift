@@ -106,13 +106,13 @@ public struct InitialLaw: Sendable {
     /// - Throws: ``MeanFieldError`` naming `initialization.a.mean`, `initialization.a.std`,
     ///   `initialization.w.mean` or `initialization.w.std`.
     public func validate(inputDimension d: Int) throws {
-        try require(aMean.isFinite, "initialization.a.mean", "\(aMean)", "must be finite")
-        try require(aStd.isFinite && aStd >= 0, "initialization.a.std", "\(aStd)", "must be finite and >= 0")
+        try require(aMean.isFinite, .secondLayerMean, "\(aMean)", "must be finite")
+        try require(aStd.isFinite && aStd >= 0, .secondLayerSpread, "\(aStd)", "must be finite and >= 0")
         if wMean.count != 1 && wMean.count != d {
-            throw MeanFieldError.lengthMismatch(key: "initialization.w.mean", expected: d, actual: wMean.count)
+            throw MeanFieldError.lengthMismatch(parameter: .firstLayerMean, expected: d, actual: wMean.count)
         }
-        try requireFinite(wMean, "initialization.w.mean")
-        try require(wStd.isFinite && wStd >= 0, "initialization.w.std", "\(wStd)", "must be finite and >= 0")
+        try requireFinite(wMean, .firstLayerMean)
+        try require(wStd.isFinite && wStd >= 0, .firstLayerSpread, "\(wStd)", "must be finite and >= 0")
     }
 
     /// `count` particles, row-major `count x D`. Draws `count * D` normals in one pass (row by

@@ -50,8 +50,12 @@ public enum PointCloudFile {
 
     /// Reads the two clouds of a transport problem at once, each with optional weights: for
     /// files of millions of points, reading, parsing and validating one overlaps the other on a
-    /// second core. Each cloud is named by its path; errors are those of
-    /// ``read(points:weights:name:normalizing:)``, the first cloud's when both fail.
+    /// second core. Each cloud is named by its side and path (`source x.csv`, `target y.npy`), so
+    /// that every message about its contents says which file and which side, even when both sides
+    /// read the same file; errors are those of ``read(points:weights:name:normalizing:)``, the
+    /// first cloud's when both fail, except that a weight file of the wrong length is a
+    /// ``DataFileError/malformed(path:reason:)`` naming the weight file, the side and the points
+    /// file.
     public static func readPair(_ first: String, _ second: String, firstWeights: String? = nil,
                                 secondWeights: String? = nil, normalizing: Bool = false) throws -> (PointCloud, PointCloud) {
         let requests = [(first, firstWeights), (second, secondWeights)]
@@ -64,8 +68,15 @@ public enum PointCloudFile {
         // Each task writes only its own slot.
         Parallel.forEachChunk(count: 2) { range in
             for k in range {
+                let side = k == 0 ? "source" : "target"
                 results[k] = Result {
-                    try read(points: requests[k].0, weights: requests[k].1, name: requests[k].0, normalizing: normalizing)
+                    do {
+                        return try read(points: requests[k].0, weights: requests[k].1, name: "\(side) \(requests[k].0)",
+                                        normalizing: normalizing)
+                    } catch WassersteinError.weightCountMismatch(_, let points, let weights) where requests[k].1 != nil {
+                        throw DataFileError.malformed(path: requests[k].1!,
+                                                      reason: "holds \(weights) weights for the \(points) points of the \(side) \(requests[k].0)")
+                    }
                 }
             }
         }

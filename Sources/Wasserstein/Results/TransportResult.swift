@@ -1,15 +1,104 @@
-/// Which algorithm produced a ``TransportResult``.
-public enum TransportMethod: String, Sendable, Codable, CaseIterable {
-    /// Our exact network simplex (the default exact solver).
+/// The one vocabulary of transport methods: what ``wasserstein2(_:method:planOutput:)`` is asked
+/// to run, what the command line's `--method` names, and what a ``TransportResult`` says ran.
+///
+/// ```swift
+/// let exact = try wasserstein2(x, y)                                   // auto
+/// let entropic = try wasserstein2(x, y, method: .sinkhorn(epsilon: 0.01))
+/// let bures = try wasserstein2(x, y, method: .gaussian)
+/// ```
+///
+/// In a result the method is resolved: never ``auto``, and ``exact`` only when the network
+/// simplex ran (in one dimension ``exact`` runs the sorted solver and the result says
+/// ``sorted``). A Sinkhorn result carries the epsilon it ran at; its options are those of the
+/// request where the request went through ``wasserstein2(_:method:planOutput:)``, the defaults
+/// otherwise: match it with `if case .sinkhorn = result.method`.
+public enum TransportMethod: Sendable, Hashable {
+    /// ``sorted`` for one-dimensional problems, ``exact`` otherwise.
+    case auto
+    /// An exact solver for any dimension: the network simplex (``NetworkSimplexSolver``), or in
+    /// one dimension the sorted solver, which is exact there and takes `O((n + m) log(n + m))`
+    /// where the simplex can take minutes on unbalanced sizes (`n = 3e4` against `m = 3`).
     case exact
-    /// The transportation linear program solved by GLPK.
+    /// The transportation linear program through GLPK (``LinearProgramSolver``): exact, slow,
+    /// small problems.
     case lp
-    /// The one-dimensional quantile merge.
+    /// The one-dimensional quantile merge (``SortedSolver``); throws for `D > 1`.
     case sorted
-    /// Entropic optimal transport (stabilised kernel-mode Sinkhorn, ``SinkhornSolver``).
-    case sinkhorn
-    /// The Bures closed form between Gaussians.
+    /// The Bures closed form between the moment-matched Gaussians of the two clouds
+    /// (``GaussianMomentSolver``): a lower bound on `W2^2`, exact between Gaussians; no plan.
     case gaussian
+    /// Entropic optimal transport at the absolute regularisation `epsilon` (units of
+    /// `|x - y|^2`): the transport cost `<P, C>` of the entropic plan, an estimate of `W2^2`
+    /// above it by `O(eps log(1 / eps))`, with potentials, diagnostics and, on request, the
+    /// debiased divergence. See ``SinkhornOptions``.
+    case sinkhorn(epsilon: Double, options: SinkhornOptions = SinkhornOptions())
+
+    /// The method `auto` resolves to for a problem of this dimension.
+    public func resolved(dimension: Int) -> TransportMethod {
+        self == .auto ? (dimension == 1 ? .sorted : .exact) : self
+    }
+
+    /// The method's name: `auto`, `exact`, `lp`, `sorted`, `gaussian` or `sinkhorn`.
+    public var name: String {
+        switch self {
+        case .auto: return "auto"
+        case .exact: return "exact"
+        case .lp: return "lp"
+        case .sorted: return "sorted"
+        case .gaussian: return "gaussian"
+        case .sinkhorn: return "sinkhorn"
+        }
+    }
+
+    /// The regularisation of ``sinkhorn(epsilon:options:)``, `nil` for the other methods.
+    public var epsilon: Double? {
+        if case .sinkhorn(let epsilon, _) = self { return epsilon }
+        return nil
+    }
+}
+
+/// The settings of ``TransportMethod/sinkhorn(epsilon:options:)`` beyond epsilon.
+public struct SinkhornOptions: Sendable, Hashable {
+    /// The bound on the L1 marginal error of the returned plan, relative to the source mass.
+    public var tolerance: Double
+    /// The iteration cap (a run that reaches it reports ``TransportResult/converged`` false).
+    public var maxIterations: Int
+    /// Also solve the two self problems and return the debiased divergence
+    /// `S_eps = OT_eps(a, b) - (OT_eps(a, a) + OT_eps(b, b)) / 2` in
+    /// ``EntropicDiagnostics/divergence``.
+    public var divergence: Bool
+    /// The geometry: ``SinkhornGeometryKind/dense`` (stored kernel), ``SinkhornGeometryKind/online``
+    /// (costs recomputed, `O(n + m)` memory), or `nil` to choose from the sizes and ``memoryLimit``.
+    public var geometry: SinkhornGeometryKind?
+    /// The memory, in bytes, the automatic geometry choice may use; `nil`: the machine's
+    /// physical memory.
+    public var memoryLimit: Double?
+
+    public init(tolerance: Double = 1e-9, maxIterations: Int = 10_000, divergence: Bool = false,
+                geometry: SinkhornGeometryKind? = nil, memoryLimit: Double? = nil) {
+        self.tolerance = tolerance
+        self.maxIterations = maxIterations
+        self.divergence = divergence
+        self.geometry = geometry
+        self.memoryLimit = memoryLimit
+    }
+}
+
+/// Whether, and how much of, the transport plan a solve returns: the one plan switch of the
+/// library (``wasserstein2(_:method:planOutput:)``, ``SortedSolver``, ``SinkhornSolver``).
+public enum PlanOutput: Sendable, Hashable {
+    /// No plan: the value, and potentials where the method has them cheaply (the sorted solver
+    /// skips those too, the bulk of its time and memory at millions of points).
+    case none
+    /// The entries with `P_ij >= minimumMass` (and `P_ij > 0`); the dropped mass is at most
+    /// `n * m * minimumMass`.
+    case sparse(minimumMass: Double)
+    /// Every entry the method forms: the non-zero entries of an exact plan, all `n * m` entries
+    /// of an entropic plan (including those that are zero in floating point).
+    case full
+
+    /// Whether any plan is returned.
+    public var includesPlan: Bool { self != .none }
 }
 
 /// How a solver ended.
@@ -95,10 +184,18 @@ public struct EntropicDiagnostics: Sendable, Equatable {
     public var regularizedCost: Double
     /// The L1 marginal violation at the last iterate.
     public var marginalError: Double
-    public init(epsilon: Double, regularizedCost: Double, marginalError: Double) {
+    /// The debiased divergence `S_eps`, when ``SinkhornOptions/divergence`` asked for it.
+    public var divergence: Double?
+    /// The geometry that ran, when the solve went through the geometry choice of
+    /// ``wasserstein2(_:method:planOutput:)``.
+    public var geometry: SinkhornGeometryKind?
+    public init(epsilon: Double, regularizedCost: Double, marginalError: Double,
+                divergence: Double? = nil, geometry: SinkhornGeometryKind? = nil) {
         self.epsilon = epsilon
         self.regularizedCost = regularizedCost
         self.marginalError = marginalError
+        self.divergence = divergence
+        self.geometry = geometry
     }
 }
 

@@ -144,7 +144,7 @@ public struct FreeSupportBarycenter: Sendable {
                 for c in range {
                     base[c] = Result {
                         let problem = TransportProblem(unchecked: support, targets[c])
-                        if d == 1 { return try SortedSolver(computesPlan: true).solve(problem) }
+                        if d == 1 { return try SortedSolver(planOutput: .full).solve(problem) }
                         return try workspaces[c].solve(problem)
                     }
                 }

@@ -86,31 +86,6 @@ internal enum EntropicPlan {
 }
 
 extension SinkhornSolver {
-    /// The gradient of `OT_eps(a, b)` (the regularized value) with respect to the source points
-    /// `x_i`, by the envelope theorem: `grad_{x_i} OT_eps = 2 sum_j P_ij (x_i - y_j)` with `P` the
-    /// plan of the given potentials (`P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps)`, this solver's
-    /// `epsilon`).
-    ///
-    /// The formula is exact at the optimum; with potentials converged to a marginal error `e` it
-    /// is off by `O(e * diameter)`. For the particle update of a JKO step, `2 a_i (x_i - T(x_i))`
-    /// with `T` the barycentric map, this is the same vector.
-    ///
-    /// - Parameters:
-    ///   - problem: the problem the potentials solve.
-    ///   - potentials: `(f, g)`, typically ``TransportResult/potentials`` of a solve.
-    /// - Returns: `n * D` values, row-major like the coordinates.
-    /// - Complexity: `O(n m D)` time, `O(m)` extra memory per core.
-    /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` when the potentials
-    ///   do not fit the problem.
-    public func sourceGradient(_ problem: TransportProblem, potentials: DualPotentials) throws -> [Double] {
-        try validate()
-        try EntropicPlan.check(potentials, problem)
-        _ = try EntropicScale(source: problem.source, target: problem.target, epsilon: epsilon)
-        var gradient = [Double](repeating: 0, count: problem.source.count * problem.dimension)
-        EntropicPlan.accumulateSourceGradient(problem, potentials: potentials, epsilon: epsilon, scale: 1, into: &gradient)
-        return gradient
-    }
-
     /// The plan of given potentials, `P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps)`, as a dense
     /// row-major `n x m` array.
     ///

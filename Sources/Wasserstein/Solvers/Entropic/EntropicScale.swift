@@ -43,7 +43,7 @@ struct EntropicScale {
         for cloud in [source, target] where !Self.massRange.contains(cloud.mass) {
             throw WassersteinError.invalidParameter(
                 name: "total mass", value: cloud.mass,
-                requirement: "the Sinkhorn solver needs masses between 1e-100 and 1e100; normalise the weights (MassPolicy.normalize, --normalize at the command line)")
+                requirement: "the Sinkhorn solver needs masses between 1e-100 and 1e100; normalise the weights (MassPolicy.normalize)")
         }
         let bound = try SquaredEuclideanCost.upperBound(source: source, target: target)
         guard bound / epsilon <= Self.maximumRangeOverEpsilon else {

@@ -83,14 +83,13 @@ public struct SinkhornDivergence: Sendable {
         }
         let value = crossValue - (sourceValue + targetValue) / 2
         var grad: [Double]?
-        if gradient, let crossPotentials = cross.potentials, let selfPotentials = sourceSelf.potentials {
-            var g = [Double](repeating: 0, count: problem.source.count * problem.dimension)
-            EntropicPlan.accumulateSourceGradient(problem, potentials: crossPotentials, epsilon: solver.epsilon,
-                                                  scale: 1, into: &g)
+        if gradient {
+            // The source appears on both sides of OT_eps(a, a): twice the one-sided gradient,
+            // times the divergence's 1/2.
             let selfProblem = try TransportProblem(source: problem.source, target: problem.source)
-            EntropicPlan.accumulateSourceGradient(selfProblem, potentials: selfPotentials, epsilon: solver.epsilon,
-                                                  scale: -1, into: &g)
-            grad = g
+            let crossGradient = try cross.sourceGradient(problem: problem)
+            let selfGradient = try sourceSelf.sourceGradient(problem: selfProblem)
+            grad = zip(crossGradient, selfGradient).map { $0 - $1 }
         }
         return SinkhornDivergenceResult(divergence: value, cross: cross, sourceSelf: sourceSelf,
                                         targetSelf: targetSelf, sourceGradient: grad)

@@ -63,7 +63,8 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     public var epsilonScaling: EpsilonScaling
     /// How the scaling updates are over-relaxed.
     public var overRelaxation: OverRelaxation
-    /// Whether and how the plan is returned.
+    /// Whether and how the plan is returned (default ``PlanOutput/none``; ``PlanOutput/full``
+    /// gives all `n * m` entries).
     public var planOutput: PlanOutput
     /// Whether a slow final phase switches to Newton-CG steps on the dual (default true).
     ///
@@ -101,17 +102,6 @@ public struct SinkhornSolver: TransportSolver, Sendable {
         case fixed(Double)
         /// `w` follows the measured convergence rate (the default).
         case adaptive
-    }
-
-    /// Which plan, if any, goes into ``TransportResult/plan``.
-    public enum PlanOutput: Sendable, Equatable {
-        /// No plan (the default; costs, potentials and diagnostics are always returned).
-        case none
-        /// The entries with `P_ij >= minimumMass`; the dropped mass is at most
-        /// `n * m * minimumMass`.
-        case sparse(minimumMass: Double)
-        /// All `n * m` entries (including those that are zero in floating point).
-        case full
     }
 
     /// Creates a solver.
@@ -240,7 +230,7 @@ public struct SinkhornSolver: TransportSolver, Sendable {
         case .full: plan = EntropicPlan.plan(problem, potentials: potentials, epsilon: epsilon, minimumMass: nil)
         case .sparse(let threshold): plan = EntropicPlan.plan(problem, potentials: potentials, epsilon: epsilon, minimumMass: threshold)
         }
-        return TransportResult(method: .sinkhorn, status: outcome.converged ? .converged : .iterationLimit,
+        return TransportResult(method: .sinkhorn(epsilon: epsilon, options: SinkhornOptions(tolerance: tolerance, maxIterations: maxIterations)), status: outcome.converged ? .converged : .iterationLimit,
                                cost: outcome.transportCost, plan: plan, potentials: potentials,
                                iterations: outcome.iterations,
                                entropic: EntropicDiagnostics(epsilon: epsilon, regularizedCost: outcome.regularizedCost,

@@ -112,7 +112,7 @@ public struct LinearProgramSolver: TransportSolver, Sendable {
         // GLPK indexes the 2nm constraint coefficients with a C int.
         guard !overflow, cells <= maximumSize, cells <= Int(Int32.max) / 2 - 1 else {
             throw WassersteinError.tooLarge(
-                "the LP method with n * m = \(n) * \(m) variables exceeds its limit of \(maximumSize); use the exact method (network simplex; --method exact at the command line)")
+                "the LP method with n * m = \(n) * \(m) variables exceeds its limit of \(maximumSize); use the exact method (network simplex)")
         }
     }
 

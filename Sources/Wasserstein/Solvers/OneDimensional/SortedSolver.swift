@@ -16,17 +16,24 @@
 ///
 /// The optimal plan (the monotone coupling, at most `n + m - 1` entries) and dual potentials
 /// (from the same staircase, which is a dual-feasible basis because the squared cost is a
-/// Monge matrix on sorted points) are returned when ``computesPlan`` is true; for very large
-/// inputs that plan dominates memory, so turn it off when only the distance is needed.
+/// Monge matrix on sorted points) are returned unless ``planOutput`` is ``PlanOutput/none``; for
+/// very large inputs that plan dominates memory, so turn it off when only the distance is needed.
 ///
 /// - Throws: ``WassersteinError/unsupported(_:)`` when the dimension is not 1.
 public struct SortedSolver: TransportSolver, Sendable {
-    /// Whether to return the monotone plan and the dual potentials.
-    public var computesPlan: Bool
+    /// Whether to return the monotone plan and the dual potentials (``PlanOutput/none``: the
+    /// cost only; ``PlanOutput/sparse(minimumMass:)`` drops the entries below the threshold).
+    public var planOutput: PlanOutput
 
-    /// Creates a solver; `computesPlan: false` returns the cost only.
-    public init(computesPlan: Bool = true) {
-        self.computesPlan = computesPlan
+    /// Creates a solver; `planOutput: .none` returns the cost only.
+    public init(planOutput: PlanOutput = .full) {
+        self.planOutput = planOutput
+    }
+
+    /// The previous form of ``init(planOutput:)``.
+    @available(*, deprecated, renamed: "init(planOutput:)", message: "one plan switch: planOutput (removed in the next release)")
+    public init(computesPlan: Bool) {
+        self.init(planOutput: computesPlan ? .full : .none)
     }
 
     /// Solves a one-dimensional problem.
@@ -49,14 +56,18 @@ public struct SortedSolver: TransportSolver, Sendable {
             let unit = TransportProblem(unchecked: x.normalized(), y.normalized())
             return try solve(unit).scalingMass(by: x.mass)
         }
-        let result = !computesPlan && Self.isUniform(x.weights) && Self.isUniform(y.weights)
+        if case .sparse(let minimumMass) = planOutput, !(minimumMass >= 0 && minimumMass.isFinite) {
+            throw WassersteinError.invalidParameter(name: "plan threshold", value: minimumMass, requirement: "must be finite and >= 0")
+        }
+        let wantsPlan = planOutput.includesPlan
+        let result = !wantsPlan && Self.isUniform(x.weights) && Self.isUniform(y.weights)
             ? uniformCostOnly(x, y) : general(x, y)
         // Finite coordinates can still have squared differences beyond the Double range.
         guard result.cost.isFinite else {
             throw WassersteinError.invalidParameter(name: "W2^2", value: result.cost,
                                                     requirement: "squared distances must be finite (coordinates too large)")
         }
-        return result
+        return result.keepingPlan(planOutput)
     }
 
     /// A running sum with Neumaier's compensation: error of order eps, independent of the count.
@@ -186,7 +197,7 @@ public struct SortedSolver: TransportSolver, Sendable {
         // which would show directly in the cost.
         let mass = Self.compensatedSum(x.weights)
         let inverseX = 1 / mass, inverseY = 1 / Self.compensatedSum(y.weights)
-        let wantPlan = computesPlan
+        let wantPlan = planOutput.includesPlan
         var entries = [TransportPlan.Entry]()
         var f = [Double](), g = [Double]()
         if wantPlan {

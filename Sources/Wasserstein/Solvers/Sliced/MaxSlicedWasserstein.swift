@@ -159,7 +159,7 @@ public struct MaxSlicedWasserstein: Sendable {
         let py = try SlicedWasserstein.project(y, theta, 0)
         let projected = TransportProblem(unchecked: PointCloud(unchecked: px, dimension: 1, weights: x.weights, mass: x.mass),
                                          PointCloud(unchecked: py, dimension: 1, weights: y.weights, mass: y.mass))
-        let result = try SortedSolver(computesPlan: true).solve(projected)
+        let result = try SortedSolver(planOutput: .full).solve(projected)
         var g = [Double](repeating: 0, count: d)
         if let plan = result.plan {
             x.coordinates.withUnsafeBufferPointer { xp in

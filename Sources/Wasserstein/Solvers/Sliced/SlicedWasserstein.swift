@@ -219,7 +219,7 @@ public struct SlicedWasserstein: Sendable {
         let py = try project(y, theta, j * d)
         let problem = TransportProblem(unchecked: PointCloud(unchecked: px, dimension: 1, weights: x.weights, mass: x.mass),
                                        PointCloud(unchecked: py, dimension: 1, weights: y.weights, mass: y.mass))
-        return try SortedSolver(computesPlan: false).solve(problem).cost
+        return try SortedSolver(planOutput: .none).solve(problem).cost
     }
 
     /// `W2^2` between the projections on direction `j` when both clouds have uniform weights:

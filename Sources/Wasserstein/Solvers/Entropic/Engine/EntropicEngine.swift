@@ -103,9 +103,9 @@ public enum EntropicEngine {
 }
 
 extension EntropicOutput {
-    /// The output as a ``TransportResult`` of method ``TransportMethod/sinkhorn`` (no plan).
+    /// The output as a ``TransportResult`` of method ``TransportMethod/sinkhorn(epsilon:options:)`` (no plan).
     public var transportResult: TransportResult {
-        TransportResult(method: .sinkhorn, status: converged ? .converged : .iterationLimit, cost: transportCost,
+        TransportResult(method: .sinkhorn(epsilon: epsilon), status: converged ? .converged : .iterationLimit, cost: transportCost,
                         plan: nil, potentials: potentials, iterations: iterations,
                         entropic: EntropicDiagnostics(epsilon: epsilon, regularizedCost: regularizedCost,
                                                       marginalError: marginalError))
@@ -115,7 +115,7 @@ extension EntropicOutput {
 /// The entropic estimate of `W2^2` between two clouds (cost `|x - y|^2`) on a chosen or
 /// automatically picked geometry: what `wasserstein distance --method sinkhorn` runs.
 public struct EntropicDistance: Sendable {
-    /// The cross term as a ``TransportResult`` (method ``TransportMethod/sinkhorn``).
+    /// The cross term as a ``TransportResult`` (method ``TransportMethod/sinkhorn(epsilon:options:)``).
     public var result: TransportResult
     /// `S_eps`, when the divergence was asked for.
     public var divergence: Double?
@@ -132,12 +132,12 @@ public struct EntropicDistance: Sendable {
     ///     meaning on both geometries).
     ///   - maxIterations: the iteration cap.
     ///   - divergence: also solve the two self terms and return `S_eps`.
-    ///   - planMinimumMass: return the plan entries of at least this mass (`nil`: no plan).
+    ///   - planOutput: the plan to return (``PlanOutput``; default none).
     ///   - geometry: the geometry, or `nil` for ``SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:)``.
     ///   - byteBudget: the memory budget of the automatic choice.
     /// - Throws: the solvers' errors.
     public init(_ problem: TransportProblem, epsilon: Double, tolerance: Double = 1e-9, maxIterations: Int = 10_000,
-                divergence: Bool = false, planMinimumMass: Double? = nil, geometry: SinkhornGeometryKind? = nil,
+                divergence: Bool = false, planOutput: PlanOutput = .none, geometry: SinkhornGeometryKind? = nil,
                 byteBudget: Double) throws {
         let kind = geometry ?? .automatic(sourceCount: problem.source.count, targetCount: problem.target.count,
                                           dimension: problem.dimension, byteBudget: byteBudget, divergence: divergence)
@@ -145,7 +145,7 @@ public struct EntropicDistance: Sendable {
         switch kind {
         case .dense:
             let solver = try SinkhornSolver(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations,
-                                            planOutput: planMinimumMass.map { .sparse(minimumMass: $0) } ?? .none)
+                                            planOutput: planOutput)
             if divergence {
                 let d = try SinkhornDivergence(solver: solver).evaluate(problem)
                 result = d.cross
@@ -164,9 +164,11 @@ public struct EntropicDistance: Sendable {
                 result = try EntropicEngine.solve(problem, parameters: parameters, geometry: EntropicEngine.online()).transportResult
                 self.divergence = nil
             }
-            if let threshold = planMinimumMass, let potentials = result.potentials {
+            if planOutput.includesPlan, let potentials = result.potentials {
                 // Row by row from the potentials: the plan is the only n x m object, and only on request.
-                result.plan = EntropicPlan.plan(problem, potentials: potentials, epsilon: epsilon, minimumMass: threshold)
+                var minimumMass: Double? = nil
+                if case .sparse(let threshold) = planOutput { minimumMass = threshold }
+                result.plan = EntropicPlan.plan(problem, potentials: potentials, epsilon: epsilon, minimumMass: minimumMass)
             }
         }
     }
