@@ -12,7 +12,8 @@ struct BarycenterCommand: ParsableCommand {
         N points with uniform weights minimising sum_k w_k W2^2(X, mu_k), each input at mass one with \
         uniform weights, by the fixed-point iteration X <- sum_k w_k T_k(X) on exact plans (T_k the \
         barycentric projection onto input k). Stops when no point moves by more than the tolerance times \
-        the diameter of the inputs' bounding box. Writes DIR/barycenter.npy (N x D) and DIR/summary.json.
+        the diameter of the inputs' bounding box. Writes DIR/barycenter.npy (N x D), DIR/summary.json and, \
+        for D = 1 or 2, DIR/barycenter.svg (histograms or a scatter plot of the inputs and the barycenter).
         """
     )
 
@@ -52,6 +53,9 @@ struct BarycenterCommand: ParsableCommand {
         let x = result.support
         try OutputDirectory.writing(to: out, protecting: inputs) { directory in
             try directory.writeMatrix("barycenter.npy", rows: x.count, columns: x.dimension, values: x.coordinates)
+            let names = inputs.map { FolderPath.lastComponent(of: $0) } + ["barycenter"]
+            try MeasurePicture.write(title: "W2 barycenter of \(inputs.count) input\(inputs.count == 1 ? "" : "s")",
+                                     clouds: clouds + [x], names: names, to: directory.file("barycenter.svg"))
             try directory.writeJSON("summary.json", .object([
                 ("command", .string("barycenter")),
                 ("inputs", .array(inputs.map { .string($0) })),

@@ -31,7 +31,9 @@ struct JKOCommand: ParsableCommand {
         }
         progress.finish()
         let reports = output.result.reports
-        var line = "jko: \(reports.count - 1) steps of tau = \(g6(experiment.jko!.tau)), energy \(g6(reports.first!.freeEnergy)) -> \(g6(reports.last!.freeEnergy))"
+        let tau = try experiment.jkoSection().tau
+        let first = reports.first?.freeEnergy ?? .nan, last = reports.last?.freeEnergy ?? .nan
+        var line = "jko: \(reports.count - 1) steps of tau = \(g6(tau)), energy \(g6(first)) -> \(g6(last))"
         if let d = reports.last?.distanceToStationary { line += ", W2 to Gibbs \(g6(d))" }
         if let e = reports.last?.gaussianW2ToExactFlow { line += ", W2 to exact flow \(g6(e))" }
         line += ", \(DurationText.precise(output.seconds)) -> \(out)"

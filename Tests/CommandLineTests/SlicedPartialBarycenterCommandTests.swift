@@ -81,6 +81,23 @@ struct SlicedPartialBarycenterCommandTests {
         let summary = try json(String(contentsOfFile: s.path("bary/summary.json"), encoding: .utf8))
         #expect(summary["converged"] as? Bool == true && summary["support"] as? Int == 4)
         #expect((summary["weights"] as? [Double]) == [0.75, 0.25])
+        // The picture: one histogram per input and one of the barycenter, each of its 4 points.
+        let svg = try String(contentsOfFile: s.path("bary/barycenter.svg"), encoding: .utf8)
+        for name in ["a.csv", "b.csv", "barycenter"] {
+            #expect(svg.contains("data-series=\"\(name)\" data-bins=\"40\" data-count=\"4\""), "\(name)")
+        }
+        // 2-D: a scatter plot of the inputs and the barycenter, every point drawn.
+        let f = Self.clouds(s)
+        let plane = try CommandRunner.run(["barycenter", f.x, f.y, "--out", s.path("bary2")])
+        #expect(plane.status == 0, "\(plane.stderr)")
+        let scatter = try String(contentsOfFile: s.path("bary2/barycenter.svg"), encoding: .utf8)
+        let n = try NPYFormat.read(path: s.path("bary2/barycenter.npy")).shape[0]
+        #expect(scatter.contains("<g data-series=\"barycenter\" data-points=\"\(n)\""))
+        #expect(!scatter.contains("<polyline"))
+        // 3-D: no picture (a projection would mislead).
+        let cube = s.file("c.csv", "0,0,0\n1,1,1\n"), cube2 = s.file("c2.csv", "2,0,0\n1,3,1\n")
+        #expect(try CommandRunner.run(["barycenter", cube, cube2, "--out", s.path("bary3")]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: s.path("bary3/barycenter.svg")))
     }
 
     @Test("usage errors exit 64, data errors exit 1, each one line")

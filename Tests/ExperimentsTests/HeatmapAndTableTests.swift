@@ -91,10 +91,10 @@ struct HeatmapAndTableTests {
     func tabulatedErrors() throws {
         let model = try NetworkModel(activation: .relu, inputDimension: 2, secondLayer: .fixed)
         let base = try MeanFieldEnergy(risk: PopulationRisk(model: model, teacher: .singleNeuron([1, 0])))
-        #expect(throws: ExperimentError.self) { try TabulatedMeanFieldEnergy(energy: base, points: [1, 2, 3]) }
-        #expect(throws: ExperimentError.self) { try TabulatedMeanFieldEnergy(energy: base, points: [1, .nan]) }
-        #expect(throws: ExperimentError.self) { try TabulatedMeanFieldEnergy(energy: base, points: []) }
-        #expect(throws: ExperimentError.self) {
+        #expect(throws: MeanFieldError.self) { try TabulatedMeanFieldEnergy(energy: base, points: [1, 2, 3]) }
+        #expect(throws: MeanFieldError.self) { try TabulatedMeanFieldEnergy(energy: base, points: [1, .nan]) }
+        #expect(throws: MeanFieldError.self) { try TabulatedMeanFieldEnergy(energy: base, points: []) }
+        #expect(throws: MeanFieldError.self) {
             try TabulatedMeanFieldEnergy(energy: base, points: [Double](repeating: 0, count: 2 * (TabulatedMeanFieldEnergy.maximumCount + 1)))
         }
     }

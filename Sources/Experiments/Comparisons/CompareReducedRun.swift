@@ -55,9 +55,8 @@ public enum CompareReducedRun {
                            nodes: ReducedNodesSpec = ReducedNodesSpec(),
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         let reduced = try ReducedReference(spec: spec)
-        guard let sgd = spec.sgd else {
-            throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (compare needs the particle dynamics)")
-        }
+        let sgd = try spec.sgdSection("compare needs the particle dynamics")
+        let modelSpec = try spec.modelSection("compare needs a model")
         let interval = spec.jko?.tau ?? spec.recordEvery
         let intervalKey = spec.jko != nil ? "jko.tau" : "record_every"
         guard let strideSteps = try? CompareRun.stride(interval: interval, eta: sgd.eta) else {
@@ -154,7 +153,7 @@ public enum CompareReducedRun {
             ("settings", .object([
                 ("particles", .integer(spec.particles)),
                 ("input_dimension", .integer(model.inputDimension)),
-                ("activation", .string(spec.model!.activation)),
+                ("activation", .string(modelSpec.activation)),
                 ("horizon", .number(spec.horizon)),
                 ("interval", .number(interval)),
                 ("eta", .number(sgd.eta)),
@@ -193,10 +192,11 @@ public enum CompareReducedRun {
         try directory.writeJSON("summary.json", output.summary)
         let rows = output.rows
         let t = rows.map(\.time)
-        let setting = "d = \(spec.model!.inputDimension), M = \(spec.particles), eta = \(spec.sgd!.eta)"
+        let modelSpec = try spec.modelSection(), sgd = try spec.sgdSection()
+        let setting = "d = \(modelSpec.inputDimension), M = \(spec.particles), eta = \(sgd.eta)"
         try LineChart(title: "Risk: SGD against the reduced mean-field flow (\(setting))", xLabel: "t", yLabel: "risk R",
                       series: [ChartSeries(name: "reduced flow (M = infinity)", x: t, y: rows.map(\.riskReduced)),
-                               ChartSeries(name: spec.sgd!.noise ? "noisy SGD" : "SGD", x: t, y: rows.map(\.riskSGD), dashed: true),
+                               ChartSeries(name: sgd.noise ? "noisy SGD" : "SGD", x: t, y: rows.map(\.riskSGD), dashed: true),
                                ChartSeries(name: "reduced flow from the SGD start", x: t, y: rows.map(\.riskCommonStart))])
             .write(to: directory.file("risk.svg"))
         // A risk and distances between laws: one chart each, as `compare` draws them.

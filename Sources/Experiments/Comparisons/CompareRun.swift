@@ -47,8 +47,8 @@ public enum CompareRun {
     /// The number of SGD steps per JKO step, `tau / eta`, which must be a whole number so that
     /// both are sampled at the same times.
     static func stride(spec: ExperimentSpec) throws -> Int {
-        guard let j = spec.jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (compare needs tau)") }
-        guard let s = spec.sgd else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (compare needs the particle dynamics)") }
+        let j = try spec.jkoSection("compare needs tau")
+        let s = try spec.sgdSection("compare needs the particle dynamics")
         // A count beyond the step limit is refused as such before the divisibility check.
         _ = try ExperimentSpec.stepCount(j.tau, over: s.eta, key: "sgd.eta", what: "jko.tau / sgd.eta")
         guard let k = try? stride(interval: j.tau, eta: s.eta) else {
@@ -72,12 +72,12 @@ public enum CompareRun {
     /// pictures when `directory` is given.
     public static func run(spec: ExperimentSpec, directory: OutputDirectory?, pictures: Bool = true,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
-        guard spec.model != nil else {
-            throw ExperimentError.invalidSpec(key: "model", reason: "compare needs a model (the oracle spec has no SGD)")
-        }
+        let modelSpec = try spec.modelSection("compare needs a model; the oracle spec has no SGD")
         let strideSteps = try stride(spec: spec)
+        let jkoSpec = try spec.jkoSection("compare needs tau")
+        let sgdSettings = try spec.sgdSection("compare needs the particle dynamics")
         try spec.checkMemory(spec.compareMemory())
-        let tau = spec.jko!.tau
+        let tau = jkoSpec.tau
         let model = try spec.networkModel()
         let direction = spec.teacherDirection
         let lambda = spec.energy.lambda
@@ -151,17 +151,17 @@ public enum CompareRun {
                 ("particles", .integer(M)),
                 ("parameter_dimension", .integer(D)),
                 ("input_dimension", .integer(model.inputDimension)),
-                ("activation", .string(spec.model!.activation)),
+                ("activation", .string(modelSpec.activation)),
                 ("horizon", .number(spec.horizon)),
                 ("tau", .number(tau)),
-                ("eta", .number(spec.sgd!.eta)),
-                ("sgd_kind", .string(spec.sgd!.kind.rawValue)),
-                ("sgd_noise", .bool(spec.sgd!.noise)),
-                ("jko_transport", .string(spec.jko!.transport.rawValue)),
+                ("eta", .number(sgdSettings.eta)),
+                ("sgd_kind", .string(sgdSettings.kind.rawValue)),
+                ("sgd_noise", .bool(sgdSettings.noise)),
+                ("jko_transport", .string(jkoSpec.transport.rawValue)),
                 ("lambda", .number(lambda)),
                 ("beta", spec.energy.beta.map { .number($0) } ?? .null),
                 ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
-                ("sgd_seed", .integer(Int(truncatingIfNeeded: spec.sgd!.seed ?? spec.seed))),
+                ("sgd_seed", .integer(Int(truncatingIfNeeded: sgdSettings.seed ?? spec.seed))),
                 ("grid", .bool(grid != nil)),
             ])),
             ("jko_all_steps_converged", .bool(jko.result.allConverged)),
@@ -213,9 +213,10 @@ public enum CompareRun {
         guard pictures else { return }
         let rows = output.rows
         let t = rows.map(\.time)
-        let setting = "M = \(spec.particles), eta = \(spec.sgd!.eta), tau = \(spec.jko!.tau)"
+        let sgdSettings = try spec.sgdSection(), jkoSpec = try spec.jkoSection()
+        let setting = "M = \(spec.particles), eta = \(sgdSettings.eta), tau = \(jkoSpec.tau)"
         var riskSeries = [ChartSeries(name: "JKO (particles)", x: t, y: rows.map(\.riskJKO)),
-                          ChartSeries(name: spec.sgd!.noise ? "noisy SGD" : "SGD", x: t, y: rows.map(\.riskSGD), dashed: true)]
+                          ChartSeries(name: sgdSettings.noise ? "noisy SGD" : "SGD", x: t, y: rows.map(\.riskSGD), dashed: true)]
         if rows.contains(where: { $0.riskGrid != nil }) {
             riskSeries.append(ChartSeries(name: "JKO (grid)", x: t, y: rows.map { $0.riskGrid ?? .nan }))
         }

@@ -136,9 +136,9 @@ public enum SweepRun {
     public static func run(spec: ExperimentSpec, particles: [Int], etas: [Double], seeds: Int,
                            referenceParticles: Int? = nil, referenceStart: PointCloud? = nil, reference kind: Reference = .jko,
                            directory: OutputDirectory?, progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
-        guard spec.model != nil else { throw ExperimentError.invalidSpec(key: "model", reason: "the sweep needs a model") }
-        if case .jko = kind, spec.jko == nil { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (the sweep needs tau)") }
-        guard spec.sgd != nil else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (the sweep needs the particle dynamics)") }
+        _ = try spec.modelSection("the sweep needs a model")
+        if case .jko = kind { _ = try spec.jkoSection("the sweep needs tau") }
+        let sgdSettings = try spec.sgdSection("the sweep needs the particle dynamics")
         guard seeds >= 1 else { throw ExperimentError.invalidList(option: "--seeds", reason: "must be >= 1, got \(seeds)") }
         guard !particles.isEmpty, particles.allSatisfy({ $0 >= 1 }) else {
             throw ExperimentError.invalidList(option: "--sweep-particles", reason: "needs widths >= 1")
@@ -197,9 +197,11 @@ public enum SweepRun {
                 for s in 0 ..< seeds {
                     var run = spec
                     run.particles = m
-                    run.sgd!.eta = eta
+                    var runSGD = sgdSettings
+                    runSGD.eta = eta
+                    if let sgdSeed = sgdSettings.seed { runSGD.seed = sgdSeed &+ UInt64(s) }
+                    run.sgd = runSGD
                     run.seed = spec.seed &+ UInt64(s)
-                    if let sgdSeed = spec.sgd!.seed { run.sgd!.seed = sgdSeed &+ UInt64(s) }
                     run.recordEvery = tau
                     let strideSteps = try CompareRun.stride(interval: tau, eta: eta)
                     let before = done

@@ -28,6 +28,13 @@ public enum FolderPath {
         return slash == p.startIndex ? "/" : String(p[..<slash])
     }
 
+    /// The last component of `path` (normalised first): the file name of a file path, for labels.
+    public static func lastComponent(of path: String) -> String {
+        let p = normalized(path)
+        guard let slash = p.lastIndex(of: "/"), p != "/" else { return p }
+        return String(p[p.index(after: slash)...])
+    }
+
     /// `folder/name`, without a doubled slash.
     public static func appending(_ folder: String, _ name: String) -> String {
         if folder.isEmpty { return name }

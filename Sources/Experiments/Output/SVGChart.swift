@@ -17,6 +17,9 @@ public struct ChartSeries: Sendable {
     public var dashed: Bool
     /// Draw a dot at every point.
     public var markers: Bool
+    /// Join the points by a line; `false` draws the dots alone (a scatter plot), as one
+    /// `<g data-series data-points>` group of circles.
+    public var connected: Bool
     /// A CSS colour (`#rrggbb`); `nil` takes the palette colour of the series' position.
     public var color: String?
     /// Whether the series gets a legend entry.
@@ -27,12 +30,13 @@ public struct ChartSeries: Sendable {
     public var yErrors: [Double]?
 
     public init(name: String, x: [Double], y: [Double], dashed: Bool = false, markers: Bool = false,
-                color: String? = nil, inLegend: Bool = true, yErrors: [Double]? = nil) {
+                color: String? = nil, inLegend: Bool = true, yErrors: [Double]? = nil, connected: Bool = true) {
         self.name = name
         self.x = x
         self.y = y
         self.dashed = dashed
-        self.markers = markers
+        self.markers = markers || !connected
+        self.connected = connected
         self.color = color
         self.inLegend = inLegend
         self.yErrors = yErrors
@@ -91,9 +95,12 @@ public struct LineChart: Sendable {
             let coordinates = points.map { p in
                 "\(fmt(frame.px(xAxis.unit(p.x)))),\(fmt(frame.py(yAxis.unit(p.y))))"
             }.joined(separator: " ")
-            body += "<polyline data-series=\"\(xmlEscape(s.name))\" data-points=\"\(points.count)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6,4\"" : "") points=\"\(coordinates)\"/>\n"
+            if s.connected {
+                body += "<polyline data-series=\"\(xmlEscape(s.name))\" data-points=\"\(points.count)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6,4\"" : "") points=\"\(coordinates)\"/>\n"
+            }
             if s.markers {
-                body += "<g fill=\"\(color)\">"
+                body += s.connected ? "<g fill=\"\(color)\">"
+                    : "<g data-series=\"\(xmlEscape(s.name))\" data-points=\"\(points.count)\" fill=\"\(color)\" fill-opacity=\"0.6\">"
                 for p in points {
                     body += "<circle cx=\"\(fmt(frame.px(xAxis.unit(p.x))))\" cy=\"\(fmt(frame.py(yAxis.unit(p.y))))\" r=\"3\"/>"
                 }

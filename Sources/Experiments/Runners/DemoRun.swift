@@ -82,7 +82,7 @@ public enum DemoRun {
         let errors = reports.compactMap(\.gaussianW2ToExactFlow)
         try LineChart(title: "Grid JKO of the Ornstein-Uhlenbeck flow: error to the exact Gaussian solution",
                       xLabel: "t", yLabel: "W2 (moments) to the exact flow",
-                      series: [ChartSeries(name: "tau = \(jSpec.jko!.tau), 64 x 64 grid", x: reports.map(\.time), y: errors, markers: true)])
+                      series: [ChartSeries(name: "tau = \(try jSpec.jkoSection().tau), 64 x 64 grid", x: reports.map(\.time), y: errors, markers: true)])
             .write(to: jkoDir.file("error.svg"))
         try LineChart(title: "Free energy along the grid JKO run", xLabel: "t", yLabel: "F",
                       series: [ChartSeries(name: "F(rho_k)", x: reports.map(\.time), y: reports.map(\.freeEnergy), markers: true)])

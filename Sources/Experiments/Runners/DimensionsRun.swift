@@ -93,8 +93,13 @@ public enum DimensionsRun {
         guard spec.scheme == .particles else {
             throw ExperimentError.invalidSpec(key: "scheme", reason: "dimensions runs the particle scheme (the grid scheme has no threshold stop)")
         }
-        if sgd && spec.sgd == nil {
-            throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (--sgd needs eta0 and particles)")
+        // The online-SGD settings when --sgd asks for them (nil: reduced flow only).
+        let sgdSettings: ReducedSGDSpec?
+        if sgd {
+            guard let s = spec.sgd else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (--sgd needs eta0 and particles)") }
+            sgdSettings = s
+        } else {
+            sgdSettings = nil
         }
         // Check every dimension before any work is done.
         let specs = try dimensions.map { try spec.at(dimension: $0) }
@@ -104,8 +109,8 @@ public enum DimensionsRun {
         enum Task { case reduced(Int), sgd(Int) }
         var tasks = [Task]()
         // SGD in the largest d first: the longest tasks start first, so the two cores finish together.
-        if sgd {
-            let limit = spec.sgd!.maxDimension ?? Int.max
+        if let sgdSettings {
+            let limit = sgdSettings.maxDimension ?? Int.max
             let finite = specs.indices.filter { i in specs[i].inputDimension?.value.map { $0 <= limit } ?? false }
             tasks += finite.sorted { specs[$0].inputDimension!.value! > specs[$1].inputDimension!.value! }.map { Task.sgd($0) }
         }
@@ -162,10 +167,10 @@ public enum DimensionsRun {
             ("gamma", .number(spec.gamma)),
             ("eta", .number(spec.eta)),
             ("horizon", .number(spec.horizon)),
-            ("sgd", sgd ? .object([("eta0", .number(spec.sgd!.eta0)), ("particles", .integer(spec.sgd!.particles)),
-                                   ("seed", .integer(Int(truncatingIfNeeded: spec.sgd!.seed))),
-                                   ("record_every", .number(spec.sgd!.recordEvery)),
-                                   ("max_dimension", spec.sgd!.maxDimension.map { .integer($0) } ?? .null)]) : .null),
+            ("sgd", sgdSettings.map { s in .object([("eta0", .number(s.eta0)), ("particles", .integer(s.particles)),
+                                                    ("seed", .integer(Int(truncatingIfNeeded: s.seed))),
+                                                    ("record_every", .number(s.recordEvery)),
+                                                    ("max_dimension", s.maxDimension.map { .integer($0) } ?? .null)]) } ?? .null),
             ("rows", .array(rows.map { r in
                 var m: [(String, JSONValue)] = [
                     ("d", .string(r.dimension.description)),
@@ -185,7 +190,7 @@ public enum DimensionsRun {
             ("cores", .integer(Parallel.coreCount)),
         ])
         let output = Output(rows: rows, seconds: seconds, summary: summary)
-        if let directory { try write(output, spec: spec, threshold: riskThreshold, sgd: sgd, directory: directory) }
+        if let directory { try write(output, spec: spec, threshold: riskThreshold, sgd: sgdSettings, directory: directory) }
         return output
     }
 
@@ -289,25 +294,25 @@ public enum DimensionsRun {
 
     /// `dimensions.csv` (text: `d` is `inf` at infinity, times are `inf` when not reached, and
     /// each run has a status column), `summary.json`, `dimensions.svg` and, with SGD, `samples.svg`.
-    static func write(_ output: Output, spec: ReducedSpec, threshold: Double, sgd: Bool, directory: OutputDirectory) throws {
+    static func write(_ output: Output, spec: ReducedSpec, threshold: Double, sgd: ReducedSGDSpec?, directory: OutputDirectory) throws {
         var header = ["d", "t_reduced", "reduced_status", "reduced_final_risk"]
-        if sgd { header += ["sgd_eta", "sgd_steps", "t_sgd", "sgd_status", "sgd_final_risk", "reduced_samples"] }
+        if sgd != nil { header += ["sgd_eta", "sgd_steps", "t_sgd", "sgd_status", "sgd_final_risk", "reduced_samples"] }
         let rows = output.rows.map { r -> [String] in
             var row = [r.dimension.value.map(String.init) ?? "inf", CSVFormat.formatNumber(r.reducedTime), r.reducedStatus.rawValue,
                        CSVFormat.formatNumber(r.reducedFinalRisk)]
-            if sgd {
+            if let sgd {
                 let na = "nan"
                 row += [r.sgdEta.map(CSVFormat.formatNumber) ?? na, r.sgdSteps.map(CSVFormat.formatNumber) ?? na,
                         r.sgdTime.map(CSVFormat.formatNumber) ?? na, (r.sgdStatus ?? .notApplicable).rawValue,
                         r.sgdFinalRisk.map(CSVFormat.formatNumber) ?? na,
-                        CSVFormat.formatNumber(samples(reducedTime: r.reducedTime, dimension: r.dimension, eta0: spec.sgd!.eta0))]
+                        CSVFormat.formatNumber(samples(reducedTime: r.reducedTime, dimension: r.dimension, eta0: sgd.eta0))]
             }
             return row
         }
         try CSVFormat.write(header: header, textRows: rows, path: directory.file("dimensions.csv"))
         try directory.writeJSON("summary.json", output.summary)
         try timeChart(output, spec: spec, threshold: threshold, sgd: sgd).write(to: directory.file("dimensions.svg"))
-        if sgd { try sampleChart(output, spec: spec, threshold: threshold).write(to: directory.file("samples.svg")) }
+        if let sgd { try sampleChart(output, spec: spec, sgd: sgd, threshold: threshold).write(to: directory.file("samples.svg")) }
     }
 
     /// The sample count the reduced flow predicts for SGD with `eta = eta0 / d`: `T d / eta0`.
@@ -316,12 +321,12 @@ public enum DimensionsRun {
         return reducedTime * Double(d) / eta0
     }
 
-    static func timeChart(_ output: Output, spec: ReducedSpec, threshold: Double, sgd: Bool) -> DimensionChart {
+    static func timeChart(_ output: Output, spec: ReducedSpec, threshold: Double, sgd: ReducedSGDSpec?) -> DimensionChart {
         let teacher = spec.teacher.activation ?? spec.activation
         var series = [DimensionChart.Series(name: "reduced flow (M = infinity)",
                                             points: output.rows.map { ($0.dimension, $0.reducedTime) })]
-        if sgd {
-            series.append(DimensionChart.Series(name: "online SGD, M = \(spec.sgd!.particles), eta = \(String(format: "%g", spec.sgd!.eta0))/d",
+        if let sgd {
+            series.append(DimensionChart.Series(name: "online SGD, M = \(sgd.particles), eta = \(String(format: "%g", sgd.eta0))/d",
                                                 points: output.rows.filter { $0.sgdStatus != .notApplicable }.map { ($0.dimension, $0.sgdTime ?? .nan) },
                                                 dashed: true))
         }
@@ -329,17 +334,17 @@ public enum DimensionsRun {
                               yLabel: "T(eps)", series: series)
     }
 
-    static func sampleChart(_ output: Output, spec: ReducedSpec, threshold: Double) -> LineChart {
+    static func sampleChart(_ output: Output, spec: ReducedSpec, sgd: ReducedSGDSpec, threshold: Double) -> LineChart {
         let finite = output.rows.filter { $0.dimension != .infinity }
         let d = finite.map { Double($0.dimension.value!) }
         let ran = finite.filter { $0.sgdStatus != .notApplicable }
-        let eta0 = spec.sgd!.eta0
+        let eta0 = sgd.eta0
         return LineChart(title: "Samples to risk \(String(format: "%g", threshold)) with eta = \(String(format: "%g", eta0))/d",
                          xLabel: "input dimension d", yLabel: "samples T / eta", xScale: .logarithmic, yScale: .logarithmic,
                          series: [ChartSeries(name: "reduced flow: T_reduced d / eta0", x: d,
                                               y: finite.map { samples(reducedTime: $0.reducedTime, dimension: $0.dimension, eta0: eta0) },
                                               markers: true),
-                                  ChartSeries(name: "online SGD steps, M = \(spec.sgd!.particles)", x: ran.map { Double($0.dimension.value!) },
+                                  ChartSeries(name: "online SGD steps, M = \(sgd.particles)", x: ran.map { Double($0.dimension.value!) },
                                               y: ran.map { $0.sgdSteps ?? .nan },
                                               dashed: true, markers: true)])
     }

@@ -140,7 +140,8 @@ public enum JKORun {
         let energy = try energy(spec: spec)
         let settings = try settings(spec: spec, scheme: scheme, trackStationary: trackStationary)
         try spec.checkMemory(spec.jkoMemory(scheme: scheme, particles: start?.count, keepStates: keepStates))
-        let schemeName = (scheme ?? spec.jko!.scheme).rawValue
+        let jkoSpec = try spec.jkoSection()
+        let schemeName = (scheme ?? jkoSpec.scheme).rawValue
         let runner = try ExperimentError.namingBlur(key: "jko.epsilon") { try JKORunner(energy: energy, settings: settings) }
         let initial: JKOState
         switch settings.scheme {
@@ -178,13 +179,18 @@ public enum JKORun {
 
         func risk(_ r: JKOStepReport) -> Double { JKORun.risk(of: r, lambda: lambda) }
         let last = result.reports.last!
+        var particleCount = [(String, JSONValue)]()
+        if case .particles = initial { particleCount = [("particles", .integer(spec.particles))] }
+        let risks: [(String, JSONValue)] = hasModel
+            ? [("risk_initial", .finite(result.reports.first.map(risk))), ("risk_final", .finite(risk(last)))] : []
         var members: [(String, JSONValue)] = [
             ("command", .string("jko")),
             ("scheme", .string(schemeName)),
-            ("transport", .string(schemeName == "grid" ? "entropic (grid)" : spec.jko!.transport.rawValue)),
-            ("tau", .number(spec.jko!.tau)),
+            ("transport", .string(schemeName == "grid" ? "entropic (grid)" : jkoSpec.transport.rawValue)),
+            ("tau", .number(jkoSpec.tau)),
             ("steps", .integer(settings.steps)),
-            ("horizon", .number(Double(settings.steps) * spec.jko!.tau)),
+        ] + particleCount + [
+            ("horizon", .number(Double(settings.steps) * jkoSpec.tau)),
             ("energy", .string(spec.energy.potential == .quadratic ? "quadratic" : "mean-field risk")),
             ("lambda", .number(lambda)),
             ("beta", spec.energy.beta.map { .number($0) } ?? .null),
@@ -192,6 +198,7 @@ public enum JKORun {
             ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
             ("energy_initial", .finite(result.reports.first?.freeEnergy)),
             ("energy_final", .finite(last.freeEnergy)),
+        ] + risks + [
             ("energy_nonincreasing", .bool(zip(result.reports, result.reports.dropFirst()).allSatisfy { $1.freeEnergy <= $0.freeEnergy + 1e-12 * max(1, abs($0.freeEnergy)) })),
             ("all_steps_converged", .bool(result.allConverged)),
             ("inner_iterations", .integer(result.reports.reduce(0) { $0 + $1.innerIterations })),
@@ -200,11 +207,6 @@ public enum JKORun {
             ("energy_seconds", .number(result.reports.reduce(0) { $0 + $1.energySeconds })),
             ("seconds", .number(seconds)),
         ]
-        if hasModel {
-            members.insert(("risk_initial", .finite(result.reports.first.map(risk))), at: 13)
-            members.insert(("risk_final", .finite(risk(last))), at: 14)
-        }
-        if case .particles = initial { members.insert(("particles", .integer(spec.particles)), at: 5) }
         members += gridSummaryMembers(result)
         if let e = last.gaussianW2ToExactFlow { members.append(("w2_final_to_exact_flow", .finite(e))) }
         let summary = JSONValue.object(members)

@@ -26,6 +26,7 @@ public enum SGDRun {
                            entropyEstimator: (any EntropyEstimator)? = nil,
                            progress: (@Sendable (Double, String) -> Void)? = nil) throws -> Output {
         let experiment = try spec.sgdExperiment(recordParticles: recordParticles)
+        let sgdSettings = try spec.sgdSection()
         try spec.checkMemory(spec.sgdMemory(recordParticles: recordParticles))
         let estimator = entropyEstimator ?? (spec.energy.beta != nil ? Defaults.entropyEstimator(dimension: spec.parameterDimension) : nil)
         let runner = try SGDRunner(experiment: experiment, entropyEstimator: estimator)
@@ -44,15 +45,15 @@ public enum SGDRun {
         let last = trajectory.records.last
         let summary = JSONValue.object([
             ("command", .string("sgd")),
-            ("kind", .string(spec.sgd!.kind.rawValue)),
-            ("eta", .number(spec.sgd!.eta)),
-            ("noise", .bool(spec.sgd!.noise)),
+            ("kind", .string(sgdSettings.kind.rawValue)),
+            ("eta", .number(sgdSettings.eta)),
+            ("noise", .bool(sgdSettings.noise)),
             ("particles", .integer(M)),
             ("parameter_dimension", .integer(D)),
             ("horizon", .number(spec.horizon)),
             ("steps", .integer(trajectory.steps)),
             ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
-            ("sgd_seed", .integer(Int(truncatingIfNeeded: spec.sgd!.seed ?? spec.seed))),
+            ("sgd_seed", .integer(Int(truncatingIfNeeded: sgdSettings.seed ?? spec.seed))),
             ("lambda", .number(spec.energy.lambda)),
             ("beta", spec.energy.beta.map { .number($0) } ?? .null),
             ("risk_initial", .finite(trajectory.records.first?.risk)),

@@ -53,7 +53,7 @@ extension ExperimentSpec {
 
     /// The particle-dynamics settings, or an error naming `sgd` when the spec has none.
     public func sgdExperiment(recordParticles: Bool = false) throws -> SGDExperiment {
-        guard let s = sgd else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (needed by this command)") }
+        let s = try sgdSection()
         let kind: SGDKind
         switch s.kind {
         case .online: kind = .online

@@ -41,6 +41,25 @@ public struct ExperimentSpec: Sendable, Equatable {
         if let model { return model.secondLayer == .trained ? model.inputDimension + 1 : model.inputDimension }
         return initialization.w.mean.count
     }
+
+    /// The `sgd` section, or an error naming it when the spec has none. Commands that need the
+    /// particle dynamics read it through here once, so that no path force-unwraps the optional.
+    public func sgdSection(_ purpose: String = "needed by this command") throws -> SGDSpec {
+        guard let sgd else { throw ExperimentError.invalidSpec(key: "sgd", reason: "missing (\(purpose))") }
+        return sgd
+    }
+
+    /// The `jko` section, or an error naming it when the spec has none.
+    public func jkoSection(_ purpose: String = "needed by this command") throws -> JKOSpec {
+        guard let jko else { throw ExperimentError.invalidSpec(key: "jko", reason: "missing (\(purpose))") }
+        return jko
+    }
+
+    /// The `model` section, or an error naming it when the spec (an oracle spec) has none.
+    public func modelSection(_ purpose: String = "needed by this command") throws -> ModelSpec {
+        guard let model else { throw ExperimentError.invalidSpec(key: "model", reason: "missing (\(purpose))") }
+        return model
+    }
 }
 
 /// The student network.
@@ -266,7 +285,7 @@ extension ExperimentSpec {
         guard particles <= 10_000_000 else { throw r.fail("particles", "must be <= 10^7, got \(particles)") }
         let horizon = try r.number("horizon")
         guard horizon > 0 else { throw r.fail("horizon", "must be > 0, got \(horizon)") }
-        let seedValue = try seed(r, default: 0)
+        let seedValue = try r.seed("seed", default: 0)
         let recordEvery = try r.number("record_every", default: horizon / 20)
         guard recordEvery > 0 else { throw r.fail("record_every", "must be > 0, got \(recordEvery)") }
         let memoryLimit = try MemoryEstimate.limit(in: r)
@@ -289,7 +308,7 @@ extension ExperimentSpec {
             if model == nil {
                 throw r.fail("sgd", "the particle dynamics need a model (the quadratic-potential oracle runs with `jko` only)")
             }
-            let sgdSeed = s.has("seed") ? UInt64(try seed(s, default: 0)) : nil
+            let sgdSeed = s.has("seed") ? try s.seed("seed", default: 0) : nil
             sgd = SGDSpec(eta: eta, kind: kind, noise: noise, samples: samples, seed: sgdSeed)
         }
 
@@ -339,18 +358,8 @@ extension ExperimentSpec {
         }
 
         return ExperimentSpec(model: model, teacher: teacher, initialization: InitializationSpec(a: a, w: (wMean, wStd)),
-                              energy: energy, particles: particles, horizon: horizon, seed: UInt64(seedValue),
+                              energy: energy, particles: particles, horizon: horizon, seed: seedValue,
                               sgd: sgd, jko: jko, recordEvery: recordEvery, memoryLimit: memoryLimit)
-    }
-
-    /// A seed key: JSON numbers arrive as `Double`, and above `2^53` neighbouring seeds would
-    /// collapse silently, so the range is checked.
-    private static func seed(_ r: SpecReader, default value: Double) throws -> Double {
-        let seed = try r.number("seed", default: value)
-        guard seed >= 0, seed == seed.rounded(), seed <= 9_007_199_254_740_992 else {
-            throw r.fail("seed", "must be an integer between 0 and 2^53")
-        }
-        return seed
     }
 
     private static func parseTeacher(_ t: SpecReader, d: Int) throws -> TeacherSpec {

@@ -240,7 +240,7 @@ extension ReducedSpec {
         }
         let recordEvery = try r.number("record_every", default: horizon / 20)
         guard recordEvery > 0 else { throw r.fail("record_every", "must be > 0, got \(recordEvery)") }
-        let seed = try parseSeed(r, "seed", default: 0)
+        let seed = try r.seed("seed", default: 0)
         let memoryLimit = try MemoryEstimate.limit(in: r)
 
         // the particle law
@@ -332,7 +332,7 @@ extension ReducedSpec {
             guard every > 0 else { throw s.fail("record_every", "must be > 0, got \(every)") }
             let maxDimension = try s.optionalInteger("max_dimension")
             if let m = maxDimension, m < 2 { throw s.fail("max_dimension", "must be >= 2, got \(m)") }
-            sgd = ReducedSGDSpec(eta0: eta0, particles: p, seed: try parseSeed(s, "seed", default: Double(seed)), recordEvery: every,
+            sgd = ReducedSGDSpec(eta0: eta0, particles: p, seed: try s.seed("seed", default: seed), recordEvery: every,
                                  maxDimension: maxDimension)
         }
 
@@ -355,15 +355,6 @@ extension ReducedSpec {
         guard d > k else { throw m.fail("input_dimension", "must exceed the teacher span's dimension k = \(k), got \(d)") }
         guard d <= 1_000_000_000 else { throw m.fail("input_dimension", "must be <= 10^9 (or \"infinity\"), got \(d)") }
         return .finite(d)
-    }
-
-    private static func parseSeed(_ r: SpecReader, _ key: String, default value: Double) throws -> UInt64 {
-        let v = try r.number(key, default: value)
-        // JSON numbers arrive as Double: above 2^53 neighbouring seeds would collapse silently.
-        guard v >= 0, v == v.rounded(), v <= 9_007_199_254_740_992 else {
-            throw r.fail(key, "must be an integer between 0 and 2^53")
-        }
-        return UInt64(v)
     }
 
     /// The same spec at another input dimension (what `dimensions` runs), re-checking what

@@ -87,6 +87,16 @@ struct SpecReader {
         return n.objCType.pointee == CChar(UInt8(ascii: "c"))
     }
 
+    /// A seed key (both spec kinds): JSON numbers arrive as `Double`, and above `2^53`
+    /// neighbouring seeds would collapse silently, so the range is checked.
+    func seed(_ k: String, default value: UInt64) throws -> UInt64 {
+        let v = try number(k, default: Double(value))
+        guard v >= 0, v == v.rounded(), v <= 9_007_199_254_740_992 else {
+            throw fail(k, "must be an integer between 0 and 2^53")
+        }
+        return UInt64(v)
+    }
+
     func integer(_ k: String) throws -> Int {
         let d = try number(k)
         guard d == d.rounded(), abs(d) < 1e15 else { throw fail(k, "must be an integer, got \(d)") }

@@ -67,7 +67,7 @@ public struct NormalLaw: Sendable, Equatable {
     }
 }
 
-/// The scheme of a JKO run.
+/// The discretisation of a JKO run: which ``JKOScheme`` steps it, with what options.
 ///
 /// Mapping from an experiment spec's `jko` section: `scheme = particle` with `transport = exact`
 /// is `.particle(ParticleJKOOptions(transport: .exact))`; `transport = sinkhorn` with `epsilon`
@@ -75,7 +75,7 @@ public struct NormalLaw: Sendable, Equatable {
 /// `points_per_axis` is `.grid(RegularGrid(...), GridJKOOptions(blur: epsilon))`: the grid scheme
 /// is entropic by construction, `epsilon` (when given) is its blur `gamma`, and without it the
 /// default blur applies (``GridJKO/defaultBlur(grid:tau:beta:)``).
-public enum JKOScheme: Sendable {
+public enum JKODiscretization: Sendable {
     /// Lagrangian: particles, any `D`.
     case particle(ParticleJKOOptions)
     /// Eulerian: a density on a grid, `D <= 3`.
@@ -89,7 +89,7 @@ public struct JKORunSettings: Sendable {
     /// The number of steps.
     public var steps: Int
     /// The scheme and its options.
-    public var scheme: JKOScheme
+    public var scheme: JKODiscretization
     /// Grid scheme only (and `beta` finite): compute the Gibbs measure `rho*` first and report
     /// `W2(rho_k, rho*)` in ``JKOStepReport/distanceToStationary`` every ``stationaryDistanceEvery`` steps.
     public var trackStationaryDistance: Bool
@@ -107,7 +107,7 @@ public struct JKORunSettings: Sendable {
     /// own mean and deviations.
     public var oracle: OrnsteinUhlenbeckOracle?
 
-    public init(tau: Double, steps: Int, scheme: JKOScheme, trackStationaryDistance: Bool = false,
+    public init(tau: Double, steps: Int, scheme: JKODiscretization, trackStationaryDistance: Bool = false,
                 stationaryDistanceEvery: Int = 1, stationaryDistanceTolerance: Double = 1e-6,
                 gibbs: GibbsOptions = GibbsOptions(), oracle: OrnsteinUhlenbeckOracle? = nil) {
         self.tau = tau
@@ -222,33 +222,18 @@ public struct JKORunner: Sendable {
             report.gaussianW2ToExactFlow = gaussianW2Diagonal(mean1: report.mean, standardDeviation1: report.variance.map { $0.squareRoot() },
                                                               mean2: exactMean, standardDeviation2: exactDeviation)
         }
-        var reports = [JKOStepReport]()
-        reports.reserveCapacity(settings.steps + 1)
-
         switch settings.scheme {
         case .particle(let options):
-            guard case .particles(var particles) = initial else {
+            guard case .particles(let particles) = initial else {
                 throw GradientFlowsError.unsupported("the particle scheme starts from particles, not from a grid density")
             }
             var scheme = try ParticleJKO(energy: energy, tau: settings.tau, options: options)
-            var report = scheme.initialReport(particles)
-            try Self.requireFiniteEnergy(report)
-            annotate(&report)
-            reports.append(report)
-            progress?(report, .particles(particles))
-            for k in stride(from: 1, through: settings.steps, by: 1) {
-                phase?(.step(k))
-                let step = try scheme.step(from: particles, index: k)
-                particles = step.particles
-                report = step.report
-                annotate(&report)
-                reports.append(report)
-                progress?(report, .particles(particles))
-            }
-            return JKORunResult(reports: reports, final: .particles(particles), stationary: nil, gridBlur: nil)
+            let (reports, final) = try Self.run(&scheme, from: particles, steps: settings.steps, annotate: { r, _ in annotate(&r) },
+                                                wrap: JKOState.particles, progress: progress, phase: phase)
+            return JKORunResult(reports: reports, final: .particles(final), stationary: nil, gridBlur: nil)
 
         case .grid(let grid, let options):
-            guard case .density(var density) = initial else {
+            guard case .density(let density) = initial else {
                 throw GradientFlowsError.unsupported("the grid scheme starts from a grid density, not from particles")
             }
             guard density.grid == grid else {
@@ -262,32 +247,51 @@ public struct JKORunner: Sendable {
                 stationary = try GibbsFixedPoint.solve(energy: energy, grid: grid, options: settings.gibbs)
                 distance = try GridWassersteinDistance(grid: grid, tolerance: settings.stationaryDistanceTolerance)
             }
-            func track(_ report: inout JKOStepReport, _ density: GridDensity, force: Bool) throws {
-                guard let target = stationary?.density, distance != nil else { return }
-                if force || report.step % settings.stationaryDistanceEvery == 0 {
+            let steps = settings.steps, every = settings.stationaryDistanceEvery
+            // The grid scheme's extra report: W2 to the Gibbs measure, at the initial and final
+            // states and every `every` steps.
+            func annotateGrid(_ report: inout JKOStepReport, _ density: GridDensity) throws {
+                annotate(&report)
+                guard let target = stationary?.density, var d = distance else { return }
+                if report.step == 0 || report.step == steps || report.step % every == 0 {
                     phase?(.distanceToStationary(report.step))
-                    report.distanceToStationary = try distance!.distance(density, target).w2
+                    report.distanceToStationary = try d.distance(density, target).w2
+                    distance = d
                 }
             }
-            var report = scheme.initialReport(density)
-            try Self.requireFiniteEnergy(report)
-            annotate(&report)
-            try track(&report, density, force: true)
-            reports.append(report)
-            progress?(report, .density(density))
-            for k in stride(from: 1, through: settings.steps, by: 1) {
-                phase?(.step(k))
-                let step = try scheme.step(from: density, index: k)
-                density = step.density
-                report = step.report
-                annotate(&report)
-                try track(&report, density, force: k == settings.steps)
-                reports.append(report)
-                progress?(report, .density(density))
-            }
-            return JKORunResult(reports: reports, final: .density(density), stationary: stationary,
+            let (reports, final) = try Self.run(&scheme, from: density, steps: steps, annotate: annotateGrid,
+                                                wrap: JKOState.density, progress: progress, phase: phase)
+            return JKORunResult(reports: reports, final: .density(final), stationary: stationary,
                                 gridBlur: (scheme.blur, scheme.blurDiffusion, scheme.blurIsCompensated))
         }
+    }
+
+    /// The one run loop of every scheme: the initial report (its energy must be finite), then
+    /// `steps` steps, each report annotated (oracle distances, distance to `rho*`) and passed to
+    /// `progress` with the state.
+    static func run<Scheme: JKOScheme>(_ scheme: inout Scheme, from initial: Scheme.State, steps: Int,
+                                       annotate: (inout JKOStepReport, Scheme.State) throws -> Void,
+                                       wrap: (Scheme.State) -> JKOState,
+                                       progress: ((JKOStepReport, JKOState) -> Void)?,
+                                       phase: ((JKORunPhase) -> Void)?) throws -> (reports: [JKOStepReport], final: Scheme.State) {
+        var reports = [JKOStepReport]()
+        reports.reserveCapacity(steps + 1)
+        var state = initial
+        var report = scheme.initialReport(state)
+        try requireFiniteEnergy(report)
+        try annotate(&report, state)
+        reports.append(report)
+        progress?(report, wrap(state))
+        for k in stride(from: 1, through: steps, by: 1) {
+            phase?(.step(k))
+            let step = try scheme.advance(from: state, index: k)
+            state = step.state
+            report = step.report
+            try annotate(&report, state)
+            reports.append(report)
+            progress?(report, wrap(state))
+        }
+        return (reports, state)
     }
 
     /// A run cannot start from a state whose energy is infinite or NaN (parameters near the top

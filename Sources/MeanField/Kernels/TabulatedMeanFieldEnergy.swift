@@ -1,5 +1,4 @@
 import GradientFlows
-import MeanField
 import Wasserstein
 
 /// The smooth mean-field energy `G(rho) = R(rho) + (lambda/2) int |theta|^2 d rho` of a
@@ -37,20 +36,16 @@ public struct TabulatedMeanFieldEnergy: Energy {
 
     /// Tabulates `energy` on `points`.
     ///
-    /// - Throws: ``ExperimentError/invalidSetting(name:reason:)`` for an empty or ragged point
-    ///   array, non-finite coordinates, or more than ``maximumCount`` points.
+    /// - Throws: ``MeanFieldError/invalidSetting(key:value:requirement:)`` naming the tabulated
+    ///   points for an empty or ragged array, non-finite coordinates, or more than ``maximumCount`` points.
     public init(energy: MeanFieldEnergy, points: [Double]) throws {
         let D = energy.dimension
-        guard !points.isEmpty, points.count % D == 0 else {
-            throw ExperimentError.invalidSetting(name: "tabulated points", reason: "need a non-empty N x \(D) array, got \(points.count) values")
-        }
-        guard points.allSatisfy(\.isFinite) else {
-            throw ExperimentError.invalidSetting(name: "tabulated points", reason: "must be finite")
-        }
+        try require(!points.isEmpty && points.count % D == 0, .points, "\(points.count) values",
+                    "need a non-empty N x \(D) array")
+        try requireFinite(points, .points)
         let n = points.count / D
-        guard n <= Self.maximumCount else {
-            throw ExperimentError.invalidSetting(name: "tabulated points", reason: "at most \(Self.maximumCount) points (the table takes 8 N^2 bytes), got \(n)")
-        }
+        try require(n <= Self.maximumCount, .points, "\(n) points",
+                    "at most \(Self.maximumCount) (the table takes 8 N^2 bytes)")
         self.base = energy
         self.points = points
         self.count = n
