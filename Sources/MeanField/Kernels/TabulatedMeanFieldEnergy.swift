@@ -36,15 +36,15 @@ public struct TabulatedMeanFieldEnergy: Energy {
 
     /// Tabulates `energy` on `points`.
     ///
-    /// - Throws: ``MeanFieldError/invalidSetting(key:value:requirement:)`` naming the tabulated
+    /// - Throws: ``MeanFieldError/invalidSetting(parameter:value:requirement:)`` naming the tabulated
     ///   points for an empty or ragged array, non-finite coordinates, or more than ``maximumCount`` points.
     public init(energy: MeanFieldEnergy, points: [Double]) throws {
         let D = energy.dimension
-        try require(!points.isEmpty && points.count % D == 0, .points, "\(points.count) values",
+        try require(!points.isEmpty && points.count % D == 0, .tabulatedPoints, "\(points.count) values",
                     "need a non-empty N x \(D) array")
-        try requireFinite(points, .points)
+        try requireFinite(points, .tabulatedPoints)
         let n = points.count / D
-        try require(n <= Self.maximumCount, .points, "\(n) points",
+        try require(n <= Self.maximumCount, .tabulatedPoints, "\(n) points",
                     "at most \(Self.maximumCount) (the table takes 8 N^2 bytes)")
         self.base = energy
         self.points = points

@@ -65,6 +65,8 @@ public enum MeanFieldParameter: String, Sendable, CaseIterable {
     case direction = "direction"
     /// `ReducedInitialLaw.Nodes`: the quantisation nodes per axis.
     case quantisationNodes = "quantisation nodes"
+    /// The points of a `TabulatedMeanFieldEnergy`.
+    case tabulatedPoints = "tabulated points"
 }
 
 /// The errors of the mean-field layer.
