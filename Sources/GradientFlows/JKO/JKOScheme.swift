@@ -8,7 +8,7 @@ import Wasserstein
 /// ``JKORunner`` runs every scheme through one generic loop, and a new discretisation only has
 /// to say how it reports a state and how it steps.
 public protocol JKOScheme {
-    /// The discrete law the scheme moves: a ``PointCloud`` of particles or a ``GridDensity``.
+    /// The discrete law the scheme moves: a `PointCloud` of particles or a ``GridDensity``.
     associatedtype State
 
     /// The step `tau > 0`.
