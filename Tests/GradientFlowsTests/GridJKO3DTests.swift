@@ -8,61 +8,11 @@ import Glibc
 import Darwin
 #endif
 
-/// The grid scheme in `D = 3`: the three-pass kernel, the Gaussian one-step oracle, the product
+/// The grid scheme in `D = 3` (the three-pass kernel is tested in SeparableGridGeometryTests): the Gaussian one-step oracle, the product
 /// structure (a separable problem on a 3-D grid is the product of its 2-D and 1-D solutions) and
 /// the Gibbs point. Grids are small (debug builds run the kernel unoptimised).
 @Suite("Grid JKO in 3-D")
 struct GridJKO3DTests {
-    /// The three rotating passes against the dense `O(N^2)` sum over all pairs of points, per
-    /// entry to 1e-12 of max |K v| (rounding and taps below 1e-40 only). Axis lengths differ and
-    /// are not multiples of 16 or 2, so every blocking remainder of every pass runs; gamma spans
-    /// an interior window, one wider than the grid (clamped taps) and one in between.
-    @Test("apply equals the dense Gaussian sum on small 3-D grids",
-          arguments: [[8, 9, 10], [11, 8, 9], [9, 13, 8]], [0.02, 0.3, 50.0])
-    func matchesDenseSum(points: [Int], gamma: Double) throws {
-        let grid = try RegularGrid(lowerBounds: [-1, -0.5, 0], upperBounds: [1, 1.5, 0.8], pointsPerAxis: points)
-        var rng = Xoshiro256StarStar(seed: UInt64(grid.count) &* 31 &+ UInt64(gamma * 1000))
-        let v = (0 ..< grid.count).map { _ in Double(rng.next() >> 11) / Double(1 << 53) - 0.3 }
-        let kernel = SeparableGaussianKernel(grid: grid, gamma: gamma)
-        var out = [Double](repeating: .nan, count: grid.count)
-        var scratch = [Double](repeating: .nan, count: grid.count)
-        v.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer { op in scratch.withUnsafeMutableBufferPointer { sp in
-            kernel.apply(vp, into: op, scratch: sp) } } }
-        let reference = SeparableGaussianKernelTests.denseApply(grid, gamma: gamma, v)
-        let scale = reference.map(abs).max()!
-        let worst = zip(out, reference).map { abs($0 - $1) }.max()!
-        #expect(worst <= 1e-12 * scale, "max |apply - dense| = \(worst), max |dense| = \(scale)")
-    }
-
-    /// The log-domain kernel's three passes against `log` of the dense sum, for values spanning
-    /// 600 orders of magnitude between neighbours' exponents (kernel mode would overflow): the
-    /// dense reference is evaluated by a shifted sum per output, so it is exact to rounding; bound
-    /// 1e-11 absolute on the logarithm.
-    @Test("log-domain apply equals log of the dense sum in 3-D")
-    func logDomainMatchesDense() throws {
-        let grid = try RegularGrid(lowerBounds: [0, 0, 0], upperBounds: [1, 2, 1.5], pointsPerAxis: [9, 10, 8])
-        var rng = Xoshiro256StarStar(seed: 77)
-        let logV = (0 ..< grid.count).map { _ in (Double(rng.next() >> 11) / Double(1 << 53) - 0.5) * 1400 }
-        let gamma = 0.2
-        let kernel = LogDomainGaussianKernel(grid: grid, gamma: gamma)
-        var out = [Double](repeating: .nan, count: grid.count)
-        var scratch = [Double](repeating: .nan, count: grid.count)
-        logV.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer { op in scratch.withUnsafeMutableBufferPointer { sp in
-            kernel.apply(vp, into: op, scratch: sp) } } }
-        let x = grid.points
-        for i in 0 ..< grid.count {
-            var terms = [Double]()
-            for j in 0 ..< grid.count {
-                var r2 = 0.0
-                for a in 0 ..< 3 { let e = x[3 * i + a] - x[3 * j + a]; r2 += e * e }
-                terms.append(logV[j] - r2 / gamma)
-            }
-            let m = terms.max()!
-            let reference = m + log(terms.reduce(0) { $0 + exp($1 - m) })
-            #expect(abs(out[i] - reference) < 1e-11, "entry \(i): \(out[i]) vs \(reference)")
-        }
-    }
-
     /// The OU oracle of the 1-D and 2-D tests (GridJKOTests.oneStep) on a 3-D grid, two steps:
     /// per axis and step, the mean follows the exact JKO recursion (entropic OT separates the
     /// means), the deviation the entropic Gaussian step in closed form, and the exact JKO step to

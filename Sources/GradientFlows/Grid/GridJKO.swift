@@ -126,17 +126,18 @@ public struct GridJKO {
     /// `1/beta' = 1/beta - gamma/(4 tau)` when compensated.
     public let effectiveInverseTemperature: Double?
 
-    private let kernel: SeparableGaussianKernel
+    // The grid as an entropic geometry, kernel taps truncated at 1e-40 (the steps move mass by a
+    // few sqrt(gamma); the windows are 2.7 times shorter than at 1e-300).
+    private let geometry: SeparableGridGeometry
     private let points: [Double]
-    // Warm start: the scaling u of the previous solve.
-    private var warmLogU: [Double]?
-    // Set once the kernel-mode iteration has left its range: later steps go straight to the log domain.
-    private var useLogDomain = false
-    private let logKernel: LogDomainGaussianKernel
+    // Warm start: the source potential of the previous proximal solve.
+    private var warmPotential: [Double]?
+    // Cleared once kernel mode has left its range: later solves go straight to the log domain.
+    private var kernelMode = true
     // Psi at the last density of the implicit loop, reused as Psi(rho_k) by the next step.
     private var cachedFirstVariation: (masses: [Double], potential: [Double])?
-    // OT_gamma(rho, rho) of the last density, for the step distance.
-    private var selfCache: (masses: [Double], value: Double, scaling: [Double])?
+    // OT_gamma(rho, rho) of the last density and its potential, for the step distance.
+    private var selfCache: (masses: [Double], value: Double, potential: [Double])?
 
     /// The default blur: `max(h_max^2, tau / beta)`, or `h_max^2` without entropy (`beta = nil`).
     public static func defaultBlur(grid: RegularGrid, tau: Double, beta: Double?) -> Double {
@@ -198,9 +199,8 @@ public struct GridJKO {
         self.blurDiffusion = kappa
         self.blurIsCompensated = compensated
         self.effectiveInverseTemperature = effective
-        self.kernel = SeparableGaussianKernel(grid: grid, gamma: gamma)
-        self.logKernel = LogDomainGaussianKernel(grid: grid, gamma: gamma)
-        self.useLogDomain = options.logDomain
+        self.geometry = try grid.sinkhornGeometry(kernelTruncation: 1e-40)
+        self.kernelMode = !options.logDomain
         self.points = grid.points
     }
 
@@ -252,8 +252,8 @@ public struct GridJKO {
         }
         energyTime += clock.now - t0
 
-        var logU = warmLogU ?? [Double](repeating: 0, count: n)
-        var logV = [Double](repeating: 0, count: n)
+        var sourcePotential = warmPotential
+        var crossValue = 0.0
         var rho = q
         var iterations = 0, solves = 0
         var converged = true
@@ -265,12 +265,13 @@ public struct GridJKO {
         var outerConverged = false
         for outer in 0 ..< outerCap {
             t0 = clock.now
-            let run = try solveProximalStep(q: q, potential: potential, theta: theta, sigma: sigma, logU: &logU)
+            let run = try solveProximalStep(q: q, potential: potential, theta: theta, warm: sourcePotential)
             transportTime += clock.now - t0
             iterations += run.iterations
             solves += 1
             residual = run.residual
-            logV = run.logV
+            sourcePotential = run.f
+            crossValue = run.cross
             if !run.converged { converged = false }
             let next = run.rho
             var change = 0.0
@@ -293,10 +294,10 @@ public struct GridJKO {
             for i in 0 ..< n { potential[i] += damping * (updated[i] - potential[i]) }
         }
         if !outerConverged { converged = false }
-        warmLogU = logU
+        warmPotential = sourcePotential
 
         t0 = clock.now
-        let (w2, _) = try stepDistance(next: rho, previous: q, logU: logU, logV: logV)
+        let (w2, _) = try stepDistance(next: rho, previous: q, cross: crossValue)
         transportTime += clock.now - t0
 
         let next = GridDensity(trusted: grid, masses: rho)
@@ -322,167 +323,38 @@ public struct GridJKO {
         }
     }
 
-    /// The scalings left the range of kernel mode.
-    private struct RangeExceeded: Error {}
-
-    /// One proximal step for a frozen potential: kernel mode, or the log domain once kernel mode
-    /// has failed (or failed before). `logU` is warm-started in and out; returns the new density
-    /// `rho = u (K v)` (exact mass) and `log v`.
-    private mutating func solveProximalStep(q: [Double], potential: [Double], theta: Double, sigma: Double,
-                                            logU: inout [Double]) throws -> (rho: [Double], logV: [Double], iterations: Int, residual: Double, converged: Bool) {
+    /// One proximal step for a frozen potential `V`: the engine's ``MarginalUpdate/proximal(theta:potential:)``
+    /// update on the grid geometry, column marginal `q`, reference `a` uniform of the mass of `q`,
+    /// `phi = -2 tau (V - min V)` (the JKO step `min OT_gamma(rho, q) + 2 tau F(rho)` with
+    /// `U = 2 tau V`, `lambda = 2 tau / beta'`; `log a` and `min V` are constants, absorbed by
+    /// the mass). Kernel mode while the scalings stay in range (see ``EntropicSinkhorn``).
+    ///
+    /// Returns the new density `rho = P 1` (the mass of `q` to round-off), the source potential
+    /// (the next warm start) and the cross term `OT_gamma(rho, q) = <rho, T(g)> + <q, g>` of the
+    /// step distance (the dual value with reference `rho (x) q`).
+    private mutating func solveProximalStep(q: [Double], potential: [Double], theta: Double, warm: [Double]?) throws
+        -> (rho: [Double], f: [Double], cross: Double, iterations: Int, residual: Double, converged: Bool) {
         var vMin = Double.infinity
         for p in potential { vMin = min(vMin, p) }
         guard vMin.isFinite else { throw WassersteinError.solverFailure("the first variation is not finite on the grid") }
-        // log A_i = -theta sigma (V_i - min V): constant factors only rescale u against v.
-        let logA = potential.map { -theta * sigma * ($0 - vMin) }
-        if !useLogDomain {
-            var trial = logU
-            do {
-                let r = try kernelSinkhorn(q: q, logA: logA, theta: theta, logU: &trial)
-                logU = trial
-                return r
-            } catch is RangeExceeded {
-                useLogDomain = true
-            }
-        }
-        return try logSinkhorn(q: q, logA: logA, theta: theta, logU: &logU)
-    }
-
-    /// Generalised Sinkhorn iterations in kernel mode (two separable convolutions per iteration).
-    /// Throws ``RangeExceeded`` when a scaling over- or underflows where mass lives.
-    private func kernelSinkhorn(q: [Double], logA: [Double], theta: Double,
-                                logU: inout [Double]) throws -> (rho: [Double], logV: [Double], iterations: Int, residual: Double, converged: Bool) {
         let n = q.count
-        var u = [Double](repeating: 0, count: n)
-        for i in 0 ..< n {
-            u[i] = exp(logU[i])
-            guard u[i].isFinite, u[i] > 1e-280 || logU[i] == -.infinity else { throw RangeExceeded() }
-        }
-        var v = [Double](repeating: 0, count: n)
-        var z = [Double](repeating: 0, count: n)
-        var ku = [Double](repeating: 0, count: n)
-        var contribution = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
-        let exponent = theta - 1
-        // Without entropy (theta = 1) the u-update does not depend on z: two plain iterations solve it.
-        var relaxation = theta == 1 ? 1 : options.relaxation
-        var residual = Double.infinity
-        var previousResidual = Double.infinity
-        var increases = 0
-        var iterations = 0
-        func halfSteps() throws {
-            // v = q / (K u), z = K v; K u must stay representable where q has mass.
-            u.withUnsafeBufferPointer { up in ku.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
-                kernel.apply(up, into: kp, scratch: sp) } } }
-            for j in 0 ..< n {
-                if q[j] > 0 {
-                    guard ku[j] > 1e-280, ku[j].isFinite else { throw RangeExceeded() }
-                    v[j] = q[j] / ku[j]
-                } else {
-                    v[j] = 0
-                }
-            }
-            v.withUnsafeBufferPointer { vp in z.withUnsafeMutableBufferPointer { zp in scratch.withUnsafeMutableBufferPointer { sp in
-                kernel.apply(vp, into: zp, scratch: sp) } } }
-        }
-        while iterations < options.maxIterations {
-            iterations += 1
-            try halfSteps()
-            // The proximal update u_new = A z^(theta - 1), the optimality residual
-            // sum_i z_i |u_i - u_new_i| = ||rho - prox(K v)||_1, and the (over-relaxed) next u,
-            // u <- u^(1 - omega) u_new^omega, in the log domain.
-            let omega = relaxation
-            z.withUnsafeBufferPointer { zp in logA.withUnsafeBufferPointer { ap in
-                u.withUnsafeMutableBufferPointer { up in logU.withUnsafeMutableBufferPointer { lp in
-                    contribution.withUnsafeMutableBufferPointer { cp in
-                        Parallel.forEachChunk(count: n, minimumChunk: 4096) { range in
-                            for i in range {
-                                let zi = zp[i]
-                                guard zi > 0 else {
-                                    cp[i] = 0
-                                    up[i] = 0
-                                    lp[i] = -.infinity
-                                    continue
-                                }
-                                let logNew = ap[i] + exponent * log(zi)
-                                let uNew = exp(logNew)
-                                cp[i] = zi * abs(up[i] - uNew)
-                                let logNext = lp[i].isFinite ? lp[i] + omega * (logNew - lp[i]) : logNew
-                                lp[i] = logNext
-                                up[i] = omega == 1 ? uNew : exp(logNext)
-                            }
-                        }
-                    }
-                } }
-            } }
-            residual = 0
-            for c in contribution { residual += c }
-            guard residual.isFinite else { throw RangeExceeded() }
-            for i in 0 ..< n where !u[i].isFinite { throw RangeExceeded() }
-            if residual <= options.tolerance { break }
-            // Safeguard: over-relaxation that keeps raising the residual is switched off.
-            if residual > previousResidual { increases += 1 } else { increases = 0 }
-            if increases >= 5 && relaxation != 1 { relaxation = 1 }
-            previousResidual = residual
-        }
-        // Make (u, v, z) consistent for the final u, so that rho = u K v has exactly the mass of q.
-        try halfSteps()
-        var rho = [Double](repeating: 0, count: n)
-        for i in 0 ..< n { rho[i] = u[i] * z[i] }
-        let logV = v.map { $0 > 0 ? log($0) : -.infinity }
-        return (rho, logV, iterations, residual, residual <= options.tolerance)
-    }
-
-    /// The same iteration with every scaling kept as a logarithm and the kernel applied by
-    /// log-sum-exp passes: slower, but valid for any dynamic range (no entropy, large beta,
-    /// small blur).
-    private func logSinkhorn(q: [Double], logA: [Double], theta: Double,
-                             logU: inout [Double]) throws -> (rho: [Double], logV: [Double], iterations: Int, residual: Double, converged: Bool) {
-        let n = q.count
-        let logQ = q.map { $0 > 0 ? log($0) : -.infinity }
-        var logKu = [Double](repeating: 0, count: n)
-        var logV = [Double](repeating: 0, count: n)
-        var logZ = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
-        let exponent = theta - 1
-        // Without entropy (theta = 1) the u-update does not depend on z: two plain iterations solve it.
-        var relaxation = theta == 1 ? 1 : options.relaxation
-        var residual = Double.infinity
-        var previousResidual = Double.infinity
-        var increases = 0
-        var iterations = 0
-        func halfSteps() {
-            logU.withUnsafeBufferPointer { up in logKu.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
-                logKernel.apply(up, into: kp, scratch: sp) } } }
-            for j in 0 ..< n { logV[j] = logQ[j] == -.infinity ? -.infinity : logQ[j] - logKu[j] }
-            logV.withUnsafeBufferPointer { vp in logZ.withUnsafeMutableBufferPointer { zp in scratch.withUnsafeMutableBufferPointer { sp in
-                logKernel.apply(vp, into: zp, scratch: sp) } } }
-        }
-        while iterations < options.maxIterations {
-            iterations += 1
-            halfSteps()
-            residual = 0
-            let omega = relaxation
-            for i in 0 ..< n {
-                guard logZ[i] > -.infinity else { logU[i] = -.infinity; continue }
-                let logNew = logA[i] + exponent * logZ[i]
-                residual += abs(exp(logZ[i] + logU[i]) - exp(logZ[i] + logNew))
-                logU[i] = logU[i] > -.infinity ? logU[i] + omega * (logNew - logU[i]) : logNew
-            }
-            // A transient overflow of u z (far from the fixed point) is not a failure; NaN is.
-            guard !residual.isNaN else {
-                throw WassersteinError.solverFailure("grid JKO: the log-domain Sinkhorn iteration produced a non-finite residual")
-            }
-            if residual <= options.tolerance { break }
-            if residual > previousResidual { increases += 1 } else { increases = 0 }
-            if increases >= 5 && relaxation != 1 { relaxation = 1 }
-            previousResidual = residual
-        }
-        if !residual.isFinite { residual = .greatestFiniteMagnitude }
-        halfSteps()
-        var rho = [Double](repeating: 0, count: n)
-        for i in 0 ..< n { rho[i] = logZ[i] > -.infinity && logU[i] > -.infinity ? exp(logU[i] + logZ[i]) : 0 }
-        return (rho, logV, iterations, residual, residual <= options.tolerance)
+        let mass = q.reduce(0, +)
+        let a = [Double](repeating: mass / Double(n), count: n)
+        let phi = potential.map { -2 * tau * ($0 - vMin) }
+        let problem = try EntropicProblem.proximal(a: a, b: q, theta: theta, potential: phi)
+        let parameters = try EntropicParameters(epsilon: blur, tolerance: options.tolerance, maxIterations: options.maxIterations,
+                                                scaling: .none, overRelaxation: .fixed(options.relaxation))
+        var driver = try EntropicSinkhorn(geometry: geometry, problem: problem, parameters: parameters)
+        driver.usesKernelMode = kernelMode
+        if let warm, warm.count == n { try driver.warmStart(f: warm, g: [Double](repeating: 0, count: n)) }
+        let output = try driver.solve()
+        kernelMode = driver.usesKernelMode
+        let rho = driver.rowMarginal()
+        // T(g)_i = f_i + eps log(a_i / rho_i), from rho_i = a_i exp((f_i - T(g)_i) / eps).
+        var cross = 0.0
+        for i in 0 ..< n where rho[i] > 0 { cross += rho[i] * (output.f[i] + blur * log(a[i] / rho[i])) }
+        for j in 0 ..< n where q[j] > 0 { cross += q[j] * output.g[j] }
+        return (rho, output.f, cross, output.iterations, output.marginalError, output.converged)
     }
 
     /// `W2(rho_{k+1}, rho_k)` estimated by the debiased divergence
@@ -495,25 +367,23 @@ public struct GridJKO {
     /// distance between the two lattice measures behaves like `sqrt(h delta)` rather than `delta`
     /// (mass moves by whole cells), 2% too large on the oracle at `h = 0.045`, while `S_gamma`
     /// matches the continuous `W2` to 0.2% there.
-    private mutating func stepDistance(next: [Double], previous: [Double], logU: [Double], logV: [Double]) throws -> (w2: Double, iterations: Int) {
-        var cross = 0.0
-        for i in 0 ..< next.count where next[i] > 0 && logU[i] > -.infinity { cross += next[i] * (logU[i] - log(next[i])) }
-        for j in 0 ..< previous.count where previous[j] > 0 && logV[j] > -.infinity { cross += previous[j] * (logV[j] - log(previous[j])) }
-        cross *= blur
+    private mutating func stepDistance(next: [Double], previous: [Double], cross: Double) throws -> (w2: Double, iterations: Int) {
         var iterations = 0
-        func selfValue(_ masses: [Double]) throws -> Double {
-            if let hit = selfCache, hit.masses == masses { return hit.value }
-            var w = selfCache?.scaling ?? [Double](repeating: 1, count: masses.count)
-            let r = try GridTransport.symmetric(masses, kernel: kernel, u: &w, tolerance: options.tolerance, maxIterations: options.maxIterations)
-            iterations += r.iterations
-            return r.value
+        let parameters = try EntropicParameters(epsilon: blur, tolerance: options.tolerance, maxIterations: options.maxIterations)
+        var previousSelf: Double
+        if let hit = selfCache, hit.masses == previous {
+            previousSelf = hit.value
+        } else {
+            let r = try GridTransport.selfTransport(previous, geometry: geometry, parameters: parameters,
+                                                    warm: selfCache?.potential, kernelMode: &kernelMode)
+            iterations += r.output.iterations
+            previousSelf = r.output.regularizedCost
         }
-        let previousSelf = try selfValue(previous)
-        var w = selfCache?.scaling ?? [Double](repeating: 1, count: next.count)
-        let r = try GridTransport.symmetric(next, kernel: kernel, u: &w, tolerance: options.tolerance, maxIterations: options.maxIterations)
-        iterations += r.iterations
-        selfCache = (next, r.value, w)
-        let s = cross - 0.5 * (previousSelf + r.value)
+        let r = try GridTransport.selfTransport(next, geometry: geometry, parameters: parameters,
+                                                warm: selfCache?.potential, kernelMode: &kernelMode)
+        iterations += r.output.iterations
+        selfCache = (next, r.output.regularizedCost, r.potential)
+        let s = cross - 0.5 * (previousSelf + r.output.regularizedCost)
         return (max(s, 0).squareRoot(), iterations)
     }
 }
