@@ -32,8 +32,8 @@ struct GridJKO3DTests {
         // 19 points per axis centred on where the mean is after the two steps (0.64 m).
         let lower = mean.map { 0.8 * $0 - 9 * h }
         let grid = try RegularGrid(lowerBounds: lower, upperBounds: lower.map { $0 + 18 * h }, pointsPerAxis: [19, 19, 19])
-        var jko = try GridJKO(energy: energy, tau: tau, grid: grid, options: GridJKOOptions(blur: gamma))
-        #expect(jko.blurIsCompensated)
+        var jko = try GridJKO(energy: energy, tau: tau, grid: grid, options: GridJKOOptions(epsilon: gamma))
+        #expect(jko.entropicDiffusionIsCompensated)
         var rho = try NormalLaw(mean: mean, standardDeviation: [0.5, 0.5, 0.5]).discretized(on: grid)
         var reports = [jko.initialReport(rho)]
         for k in 1 ... 2 {
@@ -44,7 +44,7 @@ struct GridJKO3DTests {
                 let s = v0[a].squareRoot()
                 let exact = oracle.jkoStep(mean: m0[a], standardDeviation: s, tau: tau)
                 let entropic = OrnsteinUhlenbeckOracle.entropicJKOStep(lambda: lambda, betaEffective: jko.effectiveInverseTemperature!,
-                                                                       gamma: jko.blur, tau: tau, mean: m0[a], standardDeviation: s)
+                                                                       gamma: jko.epsilon, tau: tau, mean: m0[a], standardDeviation: s)
                 #expect(abs(report.mean[a] - exact.mean) < 3e-5)
                 #expect(abs(report.variance[a].squareRoot() - entropic.standardDeviation) < 3e-5)
                 #expect(abs(report.variance[a].squareRoot() - exact.standardDeviation) < 1e-2)
@@ -72,7 +72,7 @@ struct GridJKO3DTests {
         let start2 = try NormalLaw(mean: [0.5, -0.5], standardDeviation: [0.6, 0.5]).discretized(on: grid2)
         let start1 = try GridDensity(grid: grid1, masses: grid1.axes[0].map { exp(-8 * ($0 + 0.8) * ($0 + 0.8)) + 0.6 * exp(-6 * ($0 - 1.2) * ($0 - 1.2)) })
         let start3 = try GridDensity(grid: grid3, masses: grid3.tensorProduct([grid2.marginals(start2.masses)[0], grid2.marginals(start2.masses)[1], start1.masses]))
-        let options = GridJKOOptions(blur: gamma, tolerance: 1e-12)
+        let options = GridJKOOptions(epsilon: gamma, tolerance: 1e-12)
         var jko3 = try GridJKO(energy: FreeEnergy.ornsteinUhlenbeck(dimension: 3, lambda: lambda, beta: beta), tau: tau, grid: grid3, options: options)
         var jko2 = try GridJKO(energy: FreeEnergy.ornsteinUhlenbeck(dimension: 2, lambda: lambda, beta: beta), tau: tau, grid: grid2, options: options)
         var jko1 = try GridJKO(energy: FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: lambda, beta: beta), tau: tau, grid: grid1, options: options)

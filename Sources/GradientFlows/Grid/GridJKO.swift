@@ -24,16 +24,17 @@ public enum InteractionTreatment: Sendable, Equatable {
 
 /// Options of the grid JKO scheme.
 public struct GridJKOOptions: Sendable, Equatable {
-    /// The entropic blur `gamma` (units of the cost, `|x - y|^2`); `nil` picks
-    /// `max(h_max^2, tau / beta)` with an entropy term and `h_max^2` without (``GridJKO/defaultBlur(grid:tau:beta:)``).
-    public var blur: Double?
+    /// The entropic regularisation `epsilon` (`gamma` in the notes below, the blur) (units of the cost, `|x - y|^2`); `nil` picks
+    /// `max(h_max^2, tau / beta)` with an entropy term and `h_max^2` without (``GridJKO/defaultEpsilon(grid:tau:beta:)``).
+    public var epsilon: Double?
     /// Subtract the blur's extra diffusion `gamma / (4 tau)` from `1/beta` (requires an entropy
     /// term with `gamma / (4 tau) < 1/beta`). See ``GridJKO``.
-    public var compensateBlur: Bool
+    public var compensateEntropicDiffusion: Bool
     /// The treatment of `rho`-dependent first variations.
     public var interaction: InteractionTreatment
     /// Stop the generalised Sinkhorn iteration when the `L1` optimality residual
-    /// `sum_i |rho_i - prox_i|` is at most this.
+    /// `sum_i |rho_i - prox_i|` is at most this times the mass of the density (the engine's
+    /// meaning of tolerance, ``EntropicParameters/tolerance``; densities of mass 1 as before).
     public var tolerance: Double
     /// Iteration cap of one generalised Sinkhorn run (reported, not thrown, when hit).
     public var maxIterations: Int
@@ -46,10 +47,10 @@ public struct GridJKOOptions: Sendable, Equatable {
     /// double range (no entropy, very large beta, tiny blur), staying there for later steps.
     public var logDomain: Bool
 
-    public init(blur: Double? = nil, compensateBlur: Bool = true, interaction: InteractionTreatment = .implicit,
+    public init(epsilon: Double? = nil, compensateEntropicDiffusion: Bool = true, interaction: InteractionTreatment = .implicit,
                 tolerance: Double = 1e-10, maxIterations: Int = 20_000, relaxation: Double = 1.8, logDomain: Bool = false) {
-        self.blur = blur
-        self.compensateBlur = compensateBlur
+        self.epsilon = epsilon
+        self.compensateEntropicDiffusion = compensateEntropicDiffusion
         self.interaction = interaction
         self.tolerance = tolerance
         self.maxIterations = maxIterations
@@ -71,7 +72,8 @@ public struct GridJKOOptions: Sendable, Equatable {
 ///     v = rho_k / (K u),   u = prox(K v) / (K v),   prox(z)_i = A_i z_i^theta,
 ///     theta = 1 / (1 + sigma / beta'),  sigma = 2 tau / gamma,  A_i proportional to exp(-theta sigma V_i),
 ///
-/// `K v` being a separable Gaussian convolution (`SeparableGaussianKernel`). The density is read
+/// `K v` being a separable Gaussian convolution: the engine's ``MarginalUpdate/proximal(theta:potential:)``
+/// update on the grid's ``SeparableGridGeometry`` (kernel mode while the scalings stay in range). The density is read
 /// after the `v`-update, `rho = u (K v)`, so its mass is exactly that of `rho_k` (to round-off) and
 /// it is positive wherever `rho_k` reaches through the kernel. The entropy is exact for the
 /// discrete density.
@@ -86,12 +88,12 @@ public struct GridJKOOptions: Sendable, Equatable {
 /// with `c = (sqrt(gamma^2 + 16 a^2 s^2) - gamma)/4 = a s - gamma/4 + O(gamma^2)`, i.e.
 /// `lambda a - (1/beta + gamma/(4 tau)) / a + (a - s)/tau = O(gamma^2)`, the exact JKO step with
 /// `1/beta` raised by `gamma/(4 tau)` (see ``OrnsteinUhlenbeckOracle/entropicJKOStep(lambda:betaEffective:gamma:tau:mean:standardDeviation:)``).
-/// With ``GridJKOOptions/compensateBlur`` the scheme uses `1/beta' = 1/beta - gamma/(4 tau)`, which
+/// With ``GridJKOOptions/compensateEntropicDiffusion`` the scheme uses `1/beta' = 1/beta - gamma/(4 tau)`, which
 /// removes the first-order effect; what remains is `O(gamma^2)` per step. The default blur
 /// `gamma = tau / beta` (a quarter of the physical diffusion before compensation) makes that
 /// `O(tau^2)` per step, so the scheme stays first order in `tau` at a fixed time. Without an entropy
 /// term (`beta = infinity`) nothing can be compensated and the scheme carries the diffusion
-/// `gamma / (4 tau)` (``GridJKO/blurDiffusion``): keep `gamma` small against the dynamics.
+/// `gamma / (4 tau)` (``GridJKO/entropicDiffusion``): keep `gamma` small against the dynamics.
 ///
 /// **Energy decrease.** The step minimises `F' + OT_gamma(., rho_k)/(2 tau)`, not `F + W2^2/(2 tau)`;
 /// since `OT_gamma(rho, rho_k) - OT_gamma(rho_k, rho_k) = W2^2 + (gamma/2)(H(rho) - H(rho_k)) + O(gamma^2)`,
@@ -116,12 +118,12 @@ public struct GridJKO {
     public let grid: RegularGrid
     /// The options.
     public let options: GridJKOOptions
-    /// The blur `gamma` in use.
-    public let blur: Double
-    /// The extra diffusion `gamma / (4 tau)` of the blur (compensated or not, see ``blurIsCompensated``).
-    public let blurDiffusion: Double
+    /// The regularisation `epsilon` (`gamma` in the notes) in use.
+    public let epsilon: Double
+    /// The extra diffusion `gamma / (4 tau)` of the blur (compensated or not, see ``entropicDiffusionIsCompensated``).
+    public let entropicDiffusion: Double
     /// Whether the blur's diffusion is subtracted from `1/beta`.
-    public let blurIsCompensated: Bool
+    public let entropicDiffusionIsCompensated: Bool
     /// The inverse temperature used in the proximal step (`nil` for no entropy):
     /// `1/beta' = 1/beta - gamma/(4 tau)` when compensated.
     public let effectiveInverseTemperature: Double?
@@ -139,8 +141,8 @@ public struct GridJKO {
     // OT_gamma(rho, rho) of the last density and its potential, for the step distance.
     private var selfCache: (masses: [Double], value: Double, potential: [Double])?
 
-    /// The default blur: `max(h_max^2, tau / beta)`, or `h_max^2` without entropy (`beta = nil`).
-    public static func defaultBlur(grid: RegularGrid, tau: Double, beta: Double?) -> Double {
+    /// The default epsilon: `max(h_max^2, tau / beta)`, or `h_max^2` without entropy (`beta = nil`).
+    public static func defaultEpsilon(grid: RegularGrid, tau: Double, beta: Double?) -> Double {
         let h2 = grid.spacing.map { $0 * $0 }.max()!
         guard let beta else { return h2 }
         return max(h2, tau / beta)
@@ -174,19 +176,19 @@ public struct GridJKO {
             }
         }
         let beta = energy.inverseTemperature
-        let gamma = options.blur ?? GridJKO.defaultBlur(grid: grid, tau: tau, beta: beta)
+        let gamma = options.epsilon ?? GridJKO.defaultEpsilon(grid: grid, tau: tau, beta: beta)
         guard gamma > 0, gamma.isFinite else {
-            throw WassersteinError.invalidParameter(name: "blur", value: gamma, requirement: "the entropic blur gamma must be > 0 and finite")
+            throw WassersteinError.invalidParameter(name: "epsilon", value: gamma, requirement: "the entropic regularisation (blur) must be > 0 and finite")
         }
         let kappa = gamma / (4 * tau)
         var effective = beta
         var compensated = false
-        if let beta, options.compensateBlur {
+        if let beta, options.compensateEntropicDiffusion {
             let inverse = 1 / beta - kappa
             guard inverse > 0 else {
                 throw WassersteinError.invalidParameter(
-                    name: "blur", value: gamma,
-                    requirement: "its diffusion gamma/(4 tau) = \(kappa) must stay below 1/beta = \(1 / beta) to be compensated; use a finer grid, a smaller blur or a larger tau")
+                    name: "epsilon", value: gamma,
+                    requirement: "its diffusion gamma/(4 tau) = \(kappa) must stay below 1/beta = \(1 / beta) to be compensated; use a finer grid, a smaller epsilon or a larger tau")
             }
             effective = 1 / inverse
             compensated = true
@@ -195,9 +197,9 @@ public struct GridJKO {
         self.tau = tau
         self.grid = grid
         self.options = options
-        self.blur = gamma
-        self.blurDiffusion = kappa
-        self.blurIsCompensated = compensated
+        self.epsilon = gamma
+        self.entropicDiffusion = kappa
+        self.entropicDiffusionIsCompensated = compensated
         self.effectiveInverseTemperature = effective
         self.geometry = try grid.sinkhornGeometry(kernelTruncation: 1e-40)
         self.kernelMode = !options.logDomain
@@ -238,7 +240,7 @@ public struct GridJKO {
         }
         let n = grid.count
         let q = density.masses
-        let sigma = 2 * tau / blur
+        let sigma = 2 * tau / epsilon
         let theta = effectiveInverseTemperature.map { 1 / (1 + sigma / $0) } ?? 1
         var energyTime = Duration.zero, transportTime = Duration.zero
 
@@ -342,7 +344,7 @@ public struct GridJKO {
         let a = [Double](repeating: mass / Double(n), count: n)
         let phi = potential.map { -2 * tau * ($0 - vMin) }
         let problem = try EntropicProblem.proximal(a: a, b: q, theta: theta, potential: phi)
-        let parameters = try EntropicParameters(epsilon: blur, tolerance: options.tolerance, maxIterations: options.maxIterations,
+        let parameters = try EntropicParameters(epsilon: epsilon, tolerance: options.tolerance, maxIterations: options.maxIterations,
                                                 scaling: .none, overRelaxation: .fixed(options.relaxation))
         var driver = try EntropicSinkhorn(geometry: geometry, problem: problem, parameters: parameters)
         driver.usesKernelMode = kernelMode
@@ -352,7 +354,7 @@ public struct GridJKO {
         let rho = driver.rowMarginal()
         // T(g)_i = f_i + eps log(a_i / rho_i), from rho_i = a_i exp((f_i - T(g)_i) / eps).
         var cross = 0.0
-        for i in 0 ..< n where rho[i] > 0 { cross += rho[i] * (output.f[i] + blur * log(a[i] / rho[i])) }
+        for i in 0 ..< n where rho[i] > 0 { cross += rho[i] * (output.f[i] + epsilon * log(a[i] / rho[i])) }
         for j in 0 ..< n where q[j] > 0 { cross += q[j] * output.g[j] }
         return (rho, output.f, cross, output.iterations, output.marginalError, output.converged)
     }
@@ -369,7 +371,7 @@ public struct GridJKO {
     /// matches the continuous `W2` to 0.2% there.
     private mutating func stepDistance(next: [Double], previous: [Double], cross: Double) throws -> (w2: Double, iterations: Int) {
         var iterations = 0
-        let parameters = try EntropicParameters(epsilon: blur, tolerance: options.tolerance, maxIterations: options.maxIterations)
+        let parameters = try EntropicParameters(epsilon: epsilon, tolerance: options.tolerance, maxIterations: options.maxIterations)
         var previousSelf: Double
         if let hit = selfCache, hit.masses == previous {
             previousSelf = hit.value

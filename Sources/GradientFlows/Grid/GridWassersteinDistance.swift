@@ -84,6 +84,11 @@ public struct GridWassersteinDistance {
         let parameters = try EntropicParameters(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations)
         let selfA = try selfTransport(a.masses, parameters: parameters)
         let selfB = try selfTransport(b.masses, parameters: parameters)
+        if a.masses == b.masses {
+            // One density against itself: the optimal potentials are equal and the symmetric
+            // update solves the cross term (the balanced one crawls there, see EntropicEngine.solve).
+            return GridDistance(w2: 0, method: .sinkhornDivergence, converged: selfA.converged, iterations: selfA.iterations)
+        }
         var driver = try EntropicSinkhorn(geometry: geometry, problem: .balanced(a: a.masses, b: b.masses), parameters: parameters)
         driver.usesKernelMode = kernelMode
         if let warm = crossWarm { try driver.warmStart(f: warm.f, g: warm.g) }

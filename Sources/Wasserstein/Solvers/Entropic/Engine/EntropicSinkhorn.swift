@@ -450,12 +450,28 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             g = gT
             softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
             let w = switchedOff ? 1 : controller.omega
-            residual = 0
-            for i in 0 ..< n {
-                let target = (1 - theta) * fT[i] + theta * phi[i]
-                if a[i] > 0 { residual += a[i] * abs(exp((f[i] - fT[i]) / epsilon) - exp((target - fT[i]) / epsilon)) }
-                f[i] += w * (target - f[i])
+            // Per block: the targets, the residual's partial sum, the (relaxed) update.
+            var partial = [Double](repeating: 0, count: Self.blockCount(n))
+            f.withUnsafeMutableBufferPointer { fb in
+                fT.withUnsafeBufferPointer { tb in
+                    partial.withUnsafeMutableBufferPointer { rb in
+                        nonisolated(unsafe) let fp = fb.baseAddress!, tp = tb.baseAddress!, sums = rb.baseAddress!
+                        let invEps = 1 / epsilon
+                        Self.forEachBlock(count: n) { block, range in
+                            var sum = 0.0
+                            for i in range {
+                                let target = (1 - theta) * tp[i] + theta * phi[i]
+                                // a_i = 0 contributes 0 * finite.
+                                sum += a[i] * abs(entropicExp((fp[i] - tp[i]) * invEps) - entropicExp((target - tp[i]) * invEps))
+                                fp[i] += w * (target - fp[i])
+                            }
+                            sums[block] = sum
+                        }
+                    }
+                }
             }
+            residual = 0
+            for v in partial { residual += v }
             if residual.isNaN { residual = .infinity }
             if residual <= tolerance { break }
             controller.observe(residual)
@@ -480,49 +496,80 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         logSoftMin(&out, of: potential, weights: weights, epsilon: epsilon, transposed: transposed)
     }
 
-    /// The soft-min in kernel mode: `t_j = potential_j + eps log w_j`, `s = max t`,
-    /// `v_j = exp((t_j - s) / eps)` (at most 1; below `e^-708` it is 0), `out_i = -s - eps log (K v)_i`.
-    /// Returns `false` (and leaves `out` unspecified) when some `(K v)_i` is below `1e-280` or
-    /// not finite: the terms lost to underflow could then matter, and the log domain must answer.
+    /// The soft-min in kernel mode: `t_j = potential_j + eps log w_j`, `s = max t - 650 eps`,
+    /// `v_j = exp((t_j - s) / eps)` (at most `e^650 = 1e282`, so that `K v` cannot overflow for
+    /// up to `1e17` points, and the most room below; under `e^-708` it is 0),
+    /// `out_i = -s - eps log (K v)_i`.
+    ///
+    /// Returns `false` (and leaves `out` unspecified) when `(K v)_i` is not finite, or below
+    /// `1e-280` for an output that carries mass: the terms lost to underflow (at most
+    /// `N e^-708` together) could then matter, and the log domain must answer. Outputs without
+    /// mass (zero weight on the output side, or the free rows of a proximal step, where such a
+    /// row's mass `a_i (K v)_i^theta...` is negligible) get the bound `(K v)_i >= 1e-280` instead:
+    /// their value does not enter any plan entry that carries mass.
     private func kernelSoftMin(_ out: inout [Double], of potential: [Double], weights: [Double], epsilon: Double,
                                transposed: Bool) -> Bool {
         let count = potential.count
         var shift = -Double.infinity
         for j in 0 ..< count where weights[j] > -.infinity { shift = Swift.max(shift, potential[j] + epsilon * weights[j]) }
         guard shift.isFinite else { return false }
-        var v = [Double](repeating: 0, count: count)
+        shift -= 650 * epsilon
+        // Every entry is written below.
+        var v = [Double](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
         let invEps = 1 / epsilon
-        for j in 0 ..< count where weights[j] > -.infinity {
-            v[j] = entropicExp((potential[j] + epsilon * weights[j] - shift) * invEps)
+        potential.withUnsafeBufferPointer { pb in
+            weights.withUnsafeBufferPointer { wb in
+                v.withUnsafeMutableBufferPointer { vb in
+                    nonisolated(unsafe) let p = pb.baseAddress!, w = wb.baseAddress!, vp = vb.baseAddress!
+                    Self.forEachBlock(count: count) { _, range in
+                        // exp(-inf) = 0 for zero weights: no branch, so the loop vectorises.
+                        for j in range { vp[j] = entropicExp((p[j] + epsilon * w[j] - shift) * invEps) }
+                    }
+                }
+            }
         }
         v.withUnsafeBufferPointer { vb in
             out.withUnsafeMutableBufferPointer { ob in
                 geometry.applyKernel(vb, epsilon: epsilon, transposed: transposed, into: ob)
             }
         }
-        var inRange = true
+        let total = out.count
+        var failed = [Bool](repeating: false, count: Self.blockCount(total))
+        // The weights of the outputs: rows carry a (free for a proximal step), columns b.
+        var free = false
+        if case .proximal = problem.update, !transposed { free = true }
+        let massive = transposed ? problem.b : problem.a
         out.withUnsafeMutableBufferPointer { ob in
-            nonisolated(unsafe) let o = ob.baseAddress!
-            let total = ob.count
-            // One flag per chunk, combined after the parallel pass (no shared writes).
-            let chunks = Swift.max(1, Swift.min(Parallel.coreCount, total / 4096))
-            var failed = [Bool](repeating: false, count: chunks)
             failed.withUnsafeMutableBufferPointer { fb in
-                nonisolated(unsafe) let flags = fb.baseAddress!
-                Parallel.forEachChunk(count: chunks) { range in
-                    for c in range {
-                        let lo = c * total / chunks, hi = (c + 1) * total / chunks
-                        for i in lo ..< hi {
+                massive.withUnsafeBufferPointer { mb in
+                    nonisolated(unsafe) let o = ob.baseAddress!, flags = fb.baseAddress!, w = mb.baseAddress!
+                    Self.forEachBlock(count: total) { block, range in
+                        var inRange = true
+                        for i in range {
                             let k = o[i]
-                            if !(k >= 1e-280 && k <= Double.greatestFiniteMagnitude) { flags[c] = true; break }
-                            o[i] = -shift - epsilon * log(k)
+                            let carries = !free && w[i] > 0
+                            inRange = inRange && k <= Double.greatestFiniteMagnitude && (k >= 1e-280 || (!carries && k >= 0))
+                            o[i] = -shift - epsilon * entropicLog(Swift.max(k, 1e-280))
                         }
+                        flags[block] = !inRange
                     }
                 }
             }
-            inRange = !failed.contains(true)
         }
-        return inRange
+        return !failed.contains(true)
+    }
+
+    /// Entries per block of the element-wise loops: blocks are fixed, so any sum over them is
+    /// combined in the same order whatever the number of cores.
+    static var blockSize: Int { 4096 }
+
+    static func blockCount(_ count: Int) -> Int { (count + blockSize - 1) / blockSize }
+
+    /// Runs `body(block, range)` over the fixed blocks of `0 ..< count`, blocks split over the cores.
+    static func forEachBlock(count: Int, _ body: (Int, Range<Int>) -> Void) {
+        Parallel.forEachChunk(count: blockCount(count), minimumChunk: 1) { blocks in
+            for b in blocks { body(b, b * blockSize ..< Swift.min(count, (b + 1) * blockSize)) }
+        }
     }
 
     /// `out = T(potential)` (or `T^T`), with `out`'s previous values as the stabilising estimate.

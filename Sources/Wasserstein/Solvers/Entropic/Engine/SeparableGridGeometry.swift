@@ -123,8 +123,10 @@ public struct SeparableGridGeometry: SinkhornGeometry {
 
     private func convolve(_ v: UnsafeBufferPointer<Double>, taps: [[Double]], into out: UnsafeMutableBufferPointer<Double>) {
         let convolution = SeparableConvolution(pointsPerAxis: pointsPerAxis, taps: taps)
-        var scratch = [Double](repeating: 0, count: pointsPerAxis.count >= 2 ? sourceCount : 0)
-        scratch.withUnsafeMutableBufferPointer { sp in convolution.apply(v, into: out, scratch: sp) }
+        // Every entry of the scratch is written before it is read: no need to zero it.
+        let scratch = UnsafeMutableBufferPointer<Double>.allocate(capacity: pointsPerAxis.count >= 2 ? sourceCount : 0)
+        defer { scratch.deallocate() }
+        convolution.apply(v, into: out, scratch: scratch)
     }
 
     // MARK: Log domain
@@ -299,12 +301,13 @@ public struct SeparableGridGeometry: SinkhornGeometry {
         return total
     }
 
-    /// The transport cost from scalings `u = exp(F - topF)`, `v = exp(G - topG)` (at most 1), or
-    /// `nil` when the shifted plan mass `u^T K v` leaves `[1e-200, 1e200]`: the scalings that
-    /// underflowed could then matter, and the log domain must answer.
+    /// The transport cost from scalings `u = exp(F - topF + 300)`, `v = exp(G - topG + 300)` (at
+    /// most `e^300`), or `nil` when the shifted plan mass `u^T K v` leaves `[1e-250, 1e300]`: the
+    /// scalings that underflowed (below `e^-708`, at most `N e^-408` of the sum together) could
+    /// then matter, and the log domain must answer.
     private func kernelTransportCost(_ bigF: [Double], _ bigG: [Double], topF: Double, topG: Double, epsilon: Double) -> Double? {
         let count = sourceCount
-        let u = bigF.map { entropicExp($0 - topF) }, v = bigG.map { entropicExp($0 - topG) }
+        let u = bigF.map { entropicExp($0 - topF + 300) }, v = bigG.map { entropicExp($0 - topG + 300) }
         let taps = kernelTaps(epsilon: epsilon)
         var kv = [Double](repeating: 0, count: count)
         func weightedSum(_ axisTaps: [[Double]]) -> Double {
@@ -314,7 +317,7 @@ public struct SeparableGridGeometry: SinkhornGeometry {
             return sum
         }
         let mass = weightedSum(taps)
-        guard mass >= 1e-200, mass <= 1e200 else { return nil }
+        guard mass >= 1e-250, mass <= 1e300 else { return nil }
         var cost = 0.0
         for a in 0 ..< pointsPerAxis.count {
             var weighted = taps
@@ -322,7 +325,7 @@ public struct SeparableGridGeometry: SinkhornGeometry {
             for d in 0 ..< weighted[a].count { weighted[a][d] *= (h * Double(d)) * (h * Double(d)) }
             cost += weightedSum(weighted)
         }
-        let total = cost * exp(topF + topG)
+        let total = cost * exp(topF + topG - 600)
         return total.isFinite ? total : nil
     }
 
