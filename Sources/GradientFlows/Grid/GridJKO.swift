@@ -135,7 +135,11 @@ public struct GridJKO {
     // Warm start: the source potential of the previous proximal solve.
     private var warmPotential: [Double]?
     // Cleared once kernel mode has left its range: later solves go straight to the log domain.
+    // One flag for the proximal solves, one for the self terms of the step distance, whose
+    // potentials span other ranges (a self term that needs the log domain must not send the
+    // proximal solves there).
     private var kernelMode = true
+    private var selfKernelMode = true
     // Psi at the last density of the implicit loop, reused as Psi(rho_k) by the next step.
     private var cachedFirstVariation: (masses: [Double], potential: [Double])?
     // OT_gamma(rho, rho) of the last density and its potential, for the step distance.
@@ -203,6 +207,7 @@ public struct GridJKO {
         self.effectiveInverseTemperature = effective
         self.geometry = try grid.sinkhornGeometry(kernelTruncation: 1e-40)
         self.kernelMode = !options.logDomain
+        self.selfKernelMode = !options.logDomain
         self.points = grid.points
     }
 
@@ -377,12 +382,12 @@ public struct GridJKO {
             previousSelf = hit.value
         } else {
             let r = try GridTransport.selfTransport(previous, geometry: geometry, parameters: parameters,
-                                                    warm: selfCache?.potential, kernelMode: &kernelMode)
+                                                    warm: selfCache?.potential, kernelMode: &selfKernelMode)
             iterations += r.output.iterations
             previousSelf = r.output.regularizedCost
         }
         let r = try GridTransport.selfTransport(next, geometry: geometry, parameters: parameters,
-                                                warm: selfCache?.potential, kernelMode: &kernelMode)
+                                                warm: selfCache?.potential, kernelMode: &selfKernelMode)
         iterations += r.output.iterations
         selfCache = (next, r.output.regularizedCost, r.potential)
         let s = cross - 0.5 * (previousSelf + r.output.regularizedCost)

@@ -51,8 +51,10 @@ public struct GridWassersteinDistance {
     private let geometry: SeparableGridGeometry
     private var selfCache: [(masses: [Double], value: Double, potential: [Double])] = []
     private var crossWarm: (f: [Double], g: [Double])?
-    // Once kernel mode has left the range of doubles, later solves start in the log domain.
+    // Once kernel mode has left the range of doubles, later solves start in the log domain
+    // (one flag for the cross terms, one for the self terms).
     private var kernelMode = true
+    private var selfKernelMode = true
 
     /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for a non-positive
     ///   epsilon, tolerance or iteration cap.
@@ -105,7 +107,7 @@ public struct GridWassersteinDistance {
         -> (value: Double, iterations: Int, converged: Bool) {
         if let hit = selfCache.first(where: { $0.masses == masses }) { return (hit.value, 0, true) }
         let r = try GridTransport.selfTransport(masses, geometry: geometry, parameters: parameters,
-                                                warm: selfCache.last?.potential, kernelMode: &kernelMode)
+                                                warm: selfCache.last?.potential, kernelMode: &selfKernelMode)
         if selfCache.count == 2 { selfCache.removeFirst() }
         selfCache.append((masses, r.output.regularizedCost, r.output.f))
         return (r.output.regularizedCost, r.output.iterations, r.output.converged)
