@@ -83,7 +83,7 @@ struct NoisySGDGibbsExample: ParsableCommand {
             let tau = experiment.jko!.tau
             let steps = max(1, Int((experiment.horizon / tau).rounded()))
             let recordStride = max(1, Int((experiment.recordEvery / tau).rounded()))
-            let settings = JKORunSettings(tau: tau, steps: steps, scheme: .grid(grid, GridJKOOptions(blur: experiment.jko!.epsilon)),
+            let settings = JKORunSettings(tau: tau, steps: steps, scheme: .grid(grid, GridJKOOptions(epsilon: experiment.jko!.epsilon)),
                                           trackStationaryDistance: true, stationaryDistanceEvery: recordStride)
             var gridStates = [Int: GridDensity]()
             let jkoStart = clock.now

@@ -30,13 +30,13 @@ public enum ExperimentError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String { MessageText.escaped(text) }
 
     /// Runs `body` (which builds or runs a grid JKO scheme) with the library's complaint about
-    /// the entropic blur turned into a spec error naming `key`, the key that sets the blur: the
-    /// library speaks of a blur, the user wrote a spec.
+    /// the grid scheme's `epsilon` (its entropic blur) turned into a spec error naming `key`, the
+    /// key that sets it: the library names its parameter, the user wrote a spec.
     static func namingBlur<T>(key: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as WassersteinError {
-            guard case .invalidParameter(let name, _, _) = error, name == "blur" else { throw error }
+            guard case .invalidParameter(let name, _, _) = error, name == "epsilon" else { throw error }
             throw ExperimentError.invalidSpec(key: key, reason: error.description)
         }
     }

@@ -336,7 +336,7 @@ struct GuideSampleTests {
         // The spread follows the continuum limit of the scheme, the entropic JKO step with the
         // default blur gamma and the compensated beta' (measured 4e-7 off); the exact JKO step
         // differs from it by the blur's O(gamma^2) residue (6e-4 here), hence 1e-3 for that one.
-        let gamma = GridJKO.defaultBlur(grid: grid, tau: tau, beta: beta)
+        let gamma = GridJKO.defaultEpsilon(grid: grid, tau: tau, beta: beta)
         let betaEffective = 1 / (1 / beta - gamma / (4 * tau))
         var entropic = (mean: 1.0, standardDeviation: 0.5)
         for _ in 0 ..< 20 {

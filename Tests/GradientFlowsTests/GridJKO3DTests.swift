@@ -8,61 +8,11 @@ import Glibc
 import Darwin
 #endif
 
-/// The grid scheme in `D = 3`: the three-pass kernel, the Gaussian one-step oracle, the product
+/// The grid scheme in `D = 3` (the three-pass kernel is tested in SeparableGridGeometryTests): the Gaussian one-step oracle, the product
 /// structure (a separable problem on a 3-D grid is the product of its 2-D and 1-D solutions) and
 /// the Gibbs point. Grids are small (debug builds run the kernel unoptimised).
 @Suite("Grid JKO in 3-D")
 struct GridJKO3DTests {
-    /// The three rotating passes against the dense `O(N^2)` sum over all pairs of points, per
-    /// entry to 1e-12 of max |K v| (rounding and taps below 1e-40 only). Axis lengths differ and
-    /// are not multiples of 16 or 2, so every blocking remainder of every pass runs; gamma spans
-    /// an interior window, one wider than the grid (clamped taps) and one in between.
-    @Test("apply equals the dense Gaussian sum on small 3-D grids",
-          arguments: [[8, 9, 10], [11, 8, 9], [9, 13, 8]], [0.02, 0.3, 50.0])
-    func matchesDenseSum(points: [Int], gamma: Double) throws {
-        let grid = try RegularGrid(lowerBounds: [-1, -0.5, 0], upperBounds: [1, 1.5, 0.8], pointsPerAxis: points)
-        var rng = Xoshiro256StarStar(seed: UInt64(grid.count) &* 31 &+ UInt64(gamma * 1000))
-        let v = (0 ..< grid.count).map { _ in Double(rng.next() >> 11) / Double(1 << 53) - 0.3 }
-        let kernel = SeparableGaussianKernel(grid: grid, gamma: gamma)
-        var out = [Double](repeating: .nan, count: grid.count)
-        var scratch = [Double](repeating: .nan, count: grid.count)
-        v.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer { op in scratch.withUnsafeMutableBufferPointer { sp in
-            kernel.apply(vp, into: op, scratch: sp) } } }
-        let reference = SeparableGaussianKernelTests.denseApply(grid, gamma: gamma, v)
-        let scale = reference.map(abs).max()!
-        let worst = zip(out, reference).map { abs($0 - $1) }.max()!
-        #expect(worst <= 1e-12 * scale, "max |apply - dense| = \(worst), max |dense| = \(scale)")
-    }
-
-    /// The log-domain kernel's three passes against `log` of the dense sum, for values spanning
-    /// 600 orders of magnitude between neighbours' exponents (kernel mode would overflow): the
-    /// dense reference is evaluated by a shifted sum per output, so it is exact to rounding; bound
-    /// 1e-11 absolute on the logarithm.
-    @Test("log-domain apply equals log of the dense sum in 3-D")
-    func logDomainMatchesDense() throws {
-        let grid = try RegularGrid(lowerBounds: [0, 0, 0], upperBounds: [1, 2, 1.5], pointsPerAxis: [9, 10, 8])
-        var rng = Xoshiro256StarStar(seed: 77)
-        let logV = (0 ..< grid.count).map { _ in (Double(rng.next() >> 11) / Double(1 << 53) - 0.5) * 1400 }
-        let gamma = 0.2
-        let kernel = LogDomainGaussianKernel(grid: grid, gamma: gamma)
-        var out = [Double](repeating: .nan, count: grid.count)
-        var scratch = [Double](repeating: .nan, count: grid.count)
-        logV.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer { op in scratch.withUnsafeMutableBufferPointer { sp in
-            kernel.apply(vp, into: op, scratch: sp) } } }
-        let x = grid.points
-        for i in 0 ..< grid.count {
-            var terms = [Double]()
-            for j in 0 ..< grid.count {
-                var r2 = 0.0
-                for a in 0 ..< 3 { let e = x[3 * i + a] - x[3 * j + a]; r2 += e * e }
-                terms.append(logV[j] - r2 / gamma)
-            }
-            let m = terms.max()!
-            let reference = m + log(terms.reduce(0) { $0 + exp($1 - m) })
-            #expect(abs(out[i] - reference) < 1e-11, "entry \(i): \(out[i]) vs \(reference)")
-        }
-    }
-
     /// The OU oracle of the 1-D and 2-D tests (GridJKOTests.oneStep) on a 3-D grid, two steps:
     /// per axis and step, the mean follows the exact JKO recursion (entropic OT separates the
     /// means), the deviation the entropic Gaussian step in closed form, and the exact JKO step to
@@ -82,8 +32,8 @@ struct GridJKO3DTests {
         // 19 points per axis centred on where the mean is after the two steps (0.64 m).
         let lower = mean.map { 0.8 * $0 - 9 * h }
         let grid = try RegularGrid(lowerBounds: lower, upperBounds: lower.map { $0 + 18 * h }, pointsPerAxis: [19, 19, 19])
-        var jko = try GridJKO(energy: energy, tau: tau, grid: grid, options: GridJKOOptions(blur: gamma))
-        #expect(jko.blurIsCompensated)
+        var jko = try GridJKO(energy: energy, tau: tau, grid: grid, options: GridJKOOptions(epsilon: gamma))
+        #expect(jko.entropicDiffusionIsCompensated)
         var rho = try NormalLaw(mean: mean, standardDeviation: [0.5, 0.5, 0.5]).discretized(on: grid)
         var reports = [jko.initialReport(rho)]
         for k in 1 ... 2 {
@@ -94,7 +44,7 @@ struct GridJKO3DTests {
                 let s = v0[a].squareRoot()
                 let exact = oracle.jkoStep(mean: m0[a], standardDeviation: s, tau: tau)
                 let entropic = OrnsteinUhlenbeckOracle.entropicJKOStep(lambda: lambda, betaEffective: jko.effectiveInverseTemperature!,
-                                                                       gamma: jko.blur, tau: tau, mean: m0[a], standardDeviation: s)
+                                                                       gamma: jko.epsilon, tau: tau, mean: m0[a], standardDeviation: s)
                 #expect(abs(report.mean[a] - exact.mean) < 3e-5)
                 #expect(abs(report.variance[a].squareRoot() - entropic.standardDeviation) < 3e-5)
                 #expect(abs(report.variance[a].squareRoot() - exact.standardDeviation) < 1e-2)
@@ -122,7 +72,7 @@ struct GridJKO3DTests {
         let start2 = try NormalLaw(mean: [0.5, -0.5], standardDeviation: [0.6, 0.5]).discretized(on: grid2)
         let start1 = try GridDensity(grid: grid1, masses: grid1.axes[0].map { exp(-8 * ($0 + 0.8) * ($0 + 0.8)) + 0.6 * exp(-6 * ($0 - 1.2) * ($0 - 1.2)) })
         let start3 = try GridDensity(grid: grid3, masses: grid3.tensorProduct([grid2.marginals(start2.masses)[0], grid2.marginals(start2.masses)[1], start1.masses]))
-        let options = GridJKOOptions(blur: gamma, tolerance: 1e-12)
+        let options = GridJKOOptions(epsilon: gamma, tolerance: 1e-12)
         var jko3 = try GridJKO(energy: FreeEnergy.ornsteinUhlenbeck(dimension: 3, lambda: lambda, beta: beta), tau: tau, grid: grid3, options: options)
         var jko2 = try GridJKO(energy: FreeEnergy.ornsteinUhlenbeck(dimension: 2, lambda: lambda, beta: beta), tau: tau, grid: grid2, options: options)
         var jko1 = try GridJKO(energy: FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: lambda, beta: beta), tau: tau, grid: grid1, options: options)

@@ -30,8 +30,8 @@ struct GridJKOTests {
         // Three steps from N(1, 0.5^2) stay within [-4, 6] (5 deviations); spacing 0.05 / 0.167.
         let grid = try RegularGrid(dimension: d, lower: -4, upper: 6, pointsPerAxis: d == 1 ? 201 : 61)
         var jko = try GridJKO(energy: energy, tau: tau, grid: grid)
-        #expect(jko.blurIsCompensated)
-        #expect(abs(jko.blur - tau / beta) < 1e-15)   // the default blur tau/beta (above h^2 here)
+        #expect(jko.entropicDiffusionIsCompensated)
+        #expect(abs(jko.epsilon - tau / beta) < 1e-15)   // the default blur tau/beta (above h^2 here)
         var rho = try NormalLaw(mean: [Double](repeating: 1, count: d), standardDeviation: [Double](repeating: 0.5, count: d)).discretized(on: grid)
         var reports = [jko.initialReport(rho)]
         for k in 1 ... 3 {
@@ -42,7 +42,7 @@ struct GridJKOTests {
                 let s = v0[a].squareRoot()
                 let exact = oracle.jkoStep(mean: m0[a], standardDeviation: s, tau: tau)
                 let entropic = OrnsteinUhlenbeckOracle.entropicJKOStep(lambda: lambda, betaEffective: jko.effectiveInverseTemperature!,
-                                                                       gamma: jko.blur, tau: tau, mean: m0[a], standardDeviation: s)
+                                                                       gamma: jko.epsilon, tau: tau, mean: m0[a], standardDeviation: s)
                 #expect(abs(report.mean[a] - exact.mean) < 1e-8)
                 #expect(abs(report.variance[a].squareRoot() - entropic.standardDeviation) < 1e-7)
                 #expect(abs(report.variance[a].squareRoot() - exact.standardDeviation) < 2e-3)
@@ -146,9 +146,9 @@ struct GridJKOTests {
         var jko = try GridJKO(energy: energy, tau: tau, grid: grid)
         // sigma (V_max - V_min) ~ 2600 here: kernel-mode scalings leave the double range, so this
         // also exercises the automatic switch to the log-domain iteration.
-        #expect(!jko.blurIsCompensated)
-        #expect(abs(jko.blur - 0.025 * 0.025) < 1e-15)   // default h^2 without entropy
-        #expect(abs(jko.blurDiffusion - jko.blur / (4 * tau)) < 1e-15)
+        #expect(!jko.entropicDiffusionIsCompensated)
+        #expect(abs(jko.epsilon - 0.025 * 0.025) < 1e-15)   // default h^2 without entropy
+        #expect(abs(jko.entropicDiffusion - jko.epsilon / (4 * tau)) < 1e-15)
         var rho = try NormalLaw(mean: [0.2], standardDeviation: [0.5]).discretized(on: grid)
         var m = rho.mean[0]
         for k in 1 ... 4 {
@@ -158,13 +158,13 @@ struct GridJKOTests {
             m = (m + tau * b[0]) / (1 + tau * (1 + lambda))
             #expect(abs(report.mean[0] - m) < 1e-7)
             let s0 = v0[0].squareRoot()
-            let entropic = OrnsteinUhlenbeckOracle.entropicJKOStep(lambda: lambda, betaEffective: .infinity, gamma: jko.blur,
+            let entropic = OrnsteinUhlenbeckOracle.entropicJKOStep(lambda: lambda, betaEffective: .infinity, gamma: jko.epsilon,
                                                                    tau: tau, mean: m0[0], standardDeviation: s0)
             #expect(abs(report.variance[0].squareRoot() - entropic.standardDeviation) < 1e-6)
             // Without blur the spread would shrink to s0 / (1 + lambda tau); the blur adds variance ~ gamma/2.
             let frozen = s0 / (1 + lambda * tau)
             let extra = report.variance[0] - frozen * frozen
-            #expect(abs(extra - jko.blur / 2) < 0.2 * jko.blur / 2)
+            #expect(abs(extra - jko.epsilon / 2) < 0.2 * jko.epsilon / 2)
             rho = next
         }
     }
@@ -202,8 +202,8 @@ struct GridJKOTests {
         #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 3, lower: -1, upper: 1, pointsPerAxis: 256) }
         #expect(throws: WassersteinError.self) { try RegularGrid(lowerBounds: [0, 0], upperBounds: [1], pointsPerAxis: [16, 16]) }
         // Blur: non-positive, or too large to compensate (gamma/(4 tau) >= 1/beta).
-        #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(blur: 0)) }
-        #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(blur: 0.5)) }
+        #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(epsilon: 0)) }
+        #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(epsilon: 0.5)) }
         // A grid so coarse for this tau that its default blur h^2 cannot be compensated.
         let coarse = try RegularGrid(dimension: 2, lower: -8, upper: 8, pointsPerAxis: 9)
         #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: coarse) }

@@ -222,7 +222,7 @@ struct ReducedGridTests {
             let (next, report) = try jko.step(from: rho, index: k)
             #expect(report.converged)
             let entropic = OrnsteinUhlenbeckOracle.entropicJKOStep(lambda: lambda, betaEffective: jko.effectiveInverseTemperature!,
-                                                                   gamma: jko.blur, tau: tau, mean: m0[0], standardDeviation: v0[0].squareRoot())
+                                                                   gamma: jko.epsilon, tau: tau, mean: m0[0], standardDeviation: v0[0].squareRoot())
             m = (m + tau * b - tau * m) / (1 + tau * lambda)
             sd = oracle.jkoStep(mean: 0, standardDeviation: sd, tau: tau).standardDeviation
             let (m1, v1) = next.moments

@@ -256,7 +256,7 @@ if enabled("grid") {
                 energyTime += step.report.energySeconds
             }
         }
-        print("| \(name) | \(energy.inverseTemperature!) | \(format(jko.blur, 3)) | \(iterations / 19) | \(format(Double(solves) / 19, 3)) | \(format(seconds / 19, 3)) | \(format(transport / 19, 3)) | \(format(energyTime / 19, 3)) |\(converged ? "" : " (not converged)")")
+        print("| \(name) | \(energy.inverseTemperature!) | \(format(jko.epsilon, 3)) | \(iterations / 19) | \(format(Double(solves) / 19, 3)) | \(format(seconds / 19, 3)) | \(format(transport / 19, 3)) | \(format(energyTime / 19, 3)) |\(converged ? "" : " (not converged)")")
     }
     print("")
     // The mean-field ReLU risk with d = 1 and a trained second layer, theta = (a, w) in R^2: its
@@ -426,5 +426,70 @@ if enabled("particle") {
     let a = probe.withUnsafeBufferPointer { x in w.withUnsafeBufferPointer { meanField.smooth.value(points: x, weights: $0) } }
     let b = probe.withUnsafeBufferPointer { x in w.withUnsafeBufferPointer { generic.smooth.value(points: x, weights: $0) } }
     print("Energy cross-check on 50 random particles: MeanFieldEnergy - generic = \(format(a - b, 12)) (expected R#/2 = 0.25)")
+    print("")
+}
+
+// MARK: - Grid transport on the engine (issue 19): per-step minimum and median
+
+if enabled("gridengine") {
+    func stats(_ xs: [Double]) -> (min: Double, median: Double) {
+        let s = xs.sorted()
+        return (s[0], s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2]))
+    }
+    print("## Grid transport: JKO step, reduced grid step, grid W2 (min / median)")
+    print("")
+    print("| case | iterations per call | min ms | median ms |")
+    print("|---|---|---|---|")
+    let grid = try RegularGrid(dimension: 2, lower: -4, upper: 4, pointsPerAxis: 128)
+    let start = try NormalLaw(mean: [1, 0], standardDeviation: [0.5, 0.5]).discretized(on: grid)
+    for beta in [1.0, 10.0] {
+        let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 2, lambda: 1, beta: beta)
+        var jko = try GridJKO(energy: energy, tau: 0.05, grid: grid)
+        var rho = start
+        var times = [Double](), iterations = 0
+        for k in 1 ... 20 {
+            let t0 = now()
+            let step = try jko.step(from: rho, index: k)
+            let dt = now() - t0
+            rho = step.density
+            if k > 1 { times.append(dt); iterations += step.report.innerIterations }
+        }
+        let s = stats(times)
+        print("| grid JKO step 128 x 128, OU beta = \(beta) | \(iterations / 19) | \(format(1000 * s.min, 3)) | \(format(1000 * s.median, 3)) |")
+    }
+    do {
+        let setting = try ReducedSetting(activation: .relu, secondLayer: .fixed, inputDimension: .finite(40), teacher: ReducedTeacher(directions: [[1]]))
+        let kernels = try ReducedKernels(setting: setting)
+        let rgrid = try ReducedGridEnergy.grid(secondLayer: .fixed, s: (-0.6, 1.4, 64), r: (0, 2, 64))
+        let energy = try ReducedGridEnergy.freeEnergy(kernels: kernels, grid: rgrid, weightDecay: 0.01, inverseTemperature: 50)
+        var jko = try GridJKO(energy: energy, tau: 0.05, grid: rgrid, options: GridJKOOptions(interaction: .semiImplicit))
+        var rho = try ReducedGridEnergy.initialDensity(ReducedInitialLaw(aMean: 1, aStd: 0.2, gamma: 1), setting: setting, grid: rgrid)
+        var times = [Double](), transport = [Double](), iterations = 0
+        for k in 1 ... 10 {
+            let t0 = now()
+            let step = try jko.step(from: rho, index: k)
+            let dt = now() - t0
+            rho = step.density
+            if k > 1 { times.append(dt); transport.append(step.report.transportSeconds); iterations += step.report.innerIterations }
+        }
+        let s = stats(times), t = stats(transport)
+        print("| reduced grid step 64 x 64 (relu, d = 40, beta = 50) | \(iterations / 9) | \(format(1000 * s.min, 3)) | \(format(1000 * s.median, 3)) |")
+        print("| of which transport | | \(format(1000 * t.min, 3)) | \(format(1000 * t.median, 3)) |")
+    }
+    do {
+        let a = try NormalLaw(mean: [1, 0], standardDeviation: [0.5, 0.5]).discretized(on: grid)
+        let b = try NormalLaw(mean: [-0.5, 0.5], standardDeviation: [0.7, 0.6]).discretized(on: grid)
+        var times = [Double](), iterations = 0, value = 0.0
+        for _ in 0 ..< 5 {
+            var distance = try GridWassersteinDistance(grid: grid)
+            let t0 = now()
+            let r = try distance.distance(a, b)
+            times.append(now() - t0)
+            iterations = r.iterations
+            value = r.w2
+        }
+        let s = stats(times)
+        print("| grid W2 128 x 128, cold (W2 = \(format(value, 8))) | \(iterations) | \(format(1000 * s.min, 3)) | \(format(1000 * s.median, 3)) |")
+    }
     print("")
 }

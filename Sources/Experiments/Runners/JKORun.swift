@@ -113,7 +113,7 @@ public enum JKORun {
         case .grid:
             let g = try grid(spec: spec)
             let track = spec.energy.beta != nil && (trackStationary ?? j.trackStationary)
-            return JKORunSettings(tau: j.tau, steps: steps, scheme: .grid(g, GridJKOOptions(blur: j.epsilon)),
+            return JKORunSettings(tau: j.tau, steps: steps, scheme: .grid(g, GridJKOOptions(epsilon: j.epsilon)),
                                   trackStationaryDistance: track, stationaryDistanceEvery: stationaryDistancePeriod(steps: steps),
                                   oracle: oracle)
         }

@@ -41,7 +41,7 @@ enum ReducedGridRun {
         let initial = try ReducedGridEnergy.initialDensity(spec.reducedInitialLaw, setting: setting, grid: grid)
         let steps = max(1, Int(clampingCount: (spec.horizon / g.tau).rounded(), limit: 1_000_000_000))
         let track = beta != nil && g.trackStationary
-        let settings = JKORunSettings(tau: g.tau, steps: steps, scheme: .grid(grid, GridJKOOptions(blur: g.epsilon)),
+        let settings = JKORunSettings(tau: g.tau, steps: steps, scheme: .grid(grid, GridJKOOptions(epsilon: g.epsilon)),
                                       trackStationaryDistance: track, stationaryDistanceEvery: max(1, steps / 10))
         let runner = try ExperimentError.namingBlur(key: "grid.epsilon") { try JKORunner(energy: energy, settings: settings) }
         let risks = RiskLog()

@@ -24,16 +24,17 @@ public enum InteractionTreatment: Sendable, Equatable {
 
 /// Options of the grid JKO scheme.
 public struct GridJKOOptions: Sendable, Equatable {
-    /// The entropic blur `gamma` (units of the cost, `|x - y|^2`); `nil` picks
-    /// `max(h_max^2, tau / beta)` with an entropy term and `h_max^2` without (``GridJKO/defaultBlur(grid:tau:beta:)``).
-    public var blur: Double?
+    /// The entropic regularisation `epsilon` (`gamma` in the notes below, the blur) (units of the cost, `|x - y|^2`); `nil` picks
+    /// `max(h_max^2, tau / beta)` with an entropy term and `h_max^2` without (``GridJKO/defaultEpsilon(grid:tau:beta:)``).
+    public var epsilon: Double?
     /// Subtract the blur's extra diffusion `gamma / (4 tau)` from `1/beta` (requires an entropy
     /// term with `gamma / (4 tau) < 1/beta`). See ``GridJKO``.
-    public var compensateBlur: Bool
+    public var compensateEntropicDiffusion: Bool
     /// The treatment of `rho`-dependent first variations.
     public var interaction: InteractionTreatment
     /// Stop the generalised Sinkhorn iteration when the `L1` optimality residual
-    /// `sum_i |rho_i - prox_i|` is at most this.
+    /// `sum_i |rho_i - prox_i|` is at most this times the mass of the density (the engine's
+    /// meaning of tolerance, ``EntropicParameters/tolerance``; densities of mass 1 as before).
     public var tolerance: Double
     /// Iteration cap of one generalised Sinkhorn run (reported, not thrown, when hit).
     public var maxIterations: Int
@@ -46,10 +47,10 @@ public struct GridJKOOptions: Sendable, Equatable {
     /// double range (no entropy, very large beta, tiny blur), staying there for later steps.
     public var logDomain: Bool
 
-    public init(blur: Double? = nil, compensateBlur: Bool = true, interaction: InteractionTreatment = .implicit,
+    public init(epsilon: Double? = nil, compensateEntropicDiffusion: Bool = true, interaction: InteractionTreatment = .implicit,
                 tolerance: Double = 1e-10, maxIterations: Int = 20_000, relaxation: Double = 1.8, logDomain: Bool = false) {
-        self.blur = blur
-        self.compensateBlur = compensateBlur
+        self.epsilon = epsilon
+        self.compensateEntropicDiffusion = compensateEntropicDiffusion
         self.interaction = interaction
         self.tolerance = tolerance
         self.maxIterations = maxIterations
@@ -71,7 +72,8 @@ public struct GridJKOOptions: Sendable, Equatable {
 ///     v = rho_k / (K u),   u = prox(K v) / (K v),   prox(z)_i = A_i z_i^theta,
 ///     theta = 1 / (1 + sigma / beta'),  sigma = 2 tau / gamma,  A_i proportional to exp(-theta sigma V_i),
 ///
-/// `K v` being a separable Gaussian convolution (`SeparableGaussianKernel`). The density is read
+/// `K v` being a separable Gaussian convolution: the engine's ``MarginalUpdate/proximal(theta:potential:)``
+/// update on the grid's ``SeparableGridGeometry`` (kernel mode while the scalings stay in range). The density is read
 /// after the `v`-update, `rho = u (K v)`, so its mass is exactly that of `rho_k` (to round-off) and
 /// it is positive wherever `rho_k` reaches through the kernel. The entropy is exact for the
 /// discrete density.
@@ -86,12 +88,12 @@ public struct GridJKOOptions: Sendable, Equatable {
 /// with `c = (sqrt(gamma^2 + 16 a^2 s^2) - gamma)/4 = a s - gamma/4 + O(gamma^2)`, i.e.
 /// `lambda a - (1/beta + gamma/(4 tau)) / a + (a - s)/tau = O(gamma^2)`, the exact JKO step with
 /// `1/beta` raised by `gamma/(4 tau)` (see ``OrnsteinUhlenbeckOracle/entropicJKOStep(lambda:betaEffective:gamma:tau:mean:standardDeviation:)``).
-/// With ``GridJKOOptions/compensateBlur`` the scheme uses `1/beta' = 1/beta - gamma/(4 tau)`, which
+/// With ``GridJKOOptions/compensateEntropicDiffusion`` the scheme uses `1/beta' = 1/beta - gamma/(4 tau)`, which
 /// removes the first-order effect; what remains is `O(gamma^2)` per step. The default blur
 /// `gamma = tau / beta` (a quarter of the physical diffusion before compensation) makes that
 /// `O(tau^2)` per step, so the scheme stays first order in `tau` at a fixed time. Without an entropy
 /// term (`beta = infinity`) nothing can be compensated and the scheme carries the diffusion
-/// `gamma / (4 tau)` (``GridJKO/blurDiffusion``): keep `gamma` small against the dynamics.
+/// `gamma / (4 tau)` (``GridJKO/entropicDiffusion``): keep `gamma` small against the dynamics.
 ///
 /// **Energy decrease.** The step minimises `F' + OT_gamma(., rho_k)/(2 tau)`, not `F + W2^2/(2 tau)`;
 /// since `OT_gamma(rho, rho_k) - OT_gamma(rho_k, rho_k) = W2^2 + (gamma/2)(H(rho) - H(rho_k)) + O(gamma^2)`,
@@ -116,30 +118,35 @@ public struct GridJKO {
     public let grid: RegularGrid
     /// The options.
     public let options: GridJKOOptions
-    /// The blur `gamma` in use.
-    public let blur: Double
-    /// The extra diffusion `gamma / (4 tau)` of the blur (compensated or not, see ``blurIsCompensated``).
-    public let blurDiffusion: Double
+    /// The regularisation `epsilon` (`gamma` in the notes) in use.
+    public let epsilon: Double
+    /// The extra diffusion `gamma / (4 tau)` of the blur (compensated or not, see ``entropicDiffusionIsCompensated``).
+    public let entropicDiffusion: Double
     /// Whether the blur's diffusion is subtracted from `1/beta`.
-    public let blurIsCompensated: Bool
+    public let entropicDiffusionIsCompensated: Bool
     /// The inverse temperature used in the proximal step (`nil` for no entropy):
     /// `1/beta' = 1/beta - gamma/(4 tau)` when compensated.
     public let effectiveInverseTemperature: Double?
 
-    private let kernel: SeparableGaussianKernel
+    // The grid as an entropic geometry, kernel taps truncated at 1e-40 (the steps move mass by a
+    // few sqrt(gamma); the windows are 2.7 times shorter than at 1e-300).
+    private let geometry: SeparableGridGeometry
     private let points: [Double]
-    // Warm start: the scaling u of the previous solve.
-    private var warmLogU: [Double]?
-    // Set once the kernel-mode iteration has left its range: later steps go straight to the log domain.
-    private var useLogDomain = false
-    private let logKernel: LogDomainGaussianKernel
+    // Warm start: the source potential of the previous proximal solve.
+    private var warmPotential: [Double]?
+    // Cleared once kernel mode has left its range: later solves go straight to the log domain.
+    // One flag for the proximal solves, one for the self terms of the step distance, whose
+    // potentials span other ranges (a self term that needs the log domain must not send the
+    // proximal solves there).
+    private var kernelMode = true
+    private var selfKernelMode = true
     // Psi at the last density of the implicit loop, reused as Psi(rho_k) by the next step.
     private var cachedFirstVariation: (masses: [Double], potential: [Double])?
-    // OT_gamma(rho, rho) of the last density, for the step distance.
-    private var selfCache: (masses: [Double], value: Double, scaling: [Double])?
+    // OT_gamma(rho, rho) of the last density and its potential, for the step distance.
+    private var selfCache: (masses: [Double], value: Double, potential: [Double])?
 
-    /// The default blur: `max(h_max^2, tau / beta)`, or `h_max^2` without entropy (`beta = nil`).
-    public static func defaultBlur(grid: RegularGrid, tau: Double, beta: Double?) -> Double {
+    /// The default epsilon: `max(h_max^2, tau / beta)`, or `h_max^2` without entropy (`beta = nil`).
+    public static func defaultEpsilon(grid: RegularGrid, tau: Double, beta: Double?) -> Double {
         let h2 = grid.spacing.map { $0 * $0 }.max()!
         guard let beta else { return h2 }
         return max(h2, tau / beta)
@@ -173,19 +180,19 @@ public struct GridJKO {
             }
         }
         let beta = energy.inverseTemperature
-        let gamma = options.blur ?? GridJKO.defaultBlur(grid: grid, tau: tau, beta: beta)
+        let gamma = options.epsilon ?? GridJKO.defaultEpsilon(grid: grid, tau: tau, beta: beta)
         guard gamma > 0, gamma.isFinite else {
-            throw WassersteinError.invalidParameter(name: "blur", value: gamma, requirement: "the entropic blur gamma must be > 0 and finite")
+            throw WassersteinError.invalidParameter(name: "epsilon", value: gamma, requirement: "the entropic regularisation (blur) must be > 0 and finite")
         }
         let kappa = gamma / (4 * tau)
         var effective = beta
         var compensated = false
-        if let beta, options.compensateBlur {
+        if let beta, options.compensateEntropicDiffusion {
             let inverse = 1 / beta - kappa
             guard inverse > 0 else {
                 throw WassersteinError.invalidParameter(
-                    name: "blur", value: gamma,
-                    requirement: "its diffusion gamma/(4 tau) = \(kappa) must stay below 1/beta = \(1 / beta) to be compensated; use a finer grid, a smaller blur or a larger tau")
+                    name: "epsilon", value: gamma,
+                    requirement: "its diffusion gamma/(4 tau) = \(kappa) must stay below 1/beta = \(1 / beta) to be compensated; use a finer grid, a smaller epsilon or a larger tau")
             }
             effective = 1 / inverse
             compensated = true
@@ -194,13 +201,13 @@ public struct GridJKO {
         self.tau = tau
         self.grid = grid
         self.options = options
-        self.blur = gamma
-        self.blurDiffusion = kappa
-        self.blurIsCompensated = compensated
+        self.epsilon = gamma
+        self.entropicDiffusion = kappa
+        self.entropicDiffusionIsCompensated = compensated
         self.effectiveInverseTemperature = effective
-        self.kernel = SeparableGaussianKernel(grid: grid, gamma: gamma)
-        self.logKernel = LogDomainGaussianKernel(grid: grid, gamma: gamma)
-        self.useLogDomain = options.logDomain
+        self.geometry = try grid.sinkhornGeometry(kernelTruncation: 1e-40)
+        self.kernelMode = !options.logDomain
+        self.selfKernelMode = !options.logDomain
         self.points = grid.points
     }
 
@@ -238,7 +245,7 @@ public struct GridJKO {
         }
         let n = grid.count
         let q = density.masses
-        let sigma = 2 * tau / blur
+        let sigma = 2 * tau / epsilon
         let theta = effectiveInverseTemperature.map { 1 / (1 + sigma / $0) } ?? 1
         var energyTime = Duration.zero, transportTime = Duration.zero
 
@@ -252,8 +259,8 @@ public struct GridJKO {
         }
         energyTime += clock.now - t0
 
-        var logU = warmLogU ?? [Double](repeating: 0, count: n)
-        var logV = [Double](repeating: 0, count: n)
+        var sourcePotential = warmPotential
+        var crossValue = 0.0
         var rho = q
         var iterations = 0, solves = 0
         var converged = true
@@ -265,12 +272,13 @@ public struct GridJKO {
         var outerConverged = false
         for outer in 0 ..< outerCap {
             t0 = clock.now
-            let run = try solveProximalStep(q: q, potential: potential, theta: theta, sigma: sigma, logU: &logU)
+            let run = try solveProximalStep(q: q, potential: potential, theta: theta, warm: sourcePotential)
             transportTime += clock.now - t0
             iterations += run.iterations
             solves += 1
             residual = run.residual
-            logV = run.logV
+            sourcePotential = run.f
+            crossValue = run.cross
             if !run.converged { converged = false }
             let next = run.rho
             var change = 0.0
@@ -293,10 +301,10 @@ public struct GridJKO {
             for i in 0 ..< n { potential[i] += damping * (updated[i] - potential[i]) }
         }
         if !outerConverged { converged = false }
-        warmLogU = logU
+        warmPotential = sourcePotential
 
         t0 = clock.now
-        let (w2, _) = try stepDistance(next: rho, previous: q, logU: logU, logV: logV)
+        let (w2, _) = try stepDistance(next: rho, previous: q, cross: crossValue)
         transportTime += clock.now - t0
 
         let next = GridDensity(trusted: grid, masses: rho)
@@ -322,167 +330,38 @@ public struct GridJKO {
         }
     }
 
-    /// The scalings left the range of kernel mode.
-    private struct RangeExceeded: Error {}
-
-    /// One proximal step for a frozen potential: kernel mode, or the log domain once kernel mode
-    /// has failed (or failed before). `logU` is warm-started in and out; returns the new density
-    /// `rho = u (K v)` (exact mass) and `log v`.
-    private mutating func solveProximalStep(q: [Double], potential: [Double], theta: Double, sigma: Double,
-                                            logU: inout [Double]) throws -> (rho: [Double], logV: [Double], iterations: Int, residual: Double, converged: Bool) {
+    /// One proximal step for a frozen potential `V`: the engine's ``MarginalUpdate/proximal(theta:potential:)``
+    /// update on the grid geometry, column marginal `q`, reference `a` uniform of the mass of `q`,
+    /// `phi = -2 tau (V - min V)` (the JKO step `min OT_gamma(rho, q) + 2 tau F(rho)` with
+    /// `U = 2 tau V`, `lambda = 2 tau / beta'`; `log a` and `min V` are constants, absorbed by
+    /// the mass). Kernel mode while the scalings stay in range (see ``EntropicSinkhorn``).
+    ///
+    /// Returns the new density `rho = P 1` (the mass of `q` to round-off), the source potential
+    /// (the next warm start) and the cross term `OT_gamma(rho, q) = <rho, T(g)> + <q, g>` of the
+    /// step distance (the dual value with reference `rho (x) q`).
+    private mutating func solveProximalStep(q: [Double], potential: [Double], theta: Double, warm: [Double]?) throws
+        -> (rho: [Double], f: [Double], cross: Double, iterations: Int, residual: Double, converged: Bool) {
         var vMin = Double.infinity
         for p in potential { vMin = min(vMin, p) }
         guard vMin.isFinite else { throw WassersteinError.solverFailure("the first variation is not finite on the grid") }
-        // log A_i = -theta sigma (V_i - min V): constant factors only rescale u against v.
-        let logA = potential.map { -theta * sigma * ($0 - vMin) }
-        if !useLogDomain {
-            var trial = logU
-            do {
-                let r = try kernelSinkhorn(q: q, logA: logA, theta: theta, logU: &trial)
-                logU = trial
-                return r
-            } catch is RangeExceeded {
-                useLogDomain = true
-            }
-        }
-        return try logSinkhorn(q: q, logA: logA, theta: theta, logU: &logU)
-    }
-
-    /// Generalised Sinkhorn iterations in kernel mode (two separable convolutions per iteration).
-    /// Throws ``RangeExceeded`` when a scaling over- or underflows where mass lives.
-    private func kernelSinkhorn(q: [Double], logA: [Double], theta: Double,
-                                logU: inout [Double]) throws -> (rho: [Double], logV: [Double], iterations: Int, residual: Double, converged: Bool) {
         let n = q.count
-        var u = [Double](repeating: 0, count: n)
-        for i in 0 ..< n {
-            u[i] = exp(logU[i])
-            guard u[i].isFinite, u[i] > 1e-280 || logU[i] == -.infinity else { throw RangeExceeded() }
-        }
-        var v = [Double](repeating: 0, count: n)
-        var z = [Double](repeating: 0, count: n)
-        var ku = [Double](repeating: 0, count: n)
-        var contribution = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
-        let exponent = theta - 1
-        // Without entropy (theta = 1) the u-update does not depend on z: two plain iterations solve it.
-        var relaxation = theta == 1 ? 1 : options.relaxation
-        var residual = Double.infinity
-        var previousResidual = Double.infinity
-        var increases = 0
-        var iterations = 0
-        func halfSteps() throws {
-            // v = q / (K u), z = K v; K u must stay representable where q has mass.
-            u.withUnsafeBufferPointer { up in ku.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
-                kernel.apply(up, into: kp, scratch: sp) } } }
-            for j in 0 ..< n {
-                if q[j] > 0 {
-                    guard ku[j] > 1e-280, ku[j].isFinite else { throw RangeExceeded() }
-                    v[j] = q[j] / ku[j]
-                } else {
-                    v[j] = 0
-                }
-            }
-            v.withUnsafeBufferPointer { vp in z.withUnsafeMutableBufferPointer { zp in scratch.withUnsafeMutableBufferPointer { sp in
-                kernel.apply(vp, into: zp, scratch: sp) } } }
-        }
-        while iterations < options.maxIterations {
-            iterations += 1
-            try halfSteps()
-            // The proximal update u_new = A z^(theta - 1), the optimality residual
-            // sum_i z_i |u_i - u_new_i| = ||rho - prox(K v)||_1, and the (over-relaxed) next u,
-            // u <- u^(1 - omega) u_new^omega, in the log domain.
-            let omega = relaxation
-            z.withUnsafeBufferPointer { zp in logA.withUnsafeBufferPointer { ap in
-                u.withUnsafeMutableBufferPointer { up in logU.withUnsafeMutableBufferPointer { lp in
-                    contribution.withUnsafeMutableBufferPointer { cp in
-                        Parallel.forEachChunk(count: n, minimumChunk: 4096) { range in
-                            for i in range {
-                                let zi = zp[i]
-                                guard zi > 0 else {
-                                    cp[i] = 0
-                                    up[i] = 0
-                                    lp[i] = -.infinity
-                                    continue
-                                }
-                                let logNew = ap[i] + exponent * log(zi)
-                                let uNew = exp(logNew)
-                                cp[i] = zi * abs(up[i] - uNew)
-                                let logNext = lp[i].isFinite ? lp[i] + omega * (logNew - lp[i]) : logNew
-                                lp[i] = logNext
-                                up[i] = omega == 1 ? uNew : exp(logNext)
-                            }
-                        }
-                    }
-                } }
-            } }
-            residual = 0
-            for c in contribution { residual += c }
-            guard residual.isFinite else { throw RangeExceeded() }
-            for i in 0 ..< n where !u[i].isFinite { throw RangeExceeded() }
-            if residual <= options.tolerance { break }
-            // Safeguard: over-relaxation that keeps raising the residual is switched off.
-            if residual > previousResidual { increases += 1 } else { increases = 0 }
-            if increases >= 5 && relaxation != 1 { relaxation = 1 }
-            previousResidual = residual
-        }
-        // Make (u, v, z) consistent for the final u, so that rho = u K v has exactly the mass of q.
-        try halfSteps()
-        var rho = [Double](repeating: 0, count: n)
-        for i in 0 ..< n { rho[i] = u[i] * z[i] }
-        let logV = v.map { $0 > 0 ? log($0) : -.infinity }
-        return (rho, logV, iterations, residual, residual <= options.tolerance)
-    }
-
-    /// The same iteration with every scaling kept as a logarithm and the kernel applied by
-    /// log-sum-exp passes: slower, but valid for any dynamic range (no entropy, large beta,
-    /// small blur).
-    private func logSinkhorn(q: [Double], logA: [Double], theta: Double,
-                             logU: inout [Double]) throws -> (rho: [Double], logV: [Double], iterations: Int, residual: Double, converged: Bool) {
-        let n = q.count
-        let logQ = q.map { $0 > 0 ? log($0) : -.infinity }
-        var logKu = [Double](repeating: 0, count: n)
-        var logV = [Double](repeating: 0, count: n)
-        var logZ = [Double](repeating: 0, count: n)
-        var scratch = [Double](repeating: 0, count: kernel.grid.dimension >= 2 ? n : 0)
-        let exponent = theta - 1
-        // Without entropy (theta = 1) the u-update does not depend on z: two plain iterations solve it.
-        var relaxation = theta == 1 ? 1 : options.relaxation
-        var residual = Double.infinity
-        var previousResidual = Double.infinity
-        var increases = 0
-        var iterations = 0
-        func halfSteps() {
-            logU.withUnsafeBufferPointer { up in logKu.withUnsafeMutableBufferPointer { kp in scratch.withUnsafeMutableBufferPointer { sp in
-                logKernel.apply(up, into: kp, scratch: sp) } } }
-            for j in 0 ..< n { logV[j] = logQ[j] == -.infinity ? -.infinity : logQ[j] - logKu[j] }
-            logV.withUnsafeBufferPointer { vp in logZ.withUnsafeMutableBufferPointer { zp in scratch.withUnsafeMutableBufferPointer { sp in
-                logKernel.apply(vp, into: zp, scratch: sp) } } }
-        }
-        while iterations < options.maxIterations {
-            iterations += 1
-            halfSteps()
-            residual = 0
-            let omega = relaxation
-            for i in 0 ..< n {
-                guard logZ[i] > -.infinity else { logU[i] = -.infinity; continue }
-                let logNew = logA[i] + exponent * logZ[i]
-                residual += abs(exp(logZ[i] + logU[i]) - exp(logZ[i] + logNew))
-                logU[i] = logU[i] > -.infinity ? logU[i] + omega * (logNew - logU[i]) : logNew
-            }
-            // A transient overflow of u z (far from the fixed point) is not a failure; NaN is.
-            guard !residual.isNaN else {
-                throw WassersteinError.solverFailure("grid JKO: the log-domain Sinkhorn iteration produced a non-finite residual")
-            }
-            if residual <= options.tolerance { break }
-            if residual > previousResidual { increases += 1 } else { increases = 0 }
-            if increases >= 5 && relaxation != 1 { relaxation = 1 }
-            previousResidual = residual
-        }
-        if !residual.isFinite { residual = .greatestFiniteMagnitude }
-        halfSteps()
-        var rho = [Double](repeating: 0, count: n)
-        for i in 0 ..< n { rho[i] = logZ[i] > -.infinity && logU[i] > -.infinity ? exp(logU[i] + logZ[i]) : 0 }
-        return (rho, logV, iterations, residual, residual <= options.tolerance)
+        let mass = q.reduce(0, +)
+        let a = [Double](repeating: mass / Double(n), count: n)
+        let phi = potential.map { -2 * tau * ($0 - vMin) }
+        let problem = try EntropicProblem.proximal(a: a, b: q, theta: theta, potential: phi)
+        let parameters = try EntropicParameters(epsilon: epsilon, tolerance: options.tolerance, maxIterations: options.maxIterations,
+                                                scaling: .none, overRelaxation: .fixed(options.relaxation))
+        var driver = try EntropicSinkhorn(geometry: geometry, problem: problem, parameters: parameters)
+        driver.usesKernelMode = kernelMode
+        if let warm, warm.count == n { try driver.warmStart(f: warm, g: [Double](repeating: 0, count: n)) }
+        let output = try driver.solve()
+        kernelMode = driver.usesKernelMode
+        let rho = driver.rowMarginal()
+        // T(g)_i = f_i + eps log(a_i / rho_i), from rho_i = a_i exp((f_i - T(g)_i) / eps).
+        var cross = 0.0
+        for i in 0 ..< n where rho[i] > 0 { cross += rho[i] * (output.f[i] + epsilon * log(a[i] / rho[i])) }
+        for j in 0 ..< n where q[j] > 0 { cross += q[j] * output.g[j] }
+        return (rho, output.f, cross, output.iterations, output.marginalError, output.converged)
     }
 
     /// `W2(rho_{k+1}, rho_k)` estimated by the debiased divergence
@@ -495,25 +374,23 @@ public struct GridJKO {
     /// distance between the two lattice measures behaves like `sqrt(h delta)` rather than `delta`
     /// (mass moves by whole cells), 2% too large on the oracle at `h = 0.045`, while `S_gamma`
     /// matches the continuous `W2` to 0.2% there.
-    private mutating func stepDistance(next: [Double], previous: [Double], logU: [Double], logV: [Double]) throws -> (w2: Double, iterations: Int) {
-        var cross = 0.0
-        for i in 0 ..< next.count where next[i] > 0 && logU[i] > -.infinity { cross += next[i] * (logU[i] - log(next[i])) }
-        for j in 0 ..< previous.count where previous[j] > 0 && logV[j] > -.infinity { cross += previous[j] * (logV[j] - log(previous[j])) }
-        cross *= blur
+    private mutating func stepDistance(next: [Double], previous: [Double], cross: Double) throws -> (w2: Double, iterations: Int) {
         var iterations = 0
-        func selfValue(_ masses: [Double]) throws -> Double {
-            if let hit = selfCache, hit.masses == masses { return hit.value }
-            var w = selfCache?.scaling ?? [Double](repeating: 1, count: masses.count)
-            let r = try GridTransport.symmetric(masses, kernel: kernel, u: &w, tolerance: options.tolerance, maxIterations: options.maxIterations)
-            iterations += r.iterations
-            return r.value
+        let parameters = try EntropicParameters(epsilon: epsilon, tolerance: options.tolerance, maxIterations: options.maxIterations)
+        var previousSelf: Double
+        if let hit = selfCache, hit.masses == previous {
+            previousSelf = hit.value
+        } else {
+            let r = try GridTransport.selfTransport(previous, geometry: geometry, parameters: parameters,
+                                                    warm: selfCache?.potential, kernelMode: &selfKernelMode)
+            iterations += r.output.iterations
+            previousSelf = r.output.regularizedCost
         }
-        let previousSelf = try selfValue(previous)
-        var w = selfCache?.scaling ?? [Double](repeating: 1, count: next.count)
-        let r = try GridTransport.symmetric(next, kernel: kernel, u: &w, tolerance: options.tolerance, maxIterations: options.maxIterations)
-        iterations += r.iterations
-        selfCache = (next, r.value, w)
-        let s = cross - 0.5 * (previousSelf + r.value)
+        let r = try GridTransport.selfTransport(next, geometry: geometry, parameters: parameters,
+                                                warm: selfCache?.potential, kernelMode: &selfKernelMode)
+        iterations += r.output.iterations
+        selfCache = (next, r.output.regularizedCost, r.potential)
+        let s = cross - 0.5 * (previousSelf + r.output.regularizedCost)
         return (max(s, 0).squareRoot(), iterations)
     }
 }

@@ -72,9 +72,9 @@ public struct NormalLaw: Sendable, Equatable {
 /// Mapping from an experiment spec's `jko` section: `scheme = particle` with `transport = exact`
 /// is `.particle(ParticleJKOOptions(transport: .exact))`; `transport = sinkhorn` with `epsilon`
 /// is the Sinkhorn transport of ``ParticleTransport``. `scheme = grid` with `bounds` and
-/// `points_per_axis` is `.grid(RegularGrid(...), GridJKOOptions(blur: epsilon))`: the grid scheme
+/// `points_per_axis` is `.grid(RegularGrid(...), GridJKOOptions(epsilon: epsilon))`: the grid scheme
 /// is entropic by construction, `epsilon` (when given) is its blur `gamma`, and without it the
-/// default blur applies (``GridJKO/defaultBlur(grid:tau:beta:)``).
+/// default epsilon applies (``GridJKO/defaultEpsilon(grid:tau:beta:)``).
 public enum JKODiscretization: Sendable {
     /// Lagrangian: particles, any `D`.
     case particle(ParticleJKOOptions)
@@ -262,7 +262,7 @@ public struct JKORunner: Sendable {
             let (reports, final) = try Self.run(&scheme, from: density, steps: steps, annotate: annotateGrid,
                                                 wrap: JKOState.density, progress: progress, phase: phase)
             return JKORunResult(reports: reports, final: .density(final), stationary: stationary,
-                                gridBlur: (scheme.blur, scheme.blurDiffusion, scheme.blurIsCompensated))
+                                gridBlur: (scheme.epsilon, scheme.entropicDiffusion, scheme.entropicDiffusionIsCompensated))
         }
     }
 

@@ -18,6 +18,16 @@ public enum MarginalUpdate: Sendable, Equatable {
     /// per iteration for every eps (the Gaussian kernel is positive semi-definite). Needs a
     /// square geometry whose source and target are the same cloud.
     case symmetric
+    /// The proximal step of an entropic JKO scheme (Peyre 2015): the column marginal is `b`
+    /// (`g <- T^T(f)`), and the row marginal is left free and penalised by the energy
+    /// `G(p) = sum_i p_i U_i + lambda sum_i p_i log p_i`: the problem
+    /// `min_P <C, P> + eps KL(P | a (x) b) + G(P 1)` over `P^T 1 = b`, whose optimality gives
+    /// the update `f <- (1 - theta) T(g) + theta phi` with `theta = eps / (eps + lambda)` and
+    /// `phi = -U - lambda log a` (up to a constant, which the mass constraint absorbs). The
+    /// row marginal of the result is ``EntropicSinkhorn/rowMarginal()``. The error is the
+    /// residual `sum_i |P 1 - a exp((f_new - T(g)) / eps)|` of the last update, the iteration
+    /// `g <- T^T(f)`, `f <- f + w (f_new - f)` (over-relaxed by ``EntropicParameters/overRelaxation``).
+    case proximal(theta: Double, potential: [Double])
 }
 
 /// The marginals and the update of an entropic problem.
@@ -49,6 +59,25 @@ public struct EntropicProblem: Sendable {
     public static func symmetric(a: [Double]) throws -> EntropicProblem {
         _ = try checkedMass(a, name: "weights")
         return EntropicProblem(a: a, b: a, update: .symmetric)
+    }
+
+    /// The proximal step of ``MarginalUpdate/proximal(theta:potential:)``: column marginal `b`,
+    /// reference weights `a` of the free row marginal (of the mass of `b`, so that tolerances
+    /// relative to ``sourceMass`` mean the same as for the other updates).
+    ///
+    /// - Throws: as ``balanced(a:b:)``; ``WassersteinError/invalidParameter(name:value:requirement:)``
+    ///   for `theta` outside `(0, 1]` or a potential that is not finite;
+    ///   ``WassersteinError/dimensionMismatch(expected:actual:)`` when `potential` is not as long as `a`.
+    public static func proximal(a: [Double], b: [Double], theta: Double, potential: [Double]) throws -> EntropicProblem {
+        let problem = try balanced(a: a, b: b)
+        guard theta > 0, theta <= 1 else {
+            throw WassersteinError.invalidParameter(name: "theta", value: theta, requirement: "must lie in (0, 1]")
+        }
+        guard potential.count == a.count else { throw WassersteinError.dimensionMismatch(expected: a.count, actual: potential.count) }
+        for v in potential where !v.isFinite {
+            throw WassersteinError.invalidParameter(name: "proximal potential", value: v, requirement: "must be finite")
+        }
+        return EntropicProblem(a: problem.a, b: problem.b, update: .proximal(theta: theta, potential: potential))
     }
 
     /// The problem of two point clouds (their weights), balanced.
@@ -230,6 +259,17 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
     private let logA: [Double]
     private let logB: [Double]
     private var warm = false
+    /// Whether soft-mins may run in kernel mode when the geometry offers it (see
+    /// ``SinkhornGeometry/offersKernelMode(epsilon:)``). The driver sets it to `false` the first
+    /// time `K v` leaves the range of doubles, and stays in the log domain from then on; set it
+    /// to `false` to run in the log domain from the start.
+    public var usesKernelMode: Bool {
+        get { kernelModeSwitch.on }
+        set { kernelModeSwitch = KernelModeSwitch(on: newValue) }
+    }
+    // A reference, so that the soft-min (non-mutating: its output is a member passed inout)
+    // can switch kernel mode off; replaced, not shared, when set from outside.
+    private var kernelModeSwitch = KernelModeSwitch(on: true)
 
     /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` when the weights do not
     ///   match the geometry's counts, ``WassersteinError/unsupported(_:)`` for a symmetric problem
@@ -330,6 +370,8 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         switch problem.update {
         case .balanced: return iterateBalanced(epsilon: epsilon, limit: limit, tolerance: tolerance, relaxation: relaxation)
         case .symmetric: return iterateSymmetric(epsilon: epsilon, limit: limit, tolerance: tolerance)
+        case .proximal(let theta, let phi):
+            return iterateProximal(theta: theta, phi: phi, epsilon: epsilon, limit: limit, tolerance: tolerance, relaxation: relaxation)
         }
     }
 
@@ -385,8 +427,155 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         return (iterations, error)
     }
 
-    /// `out = T(potential)` (or `T^T`), with `out`'s previous values as the stabilising estimate.
+    private mutating func iterateProximal(theta: Double, phi: [Double], epsilon: Double, limit: Int, tolerance: Double,
+                                          relaxation: EntropicParameters.Relaxation) -> (iterations: Int, error: Double) {
+        let n = f.count
+        let a = problem.a
+        // Without the entropy term (theta = 1) the update does not depend on T(g): nothing to extrapolate.
+        var controller: RelaxationController
+        switch relaxation {
+        case .none: controller = RelaxationController(rule: .plain, hint: 1)
+        case .fixed(let w): controller = RelaxationController(rule: .fixed(theta == 1 ? 1 : w), hint: 1)
+        case .adaptive: controller = RelaxationController(rule: theta == 1 ? .plain : .adaptive, hint: 1)
+        }
+        // A fixed factor that raises the residual five times running is dropped to 1 (Thibault et al. 2017).
+        var previous = Double.infinity
+        var increases = 0
+        var switchedOff = false
+        var iterations = 0
+        var residual = Double.infinity
+        while iterations < limit {
+            iterations += 1
+            softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
+            g = gT
+            softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
+            let w = switchedOff ? 1 : controller.omega
+            // Per block: the targets, the residual's partial sum, the (relaxed) update.
+            var partial = [Double](repeating: 0, count: Self.blockCount(n))
+            f.withUnsafeMutableBufferPointer { fb in
+                fT.withUnsafeBufferPointer { tb in
+                    partial.withUnsafeMutableBufferPointer { rb in
+                        nonisolated(unsafe) let fp = fb.baseAddress!, tp = tb.baseAddress!, sums = rb.baseAddress!
+                        let invEps = 1 / epsilon
+                        Self.forEachBlock(count: n) { block, range in
+                            var sum = 0.0
+                            for i in range {
+                                let target = (1 - theta) * tp[i] + theta * phi[i]
+                                // a_i = 0 contributes 0 * finite.
+                                sum += a[i] * abs(entropicExp((fp[i] - tp[i]) * invEps) - entropicExp((target - tp[i]) * invEps))
+                                fp[i] += w * (target - fp[i])
+                            }
+                            sums[block] = sum
+                        }
+                    }
+                }
+            }
+            residual = 0
+            for v in partial { residual += v }
+            if residual.isNaN { residual = .infinity }
+            if residual <= tolerance { break }
+            controller.observe(residual)
+            if residual > previous { increases += 1 } else { increases = 0 }
+            if increases >= 5 { switchedOff = true }
+            previous = residual
+        }
+        // Make (f, g) consistent: the column marginal exact for the final f, fT = T(g).
+        softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
+        g = gT
+        softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
+        return (iterations, residual)
+    }
+
+    /// `out = T(potential)` (or `T^T`), with `out`'s previous values as the stabilising estimate;
+    /// in kernel mode while ``usesKernelMode`` holds and the geometry offers it.
     private func softMin(_ out: inout [Double], of potential: [Double], weights: [Double], epsilon: Double, transposed: Bool) {
+        if kernelModeSwitch.on, geometry.offersKernelMode(epsilon: epsilon) {
+            if kernelSoftMin(&out, of: potential, weights: weights, epsilon: epsilon, transposed: transposed) { return }
+            kernelModeSwitch.on = false
+        }
+        logSoftMin(&out, of: potential, weights: weights, epsilon: epsilon, transposed: transposed)
+    }
+
+    /// The soft-min in kernel mode: `t_j = potential_j + eps log w_j`, `s = max t - 650 eps`,
+    /// `v_j = exp((t_j - s) / eps)` (at most `e^650 = 1e282`, so that `K v` cannot overflow for
+    /// up to `1e17` points, and the most room below; under `e^-708` it is 0),
+    /// `out_i = -s - eps log (K v)_i`.
+    ///
+    /// Returns `false` (and leaves `out` unspecified) when `(K v)_i` is not finite, or below
+    /// `1e-280` for an output that carries mass: the terms lost to underflow (at most
+    /// `N e^-708` together) could then matter, and the log domain must answer. Outputs without
+    /// mass (zero weight on the output side, or the free rows of a proximal step, where such a
+    /// row's mass `a_i (K v)_i^theta...` is negligible) get the bound `(K v)_i >= 1e-280` instead:
+    /// their value does not enter any plan entry that carries mass.
+    private func kernelSoftMin(_ out: inout [Double], of potential: [Double], weights: [Double], epsilon: Double,
+                               transposed: Bool) -> Bool {
+        let count = potential.count
+        var shift = -Double.infinity
+        for j in 0 ..< count where weights[j] > -.infinity { shift = Swift.max(shift, potential[j] + epsilon * weights[j]) }
+        guard shift.isFinite else { return false }
+        shift -= 650 * epsilon
+        // Every entry is written below.
+        var v = [Double](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        let invEps = 1 / epsilon
+        potential.withUnsafeBufferPointer { pb in
+            weights.withUnsafeBufferPointer { wb in
+                v.withUnsafeMutableBufferPointer { vb in
+                    nonisolated(unsafe) let p = pb.baseAddress!, w = wb.baseAddress!, vp = vb.baseAddress!
+                    Self.forEachBlock(count: count) { _, range in
+                        // exp(-inf) = 0 for zero weights: no branch, so the loop vectorises.
+                        for j in range { vp[j] = entropicExp((p[j] + epsilon * w[j] - shift) * invEps) }
+                    }
+                }
+            }
+        }
+        v.withUnsafeBufferPointer { vb in
+            out.withUnsafeMutableBufferPointer { ob in
+                geometry.applyKernel(vb, epsilon: epsilon, transposed: transposed, into: ob)
+            }
+        }
+        let total = out.count
+        var failed = [Bool](repeating: false, count: Self.blockCount(total))
+        // The weights of the outputs: rows carry a (free for a proximal step), columns b.
+        var free = false
+        if case .proximal = problem.update, !transposed { free = true }
+        let massive = transposed ? problem.b : problem.a
+        out.withUnsafeMutableBufferPointer { ob in
+            failed.withUnsafeMutableBufferPointer { fb in
+                massive.withUnsafeBufferPointer { mb in
+                    nonisolated(unsafe) let o = ob.baseAddress!, flags = fb.baseAddress!, w = mb.baseAddress!
+                    Self.forEachBlock(count: total) { block, range in
+                        var inRange = true
+                        for i in range {
+                            let k = o[i]
+                            let carries = !free && w[i] > 0
+                            inRange = inRange && k <= Double.greatestFiniteMagnitude && (k >= 1e-280 || (!carries && k >= 0))
+                            o[i] = -shift - epsilon * log(Swift.max(k, 1e-280))
+                        }
+                        flags[block] = !inRange
+                    }
+                }
+            }
+        }
+        return !failed.contains(true)
+    }
+
+    /// Entries per block of the element-wise loops: blocks are fixed, so any sum over them is
+    /// combined in the same order whatever the number of cores. Large enough that a 128 x 128
+    /// grid runs them inline: a parallel dispatch per loop costs more than it saves there
+    /// (measured on a loaded 2-core machine, where waking the second thread is slow).
+    static var blockSize: Int { 16_384 }
+
+    static func blockCount(_ count: Int) -> Int { (count + blockSize - 1) / blockSize }
+
+    /// Runs `body(block, range)` over the fixed blocks of `0 ..< count`, blocks split over the cores.
+    static func forEachBlock(count: Int, _ body: (Int, Range<Int>) -> Void) {
+        Parallel.forEachChunk(count: blockCount(count), minimumChunk: 1) { blocks in
+            for b in blocks { body(b, b * blockSize ..< Swift.min(count, (b + 1) * blockSize)) }
+        }
+    }
+
+    /// `out = T(potential)` (or `T^T`), with `out`'s previous values as the stabilising estimate.
+    private func logSoftMin(_ out: inout [Double], of potential: [Double], weights: [Double], epsilon: Double, transposed: Bool) {
         potential.withUnsafeBufferPointer { pb in
             weights.withUnsafeBufferPointer { wb in
                 out.withUnsafeMutableBufferPointer { ob in
@@ -448,6 +637,13 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                               converged: error <= tolerance, marginalError: error)
     }
 
+    /// `P 1`, the row marginal of the plan of the current potentials: `a_i exp((f_i - T(g)_i) / eps)`
+    /// (after ``solve()``: the new density of a ``MarginalUpdate/proximal(theta:potential:)`` step).
+    public func rowMarginal() -> [Double] {
+        let epsilon = parameters.epsilon
+        return (0 ..< f.count).map { i in problem.a[i] > 0 ? problem.a[i] * exp((f[i] - fT[i]) / epsilon) : 0 }
+    }
+
     /// Row `i` of the plan of the current potentials (`m` values).
     public func planRow(_ i: Int) -> [Double] {
         var out = [Double](repeating: 0, count: geometry.targetCount)
@@ -465,4 +661,10 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         }
         return out
     }
+}
+
+/// Whether a driver still uses kernel mode (see ``EntropicSinkhorn/usesKernelMode``).
+final class KernelModeSwitch {
+    var on: Bool
+    init(on: Bool) { self.on = on }
 }

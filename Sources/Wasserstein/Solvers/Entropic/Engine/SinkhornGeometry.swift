@@ -50,6 +50,34 @@ public protocol SinkhornGeometry: Sendable {
     func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
                  logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
                  epsilon: Double, into out: UnsafeMutableBufferPointer<Double>)
+
+    /// Whether ``applyKernel(_:epsilon:transposed:into:)`` is available at this epsilon.
+    ///
+    /// Kernel mode replaces the log-sum-exp of a soft-min by `K v`, `K_ij = exp(-C_ij / eps)`,
+    /// applied to the scalings `v_j = b_j exp((g_j - s) / eps)` (`s` the largest exponent, so
+    /// `v <= 1`), and `T(g)_i = -s - eps log (K v)_i`: no exponential per pair, which pays where
+    /// `K` has structure (a separable grid kernel is a convolution). The driver
+    /// (``EntropicSinkhorn``) uses it only while `K v` stays within the range of doubles and
+    /// falls back to ``softMin(_:logWeights:epsilon:transposed:into:)`` otherwise. The default
+    /// answers `false`.
+    func offersKernelMode(epsilon: Double) -> Bool
+
+    /// `out = K v` (`transposed`: `K^T v`), `K_ij = exp(-C_ij / eps)`, for finite `v >= 0` of the
+    /// length of the rows (columns). Called only when ``offersKernelMode(epsilon:)`` is true; the
+    /// default fills `out` with NaN.
+    func applyKernel(_ v: UnsafeBufferPointer<Double>, epsilon: Double, transposed: Bool,
+                     into out: UnsafeMutableBufferPointer<Double>)
+}
+
+extension SinkhornGeometry {
+    /// No kernel mode: the driver works in the log domain.
+    public func offersKernelMode(epsilon: Double) -> Bool { false }
+
+    /// Not available: NaN (see ``SinkhornGeometry/offersKernelMode(epsilon:)``).
+    public func applyKernel(_ v: UnsafeBufferPointer<Double>, epsilon: Double, transposed: Bool,
+                            into out: UnsafeMutableBufferPointer<Double>) {
+        for i in 0 ..< out.count { out[i] = .nan }
+    }
 }
 
 // MARK: - The row machinery shared by the geometries

@@ -3,26 +3,22 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Wasserstein
 
-/// The Gibbs kernel `K_ij = exp(-|x_i - x_j|^2 / gamma)` of the squared Euclidean cost on a
-/// ``RegularGrid``, applied as a separable convolution: `K = K_0 (x) ... (x) K_{D-1}` with
-/// `K_a[k, l] = exp(-h_a^2 (k - l)^2 / gamma)`, so `K v` costs `O(N (w_0 + ... + w_{D-1}))`
-/// instead of `O(N^2)`.
-///
-/// Each 1-D kernel is truncated where it falls below `1e-40` (half-width
-/// `w_a = ceil(sqrt(92 gamma) / h_a)`); the dropped entries change `K v` by less than `1e-40` of
-/// `max v`, far below the tolerances of the schemes using it.
+/// A separable convolution with symmetric taps on a regular grid in 1, 2 or 3 dimensions:
+/// `(K v)_i = sum_j prod_a t_a(|i_a - j_a|) v_j`, `O(N (w_0 + ... + w_{D-1}))` work instead of
+/// the `O(N^2)` of the dense sum. ``SeparableGridGeometry`` applies its Gibbs kernel
+/// `K_ij = exp(-|x_i - x_j|^2 / eps)` (kernel mode) and the cost-weighted kernels of its
+/// transport cost with it.
 ///
 /// Both passes are register-blocked (a block of outputs stays in registers for the whole window
 /// instead of being re-loaded and re-stored per tap) and, in 2-D and 3-D, use the symmetric form
 /// `t_d (s[k - d] + s[k + d])`: half the multiplies. On the default x86-64 target (SSE2, no FMA)
 /// the passes are then bound by the FP add rate. Every output's sum order depends only on its
 /// position, whatever the number of cores, so results are deterministic.
-struct SeparableGaussianKernel: Sendable {
-    let grid: RegularGrid
-    let gamma: Double
-    /// Per axis, `exp(-(h_a d)^2 / gamma)` for `d = 0 ... w_a`.
+struct SeparableConvolution: Sendable {
+    /// Points per axis, row-major (axis 0 slowest).
+    let pointsPerAxis: [Int]
+    /// Per axis, the taps `t_a(d)` for `d = 0 ... w_a` (`w_a <= n_a - 1`).
     let taps: [[Double]]
     /// Per axis, the taps laid out for the contiguous 1-D pass: `padded[p + w + d] = taps[|d|]`
     /// for `|d| <= w`, and `p = blockPadding` zeros at each end (see ``convolveContiguous``).
@@ -31,17 +27,11 @@ struct SeparableGaussianKernel: Sendable {
     /// Outputs per register block of the contiguous 1-D pass (and zeros padding its tap table).
     static let blockPadding = 7
 
-    /// - Parameter truncation: taps below this value are dropped (`1e-40` for JKO steps, whose
-    ///   displacements are short; `1e-300` for distances between far-apart densities).
-    init(grid: RegularGrid, gamma: Double, truncation: Double = 1e-40) {
-        self.grid = grid
-        self.gamma = gamma
-        let h = grid.spacing
-        let reach = (-log(truncation) * gamma).squareRoot()
-        let taps = (0 ..< grid.dimension).map { a in
-            let width = Int(clampingCount: reach / h[a] + 1, limit: grid.pointsPerAxis[a] - 1)
-            return (0 ... width).map { d in exp(-(h[a] * Double(d)) * (h[a] * Double(d)) / gamma) }
-        }
+    /// - Parameters:
+    ///   - pointsPerAxis: `n_a >= 1` per axis, 1 to 3 axes.
+    ///   - taps: per axis `t_a(0 ... w_a)`, `1 <= taps[a].count <= n_a`.
+    init(pointsPerAxis: [Int], taps: [[Double]]) {
+        self.pointsPerAxis = pointsPerAxis
         self.taps = taps
         let p = Self.blockPadding
         paddedTaps = taps.map { t in
@@ -63,8 +53,8 @@ struct SeparableGaussianKernel: Sendable {
     /// next axis is again the slowest. Three passes (`v -> out -> scratch -> out`) rotate the axes
     /// back to `(n0, n1, n2)`, so no separate transpose and no strided convolution is needed.
     func apply(_ v: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>, scratch: UnsafeMutableBufferPointer<Double>) {
-        let n = grid.pointsPerAxis
-        switch grid.dimension {
+        let n = pointsPerAxis
+        switch n.count {
         case 1:
             paddedTaps[0].withUnsafeBufferPointer { pt in
                 Self.convolveContiguous(v.baseAddress!, out.baseAddress!, length: n[0], paddedTaps: pt)
@@ -233,105 +223,6 @@ struct SeparableGaussianKernel: Sendable {
                         while e <= above { down += n1; a += t[e] * down[0]; e &+= 1 }
                         dst[j0 &* n0 &+ k] = a
                     }
-                }
-            }
-        }
-    }
-}
-
-/// The same kernel applied in the log domain: `out = log(K exp(v))`, by separable log-sum-exp
-/// passes, exact for any dynamic range of `v` (used when the kernel-mode scalings would under- or
-/// overflow).
-///
-/// Each output is `m + log sum_l exp(e_l - m)` over its window, `e_l = tap + v_l`, `m` the
-/// largest `e_l`. The maxima cost additions only; the exponentials (the expensive part) are
-/// taken only for the terms within 46 of `m`: a skipped term is below `e^-46 = 1e-20` of the
-/// largest, so all of them together (at most 1023 per window) move the sum by less than `1e-17`
-/// relative, below double rounding. Sinkhorn potentials make the exponents nearly concave in `l`,
-/// so few terms pass: about a quarter of the window at `gamma / h^2 = 2.5`, which with the
-/// vectorisable exponential of ``entropicExp(_:)`` makes a pass about ten times faster than one
-/// `exp` call per tap.
-struct LogDomainGaussianKernel: Sendable {
-    let grid: RegularGrid
-    let gamma: Double
-    /// Per axis, `-(h_a d)^2 / gamma` for `d = -w_a ... w_a` (window where the kernel exceeds
-    /// 1e-300), laid out symmetrically: `symmetricLogTaps[a][w_a + d]`.
-    let symmetricLogTaps: [[Double]]
-
-    /// Terms this far below an output's largest term are left out (see the type's notes).
-    static let negligibleExponent = 46.0
-
-    init(grid: RegularGrid, gamma: Double) {
-        self.grid = grid
-        self.gamma = gamma
-        let h = grid.spacing
-        let reach = (690 * gamma).squareRoot()
-        symmetricLogTaps = (0 ..< grid.dimension).map { a in
-            let width = Int(clampingCount: reach / h[a] + 1, limit: grid.pointsPerAxis[a] - 1)
-            return (-width ... width).map { d in -(h[a] * Double(d)) * (h[a] * Double(d)) / gamma }
-        }
-    }
-
-    /// `out = log(K exp(v))`; `scratch` has the grid's size (2-D and 3-D).
-    ///
-    /// Each pass runs along the contiguous last axis and stores its result transposed (the axes
-    /// rotate), so every pass reads contiguous rows: 2-D `[i0][i1] -> [i1][i0] -> [i0][i1]`, 3-D
-    /// `[i0][i1][i2] -> [i2][i0][i1] -> [i1][i2][i0] -> [i0][i1][i2]` (`v -> out -> scratch -> out`).
-    func apply(_ v: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>, scratch: UnsafeMutableBufferPointer<Double>) {
-        let n = grid.pointsPerAxis
-        switch grid.dimension {
-        case 1:
-            Self.rowsTransposed(v.baseAddress!, out.baseAddress!, rows: 1, length: n[0], taps: symmetricLogTaps[0])
-        case 2:
-            Self.rowsTransposed(v.baseAddress!, scratch.baseAddress!, rows: n[0], length: n[1], taps: symmetricLogTaps[1])
-            Self.rowsTransposed(UnsafePointer(scratch.baseAddress!), out.baseAddress!, rows: n[1], length: n[0], taps: symmetricLogTaps[0])
-        default:
-            Self.rowsTransposed(v.baseAddress!, out.baseAddress!, rows: n[0] * n[1], length: n[2], taps: symmetricLogTaps[2])
-            Self.rowsTransposed(UnsafePointer(out.baseAddress!), scratch.baseAddress!, rows: n[2] * n[0], length: n[1], taps: symmetricLogTaps[1])
-            Self.rowsTransposed(UnsafePointer(scratch.baseAddress!), out.baseAddress!, rows: n[1] * n[2], length: n[0], taps: symmetricLogTaps[0])
-        }
-    }
-
-    /// `dst[k * rows + r] = log sum_l exp(taps[w + l - k] + src[r * n + l])` over `|l - k| <= w`,
-    /// for every row `r` of `n` contiguous values (the result transposed).
-    static func rowsTransposed(_ src: UnsafePointer<Double>, _ dst: UnsafeMutablePointer<Double>, rows: Int, length n: Int, taps: [Double]) {
-        let w = (taps.count - 1) / 2
-        taps.withUnsafeBufferPointer { tp in
-            let centre = tp.baseAddress! + w      // centre[d] = -(h d)^2 / gamma for |d| <= w
-            Parallel.forEachChunk(count: rows, minimumChunk: max(1, 16_384 / max(1, n * (2 * w + 1)))) { range in
-                // Plain while loops and comparisons: the same machine code as ranges and
-                // `max` in a release build, and several times faster in a debug one, where the
-                // test suite runs this kernel on 64 x 64 grids.
-                var r = range.lowerBound
-                while r < range.upperBound {
-                    let s = src + r &* n
-                    var k = 0
-                    while k < n {
-                        let lo = k > w ? k &- w : 0, hi = k &+ w < n ? k &+ w : n &- 1
-                        let t = centre - k
-                        var m = -Double.infinity
-                        var l = lo
-                        while l <= hi {
-                            let e = t[l] + s[l]
-                            if e > m { m = e }
-                            l &+= 1
-                        }
-                        if m == -.infinity {
-                            dst[k &* rows &+ r] = -.infinity
-                        } else {
-                            let cutoff = m - negligibleExponent
-                            var sum = 0.0
-                            l = lo
-                            while l <= hi {
-                                let e = t[l] + s[l]
-                                if e > cutoff { sum += entropicExp(e - m) }
-                                l &+= 1
-                            }
-                            dst[k &* rows &+ r] = m + log(sum)
-                        }
-                        k &+= 1
-                    }
-                    r &+= 1
                 }
             }
         }
