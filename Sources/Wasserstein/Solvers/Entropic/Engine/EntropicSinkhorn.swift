@@ -352,7 +352,8 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         case .balanced: return iterateBalanced(epsilon: epsilon, limit: limit, tolerance: tolerance, relaxation: relaxation)
         case .symmetric: return iterateSymmetric(epsilon: epsilon, limit: limit, tolerance: tolerance)
         case .unbalanced(let ra, let rb):
-            return iterateUnbalanced(epsilon: epsilon, limit: limit, tolerance: tolerance, sourcePenalty: ra, targetPenalty: rb)
+            return iterateUnbalanced(epsilon: epsilon, limit: limit, tolerance: tolerance, relaxation: relaxation,
+                                     sourcePenalty: ra, targetPenalty: rb)
         case .unbalancedSymmetric(let rho):
             return iterateSymmetric(epsilon: epsilon, limit: limit, tolerance: tolerance, penalty: rho)
         }
@@ -415,23 +416,33 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
     /// The unbalanced loop: `f <- k_a fT`; `gT = T^T(f)`; error; `g <- k_b gT`; translation;
     /// `fT = T(g)`, with `k = rho / (rho + eps)` (1 for an infinite penalty). The error is that
     /// of the relaxed marginals (``marginalError(_:_:_:_:penalty:)``) of exactly the `(f, g)`
-    /// returned: at the check `fT = T(g)` and `gT = T^T(f)` hold. No over-relaxation: the
-    /// translation removes the slow mode it would otherwise be needed for.
+    /// returned: at the check `fT = T(g)` and `gT = T^T(f)` hold. Over-relaxation as in the
+    /// balanced loop, `f <- (1 - w) f + w k_a fT` (the same controller on the same error).
     private mutating func iterateUnbalanced(epsilon: Double, limit: Int, tolerance: Double,
+                                            relaxation: EntropicParameters.Relaxation,
                                             sourcePenalty ra: Double, targetPenalty rb: Double) -> (iterations: Int, error: Double) {
         let n = f.count, m = g.count
         let ka = Self.damping(ra, epsilon), kb = Self.damping(rb, epsilon)
         softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
         var iterations = 0
         var error = Double.infinity
+        var controller: RelaxationController
+        switch relaxation {
+        case .none: controller = RelaxationController(rule: .plain, hint: 1)
+        case .fixed(let w): controller = RelaxationController(rule: .fixed(w), hint: 1)
+        case .adaptive: controller = RelaxationController(rule: .adaptive, hint: 1)
+        }
+        var w = 1.0
         while true {
-            for i in 0 ..< n { f[i] = ka * fT[i] }
+            w = iterations == 0 ? 1 : controller.omega
+            for i in 0 ..< n { f[i] = (1 - w) * f[i] + w * (ka * fT[i]) }
             iterations += 1
             softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
             error = marginalError(f, fT, problem.a, epsilon, penalty: ra)
                 + marginalError(g, gT, problem.b, epsilon, penalty: rb)
             if error <= tolerance || iterations >= limit { break }
-            for j in 0 ..< m { g[j] = kb * gT[j] }
+            controller.observe(error)
+            for j in 0 ..< m { g[j] = (1 - w) * g[j] + w * (kb * gT[j]) }
             let shift = Self.translation(f: f, logA: logA, sourcePenalty: ra, g: g, logB: logB, targetPenalty: rb)
             if shift != 0 {
                 for i in 0 ..< n { f[i] += shift }
