@@ -33,8 +33,12 @@ struct DistanceCommand: ParsableCommand {
     @Flag(help: "Rescale both measures to mass one instead of requiring equal masses.")
     var normalize = false
 
-    @Option(help: "Move only this mass, at least cost (exact partial transport; --method exact or auto).")
+    @Option(help: "Move only this mass, at least cost (exact partial transport with --method exact or auto; entropic with --method sinkhorn).")
     var partial: Double?
+
+    @Option(help: ArgumentHelp("Unbalanced entropic OT (--method sinkhorn): KL penalties on the marginals, one value or two (source,target); inf enforces a side.",
+                               valueName: "rho[,rho_b]"))
+    var unbalanced: String?
 
     @OptionGroup var entropic: EntropicOptions
 
@@ -42,6 +46,7 @@ struct DistanceCommand: ParsableCommand {
         _ = try MethodNames.method(named: method)  // an unknown name first, before option combinations
         try entropic.validate(for: method)
         let chosen = try MethodNames.method(named: method, epsilon: entropic.epsilon ?? 0, options: entropic.sinkhornOptions())
+        if let unbalanced { return try runUnbalanced(penalties: unbalanced, method: chosen) }
         if let partial { return try runPartial(mass: partial, method: chosen) }
         // The plan replaces the file at its path: never one of the inputs.
         if let plan { try measures.refuseReplacing(with: plan) }

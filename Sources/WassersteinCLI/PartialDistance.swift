@@ -7,12 +7,13 @@ extension DistanceCommand {
     /// `distance X Y --partial MASS`: exact partial transport of `MASS` (``PartialTransport``).
     /// The two clouds need not carry the same mass (that is the point of moving only part of it).
     func runPartial(mass: Double, method chosen: TransportMethod) throws {
+        guard mass.isFinite, mass >= 0 else { throw CommandError("--partial must be >= 0 and finite, got \(mass)") }
         switch chosen {
         case .auto, .exact: break
+        case .sinkhorn: return try runEntropicPartial(mass: mass)
         default:
-            throw CommandError("--partial needs --method exact (or auto): partial transport runs on the network simplex")
+            throw CommandError("--partial needs --method exact (or auto; the network simplex) or --method sinkhorn (entropic)")
         }
-        guard mass.isFinite, mass >= 0 else { throw CommandError("--partial must be >= 0 and finite, got \(mass)") }
         if let plan { try measures.refuseReplacing(with: plan) }
         var (source, target) = try measures.read(normalizing: normalize)
         if normalize {

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import Wasserstein
+
+extension DistanceCommand {
+    /// `--unbalanced RHO` or `RHO_A,RHO_B`: each `> 0` or `inf` (that side enforced).
+    static func parsePenalties(_ text: String) throws -> (source: Double, target: Double) {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 1 || parts.count == 2 else {
+            throw CommandError("--unbalanced takes one penalty or two separated by a comma, got '\(MessageText.excerpt(text))'")
+        }
+        let values = try parts.map { part -> Double in
+            guard let v = Double(part), v > 0 else {
+                throw CommandError("--unbalanced: each penalty must be a number > 0 (or inf), got '\(MessageText.excerpt(part))'")
+            }
+            return v
+        }
+        return (values[0], values.count == 2 ? values[1] : values[0])
+    }
+
+    /// The engine's parameters from `--epsilon`, `--tolerance`, `--max-iterations`.
+    private func entropicParameters() throws -> EntropicParameters {
+        try EntropicParameters(epsilon: entropic.epsilon!, tolerance: entropic.tolerance ?? 1e-9,
+                               maxIterations: entropic.maxIterations ?? 10_000)
+    }
+
+    /// `--geometry`, or the library's choice under `--memory-limit`.
+    private func geometryKind(_ source: PointCloud, _ target: PointCloud, divergence: Bool) throws -> SinkhornGeometryKind {
+        if let kind = try entropic.geometryKind() { return kind }
+        return .automatic(sourceCount: source.count, targetCount: target.count, dimension: source.dimension,
+                          byteBudget: try entropic.memory.bytes() ?? MemoryEstimate.physicalMemory, divergence: divergence)
+    }
+
+    private func readUnchecked() throws -> (PointCloud, PointCloud) {
+        var (source, target) = try measures.read(normalizing: normalize)
+        if normalize {
+            source = source.normalized()
+            target = target.normalized()
+        }
+        return (source, target)
+    }
+
+    private func formatted(_ v: Double) -> String { String(format: "%.10g", v) }
+
+    /// `distance X Y --method sinkhorn --epsilon E --unbalanced RHO[,RHO_B] [--divergence]`:
+    /// KL-penalised entropic OT on the engine (``EntropicEngine/unbalanced(source:target:sourcePenalty:targetPenalty:parameters:geometry:)``);
+    /// the masses of the two files may differ.
+    func runUnbalanced(penalties text: String, method chosen: TransportMethod) throws {
+        guard case .sinkhorn = chosen else { throw CommandError("--unbalanced needs --method sinkhorn (and --epsilon)") }
+        let penalties = try Self.parsePenalties(text)
+        if partial != nil { throw CommandError("--unbalanced and --partial exclude each other") }
+        if plan != nil { throw CommandError("--plan is not written for --unbalanced") }
+        if entropic.divergence && penalties.source != penalties.target {
+            throw CommandError("--divergence with --unbalanced needs one penalty for both sides")
+        }
+        let (source, target) = try readUnchecked()
+        guard source.dimension == target.dimension else {
+            throw WassersteinError.dimensionMismatch(expected: source.dimension, actual: target.dimension)
+        }
+        let parameters = try entropicParameters()
+        let kind = try geometryKind(source, target, divergence: entropic.divergence)
+        let clock = ContinuousClock()
+        let start = clock.now
+        var output: EntropicOutput
+        var divergence: UnbalancedDivergenceOutput? = nil
+        switch (kind, entropic.divergence) {
+        case (.dense, false):
+            output = try EntropicEngine.unbalanced(source: source, target: target, sourcePenalty: penalties.source,
+                                                   targetPenalty: penalties.target, parameters: parameters, geometry: EntropicEngine.dense())
+        case (.online, false):
+            output = try EntropicEngine.unbalanced(source: source, target: target, sourcePenalty: penalties.source,
+                                                   targetPenalty: penalties.target, parameters: parameters, geometry: EntropicEngine.online())
+        case (.dense, true):
+            divergence = try EntropicEngine.unbalancedDivergence(source: source, target: target, penalty: penalties.source,
+                                                                 parameters: parameters, geometry: EntropicEngine.dense())
+            output = divergence!.cross
+        case (.online, true):
+            divergence = try EntropicEngine.unbalancedDivergence(source: source, target: target, penalty: penalties.source,
+                                                                 parameters: parameters, geometry: EntropicEngine.online())
+            output = divergence!.cross
+        }
+        let seconds = (clock.now - start).seconds
+        let converged = divergence?.converged ?? output.converged
+        if json {
+            var members: [(String, JSONValue)] = [
+                ("method", .string("sinkhorn")),
+                ("problem", .string("unbalanced")),
+                ("geometry", .string(kind.rawValue)),
+                ("n", .integer(source.count)),
+                ("m", .integer(target.count)),
+                ("dimension", .integer(source.dimension)),
+                ("epsilon", .finite(parameters.epsilon)),
+                // null: infinite, the marginal is enforced.
+                ("source_penalty", .finite(penalties.source)),
+                ("target_penalty", .finite(penalties.target)),
+                ("source_mass", .finite(source.mass)),
+                ("target_mass", .finite(target.mass)),
+                ("transported_mass", .finite(output.transportedMass)),
+                ("transport_cost", .finite(output.transportCost)),
+                ("regularized_cost", .finite(output.regularizedCost)),
+                ("dual_cost", .finite(output.dualCost ?? output.regularizedCost)),
+                ("marginal_error", .finite(output.marginalError)),
+                ("seconds", .number(seconds)),
+                ("converged", .bool(converged)),
+                ("iterations", .integer(output.iterations)),
+            ]
+            if let divergence { members.append(("divergence", .finite(divergence.divergence))) }
+            print(JSONValue.object(members).serialized())
+        } else {
+            let rho = penalties.source == penalties.target ? formatted(penalties.source)
+                                                           : "\(formatted(penalties.source)), \(formatted(penalties.target))"
+            var line = "unbalanced OT_eps = \(formatted(output.regularizedCost))  <P, C> = \(formatted(output.transportCost))  mass moved = \(formatted(output.transportedMass)) of \(formatted(source.mass)) and \(formatted(target.mass))  [sinkhorn, eps = \(formatted(parameters.epsilon)), rho = \(rho), \(kind.rawValue) geometry, n = \(source.count), m = \(target.count), D = \(source.dimension), \(output.iterations) iterations, \(String(format: "%.3g", seconds)) s]"
+            if let divergence { line += "\nunbalanced Sinkhorn divergence S_eps = \(formatted(divergence.divergence))" }
+            print(line)
+        }
+        if !converged { warn("the solver stopped at its iteration limit before converging") }
+    }
+
+    /// `distance X Y --partial MASS --method sinkhorn --epsilon E`: entropic partial transport on
+    /// the engine (``EntropicEngine/partial(source:target:mass:parameters:geometry:)``).
+    func runEntropicPartial(mass: Double) throws {
+        if plan != nil { throw CommandError("--plan is not written for entropic --partial (use --method exact)") }
+        if entropic.divergence { throw CommandError("--divergence does not apply to --partial") }
+        let (source, target) = try readUnchecked()
+        guard source.dimension == target.dimension else {
+            throw WassersteinError.dimensionMismatch(expected: source.dimension, actual: target.dimension)
+        }
+        let parameters = try entropicParameters()
+        let kind = try geometryKind(source, target, divergence: false)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result: EntropicPartialOutput
+        switch kind {
+        case .dense:
+            result = try EntropicEngine.partial(source: source, target: target, mass: mass, parameters: parameters,
+                                                geometry: EntropicEngine.dense())
+        case .online:
+            result = try EntropicEngine.partial(source: source, target: target, mass: mass, parameters: parameters,
+                                                geometry: EntropicEngine.online())
+        }
+        let seconds = (clock.now - start).seconds
+        if json {
+            print(JSONValue.object([
+                ("method", .string("sinkhorn")),
+                ("problem", .string("partial")),
+                ("partial", .bool(true)),
+                ("geometry", .string(kind.rawValue)),
+                ("n", .integer(source.count)),
+                ("m", .integer(target.count)),
+                ("dimension", .integer(source.dimension)),
+                ("epsilon", .finite(parameters.epsilon)),
+                ("mass", .finite(mass)),
+                ("transported_mass", .finite(result.transportedMass)),
+                ("cost", .finite(result.transportCost)),
+                ("regularized_cost", .finite(result.extended.regularizedCost)),
+                ("marginal_error", .finite(result.extended.marginalError)),
+                ("seconds", .number(seconds)),
+                ("converged", .bool(result.converged)),
+                ("iterations", .integer(result.extended.iterations)),
+            ]).serialized())
+        } else {
+            print("partial cost = \(formatted(result.transportCost))  mass moved = \(formatted(result.transportedMass)) of \(formatted(source.mass)) and \(formatted(target.mass))  [sinkhorn, eps = \(formatted(parameters.epsilon)), \(kind.rawValue) geometry, n = \(source.count), m = \(target.count), D = \(source.dimension), \(result.extended.iterations) iterations, \(String(format: "%.3g", seconds)) s]")
+        }
+        if !result.converged { warn("the solver stopped at its iteration limit before converging") }
+    }
+}
