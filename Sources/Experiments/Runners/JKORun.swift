@@ -390,13 +390,4 @@ public enum JKORun {
         }
         return (blur, stationary)
     }
-
-    /// ``gridSummary(_:stationaryRisk:)`` as members of an untyped summary.
-    static func gridSummaryMembers(_ result: JKORunResult, stationaryRisk: ((GibbsResult) -> Double)? = nil) -> [(String, JSONValue)] {
-        let (blur, stationary) = gridSummary(result, stationaryRisk: stationaryRisk)
-        var members: [(String, JSONValue)] = []
-        if let blur { members.append(("grid_blur", blur.json)) }
-        if let stationary { members.append(("stationary", stationary.json)) }
-        return members
-    }
 }
