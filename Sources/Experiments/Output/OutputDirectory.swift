@@ -110,7 +110,7 @@ public struct OutputDirectory: Sendable {
         try value.write(to: file(name))
     }
 
-    /// Writes a run's summary (`summary.json`), encoded as ``RunSummary`` describes.
+    /// Writes a run's summary (`summary.json`, or a record such as `grid.json`), encoded as ``RunSummary`` describes.
     public func writeSummary(_ summary: some RunSummary, name: String = "summary.json") throws {
         try writeJSON(name, summary.json)
     }

@@ -293,7 +293,7 @@ public enum JKORun {
                 try directory.writeMatrix("particles_final.npy", rows: p.count, columns: p.dimension, values: p.coordinates)
             case .density(let g):
                 try writeDensity(g, name: "density_final.npy", directory: directory)
-                try directory.writeJSON("grid.json", gridDescription(g.grid))
+                try directory.writeSummary(gridDescription(g.grid), name: "grid.json")
                 if let st = result.stationary { try writeDensity(st.density, name: "density_stationary.npy", directory: directory) }
             }
             try directory.writeSummary(summary)
@@ -366,15 +366,19 @@ public enum JKORun {
     }
 
     /// `grid.json`: the coordinates of the grid points along each axis, and what the values mean.
-    static func gridDescription(_ grid: RegularGrid) -> JSONValue {
-        .object([
-            ("axes", .array(grid.axes.map { .numbers($0) })),
-            ("points_per_axis", .array(grid.pointsPerAxis.map { .integer($0) })),
-            ("lower_bounds", .numbers(grid.lowerBounds)),
-            ("upper_bounds", .numbers(grid.upperBounds)),
-            ("cell_volume", .number(grid.cellVolume)),
-            ("values", .string("density_final.npy holds density values (mass / cell volume) at the grid points; index [i0, i1] sits at (axes[0][i0], axes[1][i1])")),
-        ])
+    public struct GridDescription: RunSummary {
+        public var axes: [[Double]]
+        public var pointsPerAxis: [Int]
+        public var lowerBounds: [Double]
+        public var upperBounds: [Double]
+        public var cellVolume: Double
+        public let values = "density_final.npy holds density values (mass / cell volume) at the grid points; index [i0, i1] sits at (axes[0][i0], axes[1][i1])"
+    }
+
+    /// The ``GridDescription`` of `grid`.
+    static func gridDescription(_ grid: RegularGrid) -> GridDescription {
+        GridDescription(axes: grid.axes, pointsPerAxis: grid.pointsPerAxis, lowerBounds: grid.lowerBounds,
+                        upperBounds: grid.upperBounds, cellVolume: grid.cellVolume)
     }
 
     /// The grid scheme's `grid_blur` and `stationary` members of `summary.json`, shared by `jko`

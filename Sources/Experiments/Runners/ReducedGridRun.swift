@@ -81,7 +81,7 @@ enum ReducedGridRun {
             }
             if case .density(let rho) = result.final {
                 try JKORun.writeDensity(rho, name: "density_final.npy", directory: directory)
-                try directory.writeJSON("grid.json", JKORun.gridDescription(grid))
+                try directory.writeSummary(JKORun.gridDescription(grid), name: "grid.json")
             }
             if let st = result.stationary { try JKORun.writeDensity(st.density, name: "density_stationary.npy", directory: directory) }
         }
