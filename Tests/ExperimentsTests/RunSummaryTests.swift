@@ -31,6 +31,9 @@ struct RunSummaryTests {
         let sparse = Sample(steps: -1, tau: 1e300, residual: 0, riskFinalJKO: nil, beta: 4, maxW2AMarginal: [], slopeCI95: nil,
                             gridBlur: nil, label: "")
         #expect(sparse.serialized() == #"{"command":"sample","steps":-1,"tau":1e+300,"residual":0.0,"beta":4.0,"max_w2_a_marginal":[],"label":""}"#)
+        // A list of records (`distances.json`).
+        #expect([Inner(gamma: 1, compensated: false), Inner(gamma: -0.5, compensated: true)].serialized()
+                == #"[{"gamma":1.0,"compensated":false},{"gamma":-0.5,"compensated":true}]"#)
         // The same as the untyped value written member by member.
         #expect(sparse.json == .object([("command", .string("sample")), ("steps", .integer(-1)), ("tau", .number(1e300)),
                                         ("residual", .number(0)), ("beta", .number(4)), ("max_w2_a_marginal", .array([])),

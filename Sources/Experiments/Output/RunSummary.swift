@@ -25,6 +25,9 @@ extension RunSummary {
     public func serialized(pretty: Bool = false) -> String { json.serialized(pretty: pretty) }
 }
 
+/// A list of records (`distances.json`) is written as a JSON array of them.
+extension Array: RunSummary where Element: RunSummary {}
+
 /// A member that is written as `null`, not left out, when it has no value.
 @propertyWrapper
 public struct NullIfAbsent<Value: Encodable & Sendable>: Encodable, Sendable {
