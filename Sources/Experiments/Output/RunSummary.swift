@@ -12,7 +12,9 @@ import Foundation
 /// - an optional property (`T?`) is left out when `nil`: the member only exists for some runs
 ///   (the risk of a run without a model, the grid scheme's `stationary` record);
 /// - an `@NullIfAbsent` property is written as `null` when `nil`: the member is always there
-///   (`beta` of a run at infinite temperature).
+///   (`beta` of a run at infinite temperature);
+/// - a doubly optional property (`T??`) is left out when `nil` and written as `null` when
+///   `.some(nil)`: a member of some runs only, which may have no value (`threshold_time`).
 ///
 /// `JSONEncoder` is not used because it does not keep the order of the members.
 public protocol RunSummary: Encodable, Sendable {}

@@ -47,7 +47,7 @@ public enum DemoRun {
         public var note: String
     }
 
-    /// One entry of `distances.json`: a ``DistanceLine`` with its `W2`.
+    /// One entry of `distances.json`: a ``DemoRun/DistanceLine`` with its `W2`.
     public struct DistanceRecord: RunSummary {
         public var method: String
         public var w2Squared: Double
