@@ -69,11 +69,9 @@ struct JKOVersusSGDExample: ParsableCommand {
             print(String(format: "  max W2 of the 1-D marginals: |w| %.4f, <w,w*>/|w*| %.4f, a %.4f; max W2 of the full clouds (D = %d) %.4f",
                          rows.map(\.w2Norm).max() ?? .nan, rows.compactMap(\.w2Overlap).max() ?? .nan,
                          rows.compactMap(\.w2SecondLayer).max() ?? .nan, experiment.parameterDimension, rows.map(\.w2Clouds).max() ?? .nan))
-            if case .object(let members) = output.summary, let s = members.first(where: { $0.0 == "seconds" })?.1,
-               case .object(let parts) = s {
-                let text = parts.compactMap { name, v -> String? in if case .number(let x) = v { return "\(name) \(String(format: "%.1f", x)) s" }; return nil }
-                print("  time: " + text.joined(separator: ", ") + " -> \(directory.path)")
-            }
+            let seconds = output.summary.seconds
+            let times = [("sgd", seconds.sgd), ("jko", seconds.jko)] + (seconds.grid.map { [("grid", $0)] } ?? [])
+            print("  time: " + times.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", ") + " -> \(directory.path)")
         }
     }
 }

@@ -38,7 +38,61 @@ public enum CompareReducedRun {
     public struct Output: Sendable {
         public var rows: [Row]
         public var maxRiskGap: Double
-        public var summary: JSONValue
+        public var summary: Summary
+    }
+
+    /// `summary.json` of `compare --reference reduced`.
+    public struct Summary: RunSummary {
+        public let command = "compare --reference reduced"
+        public var maxRiskGap: Double
+        @NullIfAbsent public var finalRiskGap: Double?
+        /// The largest `W2` in `z` between the SGD cloud and the common-start flow.
+        @NullIfAbsent public var maxW2Reduced: Double?
+        @NullIfAbsent public var maxW2NormMarginal: Double?
+        @NullIfAbsent public var maxW2OverlapMarginal: Double?
+        @NullIfAbsent public var maxW2AMarginal: Double?
+        @NullIfAbsent public var riskFinalReduced: Double?
+        @NullIfAbsent public var riskFinalSGD: Double?
+        @NullIfAbsent public var riskFinalCommonStart: Double?
+        /// The number of common times compared.
+        public var times: Int
+        public var reference: Reference
+        public var settings: Settings
+        /// `completed` or `diverged`, and where the SGD diverged.
+        public var sgdStatus: String
+        public var divergedAtStep: Int?
+        public var divergedAtTime: Double?
+        public var seconds: Seconds
+
+        /// The reduced reference.
+        public struct Reference: RunSummary {
+            public let scheme = "reduced flow (RK4)"
+            public var points: Int
+            /// The Runge-Kutta step.
+            public var step: Double
+            public var kernels: String
+        }
+
+        /// What was compared.
+        public struct Settings: RunSummary {
+            public var particles: Int
+            public var inputDimension: Int
+            public var activation: String
+            public var horizon: Double
+            /// The time between two common times.
+            public var interval: Double
+            public var eta: Double
+            public var sgdKind: String
+            public var lambda: Double
+            public var seed: Int
+        }
+
+        /// The time each part took.
+        public struct Seconds: RunSummary {
+            public var reference: Double
+            public var sgd: Double
+            public var commonStart: Double
+        }
     }
 
     /// Runs the SGD of `spec` and the reduced reference, and compares them; writes
@@ -128,43 +182,27 @@ public enum CompareReducedRun {
         }
         progress?(1, "done")
         let maxGap = rows.map(\.riskGap).max() ?? 0
-        var status: [(String, JSONValue)] = [("sgd_status", .string("completed"))]
-        if case .diverged(let step, let time) = run.trajectory.status {
-            status = [("sgd_status", .string("diverged")), ("diverged_at_step", .integer(step)), ("diverged_at_time", .number(time))]
-        }
-        let summary = JSONValue.object([
-            ("command", .string("compare --reference reduced")),
-            ("max_risk_gap", .finite(maxGap)),
-            ("final_risk_gap", .finite(rows.last?.riskGap)),
-            ("max_w2_reduced", .finite(rows.map(\.w2Reduced).max())),
-            ("max_w2_norm_marginal", .finite(rows.map(\.w2Norm).max())),
-            ("max_w2_overlap_marginal", .finite(rows.compactMap(\.w2Overlap).max())),
-            ("max_w2_a_marginal", .finite(rows.compactMap(\.w2SecondLayer).max())),
-            ("risk_final_reduced", .finite(rows.last?.riskReduced)),
-            ("risk_final_sgd", .finite(rows.last?.riskSGD)),
-            ("risk_final_common_start", .finite(rows.last?.riskCommonStart)),
-            ("times", .integer(rows.count)),
-            ("reference", .object([
-                ("scheme", .string("reduced flow (RK4)")),
-                ("points", .integer(reference[0].law.count)),
-                ("step", .number(step)),
-                ("kernels", .string(reduced.kernels.kernelDescription)),
-            ])),
-            ("settings", .object([
-                ("particles", .integer(spec.particles)),
-                ("input_dimension", .integer(model.inputDimension)),
-                ("activation", .string(modelSpec.activation)),
-                ("horizon", .number(spec.horizon)),
-                ("interval", .number(interval)),
-                ("eta", .number(sgd.eta)),
-                ("sgd_kind", .string(sgd.kind.rawValue)),
-                ("lambda", .number(spec.energy.lambda)),
-                ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
-            ])),
-        ] + status + [
-            ("seconds", .object([("reference", .number(referenceSeconds)), ("sgd", .number(sgdSeconds)),
-                                 ("common_start", .number(commonSeconds))])),
-        ])
+        var divergence: (step: Int, time: Double)? = nil
+        if case .diverged(let step, let time) = run.trajectory.status { divergence = (step, time) }
+        let summary = Summary(
+            maxRiskGap: maxGap,
+            finalRiskGap: rows.last?.riskGap,
+            maxW2Reduced: rows.map(\.w2Reduced).max(),
+            maxW2NormMarginal: rows.map(\.w2Norm).max(),
+            maxW2OverlapMarginal: rows.compactMap(\.w2Overlap).max(),
+            maxW2AMarginal: rows.compactMap(\.w2SecondLayer).max(),
+            riskFinalReduced: rows.last?.riskReduced,
+            riskFinalSGD: rows.last?.riskSGD,
+            riskFinalCommonStart: rows.last?.riskCommonStart,
+            times: rows.count,
+            reference: Summary.Reference(points: reference[0].law.count, step: step, kernels: reduced.kernels.kernelDescription),
+            settings: Summary.Settings(particles: spec.particles, inputDimension: model.inputDimension, activation: modelSpec.activation,
+                                       horizon: spec.horizon, interval: interval, eta: sgd.eta, sgdKind: sgd.kind.rawValue,
+                                       lambda: spec.energy.lambda, seed: Int(truncatingIfNeeded: spec.seed)),
+            sgdStatus: divergence == nil ? "completed" : "diverged",
+            divergedAtStep: divergence?.step,
+            divergedAtTime: divergence?.time,
+            seconds: Summary.Seconds(reference: referenceSeconds, sgd: sgdSeconds, commonStart: commonSeconds))
         let output = Output(rows: rows, maxRiskGap: maxGap, summary: summary)
         if let directory { try write(output, spec: spec, directory: directory) }
         return output
@@ -189,7 +227,7 @@ public enum CompareReducedRun {
     static func write(_ output: Output, spec: ExperimentSpec, directory: OutputDirectory) throws {
         let (header, body) = table(output.rows)
         try directory.writeCSV("comparison.csv", header: header, rows: body)
-        try directory.writeJSON("summary.json", output.summary)
+        try directory.writeSummary(output.summary)
         let rows = output.rows
         let t = rows.map(\.time)
         let modelSpec = try spec.modelSection(), sgd = try spec.sgdSection()

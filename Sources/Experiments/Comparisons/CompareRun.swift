@@ -38,10 +38,61 @@ public enum CompareRun {
         public var rows: [Row]
         /// `sup_t |risk_jko - risk_sgd|`.
         public var maxRiskGap: Double
-        public var summary: JSONValue
+        public var summary: Summary
         /// Particles at every common time: JKO and SGD, row-major `M x D` each.
         public var jkoStates: [[Double]]
         public var sgdStates: [[Double]]
+    }
+
+    /// `summary.json` of a comparison.
+    public struct Summary: RunSummary {
+        public let command = "compare"
+        /// `sup_t |risk_jko - risk_sgd|`.
+        public var maxRiskGap: Double
+        /// The gap at the last common time.
+        @NullIfAbsent public var finalRiskGap: Double?
+        /// The largest 1-D `W2` between the marginals of `|w|`, of `<w, w*>/|w*|` and of `a`.
+        @NullIfAbsent public var maxW2NormMarginal: Double?
+        @NullIfAbsent public var maxW2OverlapMarginal: Double?
+        @NullIfAbsent public var maxW2AMarginal: Double?
+        /// The largest exact `W2` between the two particle clouds.
+        @NullIfAbsent public var maxW2Clouds: Double?
+        @NullIfAbsent public var riskFinalJKO: Double?
+        @NullIfAbsent public var riskFinalSGD: Double?
+        /// The grid scheme's final risk (`D <= 2` with grid settings).
+        @NullIfAbsent public var riskFinalGrid: Double?
+        /// The number of common times compared.
+        public var times: Int
+        public var settings: Settings
+        public var jkoAllStepsConverged: Bool
+        public var seconds: Seconds
+
+        /// What was compared.
+        public struct Settings: RunSummary {
+            public var particles: Int
+            public var parameterDimension: Int
+            public var inputDimension: Int
+            public var activation: String
+            public var horizon: Double
+            public var tau: Double
+            public var eta: Double
+            public var sgdKind: String
+            public var sgdNoise: Bool
+            public var jkoTransport: String
+            public var lambda: Double
+            @NullIfAbsent public var beta: Double?
+            public var seed: Int
+            public var sgdSeed: Int
+            /// Whether the grid scheme ran too.
+            public var grid: Bool
+        }
+
+        /// The time each scheme took.
+        public struct Seconds: RunSummary {
+            public var sgd: Double
+            public var jko: Double
+            @NullIfAbsent public var grid: Double?
+        }
     }
 
     /// The number of SGD steps per JKO step, `tau / eta`, which must be a whole number so that
@@ -135,39 +186,25 @@ public enum CompareRun {
         }
         progress?(1, "done")
         let maxGap = rows.map(\.riskGap).max() ?? 0
-        let summary = JSONValue.object([
-            ("command", .string("compare")),
-            ("max_risk_gap", .finite(maxGap)),
-            ("final_risk_gap", .finite(rows.last?.riskGap)),
-            ("max_w2_norm_marginal", .finite(rows.map(\.w2Norm).max())),
-            ("max_w2_overlap_marginal", .finite(rows.compactMap(\.w2Overlap).max())),
-            ("max_w2_a_marginal", .finite(rows.compactMap(\.w2SecondLayer).max())),
-            ("max_w2_clouds", .finite(rows.map(\.w2Clouds).max())),
-            ("risk_final_jko", .finite(rows.last?.riskJKO)),
-            ("risk_final_sgd", .finite(rows.last?.riskSGD)),
-            ("risk_final_grid", .finite(rows.last?.riskGrid)),
-            ("times", .integer(rows.count)),
-            ("settings", .object([
-                ("particles", .integer(M)),
-                ("parameter_dimension", .integer(D)),
-                ("input_dimension", .integer(model.inputDimension)),
-                ("activation", .string(modelSpec.activation)),
-                ("horizon", .number(spec.horizon)),
-                ("tau", .number(tau)),
-                ("eta", .number(sgdSettings.eta)),
-                ("sgd_kind", .string(sgdSettings.kind.rawValue)),
-                ("sgd_noise", .bool(sgdSettings.noise)),
-                ("jko_transport", .string(jkoSpec.transport.rawValue)),
-                ("lambda", .number(lambda)),
-                ("beta", spec.energy.beta.map { .number($0) } ?? .null),
-                ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
-                ("sgd_seed", .integer(Int(truncatingIfNeeded: sgdSettings.seed ?? spec.seed))),
-                ("grid", .bool(grid != nil)),
-            ])),
-            ("jko_all_steps_converged", .bool(jko.result.allConverged)),
-            ("seconds", .object([("sgd", .number(sgdSeconds)), ("jko", .number(jkoSeconds)),
-                                 ("grid", gridSeconds.map { .number($0) } ?? .null)])),
-        ])
+        let summary = Summary(
+            maxRiskGap: maxGap,
+            finalRiskGap: rows.last?.riskGap,
+            maxW2NormMarginal: rows.map(\.w2Norm).max(),
+            maxW2OverlapMarginal: rows.compactMap(\.w2Overlap).max(),
+            maxW2AMarginal: rows.compactMap(\.w2SecondLayer).max(),
+            maxW2Clouds: rows.map(\.w2Clouds).max(),
+            riskFinalJKO: rows.last?.riskJKO,
+            riskFinalSGD: rows.last?.riskSGD,
+            riskFinalGrid: rows.last?.riskGrid,
+            times: rows.count,
+            settings: Summary.Settings(
+                particles: M, parameterDimension: D, inputDimension: model.inputDimension,
+                activation: modelSpec.activation, horizon: spec.horizon, tau: tau, eta: sgdSettings.eta,
+                sgdKind: sgdSettings.kind.rawValue, sgdNoise: sgdSettings.noise, jkoTransport: jkoSpec.transport.rawValue,
+                lambda: lambda, beta: spec.energy.beta, seed: Int(truncatingIfNeeded: spec.seed),
+                sgdSeed: Int(truncatingIfNeeded: sgdSettings.seed ?? spec.seed), grid: grid != nil),
+            jkoAllStepsConverged: jko.result.allConverged,
+            seconds: Summary.Seconds(sgd: sgdSeconds, jko: jkoSeconds, grid: gridSeconds))
         let output = Output(rows: rows, maxRiskGap: maxGap, summary: summary, jkoStates: jkoStates, sgdStates: sgdStates)
         if let directory {
             try write(output, spec: spec, model: model, directory: directory, pictures: pictures)
@@ -202,7 +239,7 @@ public enum CompareRun {
     static func write(_ output: Output, spec: ExperimentSpec, model: NetworkModel, directory: OutputDirectory, pictures: Bool) throws {
         let (header, body) = table(output.rows)
         try directory.writeCSV("comparison.csv", header: header, rows: body)
-        try directory.writeJSON("summary.json", output.summary)
+        try directory.writeSummary(output.summary)
         // The clouds compared: the common start and both ends (the last common time).
         let M = spec.particles, D = spec.parameterDimension
         if let start = output.jkoStates.first, let jko = output.jkoStates.last, let sgd = output.sgdStates.last {

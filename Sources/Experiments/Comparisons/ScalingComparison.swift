@@ -348,48 +348,76 @@ public enum ScalingComparison {
         }
     }
 
-    /// The summary of a comparison (settings, final risks, references, movements).
-    public static func summary(_ r: Result) -> JSONValue {
-        let s = r.settings
-        func curve(_ c: Curve) -> JSONValue {
-            .object([
-                ("scaling", .string(c.scaling.name)),
-                ("output_scale", .number(c.outputScale)),
-                ("test_risk_initial", .finite(c.testRisk.first)),
-                ("test_risk_final", .finite(c.testRisk.last)),
-                ("test_risk_min", .finite(c.testRisk.min())),
-                ("train_risk_final", .finite(c.trainRisk.last)),
-                ("relative_parameter_movement", .finite(c.relativeMovement)),
-                ("mean_abs_alignment_final", .finite(meanAbs(alignments(particles: c.finalParticles, direction: r.teacherDirection)))),
-                ("diverged_at", c.divergedAt.map { .number($0) } ?? .null),
-            ])
+    /// `summary.json` of a scaling comparison.
+    public struct Summary: RunSummary {
+        public let example = "single-neuron"
+        public var settings: SettingsSummary
+        public var bestAffineRisk: Double
+        public var zeroPredictorRisk: Double
+        public var meanField: CurveSummary
+        public var lazy: CurveSummary
+        public var finalRiskRatioLazyOverMeanField: Double
+        public var seconds: Double
+
+        /// The settings, with the teacher and the learning rates they give.
+        public struct SettingsSummary: RunSummary {
+            public var inputDimension: Int
+            public var trainingSamples: Int
+            public var width: Int
+            public var lazyMultiplier: Double
+            public var eta: Double
+            public var horizon: Double
+            public var steps: Int
+            public var recordEvery: Double
+            public var seed: Int
+            public var labelNoise: Double
+            public var initialSecondLayer: Double
+            public var initialWeightStd: Double
+            public let teacher = "relu(<e_1, x>), x ~ N(0, I_d)"
+            /// `eta * M`.
+            public var learningRateMeanField: Double
+            /// `eta / multiplier^2`.
+            public var learningRateLazy: Double
         }
-        return .object([
-            ("example", .string("single-neuron")),
-            ("settings", .object([
-                ("input_dimension", .integer(s.inputDimension)),
-                ("training_samples", .integer(s.trainingSamples)),
-                ("width", .integer(s.width)),
-                ("lazy_multiplier", .number(s.lazyMultiplier)),
-                ("eta", .number(s.eta)),
-                ("horizon", .number(s.horizon)),
-                ("steps", .integer(s.steps)),
-                ("record_every", .number(s.recordEvery)),
-                ("seed", .integer(Int(truncatingIfNeeded: s.seed))),
-                ("label_noise", .number(s.labelNoise)),
-                ("initial_second_layer", .number(s.initialSecondLayer)),
-                ("initial_weight_std", .number(s.weightStd)),
-                ("teacher", .string("relu(<e_1, x>), x ~ N(0, I_d)")),
-                ("learning_rate_mean_field", .number(s.eta * Double(s.width))),
-                ("learning_rate_lazy", .number(s.eta / (s.lazyMultiplier * s.lazyMultiplier))),
-            ])),
-            ("best_affine_risk", .number(r.bestAffineRisk)),
-            ("zero_predictor_risk", .number(r.zeroPredictorRisk)),
-            ("mean_field", curve(r.meanField)),
-            ("lazy", curve(r.lazy)),
-            ("final_risk_ratio_lazy_over_mean_field", .finite(r.finalRiskRatio)),
-            ("seconds", .number(r.seconds)),
-        ])
+
+        /// One scaling's run.
+        public struct CurveSummary: RunSummary {
+            public var scaling: String
+            public var outputScale: Double
+            @NullIfAbsent public var testRiskInitial: Double?
+            @NullIfAbsent public var testRiskFinal: Double?
+            @NullIfAbsent public var testRiskMin: Double?
+            @NullIfAbsent public var trainRiskFinal: Double?
+            public var relativeParameterMovement: Double
+            /// The mean `|cos(w_j, w*)|` at the end.
+            public var meanAbsAlignmentFinal: Double
+            /// The time the run diverged, if it did.
+            @NullIfAbsent public var divergedAt: Double?
+        }
+    }
+
+    /// The summary of a comparison (settings, final risks, references, movements).
+    public static func summary(_ r: Result) -> Summary {
+        let s = r.settings
+        func curve(_ c: Curve) -> Summary.CurveSummary {
+            Summary.CurveSummary(
+                scaling: c.scaling.name, outputScale: c.outputScale, testRiskInitial: c.testRisk.first, testRiskFinal: c.testRisk.last,
+                testRiskMin: c.testRisk.min(), trainRiskFinal: c.trainRisk.last, relativeParameterMovement: c.relativeMovement,
+                meanAbsAlignmentFinal: meanAbs(alignments(particles: c.finalParticles, direction: r.teacherDirection)),
+                divergedAt: c.divergedAt)
+        }
+        return Summary(
+            settings: Summary.SettingsSummary(
+                inputDimension: s.inputDimension, trainingSamples: s.trainingSamples, width: s.width, lazyMultiplier: s.lazyMultiplier,
+                eta: s.eta, horizon: s.horizon, steps: s.steps, recordEvery: s.recordEvery, seed: Int(truncatingIfNeeded: s.seed),
+                labelNoise: s.labelNoise, initialSecondLayer: s.initialSecondLayer, initialWeightStd: s.weightStd,
+                learningRateMeanField: s.eta * Double(s.width), learningRateLazy: s.eta / (s.lazyMultiplier * s.lazyMultiplier)),
+            bestAffineRisk: r.bestAffineRisk,
+            zeroPredictorRisk: r.zeroPredictorRisk,
+            meanField: curve(r.meanField),
+            lazy: curve(r.lazy),
+            finalRiskRatioLazyOverMeanField: r.finalRiskRatio,
+            seconds: r.seconds)
     }
 
     static func meanAbs(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0) { $0 + abs($1) } / Double(v.count) }
@@ -404,7 +432,7 @@ public enum ScalingComparison {
             [r.meanField.times[k], r.meanField.testRisk[k], r.lazy.testRisk[k], r.meanField.trainRisk[k], r.lazy.trainRisk[k], r.bestAffineRisk]
         }
         try directory.writeCSV("test_risk.csv", header: header, rows: body)
-        try directory.writeJSON("summary.json", summary(r))
+        try directory.writeSummary(summary(r))
         let s = r.settings
         let setting = "d = \(s.inputDimension), n = \(s.trainingSamples), M = \(s.width)"
         let t = Array(r.meanField.times.prefix(rows))

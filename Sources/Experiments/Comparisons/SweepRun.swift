@@ -45,9 +45,58 @@ public enum SweepRun {
         /// Least-squares slope of `log gap` against `log eta`, per `M`, with its interval.
         public var slopesInEta: [(particles: Int, slope: Double, interval: ClosedRange<Double>?)]
         public var referenceParticles: Int
-        public var summary: JSONValue
+        public var summary: Summary
         /// How the pictures name the reference.
         public var referenceName: String? = nil
+    }
+
+    /// `summary.json` of a sweep.
+    public struct Summary: RunSummary {
+        public let command = "compare --sweep"
+        public var reference: Reference
+        public var seeds: Int
+        public var cells: [Cell]
+        public var slopeInParticles: [SlopeInParticles]
+        public var slopeInEta: [SlopeInEta]
+        public let slopeCI95Method = "percentile bootstrap over the seeds of each cell, 2000 replicates"
+        public let expected = "max_risk_gap ~ 1/sqrt(M) + sqrt(eta): slope -1/2 in M at small eta, +1/2 in eta at large M, until the reference's own error dominates"
+
+        /// The mean-field reference: a particle JKO run (`particles`, `tau`, `seed`,
+        /// `all_steps_converged`) or the reduced flow (`points`, `step`, `interval`, `kernels`).
+        public struct Reference: RunSummary {
+            public var scheme: String
+            public var particles: Int? = nil
+            public var points: Int? = nil
+            public var tau: Double? = nil
+            public var step: Double? = nil
+            public var interval: Double? = nil
+            public var seed: Int? = nil
+            public var allStepsConverged: Bool? = nil
+            public var kernels: String? = nil
+        }
+
+        /// One `(M, eta)` cell: the mean, standard deviation and per-seed values of the largest gap.
+        public struct Cell: RunSummary {
+            public var particles: Int
+            public var eta: Double
+            public var maxRiskGap: Double
+            public var maxRiskGapStd: Double
+            public var maxRiskGapPerSeed: [Double]
+        }
+
+        /// The slope in `log M` at one `eta`, with its 95% interval (`null` with one seed).
+        public struct SlopeInParticles: RunSummary {
+            public var eta: Double
+            public var slope: Double
+            @NullIfAbsent public var slopeCI95: [Double]?
+        }
+
+        /// The slope in `log eta` at one `M`, with its 95% interval.
+        public struct SlopeInEta: RunSummary {
+            public var particles: Int
+            public var slope: Double
+            @NullIfAbsent public var slopeCI95: [Double]?
+        }
     }
 
     /// Parses a comma-separated list of positive numbers (`--sweep-eta 0.01,0.003`).
@@ -162,7 +211,7 @@ public enum SweepRun {
 
         // The mean-field reference, independent of every SGD run.
         let referenceRisk: [Double]
-        let referenceSummary: JSONValue
+        let referenceSummary: Summary.Reference
         switch kind {
         case .jko:
             // JKO with its own seed.
@@ -173,9 +222,8 @@ public enum SweepRun {
                 progress?(f / total, "reference " + text)
             }
             referenceRisk = ref.result.reports.map { JKORun.risk(of: $0, lambda: spec.energy.lambda) }
-            referenceSummary = .object([("scheme", .string("particle JKO")), ("particles", .integer(reference)),
-                                        ("tau", .number(tau)), ("seed", .integer(Int(truncatingIfNeeded: refSpec.seed))),
-                                        ("all_steps_converged", .bool(ref.result.allConverged))])
+            referenceSummary = Summary.Reference(scheme: "particle JKO", particles: reference, tau: tau,
+                                                 seed: Int(truncatingIfNeeded: refSpec.seed), allStepsConverged: ref.result.allConverged)
         case .reduced(let requested, let nodes):
             let reduced = try ReducedReference(spec: spec)
             let step = ReducedReference.step(requested: requested, interval: tau)
@@ -184,9 +232,8 @@ public enum SweepRun {
                 progress?(f / total, "reduced reference")
             }
             referenceRisk = records.map(\.risk)
-            referenceSummary = .object([("scheme", .string("reduced flow (RK4)")), ("points", .integer(records[0].law.count)),
-                                        ("step", .number(step)), ("interval", .number(tau)),
-                                        ("kernels", .string(reduced.kernels.kernelDescription))])
+            referenceSummary = Summary.Reference(scheme: "reduced flow (RK4)", points: records[0].law.count, step: step,
+                                                 interval: tau, kernels: reduced.kernels.kernelDescription)
         }
         done += 1
 
@@ -236,33 +283,22 @@ public enum SweepRun {
                 (m, $0, bootstrapSlopeInterval(x: c.map(\.eta), samples: c.map(\.gaps), seed: bootstrapSeed))
             }
         }
-        func interval(_ i: ClosedRange<Double>?) -> JSONValue {
-            i.map { .array([.finite($0.lowerBound), .finite($0.upperBound)]) } ?? .null
-        }
-        let summary = JSONValue.object([
-            ("command", .string("compare --sweep")),
-            ("reference", referenceSummary),
-            ("seeds", .integer(seeds)),
-            ("cells", .array(cells.map { c in
-                .object([("particles", .integer(c.particles)), ("eta", .number(c.eta)),
-                         ("max_risk_gap", .finite(c.mean)), ("max_risk_gap_std", .finite(c.standardDeviation)),
-                         ("max_risk_gap_per_seed", .numbers(c.gaps))])
-            })),
-            ("slope_in_particles", .array(slopesM.map {
-                .object([("eta", .number($0.eta)), ("slope", .finite($0.slope)), ("slope_ci95", interval($0.interval))])
-            })),
-            ("slope_in_eta", .array(slopesEta.map {
-                .object([("particles", .integer($0.particles)), ("slope", .finite($0.slope)), ("slope_ci95", interval($0.interval))])
-            })),
-            ("slope_ci95_method", .string("percentile bootstrap over the seeds of each cell, 2000 replicates")),
-            ("expected", .string("max_risk_gap ~ 1/sqrt(M) + sqrt(eta): slope -1/2 in M at small eta, +1/2 in eta at large M, until the reference's own error dominates")),
-        ])
+        func interval(_ i: ClosedRange<Double>?) -> [Double]? { i.map { [$0.lowerBound, $0.upperBound] } }
+        let summary = Summary(
+            reference: referenceSummary,
+            seeds: seeds,
+            cells: cells.map { c in
+                Summary.Cell(particles: c.particles, eta: c.eta, maxRiskGap: c.mean, maxRiskGapStd: c.standardDeviation,
+                             maxRiskGapPerSeed: c.gaps)
+            },
+            slopeInParticles: slopesM.map { Summary.SlopeInParticles(eta: $0.eta, slope: $0.slope, slopeCI95: interval($0.interval)) },
+            slopeInEta: slopesEta.map { Summary.SlopeInEta(particles: $0.particles, slope: $0.slope, slopeCI95: interval($0.interval)) })
         var output = Output(cells: cells, slopesInParticles: slopesM, slopesInEta: slopesEta, referenceParticles: reference, summary: summary)
         if case .reduced = kind { output.referenceName = "the reduced flow" }
         if let directory {
             try directory.writeCSV("sweep.csv", header: ["particles", "eta", "seeds", "max_risk_gap", "max_risk_gap_std"],
                                    rows: cells.map { [Double($0.particles), $0.eta, Double($0.gaps.count), $0.mean, $0.standardDeviation] })
-            try directory.writeJSON("summary.json", summary)
+            try directory.writeSummary(summary)
             try pictures(output, directory: directory)
         }
         return output

@@ -110,6 +110,11 @@ public struct OutputDirectory: Sendable {
         try value.write(to: file(name))
     }
 
+    /// Writes a run's summary (`summary.json`, or a record such as `grid.json`), encoded as ``RunSummary`` describes.
+    public func writeSummary(_ summary: some RunSummary, name: String = "summary.json") throws {
+        try writeJSON(name, summary.json)
+    }
+
     // MARK: - Staging and commit
 
     /// Creates the staging folder for the target `path`.

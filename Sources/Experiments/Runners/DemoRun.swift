@@ -47,6 +47,24 @@ public enum DemoRun {
         public var note: String
     }
 
+    /// One entry of `distances.json`: a ``DemoRun/DistanceLine`` with its `W2`.
+    public struct DistanceRecord: RunSummary {
+        public var method: String
+        public var w2Squared: Double
+        /// `sqrt(max(0, w2Squared))`.
+        public var w2: Double
+        public var seconds: Double
+        public var note: String
+
+        public init(_ line: DistanceLine) {
+            method = line.method
+            w2Squared = line.w2Squared
+            w2 = max(0, line.w2Squared).squareRoot()
+            seconds = line.seconds
+            note = line.note
+        }
+    }
+
     /// Runs the tour; `log` receives one line per finished part.
     ///
     /// - Parameters:
@@ -144,10 +162,7 @@ public enum DemoRun {
         lines.append(DistanceLine(method: "sorted (1-D, axis 0)", w2Squared: sorted.cost, seconds: t1,
                                   note: String(format: "exact on the same 1-D data: %.6f", exact1.cost)))
 
-        try directory.writeJSON("distances.json", .array(lines.map {
-            .object([("method", .string($0.method)), ("w2_squared", .finite($0.w2Squared)), ("w2", .finite(max(0, $0.w2Squared).squareRoot())),
-                     ("seconds", .number($0.seconds)), ("note", .string($0.note))])
-        }))
+        try directory.writeSummary(lines.map(DistanceRecord.init), name: "distances.json")
         if let plan = exact.plan {
             try CSVFormat.write(header: ["i", "j", "mass"], rows: plan.entries.map { [Double($0.source), Double($0.target), $0.mass] },
                                 path: directory.file("plan_exact.csv"))

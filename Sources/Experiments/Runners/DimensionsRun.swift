@@ -47,7 +47,51 @@ public enum DimensionsRun {
     public struct Output: Sendable {
         public var rows: [Row]
         public var seconds: Double
-        public var summary: JSONValue
+        public var summary: Summary
+    }
+
+    /// `summary.json` of a `dimensions` run.
+    public struct Summary: RunSummary {
+        public let command = "dimensions"
+        public var riskThreshold: Double
+        public var activation: String
+        public var teacherActivation: String
+        public var secondLayer: String
+        public var dynamics: String
+        public var gamma: Double
+        public var eta: Double
+        public var horizon: Double
+        /// The online-SGD settings (`--sgd`; `null` without).
+        @NullIfAbsent public var sgd: SGDSettings?
+        public var rows: [Row]
+        public var seconds: Double
+        public var cores: Int
+
+        /// The spec's `sgd` section as used.
+        public struct SGDSettings: RunSummary {
+            public var eta0: Double
+            public var particles: Int
+            public var seed: Int
+            public var recordEvery: Double
+            @NullIfAbsent public var maxDimension: Int?
+        }
+
+        /// One dimension. The SGD members exist with `--sgd` only, and are `null` (`.some(nil)`)
+        /// where SGD did not run.
+        public struct Row: RunSummary {
+            /// `d`, or `infinity`.
+            public var d: String
+            public var tReduced: Double
+            public var reducedStatus: String
+            public var reducedFinalRisk: Double
+            public var reducedSeconds: Double
+            public var sgdEta: Double??
+            public var sgdSteps: Double??
+            public var tSGD: Double??
+            public var sgdStatus: String?
+            public var sgdFinalRisk: Double??
+            public var sgdSeconds: Double??
+        }
     }
 
     /// Parses `--dimensions 10,20,infinity`: whole numbers `> k` and `infinity` (or `inf`), no repeats.
@@ -157,38 +201,29 @@ public enum DimensionsRun {
             for i in rows.indices where rows[i].sgdStatus == nil { rows[i].sgdStatus = .notApplicable }
         }
         let seconds = (clock.now - start).timeInSeconds
-        let summary = JSONValue.object([
-            ("command", .string("dimensions")),
-            ("risk_threshold", .number(riskThreshold)),
-            ("activation", .string(spec.activation)),
-            ("teacher_activation", .string(spec.teacher.activation ?? spec.activation)),
-            ("second_layer", .string(spec.secondLayer.rawValue)),
-            ("dynamics", .string(spec.dynamics.rawValue)),
-            ("gamma", .number(spec.gamma)),
-            ("eta", .number(spec.eta)),
-            ("horizon", .number(spec.horizon)),
-            ("sgd", sgdSettings.map { s in .object([("eta0", .number(s.eta0)), ("particles", .integer(s.particles)),
-                                                    ("seed", .integer(Int(truncatingIfNeeded: s.seed))),
-                                                    ("record_every", .number(s.recordEvery)),
-                                                    ("max_dimension", s.maxDimension.map { .integer($0) } ?? .null)]) } ?? .null),
-            ("rows", .array(rows.map { r in
-                var m: [(String, JSONValue)] = [
-                    ("d", .string(r.dimension.description)),
-                    ("t_reduced", .finite(r.reducedTime)),
-                    ("reduced_status", .string(r.reducedStatus.rawValue)),
-                    ("reduced_final_risk", .finite(r.reducedFinalRisk)),
-                    ("reduced_seconds", .number(r.reducedSeconds)),
-                ]
-                if sgd {
-                    m += [("sgd_eta", .finite(r.sgdEta)), ("sgd_steps", .finite(r.sgdSteps)), ("t_sgd", .finite(r.sgdTime)),
-                          ("sgd_status", .string((r.sgdStatus ?? .notApplicable).rawValue)),
-                          ("sgd_final_risk", .finite(r.sgdFinalRisk)), ("sgd_seconds", .finite(r.sgdSeconds))]
-                }
-                return .object(m)
-            })),
-            ("seconds", .number(seconds)),
-            ("cores", .integer(Parallel.coreCount)),
-        ])
+        let summary = Summary(
+            riskThreshold: riskThreshold,
+            activation: spec.activation,
+            teacherActivation: spec.teacher.activation ?? spec.activation,
+            secondLayer: spec.secondLayer.rawValue,
+            dynamics: spec.dynamics.rawValue,
+            gamma: spec.gamma,
+            eta: spec.eta,
+            horizon: spec.horizon,
+            sgd: sgdSettings.map { s in
+                Summary.SGDSettings(eta0: s.eta0, particles: s.particles, seed: Int(truncatingIfNeeded: s.seed),
+                                    recordEvery: s.recordEvery, maxDimension: s.maxDimension)
+            },
+            rows: rows.map { r in
+                Summary.Row(d: r.dimension.description, tReduced: r.reducedTime, reducedStatus: r.reducedStatus.rawValue,
+                            reducedFinalRisk: r.reducedFinalRisk, reducedSeconds: r.reducedSeconds,
+                            sgdEta: sgd ? .some(r.sgdEta) : nil, sgdSteps: sgd ? .some(r.sgdSteps) : nil,
+                            tSGD: sgd ? .some(r.sgdTime) : nil,
+                            sgdStatus: sgd ? (r.sgdStatus ?? .notApplicable).rawValue : nil,
+                            sgdFinalRisk: sgd ? .some(r.sgdFinalRisk) : nil, sgdSeconds: sgd ? .some(r.sgdSeconds) : nil)
+            },
+            seconds: seconds,
+            cores: Parallel.coreCount)
         let output = Output(rows: rows, seconds: seconds, summary: summary)
         if let directory { try write(output, spec: spec, threshold: riskThreshold, sgd: sgdSettings, directory: directory) }
         return output
@@ -310,7 +345,7 @@ public enum DimensionsRun {
             return row
         }
         try CSVFormat.write(header: header, textRows: rows, path: directory.file("dimensions.csv"))
-        try directory.writeJSON("summary.json", output.summary)
+        try directory.writeSummary(output.summary)
         try timeChart(output, spec: spec, threshold: threshold, sgd: sgd).write(to: directory.file("dimensions.svg"))
         if let sgd { try sampleChart(output, spec: spec, sgd: sgd, threshold: threshold).write(to: directory.file("samples.svg")) }
     }

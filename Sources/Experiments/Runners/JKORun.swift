@@ -13,7 +13,66 @@ public enum JKORun {
         /// The particle states at every step (particle scheme, when asked for), row-major `M x D`.
         public var states: [[Double]]
         public var seconds: Double
-        public var summary: JSONValue
+        public var summary: Summary
+    }
+
+    /// `summary.json` of a JKO run.
+    public struct Summary: RunSummary {
+        public let command = "jko"
+        /// `particle` or `grid`.
+        public var scheme: String
+        /// The particle scheme's transport (`exact`, `sinkhorn`), or `entropic (grid)`.
+        public var transport: String
+        public var tau: Double
+        public var steps: Int
+        /// The number of particles (particle scheme only).
+        public var particles: Int?
+        /// `steps * tau`.
+        public var horizon: Double
+        /// `quadratic` or `mean-field risk`.
+        public var energy: String
+        public var lambda: Double
+        /// `nil` (written `null`) for the infinite temperature, no entropy term.
+        @NullIfAbsent public var beta: Double?
+        public var parameterDimension: Int
+        public var seed: Int
+        @NullIfAbsent public var energyInitial: Double?
+        public var energyFinal: Double
+        /// The risk of the initial and final states (specs with a model only).
+        public var riskInitial: Double?
+        public var riskFinal: Double?
+        /// Whether the free energy never rose by more than `1e-12` relative from one step to the next.
+        public var energyNonincreasing: Bool
+        public var allStepsConverged: Bool
+        public var innerIterations: Int
+        public var transportSolves: Int
+        public var transportSeconds: Double
+        public var energySeconds: Double
+        public var seconds: Double
+        /// The grid scheme's blur of the heat semigroup.
+        public var gridBlur: GridBlur?
+        /// The grid scheme's Gibbs fixed point `rho*`, when tracked.
+        public var stationary: Stationary?
+        /// The Gaussian `W2` to the exact Ornstein-Uhlenbeck flow at the end (quadratic oracle).
+        public var w2FinalToExactFlow: Double?
+
+        /// The entropic blur of the grid scheme (`grid_blur`).
+        public struct GridBlur: RunSummary {
+            public var gamma: Double
+            public var diffusion: Double
+            public var compensated: Bool
+        }
+
+        /// The Gibbs fixed point `rho*` of the grid scheme and the final distance to it (`stationary`).
+        public struct Stationary: RunSummary {
+            public var iterations: Int
+            public var converged: Bool
+            public var residual: Double
+            public var freeEnergy: Double
+            /// The risk of `rho*` (runs with a risk functional on the grid).
+            public var risk: Double?
+            @NullIfAbsent public var w2FinalToStationary: Double?
+        }
     }
 
     /// The free energy of the spec: the mean-field risk plus weight decay (or the quadratic
@@ -179,37 +238,33 @@ public enum JKORun {
 
         func risk(_ r: JKOStepReport) -> Double { JKORun.risk(of: r, lambda: lambda) }
         let last = result.reports.last!
-        var particleCount = [(String, JSONValue)]()
-        if case .particles = initial { particleCount = [("particles", .integer(spec.particles))] }
-        let risks: [(String, JSONValue)] = hasModel
-            ? [("risk_initial", .finite(result.reports.first.map(risk))), ("risk_final", .finite(risk(last)))] : []
-        var members: [(String, JSONValue)] = [
-            ("command", .string("jko")),
-            ("scheme", .string(schemeName)),
-            ("transport", .string(schemeName == "grid" ? "entropic (grid)" : jkoSpec.transport.rawValue)),
-            ("tau", .number(jkoSpec.tau)),
-            ("steps", .integer(settings.steps)),
-        ] + particleCount + [
-            ("horizon", .number(Double(settings.steps) * jkoSpec.tau)),
-            ("energy", .string(spec.energy.potential == .quadratic ? "quadratic" : "mean-field risk")),
-            ("lambda", .number(lambda)),
-            ("beta", spec.energy.beta.map { .number($0) } ?? .null),
-            ("parameter_dimension", .integer(spec.parameterDimension)),
-            ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
-            ("energy_initial", .finite(result.reports.first?.freeEnergy)),
-            ("energy_final", .finite(last.freeEnergy)),
-        ] + risks + [
-            ("energy_nonincreasing", .bool(zip(result.reports, result.reports.dropFirst()).allSatisfy { $1.freeEnergy <= $0.freeEnergy + 1e-12 * max(1, abs($0.freeEnergy)) })),
-            ("all_steps_converged", .bool(result.allConverged)),
-            ("inner_iterations", .integer(result.reports.reduce(0) { $0 + $1.innerIterations })),
-            ("transport_solves", .integer(result.reports.reduce(0) { $0 + $1.transportSolves })),
-            ("transport_seconds", .number(result.reports.reduce(0) { $0 + $1.transportSeconds })),
-            ("energy_seconds", .number(result.reports.reduce(0) { $0 + $1.energySeconds })),
-            ("seconds", .number(seconds)),
-        ]
-        members += gridSummaryMembers(result)
-        if let e = last.gaussianW2ToExactFlow { members.append(("w2_final_to_exact_flow", .finite(e))) }
-        let summary = JSONValue.object(members)
+        let (gridBlur, stationary) = gridSummary(result)
+        let summary = Summary(
+            scheme: schemeName,
+            transport: schemeName == "grid" ? "entropic (grid)" : jkoSpec.transport.rawValue,
+            tau: jkoSpec.tau,
+            steps: settings.steps,
+            particles: { if case .particles = initial { return spec.particles } else { return nil } }(),
+            horizon: Double(settings.steps) * jkoSpec.tau,
+            energy: spec.energy.potential == .quadratic ? "quadratic" : "mean-field risk",
+            lambda: lambda,
+            beta: spec.energy.beta,
+            parameterDimension: spec.parameterDimension,
+            seed: Int(truncatingIfNeeded: spec.seed),
+            energyInitial: result.reports.first?.freeEnergy,
+            energyFinal: last.freeEnergy,
+            riskInitial: hasModel ? result.reports.first.map(risk) : nil,
+            riskFinal: hasModel ? risk(last) : nil,
+            energyNonincreasing: zip(result.reports, result.reports.dropFirst()).allSatisfy { $1.freeEnergy <= $0.freeEnergy + 1e-12 * max(1, abs($0.freeEnergy)) },
+            allStepsConverged: result.allConverged,
+            innerIterations: result.reports.reduce(0) { $0 + $1.innerIterations },
+            transportSolves: result.reports.reduce(0) { $0 + $1.transportSolves },
+            transportSeconds: result.reports.reduce(0) { $0 + $1.transportSeconds },
+            energySeconds: result.reports.reduce(0) { $0 + $1.energySeconds },
+            seconds: seconds,
+            gridBlur: gridBlur,
+            stationary: stationary,
+            w2FinalToExactFlow: last.gaussianW2ToExactFlow)
 
         if let directory {
             var header = ["t", "step", "energy", "smooth_energy"]
@@ -238,10 +293,10 @@ public enum JKORun {
                 try directory.writeMatrix("particles_final.npy", rows: p.count, columns: p.dimension, values: p.coordinates)
             case .density(let g):
                 try writeDensity(g, name: "density_final.npy", directory: directory)
-                try directory.writeJSON("grid.json", gridDescription(g.grid))
+                try directory.writeSummary(gridDescription(g.grid), name: "grid.json")
                 if let st = result.stationary { try writeDensity(st.density, name: "density_stationary.npy", directory: directory) }
             }
-            try directory.writeJSON("summary.json", summary)
+            try directory.writeSummary(summary)
         }
         return Output(result: result, states: states, seconds: seconds, summary: summary)
     }
@@ -311,33 +366,32 @@ public enum JKORun {
     }
 
     /// `grid.json`: the coordinates of the grid points along each axis, and what the values mean.
-    static func gridDescription(_ grid: RegularGrid) -> JSONValue {
-        .object([
-            ("axes", .array(grid.axes.map { .numbers($0) })),
-            ("points_per_axis", .array(grid.pointsPerAxis.map { .integer($0) })),
-            ("lower_bounds", .numbers(grid.lowerBounds)),
-            ("upper_bounds", .numbers(grid.upperBounds)),
-            ("cell_volume", .number(grid.cellVolume)),
-            ("values", .string("density_final.npy holds density values (mass / cell volume) at the grid points; index [i0, i1] sits at (axes[0][i0], axes[1][i1])")),
-        ])
+    public struct GridDescription: RunSummary {
+        public var axes: [[Double]]
+        public var pointsPerAxis: [Int]
+        public var lowerBounds: [Double]
+        public var upperBounds: [Double]
+        public var cellVolume: Double
+        public let values = "density_final.npy holds density values (mass / cell volume) at the grid points; index [i0, i1] sits at (axes[0][i0], axes[1][i1])"
+    }
+
+    /// The ``GridDescription`` of `grid`.
+    static func gridDescription(_ grid: RegularGrid) -> GridDescription {
+        GridDescription(axes: grid.axes, pointsPerAxis: grid.pointsPerAxis, lowerBounds: grid.lowerBounds,
+                        upperBounds: grid.upperBounds, cellVolume: grid.cellVolume)
     }
 
     /// The grid scheme's `grid_blur` and `stationary` members of `summary.json`, shared by `jko`
     /// and `reduced` (none for the particle scheme). `stationaryRisk` adds the Gibbs point's
     /// risk, for runs that have a risk functional on the grid.
-    static func gridSummaryMembers(_ result: JKORunResult, stationaryRisk: ((GibbsResult) -> Double)? = nil) -> [(String, JSONValue)] {
-        var members: [(String, JSONValue)] = []
-        if let blur = result.gridBlur {
-            members.append(("grid_blur", .object([("gamma", .number(blur.gamma)), ("diffusion", .number(blur.diffusion)),
-                                                  ("compensated", .bool(blur.compensated))])))
+    static func gridSummary(_ result: JKORunResult, stationaryRisk: ((GibbsResult) -> Double)? = nil)
+        -> (gridBlur: Summary.GridBlur?, stationary: Summary.Stationary?) {
+        let blur = result.gridBlur.map { Summary.GridBlur(gamma: $0.gamma, diffusion: $0.diffusion, compensated: $0.compensated) }
+        let stationary = result.stationary.map { st in
+            Summary.Stationary(iterations: st.iterations, converged: st.converged, residual: st.residual,
+                               freeEnergy: st.freeEnergy, risk: stationaryRisk?(st),
+                               w2FinalToStationary: result.reports.last?.distanceToStationary)
         }
-        if let st = result.stationary {
-            var fields: [(String, JSONValue)] = [("iterations", .integer(st.iterations)), ("converged", .bool(st.converged)),
-                                                 ("residual", .finite(st.residual)), ("free_energy", .finite(st.freeEnergy))]
-            if let stationaryRisk { fields.append(("risk", .finite(stationaryRisk(st)))) }
-            fields.append(("w2_final_to_stationary", .finite(result.reports.last?.distanceToStationary)))
-            members.append(("stationary", .object(fields)))
-        }
-        return members
+        return (blur, stationary)
     }
 }

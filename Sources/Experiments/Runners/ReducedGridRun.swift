@@ -58,30 +58,20 @@ enum ReducedGridRun {
                                      freeEnergy: beta != nil ? r.freeEnergy : nil)
         }
         let last = result.reports.last!
-        var members: [(String, JSONValue)] = [
-            ("command", .string("reduced")),
-            ("scheme", .string("grid")),
-            ("dynamics", .string(spec.dynamics.rawValue)),
-        ]
-        members += ReducedRun.settingsMembers(spec: spec, kernels: kernels)
-        members += [
-            ("grid_points", .array(grid.pointsPerAxis.map { .integer($0) })),
-            ("tau", .number(g.tau)),
-            ("steps", .integer(steps)),
-            ("risk_initial", .finite(records.first?.risk)),
-            ("risk_final", .finite(records.last?.risk)),
-            ("penalized_risk_final", .finite(records.last?.penalizedRisk)),
-            ("free_energy_final", beta != nil ? .finite(last.freeEnergy) : .null),
-            ("free_energy_note", .string(beta != nil
-                ? "F of the full d-dimensional law: reduced energy, exact grid entropy, and -(1/beta) log|S^(n-1)|" : "no entropy (population flow)")),
-            ("entropy_constant", .finite(reduced.entropyConstant)),
-            ("all_steps_converged", .bool(result.allConverged)),
-        ]
-        members += JKORun.gridSummaryMembers(result) { reduced.risk(of: $0.density) }
-        members += ReducedRun.statusMembers(.completed)
-        members.append(("seconds", .number(seconds)))
+        var summary = ReducedRun.Summary(scheme: "grid", spec: spec, kernels: kernels, steps: steps, status: .completed, seconds: seconds)
+        summary.gridPoints = grid.pointsPerAxis
+        summary.tau = g.tau
+        summary.riskInitial = records.first?.risk
+        summary.riskFinal = records.last?.risk
+        summary.penalizedRiskFinal = records.last?.penalizedRisk
+        summary.freeEnergyFinal = beta != nil ? last.freeEnergy : nil
+        summary.freeEnergyNote = beta != nil
+            ? "F of the full d-dimensional law: reduced energy, exact grid entropy, and -(1/beta) log|S^(n-1)|" : "no entropy (population flow)"
+        summary.entropyConstant = reduced.entropyConstant
+        summary.allStepsConverged = result.allConverged
+        (summary.gridBlur, summary.stationary) = JKORun.gridSummary(result) { reduced.risk(of: $0.density) }
         let output = ReducedRun.Output(records: records, status: .completed, thresholdTime: nil, finalLaw: nil, seconds: seconds,
-                                       summary: .object(members))
+                                       summary: summary)
         if let directory {
             try ReducedRun.write(output, spec: spec, directory: directory)
             if track {
@@ -91,7 +81,7 @@ enum ReducedGridRun {
             }
             if case .density(let rho) = result.final {
                 try JKORun.writeDensity(rho, name: "density_final.npy", directory: directory)
-                try directory.writeJSON("grid.json", JKORun.gridDescription(grid))
+                try directory.writeSummary(JKORun.gridDescription(grid), name: "grid.json")
             }
             if let st = result.stationary { try JKORun.writeDensity(st.density, name: "density_stationary.npy", directory: directory) }
         }

@@ -63,7 +63,86 @@ public enum ReducedRun {
         /// The final law (particle scheme).
         public var finalLaw: ReducedLaw?
         public var seconds: Double
-        public var summary: JSONValue
+        public var summary: Summary
+    }
+
+    /// `summary.json` of a reduced run; members of one scheme only are left out for the other.
+    public struct Summary: RunSummary {
+        public let command = "reduced"
+        /// `particles` or `grid`.
+        public var scheme: String
+        public var dynamics: String
+        /// The input dimension `d`, or `infinity`, or `none`.
+        public var inputDimension: String
+        public var activation: String
+        public var teacherActivation: String
+        public var secondLayer: String
+        public var spanDimension: Int
+        public var gamma: Double
+        public var lambda: Double
+        @NullIfAbsent public var beta: Double?
+        public var horizon: Double
+        public var seed: Int
+        /// How the kernels are evaluated.
+        public var kernels: String
+        public var teacherSecondMoment: Double
+        /// The number of points of the reduced law and how it was drawn (particle scheme).
+        public var points: Int? = nil
+        public var initialLaw: String? = nil
+        /// The grid's points per axis (grid scheme).
+        public var gridPoints: [Int]? = nil
+        /// The step of the particle scheme.
+        public var eta: Double? = nil
+        /// The step of the grid scheme.
+        public var tau: Double? = nil
+        public var steps: Int
+        @NullIfAbsent public var riskInitial: Double? = nil
+        @NullIfAbsent public var riskFinal: Double? = nil
+        @NullIfAbsent public var penalizedRiskFinal: Double? = nil
+        /// The free energy of the full law (grid scheme at finite `beta`).
+        @NullIfAbsent public var freeEnergyFinal: Double? = nil
+        /// What `free_energy_final` is, or why there is none.
+        public var freeEnergyNote: String = ""
+        /// The risk at which the run stopped and when (runs with a threshold; `.some(nil)`,
+        /// written `null`, when the risk never fell that low).
+        public var riskThreshold: Double? = nil
+        public var thresholdTime: Double?? = nil
+        /// The additive constant of the grid scheme's entropy.
+        public var entropyConstant: Double? = nil
+        public var allStepsConverged: Bool? = nil
+        public var gridBlur: JKORun.Summary.GridBlur? = nil
+        public var stationary: JKORun.Summary.Stationary? = nil
+        /// `completed` or `diverged`, and where it diverged.
+        public var status: String
+        public var divergedAtStep: Int? = nil
+        public var divergedAtTime: Double? = nil
+        public var seconds: Double
+
+        /// The members every reduced summary carries; the scheme's own are set after.
+        init(scheme: String, spec: ReducedSpec, kernels: ReducedKernels, steps: Int, status: RunStatus, seconds: Double) {
+            self.scheme = scheme
+            dynamics = spec.dynamics.rawValue
+            inputDimension = spec.inputDimension?.description ?? "none"
+            activation = spec.activation
+            teacherActivation = spec.teacher.activation ?? spec.activation
+            secondLayer = spec.secondLayer.rawValue
+            spanDimension = spec.teacher.spanDimension
+            gamma = spec.gamma
+            lambda = spec.lambda
+            beta = spec.beta
+            horizon = spec.horizon
+            seed = Int(truncatingIfNeeded: spec.seed)
+            self.kernels = kernels.kernelDescription
+            teacherSecondMoment = kernels.teacherSecondMoment
+            self.steps = steps
+            self.status = "completed"
+            if case .diverged(let step, let time) = status {
+                self.status = "diverged"
+                divergedAtStep = step
+                divergedAtTime = time
+            }
+            self.seconds = seconds
+        }
     }
 
     /// One record.
@@ -116,62 +195,28 @@ public enum ReducedRun {
         let records = trajectory.records.map {
             Record(time: $0.time, step: $0.step, risk: $0.risk, penalizedRisk: $0.penalizedRisk, freeEnergy: nil)
         }
-        var members: [(String, JSONValue)] = [
-            ("command", .string("reduced")),
-            ("scheme", .string("particles")),
-            ("dynamics", .string(spec.dynamics.rawValue)),
-        ]
-        members += settingsMembers(spec: spec, kernels: kernels)
-        members += [
-            ("points", .integer(initial.count)),
-            ("initial_law", .string(spec.sampledParticles != nil ? "sampled" : "quantised")),
-            ("eta", .number(spec.eta)),
-            ("steps", .integer(trajectory.steps)),
-            ("risk_initial", .finite(records.first?.risk)),
-            ("risk_final", .finite(records.last?.risk)),
-            ("penalized_risk_final", .finite(records.last?.penalizedRisk)),
-            ("free_energy_final", .null),
-            ("free_energy_note", .string(spec.dynamics == .noisy
-                ? "the particle scheme has no density, so no entropy: use scheme = grid for F" : "no entropy (population flow)")),
-        ]
+        var summary = Summary(scheme: "particles", spec: spec, kernels: kernels, steps: trajectory.steps,
+                              status: trajectory.status, seconds: seconds)
+        summary.points = initial.count
+        summary.initialLaw = spec.sampledParticles != nil ? "sampled" : "quantised"
+        summary.eta = spec.eta
+        summary.riskInitial = records.first?.risk
+        summary.riskFinal = records.last?.risk
+        summary.penalizedRiskFinal = records.last?.penalizedRisk
+        summary.freeEnergyNote = spec.dynamics == .noisy
+            ? "the particle scheme has no density, so no entropy: use scheme = grid for F" : "no entropy (population flow)"
         if let e = stopBelowRisk {
-            members += [("risk_threshold", .number(e)), ("threshold_time", .finite(trajectory.thresholdTime))]
+            summary.riskThreshold = e
+            summary.thresholdTime = .some(trajectory.thresholdTime)
         }
-        members += statusMembers(trajectory.status)
-        members.append(("seconds", .number(seconds)))
         let output = Output(records: records, status: trajectory.status, thresholdTime: trajectory.thresholdTime,
-                            finalLaw: trajectory.finalLaw, seconds: seconds, summary: .object(members))
+                            finalLaw: trajectory.finalLaw, seconds: seconds, summary: summary)
         if let directory {
             try write(output, spec: spec, directory: directory)
             try writeLaw(initial, name: "law_initial.npy", directory: directory)
             try writeLaw(trajectory.finalLaw, name: "law_final.npy", directory: directory)
         }
         return output
-    }
-
-    /// The settings every reduced summary carries.
-    static func settingsMembers(spec: ReducedSpec, kernels: ReducedKernels) -> [(String, JSONValue)] {
-        [
-            ("input_dimension", .string(spec.inputDimension?.description ?? "none")),
-            ("activation", .string(spec.activation)),
-            ("teacher_activation", .string(spec.teacher.activation ?? spec.activation)),
-            ("second_layer", .string(spec.secondLayer.rawValue)),
-            ("span_dimension", .integer(spec.teacher.spanDimension)),
-            ("gamma", .number(spec.gamma)),
-            ("lambda", .number(spec.lambda)),
-            ("beta", spec.beta.map { .number($0) } ?? .null),
-            ("horizon", .number(spec.horizon)),
-            ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
-            ("kernels", .string(kernels.kernelDescription)),
-            ("teacher_second_moment", .finite(kernels.teacherSecondMoment)),
-        ]
-    }
-
-    static func statusMembers(_ status: RunStatus) -> [(String, JSONValue)] {
-        if case .diverged(let step, let time) = status {
-            return [("status", .string("diverged")), ("diverged_at_step", .integer(step)), ("diverged_at_time", .number(time))]
-        }
-        return [("status", .string("completed"))]
     }
 
     /// `trajectory.csv`, `summary.json` and `risk.svg`.
@@ -185,7 +230,7 @@ public enum ReducedRun {
             return row
         }
         try directory.writeCSV("trajectory.csv", header: header, rows: rows)
-        try directory.writeJSON("summary.json", output.summary)
+        try directory.writeSummary(output.summary)
         let d = spec.inputDimension?.description ?? "?"
         try LineChart(title: "Reduced flow, d = \(d) (\(spec.dynamics.rawValue), \(spec.scheme.rawValue))", xLabel: "t", yLabel: "risk R",
                       series: [ChartSeries(name: "risk", x: output.records.map(\.time), y: output.records.map(\.risk))])

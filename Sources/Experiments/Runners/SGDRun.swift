@@ -10,7 +10,39 @@ public enum SGDRun {
     public struct Output: Sendable {
         public var trajectory: Trajectory
         public var seconds: Double
-        public var summary: JSONValue
+        public var summary: Summary
+    }
+
+    /// `summary.json` of a particle-dynamics run.
+    public struct Summary: RunSummary {
+        public let command = "sgd"
+        /// The spec's `sgd.kind`.
+        public var kind: String
+        public var eta: Double
+        public var noise: Bool
+        public var particles: Int
+        public var parameterDimension: Int
+        public var horizon: Double
+        public var steps: Int
+        public var seed: Int
+        /// The seed of the SGD samples and noise (`sgd.seed`, else `seed`).
+        public var sgdSeed: Int
+        public var lambda: Double
+        /// `nil` (written `null`) for the infinite temperature.
+        @NullIfAbsent public var beta: Double?
+        @NullIfAbsent public var riskInitial: Double?
+        @NullIfAbsent public var riskFinal: Double?
+        @NullIfAbsent public var freeEnergyFinal: Double?
+        /// Whether the risk is computed in closed form (else estimated on samples).
+        public var riskIsClosedForm: Bool
+        /// The type name of the entropy estimator, when the free energy is tracked.
+        @NullIfAbsent public var entropyEstimator: String?
+        public var seconds: Double
+        /// `completed` or `diverged`.
+        public var status: String
+        /// Where the run diverged (diverged runs only).
+        public var divergedAtStep: Int?
+        public var divergedAtTime: Double?
     }
 
     /// Runs the dynamics of `spec` and, when `directory` is given, writes the result files.
@@ -38,31 +70,30 @@ public enum SGDRun {
         let seconds = (clock.now - start).timeInSeconds
         let D = trajectory.parameterDimension, M = trajectory.particleCount
 
-        var status: [(String, JSONValue)] = [("status", .string("completed"))]
-        if case .diverged(let step, let time) = trajectory.status {
-            status = [("status", .string("diverged")), ("diverged_at_step", .integer(step)), ("diverged_at_time", .number(time))]
-        }
+        var divergence: (step: Int, time: Double)? = nil
+        if case .diverged(let step, let time) = trajectory.status { divergence = (step, time) }
         let last = trajectory.records.last
-        let summary = JSONValue.object([
-            ("command", .string("sgd")),
-            ("kind", .string(sgdSettings.kind.rawValue)),
-            ("eta", .number(sgdSettings.eta)),
-            ("noise", .bool(sgdSettings.noise)),
-            ("particles", .integer(M)),
-            ("parameter_dimension", .integer(D)),
-            ("horizon", .number(spec.horizon)),
-            ("steps", .integer(trajectory.steps)),
-            ("seed", .integer(Int(truncatingIfNeeded: spec.seed))),
-            ("sgd_seed", .integer(Int(truncatingIfNeeded: sgdSettings.seed ?? spec.seed))),
-            ("lambda", .number(spec.energy.lambda)),
-            ("beta", spec.energy.beta.map { .number($0) } ?? .null),
-            ("risk_initial", .finite(trajectory.records.first?.risk)),
-            ("risk_final", .finite(last?.risk)),
-            ("free_energy_final", .finite(last?.freeEnergy)),
-            ("risk_is_closed_form", .bool(trajectory.riskIsClosedForm)),
-            ("entropy_estimator", estimator.map { .string(String(describing: type(of: $0))) } ?? .null),
-            ("seconds", .number(seconds)),
-        ] + status)
+        let summary = Summary(
+            kind: sgdSettings.kind.rawValue,
+            eta: sgdSettings.eta,
+            noise: sgdSettings.noise,
+            particles: M,
+            parameterDimension: D,
+            horizon: spec.horizon,
+            steps: trajectory.steps,
+            seed: Int(truncatingIfNeeded: spec.seed),
+            sgdSeed: Int(truncatingIfNeeded: sgdSettings.seed ?? spec.seed),
+            lambda: spec.energy.lambda,
+            beta: spec.energy.beta,
+            riskInitial: trajectory.records.first?.risk,
+            riskFinal: last?.risk,
+            freeEnergyFinal: last?.freeEnergy,
+            riskIsClosedForm: trajectory.riskIsClosedForm,
+            entropyEstimator: estimator.map { String(describing: type(of: $0)) },
+            seconds: seconds,
+            status: divergence == nil ? "completed" : "diverged",
+            divergedAtStep: divergence?.step,
+            divergedAtTime: divergence?.time)
 
         if let directory {
             var header = ["t", "step", "risk", "penalized_risk"]
@@ -75,7 +106,7 @@ public enum SGDRun {
             try directory.writeCSV("trajectory.csv", header: header, rows: rows)
             try directory.writeMatrix("particles_initial.npy", rows: M, columns: D, values: runner.initialParticles())
             try directory.writeMatrix("particles_final.npy", rows: M, columns: D, values: trajectory.finalParticles)
-            try directory.writeJSON("summary.json", summary)
+            try directory.writeSummary(summary)
         }
         return Output(trajectory: trajectory, seconds: seconds, summary: summary)
     }
