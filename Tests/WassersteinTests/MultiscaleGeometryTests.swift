@@ -26,6 +26,20 @@ struct MultiscaleGeometryTests {
         return try PointCloud(coordinates: coordinates, dimension: dimension, weights: weights)
     }
 
+    /// Tight clusters (width 2e-3) on a grid of spacing 0.1, `perCluster` points each: the tree's
+    /// leaves are small, so a small `k` really drops terms that matter at eps = 0.005.
+    static func clustered(perCluster: Int, offset: Double, seed: UInt64) throws -> PointCloud {
+        var rng = Xoshiro256StarStar(seed: seed)
+        var points = [[Double]]()
+        for c in 0 ..< 4 {
+            for _ in 0 ..< perCluster {
+                points.append([0.1 * Double(c % 2) + offset + 2e-3 * rng.nextUniform(),
+                               0.1 * Double(c / 2) + 2e-3 * rng.nextUniform(), 2e-3 * rng.nextUniform()])
+            }
+        }
+        return try PointCloud(points: points)
+    }
+
     @Test("multiscale equals online through the driver (balanced), D = 1, 2, 3, and drops pairs",
           arguments: [(1, 0.001, 0.6), (2, 0.002, 0.9), (3, 0.004, 1.0)])
     func matchesOnline(dimension: Int, eps: Double, keptFraction: Double) throws {
@@ -71,11 +85,11 @@ struct MultiscaleGeometryTests {
         #expect(Self.relative(cross.output.regularizedCost, crossOnline.regularizedCost) <= 1e-9)
     }
 
-    @Test("the truncation bound holds: exact minus truncated marginals of the same potentials", arguments: [3.0, 8.0, 32.0])
+    @Test("the truncation bound holds: exact minus truncated marginals of the same potentials", arguments: [1.0, 3.0, 32.0])
     func boundHolds(truncation: Double) throws {
-        let x = try Self.uniform(200, dimension: 2, seed: 5, randomWeights: true)
-        let y = try Self.uniform(150, dimension: 2, seed: 6, shift: 0.2)
-        let eps = 0.002
+        let x = try Self.clustered(perCluster: 40, offset: 0, seed: 5)
+        let y = try Self.clustered(perCluster: 30, offset: 0.05, seed: 6)
+        let eps = 0.005
         let problem = try TransportProblem(source: x, target: y)
         // Potentials from the online solve, so the bound is measured where a solve ends.
         let reference = try EntropicEngine.solve(problem, parameters: try EntropicParameters(epsilon: eps, tolerance: 1e-10),
@@ -104,8 +118,8 @@ struct MultiscaleGeometryTests {
             }
         }
         #expect(difference <= bound * (1 + 1e-9) + 1e-15, "difference \(difference) above the bound \(bound)")
-        if truncation == 3 {
-            #expect(difference > 1e-8, "k = 3 must drop mass that matters, else this test shows nothing: \(difference)")
+        if truncation == 1 {
+            #expect(difference > 1e-4, "k = 1 must drop mass that matters, else this test shows nothing: \(difference)")
             #expect(bound > 1e-3)
         }
         if truncation == 32 { #expect(bound <= 1e-12) }
@@ -113,11 +127,11 @@ struct MultiscaleGeometryTests {
 
     @Test("the check catches a truncation made too tight, and the online fallback answers right")
     func checkCatchesTightTruncation() throws {
-        let x = try Self.uniform(150, dimension: 3, seed: 7, randomWeights: true)
-        let y = try Self.uniform(120, dimension: 3, seed: 8, shift: 0.15)
+        let x = try Self.clustered(perCluster: 40, offset: 0, seed: 7)
+        let y = try Self.clustered(perCluster: 30, offset: 0.05, seed: 8)
         let problem = try TransportProblem(source: x, target: y)
-        let parameters = try EntropicParameters(epsilon: 0.005, tolerance: 1e-11, maxIterations: 3000)
-        let tight = try EntropicEngine.solveMultiscale(problem, parameters: parameters, truncation: 2)
+        let parameters = try EntropicParameters(epsilon: 0.005, tolerance: 1e-11, maxIterations: 400)
+        let tight = try EntropicEngine.solveMultiscale(problem, parameters: parameters, truncation: 1)
         #expect(!tight.check.passed && tight.fellBack)
         #expect(tight.check.bound > 100 * tight.check.limit)
         #expect(tight.output.geometry == "online")
@@ -127,7 +141,7 @@ struct MultiscaleGeometryTests {
         #expect(Self.relative(tight.output.regularizedCost, online.regularizedCost) <= 1e-9)
         // What the truncated iteration alone gives is wrong by far more than the tolerance: the
         // check is what stands between it and the user.
-        var truncated = try EntropicSinkhorn(geometry: MultiscalePointCloudGeometry(source: x, target: y, truncation: 2),
+        var truncated = try EntropicSinkhorn(geometry: MultiscalePointCloudGeometry(source: x, target: y, truncation: 1),
                                              problem: .balanced(problem), parameters: parameters)
         let unchecked = try truncated.solve()
         #expect(Self.relative(unchecked.regularizedCost, online.regularizedCost) > 1e-6)
@@ -162,7 +176,7 @@ struct MultiscaleGeometryTests {
         let y = try PointCloud(values: (0 ..< 150).map { Double($0 % 11) / 11 + 0.05 })
         let line = try PointCloud(points: (0 ..< 120).map { i in [Double(i) / 120, 2 * Double(i) / 120, 0.5] })
         let other = try PointCloud(points: (0 ..< 90).map { i in [Double(i) / 90, 0.3, Double(i % 3) / 3] })
-        let parameters = try EntropicParameters(epsilon: 0.002, tolerance: 1e-11)
+        let parameters = try EntropicParameters(epsilon: 0.01, tolerance: 1e-10)
         for (p, q) in [(x, y), (line, other)] {
             let problem = try TransportProblem(source: p, target: q)
             let ms = try EntropicEngine.solveMultiscale(problem, parameters: parameters)
