@@ -104,7 +104,10 @@ struct SinkhornCommandTests {
         let out = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--geometry", "multiscale"])
         #expect(out.status == 1, "\(out.stderr)")
         #expect(out.stderr.split(separator: "\n").count == 1 && out.stderr.contains("multiscale geometry needs dimension <= 3"), "\(out.stderr)")
-        let text = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--memory-limit", "1K"])
+        // 40 x 20 cells (6.4 KB) do not fit in half of 1K: the automatic choice in D = 4 is online.
+        let x40 = s.file("x40.csv", (0 ..< 40).map { "\(Double($0) / 40),0,\(sin(Double($0))),1" }.joined(separator: "\n"))
+        let y20 = s.file("y20.csv", (0 ..< 20).map { "\(Double($0) / 20),1,0,\(cos(Double($0)))" }.joined(separator: "\n"))
+        let text = try CommandRunner.run(["distance", x40, y20, "--method", "sinkhorn", "--epsilon", "0.1", "--memory-limit", "1K"])
         #expect(text.status == 0 && text.stdout.contains("online geometry"), "the automatic choice in D = 4 is online: \(text.stdout)")
     }
 
