@@ -13,7 +13,9 @@ struct DistanceCommand: ParsableCommand {
         or (n,)). Weight files hold one column; without them the weights are uniform. Methods: \
         exact (network simplex), lp (GLPK, small problems), sorted (D = 1 only), sinkhorn \
         (entropic, needs --epsilon; --geometry dense stores the n x m kernel, online recomputes \
-        costs in O(n + m) memory; by default dense when it fits in half of --memory-limit), auto (sorted for D = 1, exact otherwise). In 1-D, exact runs \
+        costs in O(n + m) memory, multiscale (D <= 3) evaluates only the pairs that can carry mass \
+        and checks what it dropped, falling back to online; by default dense when it fits in half of \
+        --memory-limit, else multiscale for D <= 3, else online), auto (sorted for D = 1, exact otherwise). In 1-D, exact runs \
         the sorted solver (exact there, and far faster); JSON output names it under "solver". Files \
         must be regular files (not pipes or devices) of at most 2 GiB.
         """
@@ -99,6 +101,12 @@ struct DistanceCommand: ParsableCommand {
                 ]
             }
             if let divergence = result.entropic?.divergence { members.append(("divergence", .finite(divergence))) }
+            if let checks = result.entropic?.truncationChecks, !checks.isEmpty {
+                members += [
+                    ("truncation_check", .string(checks.allSatisfy(\.passed) ? "passed" : "failed, solved again on the online geometry")),
+                    ("truncation_bound", .finite(checks.map(\.bound).max() ?? 0)),
+                ]
+            }
             if let p = result.plan { members.append(("plan_entries", .integer(p.entries.count))) }
             print(JSONValue.object(members).serialized())
         } else {
@@ -109,6 +117,12 @@ struct DistanceCommand: ParsableCommand {
                 line += "\nentropic estimate (eps = \(format(e.epsilon)), \(e.geometry?.rawValue ?? "dense") geometry): W2^2 above is the transport cost <P, C>; regularized cost = \(format(e.regularizedCost)), marginal error = \(String(format: "%.2e", e.marginalError)), \(result.iterations) iterations"
             }
             if let divergence = result.entropic?.divergence { line += "\nSinkhorn divergence S_eps = \(format(divergence))" }
+            if let checks = result.entropic?.truncationChecks, !checks.isEmpty {
+                let bound = String(format: "%.2e", checks.map(\.bound).max() ?? 0)
+                line += checks.allSatisfy(\.passed)
+                    ? "\ntruncation check passed: the dropped pairs move the marginals by at most \(bound)"
+                    : "\ntruncation check failed (bound \(bound)): solved again on the online geometry"
+            }
             print(line)
         }
         if !result.converged {

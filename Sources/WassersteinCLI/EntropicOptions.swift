@@ -16,7 +16,7 @@ struct EntropicOptions: ParsableArguments {
     @Flag(help: "Also compute the debiased Sinkhorn divergence.")
     var divergence = false
 
-    @Option(help: "dense (stored n x m kernel) | online (costs recomputed, O(n + m) memory). Default: dense when the kernel fits in half of --memory-limit, else online.")
+    @Option(help: "dense (stored n x m kernel) | online (costs recomputed, O(n + m) memory) | multiscale (D <= 3: only the pairs that can carry mass, checked, online fallback). Default: dense when the kernel fits in half of --memory-limit, else multiscale for D <= 3, else online.")
     var geometry: String?
 
     @OptionGroup var memory: MemoryLimitOption
@@ -45,7 +45,7 @@ struct EntropicOptions: ParsableArguments {
     func geometryKind() throws -> SinkhornGeometryKind? {
         guard let geometry else { return nil }
         guard let kind = SinkhornGeometryKind(rawValue: geometry) else {
-            throw CommandError("unknown geometry '\(MessageText.excerpt(geometry))' (expected dense or online)")
+            throw CommandError("unknown geometry '\(MessageText.excerpt(geometry))' (expected dense, online or multiscale)")
         }
         return kind
     }

@@ -26,10 +26,19 @@ extension DistanceCommand {
     }
 
     /// `--geometry`, or the library's choice under `--memory-limit`.
+    /// Dense or online: the multiscale geometry's truncation check is written for the balanced
+    /// problem, so an automatic choice of it runs online here and an explicit one is refused.
     private func geometryKind(_ source: PointCloud, _ target: PointCloud, divergence: Bool) throws -> SinkhornGeometryKind {
-        if let kind = try entropic.geometryKind() { return kind }
-        return .automatic(sourceCount: source.count, targetCount: target.count, dimension: source.dimension,
-                          byteBudget: try entropic.memory.bytes() ?? MemoryEstimate.physicalMemory, divergence: divergence)
+        if let kind = try entropic.geometryKind() {
+            if kind == .multiscale {
+                throw CommandError("--geometry multiscale solves balanced problems only; use dense or online with --unbalanced or --partial")
+            }
+            return kind
+        }
+        let kind = SinkhornGeometryKind.automatic(sourceCount: source.count, targetCount: target.count, dimension: source.dimension,
+                                                  byteBudget: try entropic.memory.bytes() ?? MemoryEstimate.physicalMemory,
+                                                  divergence: divergence)
+        return kind == .multiscale ? .online : kind
     }
 
     private func readUnchecked() throws -> (PointCloud, PointCloud) {
@@ -68,14 +77,14 @@ extension DistanceCommand {
         case (.dense, false):
             output = try EntropicEngine.unbalanced(source: source, target: target, sourcePenalty: penalties.source,
                                                    targetPenalty: penalties.target, parameters: parameters, geometry: EntropicEngine.dense())
-        case (.online, false):
+        case (.online, false), (.multiscale, false):
             output = try EntropicEngine.unbalanced(source: source, target: target, sourcePenalty: penalties.source,
                                                    targetPenalty: penalties.target, parameters: parameters, geometry: EntropicEngine.online())
         case (.dense, true):
             divergence = try EntropicEngine.unbalancedDivergence(source: source, target: target, penalty: penalties.source,
                                                                  parameters: parameters, geometry: EntropicEngine.dense())
             output = divergence!.cross
-        case (.online, true):
+        case (.online, true), (.multiscale, true):
             divergence = try EntropicEngine.unbalancedDivergence(source: source, target: target, penalty: penalties.source,
                                                                  parameters: parameters, geometry: EntropicEngine.online())
             output = divergence!.cross
@@ -135,7 +144,7 @@ extension DistanceCommand {
         case .dense:
             result = try EntropicEngine.partial(source: source, target: target, mass: mass, parameters: parameters,
                                                 geometry: EntropicEngine.dense())
-        case .online:
+        case .online, .multiscale:
             result = try EntropicEngine.partial(source: source, target: target, mass: mass, parameters: parameters,
                                                 geometry: EntropicEngine.online())
         }

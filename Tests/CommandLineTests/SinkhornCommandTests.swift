@@ -71,7 +71,7 @@ struct SinkhornCommandTests {
         let x = s.file("x.csv", (0 ..< 12).map { "\(Double($0) / 7),\(sin(Double($0)))" }.joined(separator: "\n"))
         let y = s.file("y.csv", (0 ..< 9).map { "\(Double($0) / 5 + 0.5),\(cos(Double($0)))" }.joined(separator: "\n"))
         var values = [String: [String: Any]]()
-        for geometry in ["dense", "online"] {
+        for geometry in ["dense", "online", "multiscale"] {
             let out = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--tolerance", "1e-12",
                                              "--divergence", "--geometry", geometry, "--json"])
             #expect(out.status == 0, "\(out.stderr)")
@@ -83,14 +83,32 @@ struct SinkhornCommandTests {
         for key in ["transport_cost", "regularized_cost", "divergence"] {
             let d = try #require(values["dense"]?[key] as? Double), o = try #require(values["online"]?[key] as? Double)
             #expect(abs(d - o) <= 1e-9 * max(1, abs(d)), "\(key): \(d) vs \(o)")
+            let ms = try #require(values["multiscale"]?[key] as? Double)
+            #expect(abs(d - ms) <= 1e-9 * max(1, abs(d)), "\(key): \(d) vs multiscale \(ms)")
         }
-        // The default picks dense for what fits, online under a tiny memory limit.
+        #expect(values["multiscale"]?["truncation_check"] as? String == "passed")
+        #expect((values["multiscale"]?["truncation_bound"] as? Double ?? 1) <= 1e-13)
+        // The default picks dense for what fits, multiscale (D <= 3) under a tiny memory limit.
         let small = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--json"])
         #expect(try json(small.stdout)["geometry"] as? String == "dense")
         let tight = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--memory-limit", "1K", "--json"])
-        #expect(try json(tight.stdout)["geometry"] as? String == "online")
+        #expect(try json(tight.stdout)["geometry"] as? String == "multiscale")
         let text = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--geometry", "online"])
         #expect(text.stdout.contains("online geometry"))
+    }
+
+    @Test("--geometry multiscale in D = 4 is refused in one line naming the geometry")
+    func multiscaleDimension() throws {
+        let s = try Scratch()
+        let x = s.file("x.csv", "0,0,0,0\n1,0,0,0\n"), y = s.file("y.csv", "2,0,0,1\n")
+        let out = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--geometry", "multiscale"])
+        #expect(out.status == 1, "\(out.stderr)")
+        #expect(out.stderr.split(separator: "\n").count == 1 && out.stderr.contains("multiscale geometry needs dimension <= 3"), "\(out.stderr)")
+        // 40 x 20 cells (6.4 KB) do not fit in half of 1K: the automatic choice in D = 4 is online.
+        let x40 = s.file("x40.csv", (0 ..< 40).map { "\(Double($0) / 40),0,\(sin(Double($0))),1" }.joined(separator: "\n"))
+        let y20 = s.file("y20.csv", (0 ..< 20).map { "\(Double($0) / 20),1,0,\(cos(Double($0)))" }.joined(separator: "\n"))
+        let text = try CommandRunner.run(["distance", x40, y20, "--method", "sinkhorn", "--epsilon", "0.1", "--memory-limit", "1K"])
+        #expect(text.status == 0 && text.stdout.contains("online geometry"), "the automatic choice in D = 4 is online: \(text.stdout)")
     }
 
     @Test("--geometry and --memory-limit: bad values and other methods are usage errors", arguments: [

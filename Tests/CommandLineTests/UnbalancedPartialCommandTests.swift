@@ -78,6 +78,8 @@ struct UnbalancedPartialCommandTests {
             (["--unbalanced", "1", "--partial", "0.5"] + sinkhorn, "exclude each other"),
             (["--partial", "0.5", "--divergence"] + sinkhorn, "--divergence does not apply"),
             (["--partial", "0.5", "--method", "lp"], "--partial needs --method exact"),
+            (["--unbalanced", "1", "--geometry", "multiscale"] + sinkhorn, "balanced problems only"),
+            (["--partial", "0.5", "--geometry", "multiscale"] + sinkhorn, "balanced problems only"),
         ]
         for (extra, text) in cases {
             let out = try CommandRunner.run(["distance", f.x, f.y] + extra)

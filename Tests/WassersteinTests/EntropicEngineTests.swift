@@ -145,14 +145,15 @@ struct EntropicEngineTests {
         }
     }
 
-    @Test("the geometry choice: dense when the kernel fits in half the budget, online otherwise")
+    @Test("the geometry choice: dense when the kernel fits in half the budget, else multiscale for D <= 3, else online")
     func geometryChoice() {
         #expect(SinkhornGeometryKind.automatic(sourceCount: 2000, targetCount: 2000, dimension: 2, byteBudget: 1e9) == .dense)
-        #expect(SinkhornGeometryKind.automatic(sourceCount: 100_000, targetCount: 100_000, dimension: 3, byteBudget: 64e9) == .online)
+        #expect(SinkhornGeometryKind.automatic(sourceCount: 100_000, targetCount: 100_000, dimension: 3, byteBudget: 64e9) == .multiscale)
+        #expect(SinkhornGeometryKind.automatic(sourceCount: 100_000, targetCount: 100_000, dimension: 4, byteBudget: 64e9) == .online)
         #expect(SinkhornGeometryKind.automatic(sourceCount: 10, targetCount: 10_000, dimension: 3, byteBudget: 1e9) == .dense)
         // The divergence's self term m x m = 10^8 cells (800 MB) decides.
         #expect(SinkhornGeometryKind.automatic(sourceCount: 10, targetCount: 10_000, dimension: 3, byteBudget: 1e9,
-                                               divergence: true) == .online)
+                                               divergence: true) == .multiscale)
         #expect(SinkhornGeometryKind.automatic(sourceCount: 10, targetCount: 10_000, dimension: 3, byteBudget: 2e9,
                                                divergence: true) == .dense)
     }

@@ -189,13 +189,19 @@ public struct EntropicDiagnostics: Sendable, Equatable {
     /// The geometry that ran, when the solve went through the geometry choice of
     /// ``wasserstein2(_:method:planOutput:)``.
     public var geometry: SinkhornGeometryKind?
+    /// For the multiscale geometry: the a-posteriori checks of the truncated solves (the cross
+    /// term, then the divergence's self terms); a failed one was solved again on the online
+    /// geometry, so the values above are right either way.
+    public var truncationChecks: [TruncationCheck]
     public init(epsilon: Double, regularizedCost: Double, marginalError: Double,
-                divergence: Double? = nil, geometry: SinkhornGeometryKind? = nil) {
+                divergence: Double? = nil, geometry: SinkhornGeometryKind? = nil,
+                truncationChecks: [TruncationCheck] = []) {
         self.epsilon = epsilon
         self.regularizedCost = regularizedCost
         self.marginalError = marginalError
         self.divergence = divergence
         self.geometry = geometry
+        self.truncationChecks = truncationChecks
     }
 }
 

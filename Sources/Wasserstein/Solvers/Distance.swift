@@ -53,6 +53,7 @@ public func wasserstein2(_ problem: TransportProblem, method: TransportMethod = 
         result.method = method
         result.entropic?.divergence = solved.divergence
         result.entropic?.geometry = solved.geometry
+        result.entropic?.truncationChecks = solved.truncationChecks
         return result
     }
 }

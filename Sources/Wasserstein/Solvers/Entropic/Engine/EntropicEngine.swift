@@ -5,6 +5,9 @@ public enum SinkhornGeometryKind: String, Sendable, CaseIterable {
     case dense
     /// ``OnlinePointCloudGeometry``: costs recomputed tile by tile, `O(n + m)` memory.
     case online
+    /// ``MultiscalePointCloudGeometry`` (`D <= 3`): only the pairs that can carry mass, found in
+    /// k-d trees from the potentials, checked a posteriori with the online geometry as fallback.
+    case multiscale
 
     /// The geometry for `n` source and `m` target points in dimension `D` under a memory budget.
     ///
@@ -13,8 +16,10 @@ public enum SinkhornGeometryKind: String, Sendable, CaseIterable {
     /// comfortably: `8 n m` bytes (and `8 n^2`, `8 m^2` for the divergence's self terms, which
     /// reuse one workspace, so the largest counts) at most half of `byteBudget`, leaving the
     /// rest for the process and the machine, and at most ``SinkhornSolver/maximumKernelCells``
-    /// cells. Otherwise the online geometry, whose memory is `O((n + m) D)`. The dimension does
-    /// not enter yet; it is in the signature for the multiscale geometry (D <= 3) to come.
+    /// cells. Otherwise, in dimension `D <= 3`, the multiscale geometry (the pairs it evaluates
+    /// per soft-min grow like `n` times the points in a ball of radius about `sqrt(k eps)`, not
+    /// like `n m`; its memory is `O(n + m)`), and the online geometry above that (a ball in
+    /// high dimension holds almost nothing, so its boxes prune little).
     ///
     /// - Parameters:
     ///   - sourceCount: `n`.
@@ -28,7 +33,8 @@ public enum SinkhornGeometryKind: String, Sendable, CaseIterable {
         let cells = divergence ? Swift.max(n * m, n * n, m * m) : n * m
         let bytes = 8 * cells
         let cellLimit = Double(SinkhornSolver.defaultMaximumKernelCells)
-        return bytes <= 0.5 * byteBudget && cells <= cellLimit ? .dense : .online
+        if bytes <= 0.5 * byteBudget && cells <= cellLimit { return .dense }
+        return dimension <= 3 ? .multiscale : .online
     }
 }
 
@@ -121,9 +127,12 @@ public struct EntropicDistance: Sendable {
     public var divergence: Double?
     /// The geometry that ran.
     public var geometry: SinkhornGeometryKind
+    /// For ``SinkhornGeometryKind/multiscale``: the checks of the solves (the cross term, then the
+    /// self terms of the divergence); a failed one was solved again on the online geometry.
+    public var truncationChecks: [TruncationCheck] = []
 
     /// Solves with the dense solver (``SinkhornSolver``, ``SinkhornDivergence``) or the engine's
-    /// online geometry.
+    /// online or multiscale geometry.
     ///
     /// - Parameters:
     ///   - problem: the two clouds.
@@ -166,6 +175,24 @@ public struct EntropicDistance: Sendable {
             }
             if planOutput.includesPlan, let potentials = result.potentials {
                 // Row by row from the potentials: the plan is the only n x m object, and only on request.
+                var minimumMass: Double? = nil
+                if case .sparse(let threshold) = planOutput { minimumMass = threshold }
+                result.plan = EntropicPlan.plan(problem, potentials: potentials, epsilon: epsilon, minimumMass: minimumMass)
+            }
+        case .multiscale:
+            let parameters = try EntropicParameters(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations)
+            if divergence {
+                let d = try EntropicEngine.divergenceMultiscale(problem, parameters: parameters)
+                result = d.divergence.cross.transportResult
+                self.divergence = d.divergence.divergence
+                truncationChecks = d.checks
+            } else {
+                let solved = try EntropicEngine.solveMultiscale(problem, parameters: parameters)
+                result = solved.output.transportResult
+                self.divergence = nil
+                truncationChecks = [solved.check]
+            }
+            if planOutput.includesPlan, let potentials = result.potentials {
                 var minimumMass: Double? = nil
                 if case .sparse(let threshold) = planOutput { minimumMass = threshold }
                 result.plan = EntropicPlan.plan(problem, potentials: potentials, epsilon: epsilon, minimumMass: minimumMass)
