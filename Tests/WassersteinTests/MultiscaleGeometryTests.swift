@@ -12,19 +12,6 @@ struct MultiscaleGeometryTests {
 
     static func maxDifference(_ x: [Double], _ y: [Double]) -> Double { zip(x, y).map { abs($0 - $1) }.max()! }
 
-    /// `n` points uniform in the unit cube `[0, 1]^D` (plus `shift` on the first axis).
-    static func uniform(_ n: Int, dimension: Int, seed: UInt64, shift: Double = 0, randomWeights: Bool = false) throws -> PointCloud {
-        var rng = Xoshiro256StarStar(seed: seed)
-        var coordinates = [Double]()
-        for i in 0 ..< n * dimension { coordinates.append(rng.nextUniform() + (i % dimension == 0 ? shift : 0)) }
-        var weights: [Double]? = nil
-        if randomWeights {
-            let raw = (0 ..< n).map { _ in 0.2 + rng.nextUniform() }
-            let total = raw.reduce(0, +)
-            weights = raw.map { $0 / total }
-        }
-        return try PointCloud(coordinates: coordinates, dimension: dimension, weights: weights)
-    }
 
     /// Tight clusters (width 2e-3) on a grid of spacing 0.1, `perCluster` points each: the tree's
     /// leaves are small, so a small `k` really drops terms that matter at eps = 0.005.
@@ -43,8 +30,8 @@ struct MultiscaleGeometryTests {
     @Test("multiscale equals online through the driver (balanced), D = 1, 2, 3, and drops pairs",
           arguments: [(1, 0.001, 0.6), (2, 0.002, 0.9), (3, 0.004, 1.0)])
     func matchesOnline(dimension: Int, eps: Double, keptFraction: Double) throws {
-        let x = try Self.uniform(200, dimension: dimension, seed: 1, randomWeights: true)
-        let y = try Self.uniform(160, dimension: dimension, seed: 2, shift: 0.1)
+        let x = try EntropicTestClouds.uniform(200, dimension: dimension, seed: 1, randomWeights: true)
+        let y = try EntropicTestClouds.uniform(160, dimension: dimension, seed: 2, shift: 0.1)
         let problem = try TransportProblem(source: x, target: y)
         let parameters = try EntropicParameters(epsilon: eps, tolerance: 1e-12, scaling: .none)
         let geometry = try MultiscalePointCloudGeometry(source: x, target: y)
@@ -67,8 +54,8 @@ struct MultiscaleGeometryTests {
 
     @Test("the self term (symmetric update) and the checked front end equal the online geometry")
     func selfTermAndFrontEnd() throws {
-        let x = try Self.uniform(250, dimension: 3, seed: 3, randomWeights: true)
-        let y = try Self.uniform(200, dimension: 3, seed: 4)
+        let x = try EntropicTestClouds.uniform(250, dimension: 3, seed: 3, randomWeights: true)
+        let y = try EntropicTestClouds.uniform(200, dimension: 3, seed: 4)
         let parameters = try EntropicParameters(epsilon: 0.005, tolerance: 1e-11)
         let ms = try EntropicEngine.solveSelfMultiscale(x, parameters: parameters)
         let on = try EntropicEngine.solveSelf(x, parameters: parameters, geometry: EntropicEngine.online())
@@ -149,8 +136,8 @@ struct MultiscaleGeometryTests {
 
     @Test("divergence: S(mu, mu) = 0, translation invariance, and agreement with the online divergence")
     func divergenceInvariants() throws {
-        let x = try Self.uniform(200, dimension: 3, seed: 9, randomWeights: true)
-        let y = try Self.uniform(180, dimension: 3, seed: 10, shift: 0.2)
+        let x = try EntropicTestClouds.uniform(200, dimension: 3, seed: 9, randomWeights: true)
+        let y = try EntropicTestClouds.uniform(180, dimension: 3, seed: 10, shift: 0.2)
         let parameters = try EntropicParameters(epsilon: 0.004, tolerance: 1e-11)
         let same = try EntropicEngine.divergenceMultiscale(TransportProblem(source: x, target: x), parameters: parameters)
         #expect(abs(same.divergence.divergence) <= 1e-12)
@@ -204,7 +191,7 @@ struct MultiscaleGeometryTests {
 
     @Test("the k-d tree: leaves tile the points, every point lies in its leaf's box")
     func tree() throws {
-        let cloud = try Self.uniform(1000, dimension: 3, seed: 11)
+        let cloud = try EntropicTestClouds.uniform(1000, dimension: 3, seed: 11)
         let tree = PointTree(cloud)
         #expect(tree.order.sorted() == Array(0 ..< 1000))
         var next = 0

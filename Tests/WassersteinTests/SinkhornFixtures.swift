@@ -37,19 +37,30 @@ struct POTCase {
     }()
 }
 
-/// Seeded 2-D Gaussian clouds for property tests.
+/// Seeded clouds for property tests: Gaussian, or uniform in the unit cube.
 enum EntropicTestClouds {
     static func gaussian(_ n: Int, dimension: Int = 2, seed: UInt64, shift: Double = 0, scale: Double = 1,
                          randomWeights: Bool = false) throws -> PointCloud {
         var rng = Xoshiro256StarStar(seed: seed)
         var coordinates = [Double]()
         for _ in 0 ..< n * dimension { coordinates.append(shift + scale * rng.nextGaussian()) }
-        var weights: [Double]? = nil
-        if randomWeights {
-            let raw = (0 ..< n).map { _ in 0.2 + rng.nextUniform() }
-            let total = raw.reduce(0, +)
-            weights = raw.map { $0 / total }
-        }
-        return try PointCloud(coordinates: coordinates, dimension: dimension, weights: weights)
+        return try PointCloud(coordinates: coordinates, dimension: dimension,
+                              weights: randomWeights ? weights(n, using: &rng) : nil)
+    }
+
+    /// `n` points uniform in the unit cube `[0, 1]^D` (plus `shift` on the first axis).
+    static func uniform(_ n: Int, dimension: Int, seed: UInt64, shift: Double = 0, randomWeights: Bool = false) throws -> PointCloud {
+        var rng = Xoshiro256StarStar(seed: seed)
+        var coordinates = [Double]()
+        for i in 0 ..< n * dimension { coordinates.append(rng.nextUniform() + (i % dimension == 0 ? shift : 0)) }
+        return try PointCloud(coordinates: coordinates, dimension: dimension,
+                              weights: randomWeights ? weights(n, using: &rng) : nil)
+    }
+
+    /// Normalised weights in `[0.2, 1.2)` before normalisation, drawn after the coordinates.
+    static func weights(_ n: Int, using rng: inout Xoshiro256StarStar) -> [Double] {
+        let raw = (0 ..< n).map { _ in 0.2 + rng.nextUniform() }
+        let total = raw.reduce(0, +)
+        return raw.map { $0 / total }
     }
 }
