@@ -540,8 +540,8 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
     /// `Phi_new = theta phi / eps - (1 - theta) (log z_i - cv)`; the residual
     /// `sum_i a_i |exp(Phi_i - T(g)_i / eps) - exp(Phi_new_i - T(g)_i / eps)| = sum_i z_i |u_i - u_new_i| / s`,
     /// and `Phi <- Phi + w (Phi_new - Phi)`: per entry and iteration one division, one
-    /// logarithm and one exponential (two when over-relaxed), the same arithmetic as the
-    /// log-domain loop up to rounding. `cu` is re-centred (largest `u` at `e^650`) when the
+    /// logarithm and two exponentials (the update loop is branch-free, so that it vectorises),
+    /// the same arithmetic as the log-domain loop up to rounding. `cu` is re-centred (largest `u` at `e^650`) when the
     /// largest exponent drifts by more than 20.
     ///
     /// Returns `completed == false` when `k_j` leaves `[1e-280, max]` for a column with mass, or
@@ -568,6 +568,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         var u = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
         var k = [Double](unsafeUninitializedCapacity: m) { _, count in count = m }
         var z = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
+        var logZ = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
         func fillScalings(_ u: inout [Double], _ p: [Double], _ shift: Double) {
             for i in 0 ..< n { u[i] = entropicExp(p[i] + logA[i] - shift) }
         }
@@ -606,8 +607,14 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             let cv = cu + logScale
             k.withUnsafeBufferPointer { vb in z.withUnsafeMutableBufferPointer { zb in
                 geometry.applyKernel(vb, epsilon: epsilon, transposed: false, into: zb) } }
+            // log z in a separate loop, so that the update below vectorises; free rows without
+            // kernel mass get the bound of kernelSoftMin.
             var finite = true
-            for i in 0 ..< n { finite = finite && z[i] >= 0 && z[i] <= Double.greatestFiniteMagnitude }
+            for i in 0 ..< n {
+                let zi = z[i]
+                finite = finite && zi >= 0 && zi <= Double.greatestFiniteMagnitude
+                logZ[i] = log(Swift.max(zi, 1e-280))
+            }
             guard finite else {
                 for i in 0 ..< n { f[i] = epsilon * potential[i] }
                 return (iterations, residual, false)
@@ -621,28 +628,27 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                         partial.withUnsafeMutableBufferPointer { rb in
                             tops.withUnsafeMutableBufferPointer { tb in
                                 scaledPhi.withUnsafeBufferPointer { qb in
-                                    logA.withUnsafeBufferPointer { ab in
+                                    logA.withUnsafeBufferPointer { ab in logZ.withUnsafeBufferPointer { lzb in
                                         nonisolated(unsafe) let p = pb.baseAddress!, up = ub.baseAddress!, zp = zb.baseAddress!,
                                             sums = rb.baseAddress!, blockTops = tb.baseAddress!, q = qb.baseAddress!,
-                                            la = ab.baseAddress!
+                                            la = ab.baseAddress!, lz = lzb.baseAddress!
                                         Self.forEachBlock(count: n) { block, range in
                                             var sum = 0.0
                                             var high = -Double.infinity
                                             for i in range {
-                                                // Free rows without kernel mass get the bound of kernelSoftMin.
-                                                let zi = zp[i]
-                                                let target = q[i] - oneMinusTheta * (log(Swift.max(zi, 1e-280)) - cv)
+                                                let target = q[i] - oneMinusTheta * (lz[i] - cv)
                                                 let uNew = entropicExp(target + la[i] - cu)
-                                                sum += zi * abs(up[i] - uNew)
+                                                sum += zp[i] * abs(up[i] - uNew)
                                                 let next = p[i] + w * (target - p[i])
                                                 p[i] = next
-                                                up[i] = w == 1 ? uNew : entropicExp(next + la[i] - cu)
-                                                high = Swift.max(high, next + la[i])
+                                                up[i] = entropicExp(next + la[i] - cu)
+                                                let e = next + la[i]
+                                                high = e > high ? e : high
                                             }
                                             sums[block] = sum
                                             blockTops[block] = high
                                         }
-                                    }
+                                    } }
                                 }
                             }
                         }
