@@ -586,35 +586,39 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             // v = b / K^T u, in place, and its largest entry.
             var largest = 0.0
             var inRange = true
-            for j in 0 ..< m {
-                let kj = k[j]
-                if b[j] > 0 {
-                    inRange = inRange && kj >= 1e-280 && kj <= Double.greatestFiniteMagnitude
-                    let vj = b[j] / kj
-                    k[j] = vj
-                    largest = Swift.max(largest, vj)
-                } else {
-                    k[j] = 0
+            k.withUnsafeMutableBufferPointer { kb in b.withUnsafeBufferPointer { bb in
+                for j in 0 ..< m {
+                    let kj = kb[j]
+                    if bb[j] > 0 {
+                        inRange = inRange && kj >= 1e-280 && kj <= Double.greatestFiniteMagnitude
+                        let vj = bb[j] / kj
+                        kb[j] = vj
+                        largest = vj > largest ? vj : largest
+                    } else {
+                        kb[j] = 0
+                    }
                 }
-            }
+            } }
             guard inRange, largest > 0, largest.isFinite else {
                 for i in 0 ..< n { f[i] = epsilon * potential[i] }
                 return (iterations, residual, false)
             }
             let logScale = Swift.min(headroom - log(largest), 700)
             let scale = exp(logScale)
-            for j in 0 ..< m { k[j] *= scale }
+            k.withUnsafeMutableBufferPointer { kb in for j in 0 ..< m { kb[j] *= scale } }
             let cv = cu + logScale
             k.withUnsafeBufferPointer { vb in z.withUnsafeMutableBufferPointer { zb in
                 geometry.applyKernel(vb, epsilon: epsilon, transposed: false, into: zb) } }
             // log z in a separate loop, so that the update below vectorises; free rows without
             // kernel mass get the bound of kernelSoftMin.
             var finite = true
-            for i in 0 ..< n {
-                let zi = z[i]
-                finite = finite && zi >= 0 && zi <= Double.greatestFiniteMagnitude
-                logZ[i] = log(Swift.max(zi, 1e-280))
-            }
+            z.withUnsafeBufferPointer { zb in logZ.withUnsafeMutableBufferPointer { lb in
+                for i in 0 ..< n {
+                    let zi = zb[i]
+                    finite = finite && zi >= 0 && zi <= Double.greatestFiniteMagnitude
+                    lb[i] = log(Swift.max(zi, 1e-280))
+                }
+            } }
             guard finite else {
                 for i in 0 ..< n { f[i] = epsilon * potential[i] }
                 return (iterations, residual, false)
@@ -634,7 +638,6 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                                             la = ab.baseAddress!, lz = lzb.baseAddress!
                                         Self.forEachBlock(count: n) { block, range in
                                             var sum = 0.0
-                                            var high = -Double.infinity
                                             for i in range {
                                                 let target = q[i] - oneMinusTheta * (lz[i] - cv)
                                                 let uNew = entropicExp(target + la[i] - cu)
@@ -642,7 +645,12 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                                                 let next = p[i] + w * (target - p[i])
                                                 p[i] = next
                                                 up[i] = entropicExp(next + la[i] - cu)
-                                                let e = next + la[i]
+                                            }
+                                            // The largest exponent in a pass of its own: a max
+                                            // reduction in the loop above keeps it from vectorising.
+                                            var high = -Double.infinity
+                                            for i in range {
+                                                let e = p[i] + la[i]
                                                 high = e > high ? e : high
                                             }
                                             sums[block] = sum
