@@ -349,8 +349,10 @@ public struct GridJKO {
         let a = [Double](repeating: mass / Double(n), count: n)
         let phi = potential.map { -2 * tau * ($0 - vMin) }
         let problem = try EntropicProblem.proximal(a: a, b: q, theta: theta, potential: phi)
-        let parameters = try EntropicParameters(epsilon: epsilon, tolerance: options.tolerance, maxIterations: options.maxIterations,
+        var parameters = try EntropicParameters(epsilon: epsilon, tolerance: options.tolerance, maxIterations: options.maxIterations,
                                                 scaling: .none, overRelaxation: .fixed(options.relaxation))
+        // The step uses the potentials and the row marginal only, not <P, C>.
+        parameters.computesTransportCost = false
         var driver = try EntropicSinkhorn(geometry: geometry, problem: problem, parameters: parameters)
         driver.usesKernelMode = kernelMode
         if let warm, warm.count == n { try driver.warmStart(f: warm, g: [Double](repeating: 0, count: n)) }
@@ -376,7 +378,9 @@ public struct GridJKO {
     /// matches the continuous `W2` to 0.2% there.
     private mutating func stepDistance(next: [Double], previous: [Double], cross: Double) throws -> (w2: Double, iterations: Int) {
         var iterations = 0
-        let parameters = try EntropicParameters(epsilon: epsilon, tolerance: options.tolerance, maxIterations: options.maxIterations)
+        var parameters = try EntropicParameters(epsilon: epsilon, tolerance: options.tolerance, maxIterations: options.maxIterations)
+        // Only the regularised values enter the divergence.
+        parameters.computesTransportCost = false
         var previousSelf: Double
         if let hit = selfCache, hit.masses == previous {
             previousSelf = hit.value

@@ -101,6 +101,15 @@ internal struct RelaxationController {
     /// Iterations since the factor last changed (for callers that need a steady regime).
     private(set) var steadyIterations = 0
 
+    /// The controller of an engine loop for the parameters' relaxation, from a plain start.
+    init(_ relaxation: EntropicParameters.Relaxation) {
+        switch relaxation {
+        case .none: self.init(rule: .plain, hint: 1)
+        case .fixed(let w): self.init(rule: .fixed(w), hint: 1)
+        case .adaptive: self.init(rule: .adaptive, hint: 1)
+        }
+    }
+
     init(rule: RelaxationRule, hint: Double) {
         switch rule {
         case .plain:

@@ -138,6 +138,11 @@ public struct EntropicParameters: Sendable, Equatable {
     public var scaling: EpsilonSchedule
     /// The over-relaxation of balanced updates at the target epsilon, `f <- (1 - w) f + w T(g)`.
     public var overRelaxation: Relaxation
+    /// Whether the audit computes ``EntropicOutput/transportCost`` `<P, C>` (one more pass over
+    /// the cost, about two soft-mins' work on a grid). Default `true`; a caller that reads only
+    /// the potentials, the plan or ``EntropicOutput/regularizedCost`` (a JKO step) sets it to
+    /// `false` and gets `transportCost == .nan`.
+    public var computesTransportCost: Bool = true
 
     /// The over-relaxation rule (Thibault et al. 2017; the log-domain form of
     /// `u <- u^(1 - w) (a / K v)^w`).
@@ -221,7 +226,8 @@ public struct EntropicOutput: Sendable {
     public var geometry: String
     /// The regularisation the potentials belong to.
     public var epsilon: Double
-    /// The transport part `<P, C>` of the plan of the returned potentials.
+    /// The transport part `<P, C>` of the plan of the returned potentials (NaN when
+    /// ``EntropicParameters/computesTransportCost`` is `false`).
     public var transportCost: Double
     /// `OT_eps = <P, C> + eps KL(P | a (x) b) = <f, P 1> + <g, P^T 1> - eps (sum P - |a| |b|)`;
     /// for unbalanced problems the primal value with the marginal penalties,
@@ -407,12 +413,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
         var iterations = 0
         var error = Double.infinity
-        var controller: RelaxationController
-        switch relaxation {
-        case .none: controller = RelaxationController(rule: .plain, hint: 1)
-        case .fixed(let w): controller = RelaxationController(rule: .fixed(w), hint: 1)
-        case .adaptive: controller = RelaxationController(rule: .adaptive, hint: 1)
-        }
+        var controller = RelaxationController(relaxation)
         while true {
             // The first update at a new epsilon is a plain one: relaxation only pays once the
             // iterate is in the basin of the fixed point.
@@ -460,19 +461,22 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         let n = f.count
         let a = problem.a
         // Without the entropy term (theta = 1) the update does not depend on T(g): nothing to extrapolate.
-        var controller: RelaxationController
-        switch relaxation {
-        case .none: controller = RelaxationController(rule: .plain, hint: 1)
-        case .fixed(let w): controller = RelaxationController(rule: .fixed(theta == 1 ? 1 : w), hint: 1)
-        case .adaptive: controller = RelaxationController(rule: theta == 1 ? .plain : .adaptive, hint: 1)
-        }
+        var controller = RelaxationController(theta == 1 ? .none : relaxation)
         // A fixed factor that raises the residual five times running is dropped to 1 (Thibault et al. 2017).
         var previous = Double.infinity
         var increases = 0
         var switchedOff = false
         var iterations = 0
         var residual = Double.infinity
-        while iterations < limit {
+        if kernelModeSwitch.on, geometry.offersKernelMode(epsilon: epsilon) {
+            let scaled = iterateProximalScalings(theta: theta, phi: phi, epsilon: epsilon, limit: limit, tolerance: tolerance,
+                                                 controller: &controller)
+            iterations = scaled.iterations
+            residual = scaled.residual
+            // Out of range: the log-domain loop below continues from the last consistent f.
+            if !scaled.completed { kernelModeSwitch.on = false }
+        }
+        while iterations < limit && !(residual <= tolerance) {
             iterations += 1
             softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
             g = gT
@@ -514,6 +518,165 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         return (iterations, residual)
     }
 
+    /// The proximal loop in kernel mode on scalings kept across iterations: the log-domain loop
+    /// does two soft-mins per iteration, each an exponential per entry for its scalings and a
+    /// logarithm per output (two of each per entry and iteration); here the scalings persist.
+    ///
+    /// With `Phi = f / eps` (so that `f = eps Phi` exactly, no conversion) and scalar shifts
+    /// `cu`, `cv` (in units of eps): `u_i = a_i exp(Phi_i - cu)`; `k = K^T u`; `v_j = b_j / k_j`
+    /// (so `exp(g_j / eps) b_j = v_j exp(-cu)`); `v` rescaled by `s` (largest entry `e^650`,
+    /// the headroom of ``kernelSoftMin(_:of:weights:epsilon:transposed:)``), `cv = cu + log s`;
+    /// `z = K v`, so `T(g)_i / eps = cv - log z_i`; the target
+    /// `Phi_new = theta phi / eps - (1 - theta) (log z_i - cv)`; the residual
+    /// `sum_i a_i |exp(Phi_i - T(g)_i / eps) - exp(Phi_new_i - T(g)_i / eps)| = sum_i z_i |u_i - u_new_i| / s`,
+    /// and `Phi <- Phi + w (Phi_new - Phi)`: per entry and iteration one division, one
+    /// logarithm and two exponentials (callgrind: the scalar `entropicExp` of this loop is
+    /// about 5% of a grid JKO section's instructions), the same arithmetic as the log-domain
+    /// loop up to rounding. `cu` is re-centred (largest `u` at `e^650`) when the
+    /// largest exponent drifts by more than 20.
+    ///
+    /// Returns `completed == false` when `k_j` leaves `[1e-280, max]` for a column with mass, or
+    /// a value is not finite: `f` then holds the last iterate whose every value was in range (or,
+    /// after a non-finite update, the start of the solve), and the log domain continues from it. Otherwise `f` is the final iterate; `g`, `fT`, `gT`
+    /// are left to the caller.
+    private mutating func iterateProximalScalings(theta: Double, phi: [Double], epsilon: Double, limit: Int,
+                                                  tolerance: Double, controller: inout RelaxationController)
+        -> (iterations: Int, residual: Double, completed: Bool) {
+        let n = f.count, m = g.count
+        let invEps = 1 / epsilon
+        let b = problem.b
+        let headroom = 650.0
+        var potential = f.map { $0 * invEps }
+        let scaledPhi = phi.map { theta * $0 * invEps }
+        func largestExponent(_ p: [Double]) -> Double {
+            var top = -Double.infinity
+            for i in 0 ..< n where logA[i] > -.infinity { top = Swift.max(top, p[i] + logA[i]) }
+            return top
+        }
+        var top = largestExponent(potential)
+        guard top.isFinite else { return (0, .infinity, false) }
+        var cu = top - headroom
+        var u = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
+        var k = [Double](unsafeUninitializedCapacity: m) { _, count in count = m }
+        var z = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
+        var logZ = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
+        func fillScalings(_ u: inout [Double], _ p: [Double], _ shift: Double) {
+            for i in 0 ..< n { u[i] = entropicExp(p[i] + logA[i] - shift) }
+        }
+        fillScalings(&u, potential, cu)
+        var previous = Double.infinity
+        var increases = 0
+        var switchedOff = false
+        var iterations = 0
+        var residual = Double.infinity
+        var partial = [Double](repeating: 0, count: Self.blockCount(n))
+        var tops = [Double](repeating: -.infinity, count: Self.blockCount(n))
+        while iterations < limit {
+            u.withUnsafeBufferPointer { ub in k.withUnsafeMutableBufferPointer { kb in
+                geometry.applyKernel(ub, epsilon: epsilon, transposed: true, into: kb) } }
+            // v = b / K^T u, in place, and its largest entry.
+            var largest = 0.0
+            var inRange = true
+            k.withUnsafeMutableBufferPointer { kb in b.withUnsafeBufferPointer { bb in
+                for j in 0 ..< m {
+                    let kj = kb[j]
+                    if bb[j] > 0 {
+                        inRange = inRange && kj >= 1e-280 && kj <= Double.greatestFiniteMagnitude
+                        let vj = bb[j] / kj
+                        kb[j] = vj
+                        largest = vj > largest ? vj : largest
+                    } else {
+                        kb[j] = 0
+                    }
+                }
+            } }
+            guard inRange, largest > 0, largest.isFinite else {
+                for i in 0 ..< n { f[i] = epsilon * potential[i] }
+                return (iterations, residual, false)
+            }
+            let logScale = Swift.min(headroom - log(largest), 700)
+            let scale = exp(logScale)
+            k.withUnsafeMutableBufferPointer { kb in for j in 0 ..< m { kb[j] *= scale } }
+            let cv = cu + logScale
+            k.withUnsafeBufferPointer { vb in z.withUnsafeMutableBufferPointer { zb in
+                geometry.applyKernel(vb, epsilon: epsilon, transposed: false, into: zb) } }
+            // log z (and the range check) in a loop of their own; free rows without kernel mass
+            // get the bound of kernelSoftMin.
+            var finite = true
+            z.withUnsafeBufferPointer { zb in logZ.withUnsafeMutableBufferPointer { lb in
+                for i in 0 ..< n {
+                    let zi = zb[i]
+                    finite = finite && zi >= 0 && zi <= Double.greatestFiniteMagnitude
+                    lb[i] = log(Swift.max(zi, 1e-280))
+                }
+            } }
+            guard finite else {
+                for i in 0 ..< n { f[i] = epsilon * potential[i] }
+                return (iterations, residual, false)
+            }
+            iterations += 1
+            let w = switchedOff ? 1 : controller.omega
+            let oneMinusTheta = 1 - theta
+            potential.withUnsafeMutableBufferPointer { pb in
+                u.withUnsafeMutableBufferPointer { ub in
+                    z.withUnsafeBufferPointer { zb in
+                        partial.withUnsafeMutableBufferPointer { rb in
+                            tops.withUnsafeMutableBufferPointer { tb in
+                                scaledPhi.withUnsafeBufferPointer { qb in
+                                    logA.withUnsafeBufferPointer { ab in logZ.withUnsafeBufferPointer { lzb in
+                                        nonisolated(unsafe) let p = pb.baseAddress!, up = ub.baseAddress!, zp = zb.baseAddress!,
+                                            sums = rb.baseAddress!, blockTops = tb.baseAddress!, q = qb.baseAddress!,
+                                            la = ab.baseAddress!, lz = lzb.baseAddress!
+                                        Self.forEachBlock(count: n) { block, range in
+                                            var sum = 0.0
+                                            for i in range {
+                                                let target = q[i] - oneMinusTheta * (lz[i] - cv)
+                                                let uNew = entropicExp(target + la[i] - cu)
+                                                sum += zp[i] * abs(up[i] - uNew)
+                                                let next = p[i] + w * (target - p[i])
+                                                p[i] = next
+                                                up[i] = entropicExp(next + la[i] - cu)
+                                            }
+                                            // The largest exponent, for the re-centring of cu.
+                                            var high = -Double.infinity
+                                            for i in range {
+                                                let e = p[i] + la[i]
+                                                high = e > high ? e : high
+                                            }
+                                            sums[block] = sum
+                                            blockTops[block] = high
+                                        }
+                                    } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            residual = 0
+            for v in partial { residual += v }
+            residual /= scale
+            top = -Double.infinity
+            for t in tops { top = Swift.max(top, t) }
+            // A non-finite update leaves f at the start of this solve (f is written on success only).
+            guard top.isFinite, potential.allSatisfy({ $0.isFinite }) else {
+                return (iterations, .infinity, false)
+            }
+            if residual.isNaN { residual = .infinity }
+            if residual <= tolerance { break }
+            controller.observe(residual)
+            if residual > previous { increases += 1 } else { increases = 0 }
+            if increases >= 5 { switchedOff = true }
+            previous = residual
+            if abs(top - cu - headroom) > 20 {
+                cu = top - headroom
+                fillScalings(&u, potential, cu)
+            }
+        }
+        for i in 0 ..< n { f[i] = epsilon * potential[i] }
+        return (iterations, residual, true)
+    }
+
     /// The unbalanced loop: `f <- k_a fT`; `gT = T^T(f)`; error; `g <- k_b gT`; translation;
     /// `fT = T(g)`, with `k = rho / (rho + eps)` (1 for an infinite penalty). The error is that
     /// of the relaxed marginals (``marginalError(_:_:_:_:penalty:)``) of exactly the `(f, g)`
@@ -527,12 +690,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
         var iterations = 0
         var error = Double.infinity
-        var controller: RelaxationController
-        switch relaxation {
-        case .none: controller = RelaxationController(rule: .plain, hint: 1)
-        case .fixed(let w): controller = RelaxationController(rule: .fixed(w), hint: 1)
-        case .adaptive: controller = RelaxationController(rule: .adaptive, hint: 1)
-        }
+        var controller = RelaxationController(relaxation)
         var w = 1.0
         while true {
             w = iterations == 0 ? 1 : controller.omega
@@ -733,7 +891,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             regularized += relaxed.marginalPenalty
             dual = relaxed.dual
         }
-        let transport = f.withUnsafeBufferPointer { fb in
+        let transport = !parameters.computesTransportCost ? Double.nan : f.withUnsafeBufferPointer { fb in
             g.withUnsafeBufferPointer { gb in
                 logA.withUnsafeBufferPointer { ab in
                     logB.withUnsafeBufferPointer { bb in
@@ -742,7 +900,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                 }
             }
         }
-        guard transport.isFinite, regularized.isFinite, !error.isNaN,
+        guard transport.isFinite || !parameters.computesTransportCost, regularized.isFinite, !error.isNaN,
               f.allSatisfy({ $0.isFinite }), g.allSatisfy({ $0.isFinite }) else {
             throw WassersteinError.solverFailure("the entropic engine produced a non-finite value at epsilon \(epsilon) (\(geometry.name) geometry)")
         }
