@@ -189,14 +189,16 @@ struct GuideCommandTests {
     // MARK: - Comparing a printed line with the guide's
 
     /// A duration as the commands print them (`96 us`, `0.12 s`, `9.62e-05 s`, `2 min 05 s`,
-    /// `1 h 02 min`), or a JSON `seconds` member.
-    static let duration = try! NSRegularExpression(pattern: #"([0-9]+ h [0-9]+ min\b)|([0-9]+ min [0-9]+ s\b)|(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)? (s|ms|us)\b)|("seconds":[-+0-9.eE]+)"#)
+    /// `1 h 02 min`), or a JSON `seconds` member, with the blanks before it: tables pad a column
+    /// to the width of what they print (`    0.05 s` against `      7 ms`), so the padding goes
+    /// with the time it aligns.
+    static let duration = try! NSRegularExpression(pattern: #" *(?:([0-9]+ h [0-9]+ min\b)|([0-9]+ min [0-9]+ s\b)|(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)? (s|ms|us)\b)|("seconds":[-+0-9.eE]+))"#)
     static let number = try! NSRegularExpression(pattern: #"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"#)
 
     /// The line with its durations replaced by `<time>`, split into text and numbers.
     static func tokens(_ line: String) -> [(text: String, number: String?)] {
         let ns = NSMutableString(string: line)
-        _ = duration.replaceMatches(in: ns, range: NSRange(location: 0, length: ns.length), withTemplate: "<time>")
+        _ = duration.replaceMatches(in: ns, range: NSRange(location: 0, length: ns.length), withTemplate: " <time>")
         let s = ns as String
         var out = [(text: String, number: String?)]()
         var last = s.startIndex
@@ -249,6 +251,8 @@ struct GuideCommandTests {
         #expect(Self.agrees(printed: "[exact, 96 us]", shown: "[exact, 9.62e-05 s]"))
         #expect(Self.agrees(printed: "flow 0.00997, 3 min 12 s -> runs/ou", shown: "flow 0.00997, 1.52 s -> runs/ou"))
         #expect(Self.agrees(printed: "took 1 h 02 min.", shown: "took 0.5 s."))
+        #expect(Self.agrees(printed: "3.372419      7 ms  entropic", shown: "3.372419    0.05 s  entropic"))
+        #expect(!Self.agrees(printed: "3.372419      7 ms  entropic", shown: "3.372418    0.05 s  entropic"))
         #expect(Self.agrees(printed: "error = 3.91e-14", shown: "error = 3.90e-14") == false)
         #expect(Self.halfUnit("1.5e-14") == 0.5e-15 && Self.halfUnit("100") == 0.5)
     }
