@@ -25,9 +25,9 @@ extension DistanceCommand {
                                maxIterations: entropic.maxIterations ?? 10_000)
     }
 
-    /// `--geometry`, or the library's choice under `--memory-limit`.
-    /// Dense or online: the multiscale geometry's truncation check is written for the balanced
-    /// problem, so an automatic choice of it runs online here and an explicit one is refused.
+    /// `--geometry`, or the library's choice under `--memory-limit`; dense or online only: the
+    /// multiscale geometry's truncation check is written for the balanced problem, so an
+    /// automatic choice of it runs online here and an explicit one is refused.
     private func geometryKind(_ source: PointCloud, _ target: PointCloud, divergence: Bool) throws -> SinkhornGeometryKind {
         if let kind = try entropic.geometryKind() {
             if kind == .multiscale {
@@ -64,9 +64,6 @@ extension DistanceCommand {
             throw CommandError("--divergence with --unbalanced needs one penalty for both sides")
         }
         let (source, target) = try readUnchecked()
-        guard source.dimension == target.dimension else {
-            throw WassersteinError.dimensionMismatch(expected: source.dimension, actual: target.dimension)
-        }
         let parameters = try entropicParameters()
         let kind = try geometryKind(source, target, divergence: entropic.divergence)
         let clock = ContinuousClock()
@@ -132,9 +129,6 @@ extension DistanceCommand {
         if plan != nil { throw CommandError("--plan is not written for entropic --partial (use --method exact)") }
         if entropic.divergence { throw CommandError("--divergence does not apply to --partial") }
         let (source, target) = try readUnchecked()
-        guard source.dimension == target.dimension else {
-            throw WassersteinError.dimensionMismatch(expected: source.dimension, actual: target.dimension)
-        }
         let parameters = try entropicParameters()
         let kind = try geometryKind(source, target, divergence: false)
         let clock = ContinuousClock()
