@@ -1,3 +1,4 @@
+import GradientFlows
 import Wasserstein
 
 /// Errors of the experiment layer. Each ``description`` is one line (control characters echoed
@@ -35,7 +36,7 @@ public enum ExperimentError: Error, Equatable, Sendable, CustomStringConvertible
     static func namingBlur<T>(key: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as WassersteinError {
+        } catch let error as GradientFlowsError {
             guard case .invalidParameter(let name, _, _) = error, name == "epsilon" else { throw error }
             throw ExperimentError.invalidSpec(key: key, reason: error.description)
         }

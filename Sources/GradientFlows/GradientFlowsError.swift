@@ -4,8 +4,8 @@ import Wasserstein
 ///
 /// Each case names what is at fault in library words (the Swift parameter or type), never a
 /// spec key or a command-line option: a front end that knows where the value came from adds
-/// that. Errors of the transport solvers the flows call pass through as `WassersteinError`.
-/// The grid scheme (`GridJKO`, `GridWassersteinDistance`) still throws `WassersteinError`.
+/// that. Errors of the transport solvers the flows call (the entropic engine behind the grid
+/// scheme and the grid distance, the particle transport terms) pass through as `WassersteinError`.
 public enum GradientFlowsError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A parameter outside its domain: its name, the rejected value and what it must satisfy.
     case invalidParameter(name: String, value: Double, requirement: String)
@@ -15,6 +15,8 @@ public enum GradientFlowsError: Error, Equatable, Sendable, CustomStringConverti
     case unsupported(String)
     /// A solver inside a flow returned less than the flow needs.
     case solverFailure(String)
+    /// The input is larger than the scheme accepts (its memory would not fit).
+    case tooLarge(String)
 
     public var description: String { MessageText.escaped(text) }
 
@@ -28,6 +30,8 @@ public enum GradientFlowsError: Error, Equatable, Sendable, CustomStringConverti
             return "unsupported: \(reason)"
         case .solverFailure(let reason):
             return "solver failure: \(reason)"
+        case .tooLarge(let reason):
+            return "too large: \(reason)"
         }
     }
 }

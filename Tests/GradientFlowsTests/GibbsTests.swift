@@ -78,12 +78,12 @@ struct GibbsTests {
     func badParameters() throws {
         let grid = try RegularGrid(dimension: 1, lower: -3, upper: 3, pointsPerAxis: 31)
         let noEntropy = try FreeEnergy(smooth: QuadraticPotential(dimension: 1, lambda: 1))
-        #expect(throws: WassersteinError.self) { try GibbsFixedPoint.solve(energy: noEntropy, grid: grid) }
+        #expect { try GibbsFixedPoint.solve(energy: noEntropy, grid: grid) } throws: { flowsErrorCase($0) == "invalidParameter(beta)" }
         let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 1, lambda: 1, beta: 1)
-        #expect(throws: WassersteinError.self) { try GibbsFixedPoint.solve(energy: energy, grid: grid, options: GibbsOptions(damping: 0)) }
-        #expect(throws: WassersteinError.self) { try GibbsFixedPoint.solve(energy: energy, grid: grid, options: GibbsOptions(damping: 1.5)) }
+        #expect { try GibbsFixedPoint.solve(energy: energy, grid: grid, options: GibbsOptions(damping: 0)) } throws: { flowsErrorCase($0) == "invalidParameter(damping)" }
+        #expect { try GibbsFixedPoint.solve(energy: energy, grid: grid, options: GibbsOptions(damping: 1.5)) } throws: { flowsErrorCase($0) == "invalidParameter(damping)" }
         let grid2 = try RegularGrid(dimension: 2, lower: -3, upper: 3, pointsPerAxis: 31)
-        #expect(throws: WassersteinError.self) { try GibbsFixedPoint.solve(energy: energy, grid: grid2) }
+        #expect { try GibbsFixedPoint.solve(energy: energy, grid: grid2) } throws: { flowsErrorCase($0) == "dimensionMismatch" }
         #expect(throws: GradientFlowsError.self) {
             try JKORunner(energy: noEntropy, settings: JKORunSettings(tau: 0.1, steps: 1, scheme: .grid(grid, GridJKOOptions()), trackStationaryDistance: true))
         }

@@ -191,36 +191,50 @@ struct GridJKOTests {
         let energy = try FreeEnergy.ornsteinUhlenbeck(dimension: 2, lambda: 1, beta: 1)
         let grid = try RegularGrid(dimension: 2, lower: -3, upper: 3, pointsPerAxis: 31)
         for tau in [0.0, -1, .nan] {
-            #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: tau, grid: grid) }
+            #expect { try GridJKO(energy: energy, tau: tau, grid: grid) } throws: { flowsErrorCase($0) == "invalidParameter(tau)" }
         }
         // Grid too small, too large, bad bounds, unsupported dimension, mismatched lists.
-        #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 1, lower: -1, upper: 1, pointsPerAxis: 7) }
-        #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 2, lower: -1, upper: 1, pointsPerAxis: 4096) }
-        #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 1, lower: 1, upper: -1, pointsPerAxis: 64) }
-        #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 1, lower: -.infinity, upper: 1, pointsPerAxis: 64) }
-        #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 4, lower: -1, upper: 1, pointsPerAxis: 8) }
-        #expect(throws: WassersteinError.self) { try RegularGrid(dimension: 3, lower: -1, upper: 1, pointsPerAxis: 256) }
-        #expect(throws: WassersteinError.self) { try RegularGrid(lowerBounds: [0, 0], upperBounds: [1], pointsPerAxis: [16, 16]) }
+        #expect { try RegularGrid(dimension: 1, lower: -1, upper: 1, pointsPerAxis: 7) } throws: { flowsErrorCase($0) == "invalidParameter(pointsPerAxis[0])" }
+        #expect { try RegularGrid(dimension: 2, lower: -1, upper: 1, pointsPerAxis: 4096) } throws: { flowsErrorCase($0) == "tooLarge" }
+        #expect { try RegularGrid(dimension: 1, lower: 1, upper: -1, pointsPerAxis: 64) } throws: {
+            flowsErrorCase($0) == "invalidParameter(upperBounds[0] - lowerBounds[0])"
+        }
+        #expect { try RegularGrid(dimension: 1, lower: -.infinity, upper: 1, pointsPerAxis: 64) } throws: {
+            flowsErrorCase($0) == "invalidParameter(upperBounds[0] - lowerBounds[0])"
+        }
+        #expect { try RegularGrid(dimension: 4, lower: -1, upper: 1, pointsPerAxis: 8) } throws: { flowsErrorCase($0) == "unsupported" }
+        #expect { try RegularGrid(dimension: 3, lower: -1, upper: 1, pointsPerAxis: 256) } throws: { flowsErrorCase($0) == "tooLarge" }
+        #expect(throws: GradientFlowsError.dimensionMismatch(what: "upperBounds against lowerBounds", expected: 2, actual: 1)) {
+            try RegularGrid(lowerBounds: [0, 0], upperBounds: [1], pointsPerAxis: [16, 16])
+        }
         // Blur: non-positive, or too large to compensate (gamma/(4 tau) >= 1/beta).
-        #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(epsilon: 0)) }
-        #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(epsilon: 0.5)) }
+        #expect { try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(epsilon: 0)) } throws: {
+            flowsErrorCase($0) == "invalidParameter(epsilon)"
+        }
+        #expect { try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(epsilon: 0.5)) } throws: {
+            flowsErrorCase($0) == "invalidParameter(epsilon)"
+        }
         // A grid so coarse for this tau that its default blur h^2 cannot be compensated.
         let coarse = try RegularGrid(dimension: 2, lower: -8, upper: 8, pointsPerAxis: 9)
-        #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: coarse) }
+        #expect { try GridJKO(energy: energy, tau: 0.1, grid: coarse) } throws: { flowsErrorCase($0) == "invalidParameter(epsilon)" }
         // Energy/grid dimension mismatch; density on another grid.
         let grid1 = try RegularGrid(dimension: 1, lower: -3, upper: 3, pointsPerAxis: 31)
-        #expect(throws: WassersteinError.self) { try GridJKO(energy: energy, tau: 0.1, grid: grid1) }
+        #expect(throws: GradientFlowsError.dimensionMismatch(what: "dimension of the grid against the energy", expected: 2, actual: 1)) {
+            try GridJKO(energy: energy, tau: 0.1, grid: grid1)
+        }
         var jko = try GridJKO(energy: energy, tau: 0.1, grid: grid)
         let other = try RegularGrid(dimension: 2, lower: -3, upper: 3, pointsPerAxis: 32)
-        #expect(throws: WassersteinError.self) { try jko.step(from: GridDensity.normal(grid: other, mean: [0, 0], standardDeviation: [1, 1])) }
+        #expect { try jko.step(from: GridDensity.normal(grid: other, mean: [0, 0], standardDeviation: [1, 1])) } throws: {
+            flowsErrorCase($0) == "unsupported"
+        }
         // Densities: wrong count, negative mass, zero mass.
-        #expect(throws: WassersteinError.self) { try GridDensity(grid: grid1, masses: [1, 2]) }
-        #expect(throws: WassersteinError.self) { try GridDensity(grid: grid1, masses: [-1] + [Double](repeating: 1, count: 30)) }
-        #expect(throws: WassersteinError.self) { try GridDensity(grid: grid1, masses: [Double](repeating: 0, count: 31)) }
+        #expect { try GridDensity(grid: grid1, masses: [1, 2]) } throws: { flowsErrorCase($0) == "dimensionMismatch" }
+        #expect { try GridDensity(grid: grid1, masses: [-1] + [Double](repeating: 1, count: 30)) } throws: { flowsErrorCase($0) == "invalidParameter(masses[0])" }
+        #expect { try GridDensity(grid: grid1, masses: [Double](repeating: 0, count: 31)) } throws: { flowsErrorCase($0) == "invalidParameter(total mass)" }
         #expect(throws: GradientFlowsError.self) { try NormalLaw(mean: [0], standardDeviation: [0]) }
         // Interaction treatment out of range.
-        #expect(throws: WassersteinError.self) {
+        #expect {
             try GridJKO(energy: energy, tau: 0.1, grid: grid, options: GridJKOOptions(interaction: .implicit(maxIterations: 5, tolerance: 1e-9, damping: 1.5)))
-        }
+        } throws: { flowsErrorCase($0) == "invalidParameter(interaction .implicit damping)" }
     }
 }

@@ -57,13 +57,47 @@ struct RunnerTests {
         var distance = try GridWassersteinDistance(grid: grid)
         let r = try distance.distance(a, b)
         #expect(r.converged)
-        #expect(r.method == (d == 1 ? .exact : .sinkhornDivergence))
+        #expect(r.method == (d == 1 ? .exact : .sinkhorn(epsilon: GridWassersteinDistance.defaultEpsilon(for: grid),
+                                                          options: SinkhornOptions(maxIterations: 20_000, divergence: true))))
         let (ma, va) = a.moments, (mb, vb) = b.moments
         let bures = gaussianW2Diagonal(mean1: ma, standardDeviation1: va.map { $0.squareRoot() }, mean2: mb, standardDeviation2: vb.map { $0.squareRoot() })
         #expect(abs(r.w2 - bures) < 0.01 * bures, "grid \(r.w2) vs Bures \(bures)")
         #expect(try distance.distance(a, a).w2 < 1e-6)
         let symmetric = try distance.distance(b, a)
         #expect(abs(symmetric.w2 - r.w2) < 1e-6)
+    }
+
+    /// The grid distance speaks TransportMethod: in 1-D the Sinkhorn divergence at a small
+    /// epsilon against the exact quantile merge (S_eps = W2^2 + O(eps^2): bound 1e-3 relative),
+    /// the plain entropic cost above it (its plan is feasible up to the marginal tolerance);
+    /// exact in 2-D, lp, gaussian and a geometry of its own are refused by case.
+    @Test("grid distance methods: exact and Sinkhorn agree in 1-D, the rest is refused")
+    func gridDistanceMethods() throws {
+        let grid = try RegularGrid(dimension: 1, lower: -4, upper: 5, pointsPerAxis: 181)
+        let a = try NormalLaw(mean: [0], standardDeviation: [0.8]).discretized(on: grid)
+        let b = try NormalLaw(mean: [1], standardDeviation: [0.6]).discretized(on: grid)
+        var exact = try GridWassersteinDistance(grid: grid, method: .sorted)
+        let e = try exact.distance(a, b)
+        #expect(e.method == .exact && exact.method == .exact && e.iterations == 0)
+        let divergenceMethod = TransportMethod.sinkhorn(epsilon: 0.01, options: SinkhornOptions(divergence: true))
+        var divergence = try GridWassersteinDistance(grid: grid, method: divergenceMethod)
+        let d = try divergence.distance(a, b)
+        #expect(d.method == divergenceMethod && d.converged && d.iterations > 0)
+        #expect(abs(d.w2 * d.w2 - e.w2 * e.w2) < 1e-3 * e.w2 * e.w2, "divergence \(d.w2) vs exact \(e.w2)")
+        var plain = try GridWassersteinDistance(grid: grid, method: .sinkhorn(epsilon: 0.01))
+        let p = try plain.distance(a, b)
+        #expect(p.converged && p.w2 > e.w2 && p.w2 < 1.05 * e.w2, "entropic cost \(p.w2) vs exact \(e.w2)")
+
+        let plane = try RegularGrid(dimension: 2, lower: -1, upper: 1, pointsPerAxis: 16)
+        for method in [TransportMethod.exact, .sorted, .lp, .gaussian,
+                       .sinkhorn(epsilon: 0.1, options: SinkhornOptions(geometry: .dense))] {
+            #expect { try GridWassersteinDistance(grid: plane, method: method) } throws: { flowsErrorCase($0) == "unsupported" }
+        }
+        #expect(throws: WassersteinError.invalidParameter(name: "epsilon", value: -1, requirement: "must be finite and > 0")) {
+            try GridWassersteinDistance(grid: plane, method: .sinkhorn(epsilon: -1))
+        }
+        let elsewhere = try NormalLaw(mean: [0, 0], standardDeviation: [0.5, 0.5]).discretized(on: plane)
+        #expect { try divergence.distance(a, elsewhere) } throws: { flowsErrorCase($0) == "unsupported" }
     }
 
     /// Narrow densities far apart (tails far below 1e-300 of the kernel's reach): the kernel-mode

@@ -49,23 +49,30 @@ public enum GibbsFixedPoint {
     ///   - grid: the grid (`rho*` lives on it; mass outside the bounds is cut off).
     ///   - options: damping, tolerance, cap.
     ///   - initial: the starting density (default: the Gibbs measure of `Psi(.; uniform)`).
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` without an entropy
+    /// - Throws: ``GradientFlowsError/invalidParameter(name:value:requirement:)`` without an entropy
     ///   term (`beta = infinity` has no Gibbs measure) or for options out of range;
-    ///   `WassersteinError.dimensionMismatch(expected:actual:)` for a grid of another dimension.
+    ///   ``GradientFlowsError/dimensionMismatch(what:expected:actual:)`` for a grid of another
+    ///   dimension; ``GradientFlowsError/unsupported(_:)`` for an initial density on another grid;
+    ///   ``GradientFlowsError/solverFailure(_:)`` if the iteration leaves the finite numbers.
     public static func solve(energy: FreeEnergy, grid: RegularGrid, options: GibbsOptions = GibbsOptions(),
                              initial: GridDensity? = nil) throws -> GibbsResult {
         guard let beta = energy.inverseTemperature else {
-            throw WassersteinError.invalidParameter(name: "beta", value: .infinity,
-                                                    requirement: "the Gibbs measure needs a finite beta (an entropy term)")
+            throw GradientFlowsError.invalidParameter(name: "beta", value: .infinity,
+                                                      requirement: "the Gibbs measure needs a finite beta (an entropy term)")
         }
-        guard grid.dimension == energy.dimension else { throw WassersteinError.dimensionMismatch(expected: energy.dimension, actual: grid.dimension) }
+        guard grid.dimension == energy.dimension else {
+            throw GradientFlowsError.dimensionMismatch(what: "dimension of the grid against the energy", expected: energy.dimension, actual: grid.dimension)
+        }
         guard options.damping > 0, options.damping <= 1 else {
-            throw WassersteinError.invalidParameter(name: "damping", value: options.damping, requirement: "must be in (0, 1]")
+            throw GradientFlowsError.invalidParameter(name: "damping", value: options.damping, requirement: "must be in (0, 1]")
         }
-        guard options.tolerance > 0, options.maxIterations >= 1 else {
-            throw WassersteinError.invalidParameter(name: "tolerance", value: options.tolerance, requirement: "tolerance > 0 and maxIterations >= 1")
+        guard options.tolerance > 0 else {
+            throw GradientFlowsError.invalidParameter(name: "tolerance", value: options.tolerance, requirement: "must be > 0")
         }
-        if let initial, initial.grid != grid { throw WassersteinError.unsupported("the initial density lives on another grid") }
+        guard options.maxIterations >= 1 else {
+            throw GradientFlowsError.invalidParameter(name: "maxIterations", value: Double(options.maxIterations), requirement: "must be >= 1")
+        }
+        if let initial, initial.grid != grid { throw GradientFlowsError.unsupported("the initial density lives on another grid") }
         let n = grid.count
         let points = grid.points
         var rho = initial?.masses ?? [Double](repeating: 1 / Double(n), count: n)
@@ -97,7 +104,7 @@ public enum GibbsFixedPoint {
             gibbsMap()
             residual = 0
             for i in 0 ..< n { residual += abs(gibbs[i] - rho[i]) }
-            guard residual.isFinite else { throw WassersteinError.solverFailure("the Gibbs iteration produced a non-finite density") }
+            guard residual.isFinite else { throw GradientFlowsError.solverFailure("the Gibbs iteration produced a non-finite density") }
             if residual <= options.tolerance { break }
             if residual > previous {
                 a = max(a / 2, 1e-6)

@@ -152,37 +152,37 @@ public struct GridJKO {
         return max(h2, tau / beta)
     }
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for `tau <= 0`, a
+    /// - Throws: ``GradientFlowsError/invalidParameter(name:value:requirement:)`` for `tau <= 0`, a
     ///   blur `<= 0`, a non-positive tolerance or iteration cap, an interaction treatment out of
     ///   range, or a compensation that would leave `1/beta' <= 0` (blur too large for `tau` and
-    ///   `beta`: refine the grid or increase `tau`); `WassersteinError.dimensionMismatch(expected:actual:)`
+    ///   `beta`: refine the grid or increase `tau`); ``GradientFlowsError/dimensionMismatch(what:expected:actual:)``
     ///   if the grid and the energy differ in dimension.
     public init(energy: FreeEnergy, tau: Double, grid: RegularGrid, options: GridJKOOptions = GridJKOOptions()) throws {
         guard tau > 0, tau.isFinite else {
-            throw WassersteinError.invalidParameter(name: "tau", value: tau, requirement: "the JKO step tau must be > 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "tau", value: tau, requirement: "the JKO step must be > 0 and finite")
         }
         guard grid.dimension == energy.dimension else {
-            throw WassersteinError.dimensionMismatch(expected: energy.dimension, actual: grid.dimension)
+            throw GradientFlowsError.dimensionMismatch(what: "dimension of the grid against the energy", expected: energy.dimension, actual: grid.dimension)
         }
         guard options.tolerance > 0, options.tolerance.isFinite else {
-            throw WassersteinError.invalidParameter(name: "tolerance", value: options.tolerance, requirement: "must be > 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "tolerance", value: options.tolerance, requirement: "must be > 0 and finite")
         }
         guard options.maxIterations >= 1 else {
-            throw WassersteinError.invalidParameter(name: "max iterations", value: Double(options.maxIterations), requirement: "must be >= 1")
+            throw GradientFlowsError.invalidParameter(name: "maxIterations", value: Double(options.maxIterations), requirement: "must be >= 1")
         }
         guard options.relaxation >= 1, options.relaxation < 2 else {
-            throw WassersteinError.invalidParameter(name: "relaxation", value: options.relaxation, requirement: "must be in [1, 2)")
+            throw GradientFlowsError.invalidParameter(name: "relaxation", value: options.relaxation, requirement: "must be in [1, 2)")
         }
         if case .implicit(let n, let tol, let damping) = options.interaction {
             guard n >= 1, tol > 0, damping > 0, damping <= 1 else {
-                throw WassersteinError.invalidParameter(name: "implicit interaction", value: damping,
-                                                        requirement: "needs maxIterations >= 1, tolerance > 0, damping in (0, 1]")
+                throw GradientFlowsError.invalidParameter(name: "interaction .implicit damping", value: damping,
+                                                          requirement: "needs maxIterations >= 1, tolerance > 0, damping in (0, 1]")
             }
         }
         let beta = energy.inverseTemperature
         let gamma = options.epsilon ?? GridJKO.defaultEpsilon(grid: grid, tau: tau, beta: beta)
         guard gamma > 0, gamma.isFinite else {
-            throw WassersteinError.invalidParameter(name: "epsilon", value: gamma, requirement: "the entropic regularisation (blur) must be > 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "epsilon", value: gamma, requirement: "the entropic regularisation (blur) must be > 0 and finite")
         }
         let kappa = gamma / (4 * tau)
         var effective = beta
@@ -190,7 +190,7 @@ public struct GridJKO {
         if let beta, options.compensateEntropicDiffusion {
             let inverse = 1 / beta - kappa
             guard inverse > 0 else {
-                throw WassersteinError.invalidParameter(
+                throw GradientFlowsError.invalidParameter(
                     name: "epsilon", value: gamma,
                     requirement: "its diffusion gamma/(4 tau) = \(kappa) must stay below 1/beta = \(1 / beta) to be compensated; use a finer grid, a smaller epsilon or a larger tau")
             }
@@ -232,8 +232,8 @@ public struct GridJKO {
 
     /// One JKO step from `density`.
     ///
-    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)` if the density lives on
-    ///   another grid; `WassersteinError.solverFailure(_:)` if the first variation or the
+    /// - Throws: ``GradientFlowsError/unsupported(_:)`` if the density lives on
+    ///   another grid; ``GradientFlowsError/solverFailure(_:)`` if the first variation or the
     ///   iteration turns non-finite. A scaling that leaves the floating-point range (the density
     ///   spans more than about 300 orders of magnitude) is not an error: the step moves to the
     ///   log domain, slower but exact. Non-convergence is reported in the report.
@@ -241,7 +241,7 @@ public struct GridJKO {
         let clock = ContinuousClock()
         let start = clock.now
         guard density.grid == grid else {
-            throw WassersteinError.unsupported("the density lives on another grid than the JKO scheme's")
+            throw GradientFlowsError.unsupported("the density lives on another grid than the JKO scheme's")
         }
         let n = grid.count
         let q = density.masses
@@ -343,7 +343,7 @@ public struct GridJKO {
         -> (rho: [Double], f: [Double], cross: Double, iterations: Int, residual: Double, converged: Bool) {
         var vMin = Double.infinity
         for p in potential { vMin = min(vMin, p) }
-        guard vMin.isFinite else { throw WassersteinError.solverFailure("the first variation is not finite on the grid") }
+        guard vMin.isFinite else { throw GradientFlowsError.solverFailure("the first variation is not finite on the grid") }
         let n = q.count
         let mass = q.reduce(0, +)
         let a = [Double](repeating: mass / Double(n), count: n)

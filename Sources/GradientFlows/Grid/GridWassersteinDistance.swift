@@ -5,50 +5,54 @@ import Darwin
 #endif
 import Wasserstein
 
-/// How a ``GridWassersteinDistance`` value was obtained.
-public enum GridDistanceMethod: String, Sendable, Codable {
-    /// Exact `W2` between the two discrete measures (1-D: quantile functions).
-    case exact
-    /// `sqrt(S_gamma)`, the debiased Sinkhorn divergence with a small blur (2-D and 3-D).
-    case sinkhornDivergence
-}
+/// The previous name of the method of a ``GridDistance``: the grid distance now speaks the
+/// library's one method vocabulary.
+@available(*, deprecated, renamed: "TransportMethod", message: "one method vocabulary: TransportMethod (removed in the next release)")
+public typealias GridDistanceMethod = TransportMethod
 
 /// A distance between two densities on the same grid, with its provenance.
 public struct GridDistance: Sendable, Equatable {
-    /// The `W2` value (or its divergence estimate).
+    /// The `W2` value (or its entropic estimate).
     public var w2: Double
-    /// How it was computed.
-    public var method: GridDistanceMethod
+    /// The method that ran: ``TransportMethod/exact`` (1-D quantile merge) or
+    /// ``TransportMethod/sinkhorn(epsilon:options:)`` (with ``SinkhornOptions/divergence``: the
+    /// debiased divergence).
+    public var method: TransportMethod
     /// Whether the iterative solves (if any) converged.
     public var converged: Bool
     /// Sinkhorn iterations spent (0 for the exact 1-D method).
     public var iterations: Int
 }
 
-/// `W2` between densities on one ``RegularGrid``: exact in 1-D (quantile functions of the two
-/// discrete measures, `O(n)`), and in 2-D and 3-D the debiased Sinkhorn divergence
-/// `S_eps(a, b) = OT_eps(a, b) - (OT_eps(a, a) + OT_eps(b, b)) / 2`, three solves of the entropic
-/// engine (``EntropicSinkhorn``) on the grid's separable geometry (``SeparableGridGeometry``),
-/// reported as `sqrt(max(S_eps, 0))`.
+/// `W2` between densities on one ``RegularGrid``, by one of two methods of ``TransportMethod``:
+///
+/// - ``TransportMethod/exact`` (1-D only): the quantile functions of the two discrete measures
+///   merged, `O(n)`.
+/// - ``TransportMethod/sinkhorn(epsilon:options:)`` (1-D, 2-D, 3-D): solves of the entropic
+///   engine (``EntropicSinkhorn``) on the grid's separable geometry (``SeparableGridGeometry``).
+///   With ``SinkhornOptions/divergence`` the value is `sqrt(max(S_eps, 0))`, the debiased
+///   divergence `S_eps(a, b) = OT_eps(a, b) - (OT_eps(a, a) + OT_eps(b, b)) / 2` (three solves);
+///   without it, `sqrt(<P, C>)` of the entropic plan (one solve), biased upwards by
+///   `O(eps log(1 / eps))`. ``SinkhornOptions/geometry`` must be `nil` (the grid has its own) and
+///   ``SinkhornOptions/memoryLimit`` does not apply.
+///
+/// ``TransportMethod/auto`` (the default) is `exact` in 1-D and in 2-D and 3-D the divergence at
+/// ``defaultEpsilon(for:)`` (``automaticMethod(for:tolerance:maxIterations:)``).
 ///
 /// `S_eps = W2^2 + O(eps^2)` for smooth densities: for 1-D Gaussians of deviations 0.55 and
 /// 0.5 at `eps = 0.05` the relative error of `S_eps` is 1e-3, at `eps = 0.01` 4e-5 (closed
-/// form of entropic OT between Gaussians); translations are exact for every `eps`. The default
-/// epsilon is `max(h_max^2, (L_max / 40)^2)`, `L_max` the longest side.
+/// form of entropic OT between Gaussians); translations are exact for every `eps`.
 ///
 /// The value keeps the last solutions as warm starts: calling it every step of a run against a
 /// fixed reference (the Gibbs measure) costs few iterations after the first call.
 public struct GridWassersteinDistance {
     /// The grid.
     public let grid: RegularGrid
-    /// The regularisation `eps` used in 2-D and 3-D (cost units, cost `|x - y|^2`).
-    public let epsilon: Double
-    /// The engine's tolerance: the L1 marginal error of each solve relative to the mass.
-    public let tolerance: Double
-    /// The iteration cap of each Sinkhorn solve.
-    public let maxIterations: Int
+    /// The method, with ``TransportMethod/auto`` resolved: ``TransportMethod/exact`` or
+    /// ``TransportMethod/sinkhorn(epsilon:options:)``.
+    public let method: TransportMethod
 
-    private let geometry: SeparableGridGeometry
+    private let geometry: SeparableGridGeometry?
     private var selfCache: [(masses: [Double], value: Double, potential: [Double])] = []
     private var crossWarm: (f: [Double], g: [Double])?
     // Once kernel mode has left the range of doubles, later solves start in the log domain
@@ -56,40 +60,97 @@ public struct GridWassersteinDistance {
     private var kernelMode = true
     private var selfKernelMode = true
 
-    /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for a non-positive
-    ///   epsilon, tolerance or iteration cap.
-    public init(grid: RegularGrid, epsilon: Double? = nil, tolerance: Double = 1e-9, maxIterations: Int = 20_000) throws {
+    /// The epsilon of the automatic method in 2-D and 3-D: `max(h_max^2, (L_max / 40)^2)`,
+    /// `h_max` the largest spacing and `L_max` the longest side of the grid.
+    public static func defaultEpsilon(for grid: RegularGrid) -> Double {
         let side = (0 ..< grid.dimension).map { grid.upperBounds[$0] - grid.lowerBounds[$0] }.max()!
         let h2 = grid.spacing.map { $0 * $0 }.max()!
-        let eps = epsilon ?? max(h2, (side / 40) * (side / 40))
-        // Checks epsilon, tolerance and the cap with the engine's wording.
-        _ = try EntropicParameters(epsilon: eps, tolerance: tolerance, maxIterations: maxIterations)
+        return max(h2, (side / 40) * (side / 40))
+    }
+
+    /// What ``TransportMethod/auto`` means on `grid`: ``TransportMethod/exact`` in 1-D, otherwise
+    /// the debiased Sinkhorn divergence at ``defaultEpsilon(for:)`` with these solve settings.
+    public static func automaticMethod(for grid: RegularGrid, tolerance: Double = 1e-9,
+                                       maxIterations: Int = 20_000) -> TransportMethod {
+        if grid.dimension == 1 { return .exact }
+        return .sinkhorn(epsilon: defaultEpsilon(for: grid),
+                         options: SinkhornOptions(tolerance: tolerance, maxIterations: maxIterations, divergence: true))
+    }
+
+    /// - Parameters:
+    ///   - grid: the grid both densities live on.
+    ///   - method: ``TransportMethod/auto`` (default), ``TransportMethod/exact`` (or
+    ///     ``TransportMethod/sorted``, the same quantile merge) in 1-D, or
+    ///     ``TransportMethod/sinkhorn(epsilon:options:)``.
+    /// - Throws: ``GradientFlowsError/unsupported(_:)`` for an exact method in 2-D or 3-D, for
+    ///   `lp` and `gaussian`, and for a Sinkhorn geometry other than the grid's;
+    ///   `WassersteinError.invalidParameter(name:value:requirement:)` from the engine for a
+    ///   non-positive epsilon, tolerance or iteration cap.
+    public init(grid: RegularGrid, method: TransportMethod = .auto) throws {
         self.grid = grid
-        self.epsilon = eps
-        self.tolerance = tolerance
-        self.maxIterations = maxIterations
-        self.geometry = try grid.sinkhornGeometry()
+        switch method {
+        case .auto:
+            self.method = Self.automaticMethod(for: grid)
+        case .exact, .sorted:
+            guard grid.dimension == 1 else {
+                throw GradientFlowsError.unsupported("the exact grid distance is one-dimensional (the grid has dimension \(grid.dimension)); use the Sinkhorn method")
+            }
+            self.method = .exact
+        case .lp, .gaussian:
+            throw GradientFlowsError.unsupported("the grid distance is exact (1-D) or Sinkhorn, not \(method.name)")
+        case .sinkhorn(_, let options):
+            guard options.geometry == nil else {
+                throw GradientFlowsError.unsupported("the grid distance uses the grid's separable geometry: the Sinkhorn options' geometry must be nil")
+            }
+            self.method = method
+        }
+        if case .sinkhorn = self.method {
+            // Checks epsilon, tolerance and the cap with the engine's wording.
+            _ = try Self.parameters(self.method)
+            self.geometry = try grid.sinkhornGeometry()
+        } else {
+            self.geometry = nil
+        }
+    }
+
+    /// The previous initialiser: `epsilon` (`nil`: ``defaultEpsilon(for:)``) and the solve
+    /// settings of the divergence in 2-D and 3-D, the exact method in 1-D.
+    @available(*, deprecated, renamed: "init(grid:method:)", message: "one method vocabulary: pass a TransportMethod (removed in the next release)")
+    public init(grid: RegularGrid, epsilon: Double?, tolerance: Double = 1e-9, maxIterations: Int = 20_000) throws {
+        let method: TransportMethod = grid.dimension == 1 ? .exact
+            : .sinkhorn(epsilon: epsilon ?? Self.defaultEpsilon(for: grid),
+                        options: SinkhornOptions(tolerance: tolerance, maxIterations: maxIterations, divergence: true))
+        try self.init(grid: grid, method: method)
+    }
+
+    /// The engine's parameters of a Sinkhorn method (`nil` for the exact one).
+    private static func parameters(_ method: TransportMethod) throws -> EntropicParameters? {
+        guard case .sinkhorn(let epsilon, let options) = method else { return nil }
+        return try EntropicParameters(epsilon: epsilon, tolerance: options.tolerance, maxIterations: options.maxIterations)
     }
 
     /// `W2(a, b)`.
     ///
-    /// - Throws: `WassersteinError.unsupported(_:)` if a density lives on another grid; the
+    /// - Throws: ``GradientFlowsError/unsupported(_:)`` if a density lives on another grid; the
     ///   engine's errors (``EntropicSinkhorn/solve()``). Non-convergence is reported in the result.
     public mutating func distance(_ a: GridDensity, _ b: GridDensity) throws -> GridDistance {
         guard a.grid == grid, b.grid == grid else {
-            throw WassersteinError.unsupported("the densities live on another grid than the distance's")
+            throw GradientFlowsError.unsupported("the densities live on another grid than the distance's")
         }
-        if grid.dimension == 1 {
+        guard let parameters = try Self.parameters(method), let geometry else {
             let w2 = GridTransport.exactW2OneDimensional(a.masses, b.masses, coordinates: grid.axes[0])
-            return GridDistance(w2: w2, method: .exact, converged: true, iterations: 0)
+            return GridDistance(w2: w2, method: method, converged: true, iterations: 0)
         }
-        let parameters = try EntropicParameters(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations)
-        let selfA = try selfTransport(a.masses, parameters: parameters)
-        let selfB = try selfTransport(b.masses, parameters: parameters)
-        if a.masses == b.masses {
-            // One density against itself: the optimal potentials are equal and the symmetric
-            // update solves the cross term (the balanced one crawls there, see EntropicEngine.solve).
-            return GridDistance(w2: 0, method: .sinkhornDivergence, converged: selfA.converged, iterations: selfA.iterations)
+        let divergence = method.sinkhornOptions?.divergence ?? false
+        var selfA = (value: 0.0, iterations: 0, converged: true), selfB = selfA
+        if divergence {
+            selfA = try selfTransport(a.masses, geometry: geometry, parameters: parameters)
+            selfB = try selfTransport(b.masses, geometry: geometry, parameters: parameters)
+            if a.masses == b.masses {
+                // One density against itself: the optimal potentials are equal and the symmetric
+                // update solves the cross term (the balanced one crawls there, see EntropicEngine.solve).
+                return GridDistance(w2: 0, method: method, converged: selfA.converged, iterations: selfA.iterations)
+            }
         }
         var driver = try EntropicSinkhorn(geometry: geometry, problem: .balanced(a: a.masses, b: b.masses), parameters: parameters)
         driver.usesKernelMode = kernelMode
@@ -97,13 +158,13 @@ public struct GridWassersteinDistance {
         let cross = try driver.solve()
         kernelMode = driver.usesKernelMode
         crossWarm = (cross.f, cross.g)
-        let s = cross.regularizedCost - 0.5 * (selfA.value + selfB.value)
-        return GridDistance(w2: max(s, 0).squareRoot(), method: .sinkhornDivergence,
+        let squared = divergence ? cross.regularizedCost - 0.5 * (selfA.value + selfB.value) : cross.transportCost
+        return GridDistance(w2: max(squared, 0).squareRoot(), method: method,
                             converged: cross.converged && selfA.converged && selfB.converged,
                             iterations: cross.iterations + selfA.iterations + selfB.iterations)
     }
 
-    private mutating func selfTransport(_ masses: [Double], parameters: EntropicParameters) throws
+    private mutating func selfTransport(_ masses: [Double], geometry: SeparableGridGeometry, parameters: EntropicParameters) throws
         -> (value: Double, iterations: Int, converged: Bool) {
         if let hit = selfCache.first(where: { $0.masses == masses }) { return (hit.value, 0, true) }
         let r = try GridTransport.selfTransport(masses, geometry: geometry, parameters: parameters,
@@ -112,6 +173,16 @@ public struct GridWassersteinDistance {
         selfCache.append((masses, r.output.regularizedCost, r.output.f))
         return (r.output.regularizedCost, r.output.iterations, r.output.converged)
     }
+
+    /// The regularisation of the Sinkhorn method; for the exact method, ``defaultEpsilon(for:)``.
+    @available(*, deprecated, message: "read method.epsilon (removed in the next release)")
+    public var epsilon: Double { method.epsilon ?? Self.defaultEpsilon(for: grid) }
+    /// The Sinkhorn method's tolerance (1e-9 for the exact method).
+    @available(*, deprecated, message: "read the Sinkhorn options of method (removed in the next release)")
+    public var tolerance: Double { method.sinkhornOptions?.tolerance ?? 1e-9 }
+    /// The Sinkhorn method's iteration cap (20 000 for the exact method).
+    @available(*, deprecated, message: "read the Sinkhorn options of method (removed in the next release)")
+    public var maxIterations: Int { method.sinkhornOptions?.maxIterations ?? 20_000 }
 }
 
 extension RegularGrid {

@@ -29,34 +29,38 @@ public struct RegularGrid: Sendable, Equatable {
     /// The largest total number of points accepted (`2048 x 2048`; memory is a few arrays of this size).
     public static let maximumPointCount = 1 << 22
 
-    /// - Throws: `WassersteinError.unsupported(_:)` for `D` other than 1, 2 or 3;
-    ///   `WassersteinError.dimensionMismatch(expected:actual:)` for lists of different lengths;
-    ///   `WassersteinError.invalidParameter(name:value:requirement:)` for bounds that are not
+    /// - Throws: ``GradientFlowsError/unsupported(_:)`` for `D` other than 1, 2 or 3;
+    ///   ``GradientFlowsError/dimensionMismatch(what:expected:actual:)`` for lists of different lengths;
+    ///   ``GradientFlowsError/invalidParameter(name:value:requirement:)`` for bounds that are not
     ///   finite with `lower < upper`, or fewer than ``minimumPointsPerAxis`` points on an axis;
-    ///   `WassersteinError.tooLarge(_:)` beyond ``maximumPointCount`` points.
+    ///   ``GradientFlowsError/tooLarge(_:)`` beyond ``maximumPointCount`` points.
     public init(lowerBounds: [Double], upperBounds: [Double], pointsPerAxis: [Int]) throws {
         let d = lowerBounds.count
         guard (1 ... 3).contains(d) else {
-            throw WassersteinError.unsupported("grid schemes support dimension 1, 2 or 3, got \(d)")
+            throw GradientFlowsError.unsupported("grid schemes support dimension 1, 2 or 3, got \(d) lower bounds")
         }
-        guard upperBounds.count == d else { throw WassersteinError.dimensionMismatch(expected: d, actual: upperBounds.count) }
-        guard pointsPerAxis.count == d else { throw WassersteinError.dimensionMismatch(expected: d, actual: pointsPerAxis.count) }
+        guard upperBounds.count == d else {
+            throw GradientFlowsError.dimensionMismatch(what: "upperBounds against lowerBounds", expected: d, actual: upperBounds.count)
+        }
+        guard pointsPerAxis.count == d else {
+            throw GradientFlowsError.dimensionMismatch(what: "pointsPerAxis against lowerBounds", expected: d, actual: pointsPerAxis.count)
+        }
         var total = 1
         for a in 0 ..< d {
             guard lowerBounds[a].isFinite, upperBounds[a].isFinite, lowerBounds[a] < upperBounds[a] else {
-                throw WassersteinError.invalidParameter(name: "bounds[\(a)]", value: upperBounds[a] - lowerBounds[a],
-                                                        requirement: "grid bounds must be finite with lower < upper")
+                throw GradientFlowsError.invalidParameter(name: "upperBounds[\(a)] - lowerBounds[\(a)]", value: upperBounds[a] - lowerBounds[a],
+                                                          requirement: "grid bounds must be finite with lower < upper")
             }
             guard pointsPerAxis[a] >= RegularGrid.minimumPointsPerAxis else {
-                throw WassersteinError.invalidParameter(name: "points_per_axis[\(a)]", value: Double(pointsPerAxis[a]),
-                                                        requirement: "a grid needs at least \(RegularGrid.minimumPointsPerAxis) points per axis")
+                throw GradientFlowsError.invalidParameter(name: "pointsPerAxis[\(a)]", value: Double(pointsPerAxis[a]),
+                                                          requirement: "a grid needs at least \(RegularGrid.minimumPointsPerAxis) points per axis")
             }
             guard pointsPerAxis[a] <= RegularGrid.maximumPointCount else {
-                throw WassersteinError.tooLarge("\(pointsPerAxis[a]) points on axis \(a); at most \(RegularGrid.maximumPointCount) grid points in all")
+                throw GradientFlowsError.tooLarge("\(pointsPerAxis[a]) points on axis \(a); at most \(RegularGrid.maximumPointCount) grid points in all")
             }
             total *= pointsPerAxis[a]
             guard total <= RegularGrid.maximumPointCount else {
-                throw WassersteinError.tooLarge("a grid of \(pointsPerAxis.map(String.init).joined(separator: " x ")) points; at most \(RegularGrid.maximumPointCount) in all")
+                throw GradientFlowsError.tooLarge("a grid of \(pointsPerAxis.map(String.init).joined(separator: " x ")) points; at most \(RegularGrid.maximumPointCount) in all")
             }
         }
         self.lowerBounds = lowerBounds
@@ -67,7 +71,7 @@ public struct RegularGrid: Sendable, Equatable {
     /// The same bounds and number of points on every one of `dimension` axes.
     public init(dimension: Int, lower: Double, upper: Double, pointsPerAxis n: Int) throws {
         guard dimension >= 1 else {
-            throw WassersteinError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "dimension must be >= 1")
+            throw GradientFlowsError.invalidParameter(name: "dimension", value: Double(dimension), requirement: "must be >= 1")
         }
         try self.init(lowerBounds: Array(repeating: lower, count: dimension), upperBounds: Array(repeating: upper, count: dimension),
                       pointsPerAxis: Array(repeating: n, count: dimension))
@@ -169,19 +173,23 @@ public struct GridDensity: Sendable, Equatable {
 
     /// Wraps cell masses, normalising them to total mass 1.
     ///
-    /// - Throws: `WassersteinError.weightCountMismatch(cloud:points:weights:)`,
-    ///   `WassersteinError.invalidWeight(cloud:index:value:)` (negative or non-finite) or
-    ///   `WassersteinError.zeroMass(_:)`.
+    /// - Throws: ``GradientFlowsError/dimensionMismatch(what:expected:actual:)`` for a count of
+    ///   masses other than the grid's; ``GradientFlowsError/invalidParameter(name:value:requirement:)``
+    ///   for a negative or non-finite mass, or a total mass that is not positive and finite.
     public init(grid: RegularGrid, masses: [Double]) throws {
         guard masses.count == grid.count else {
-            throw WassersteinError.weightCountMismatch(cloud: "grid density", points: grid.count, weights: masses.count)
+            throw GradientFlowsError.dimensionMismatch(what: "count of the grid density's masses against the grid points", expected: grid.count, actual: masses.count)
         }
         var total = 0.0
         for (i, m) in masses.enumerated() {
-            guard m.isFinite, m >= 0 else { throw WassersteinError.invalidWeight(cloud: "grid density", index: i, value: m) }
+            guard m.isFinite, m >= 0 else {
+                throw GradientFlowsError.invalidParameter(name: "masses[\(i)]", value: m, requirement: "a grid density's masses must be finite and >= 0")
+            }
             total += m
         }
-        guard total > 0, total.isFinite else { throw WassersteinError.zeroMass("grid density") }
+        guard total > 0, total.isFinite else {
+            throw GradientFlowsError.invalidParameter(name: "total mass", value: total, requirement: "a grid density's total mass must be > 0 and finite")
+        }
         self.grid = grid
         self.masses = total == 1 ? masses : masses.map { $0 / total }
     }
@@ -195,18 +203,20 @@ public struct GridDensity: Sendable, Equatable {
     /// (point sampling: for spacings below the standard deviation the discrete moments match the
     /// continuous ones to spectral accuracy, apart from the mass cut off by the bounds).
     ///
-    /// - Throws: `WassersteinError.dimensionMismatch(expected:actual:)`,
-    ///   `WassersteinError.invalidParameter(name:value:requirement:)` for a non-positive deviation,
-    ///   `WassersteinError.zeroMass(_:)` if the Gaussian underflows on the whole grid.
+    /// - Throws: ``GradientFlowsError/dimensionMismatch(what:expected:actual:)``,
+    ///   ``GradientFlowsError/invalidParameter(name:value:requirement:)`` for a non-positive deviation
+    ///   or a Gaussian that underflows on the whole grid (total mass 0).
     public static func normal(grid: RegularGrid, mean: [Double], standardDeviation: [Double]) throws -> GridDensity {
         let d = grid.dimension
-        guard mean.count == d else { throw WassersteinError.dimensionMismatch(expected: d, actual: mean.count) }
-        guard standardDeviation.count == d else { throw WassersteinError.dimensionMismatch(expected: d, actual: standardDeviation.count) }
+        guard mean.count == d else { throw GradientFlowsError.dimensionMismatch(what: "length of mean against the grid dimension", expected: d, actual: mean.count) }
+        guard standardDeviation.count == d else {
+            throw GradientFlowsError.dimensionMismatch(what: "length of standardDeviation against the grid dimension", expected: d, actual: standardDeviation.count)
+        }
         for s in standardDeviation where !(s > 0 && s.isFinite) {
-            throw WassersteinError.invalidParameter(name: "standard deviation", value: s, requirement: "must be > 0 and finite")
+            throw GradientFlowsError.invalidParameter(name: "standardDeviation", value: s, requirement: "must be > 0 and finite")
         }
         for m in mean where !m.isFinite {
-            throw WassersteinError.invalidParameter(name: "mean", value: m, requirement: "must be finite")
+            throw GradientFlowsError.invalidParameter(name: "mean", value: m, requirement: "must be finite")
         }
         let ax = grid.axes
         let factors = (0 ..< d).map { a in ax[a].map { x -> Double in

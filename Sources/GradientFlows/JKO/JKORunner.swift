@@ -245,7 +245,8 @@ public struct JKORunner: Sendable {
             if settings.trackStationaryDistance {
                 phase?(.stationaryMeasure)
                 stationary = try GibbsFixedPoint.solve(energy: energy, grid: grid, options: settings.gibbs)
-                distance = try GridWassersteinDistance(grid: grid, tolerance: settings.stationaryDistanceTolerance)
+                distance = try GridWassersteinDistance(
+                    grid: grid, method: GridWassersteinDistance.automaticMethod(for: grid, tolerance: settings.stationaryDistanceTolerance))
             }
             let steps = settings.steps, every = settings.stationaryDistanceEvery
             // The grid scheme's extra report: W2 to the Gibbs measure, at the initial and final

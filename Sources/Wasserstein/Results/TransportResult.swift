@@ -55,6 +55,12 @@ public enum TransportMethod: Sendable, Hashable {
         if case .sinkhorn(let epsilon, _) = self { return epsilon }
         return nil
     }
+
+    /// The options of ``sinkhorn(epsilon:options:)``, `nil` for the other methods.
+    public var sinkhornOptions: SinkhornOptions? {
+        if case .sinkhorn(_, let options) = self { return options }
+        return nil
+    }
 }
 
 /// The settings of ``TransportMethod/sinkhorn(epsilon:options:)`` beyond epsilon.
