@@ -14,14 +14,14 @@ public protocol Energy: Sendable {
     var dimension: Int { get }
 
     /// `G(rho)` for `rho = sum_i weights[i] delta_{points[i]}`, `points` row-major `count x D`.
-    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double
+    func value(points: Span<Double>, weights: Span<Double>) -> Double
 
     /// Writes the first variation `Psi(theta_i; rho)` into `potential` (one value per point) and
     /// its gradient `grad_theta Psi(theta_i; rho)` into `gradient` (row-major `count x D`).
     /// Either output may be `nil` when the caller does not need it.
-    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                        potential: UnsafeMutableBufferPointer<Double>?,
-                        gradient: UnsafeMutableBufferPointer<Double>?)
+    func firstVariation(points: Span<Double>, weights: Span<Double>,
+                        potential: inout MutableSpan<Double>?,
+                        gradient: inout MutableSpan<Double>?)
 
     /// `G(rho)` together with the gradient `grad_theta Psi(theta_i; rho)` at every support point
     /// (row-major `count x D`), in one pass.
@@ -30,14 +30,17 @@ public protocol Energy: Sendable {
     /// calls ``value(points:weights:)`` and then ``firstVariation(points:weights:potential:gradient:)``;
     /// energies whose value and gradient share work (pairwise sums, network forward passes)
     /// override it to compute the shared part once.
-    func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double
+    func valueAndFirstVariationGradient(points: Span<Double>, weights: Span<Double>,
+                                        gradient: inout MutableSpan<Double>) -> Double
 }
 
 extension Energy {
-    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
-        firstVariation(points: points, weights: weights, potential: nil, gradient: gradient)
+    public func valueAndFirstVariationGradient(points: Span<Double>, weights: Span<Double>,
+                                               gradient: inout MutableSpan<Double>) -> Double {
+        var none: MutableSpan<Double>? = nil
+        var output: MutableSpan<Double>? = consume gradient
+        firstVariation(points: points, weights: weights, potential: &none, gradient: &output)
+        gradient = output.take()!
         return value(points: points, weights: weights)
     }
 }
@@ -70,10 +73,34 @@ public struct FreeEnergy: Sendable {
 /// particle JKO steps) need such an estimate; grid schemes compute the term exactly instead.
 public protocol EntropyEstimator: Sendable {
     /// The estimate of `int rho log rho` for the particles `points` (row-major `count x dimension`).
-    func negativeEntropy(points: UnsafeBufferPointer<Double>, count: Int, dimension: Int) -> Double
+    func negativeEntropy(points: Span<Double>, count: Int, dimension: Int) -> Double
 
     /// The estimate and its gradient with respect to each particle position (row-major
     /// `count x dimension`), the gradient of the estimate as a function of all positions.
-    func negativeEntropyAndGradient(points: UnsafeBufferPointer<Double>, count: Int, dimension: Int,
-                                    gradient: UnsafeMutableBufferPointer<Double>) -> Double
+    func negativeEntropyAndGradient(points: Span<Double>, count: Int, dimension: Int,
+                                    gradient: inout MutableSpan<Double>) -> Double
+}
+
+/// Runs `body` on the storage of an energy's inputs and optional outputs (`nil` where the
+/// caller passed none): the energies' inner loops index raw buffers, within the ranges the
+/// spans' counts give.
+@inlinable
+package func withUnsafeEnergyBuffers<R>(points: Span<Double>, weights: Span<Double>,
+                                        potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?,
+                                        _ body: (UnsafeBufferPointer<Double>, UnsafeBufferPointer<Double>,
+                                                 UnsafeMutableBufferPointer<Double>?, UnsafeMutableBufferPointer<Double>?) -> R) -> R {
+    withUnsafeOutput(&potential) { p in
+        withUnsafeOutput(&gradient) { g in
+            points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in body(x, w, p, g) } }
+        }
+    }
+}
+
+/// Runs `body` on the storage of an optional output span (`nil` when the caller passed none).
+@inlinable
+package func withUnsafeOutput<R>(_ span: inout MutableSpan<Double>?, _ body: (UnsafeMutableBufferPointer<Double>?) -> R) -> R {
+    guard var storage = span.take() else { return body(nil) }
+    let result = storage.withUnsafeMutableBufferPointer { body($0) }
+    span = consume storage
+    return result
 }

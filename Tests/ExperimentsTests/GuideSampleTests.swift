@@ -249,7 +249,7 @@ struct GuideSampleTests {
             let stiffness: Double
             var dimension: Int { center.count }
 
-            func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+            func value(points: Span<Double>, weights: Span<Double>) -> Double {
                 var total = 0.0
                 for i in 0 ..< weights.count {
                     for k in 0 ..< dimension {
@@ -260,9 +260,9 @@ struct GuideSampleTests {
                 return 0.5 * stiffness * total
             }
 
-            func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                                potential: UnsafeMutableBufferPointer<Double>?,
-                                gradient: UnsafeMutableBufferPointer<Double>?) {
+            func firstVariation(points: Span<Double>, weights: Span<Double>,
+                                potential: inout MutableSpan<Double>?,
+                                gradient: inout MutableSpan<Double>?) {
                 for i in 0 ..< weights.count {
                     var s = 0.0
                     for k in 0 ..< dimension {
@@ -279,7 +279,8 @@ struct GuideSampleTests {
         let repulsion = try PairwiseInteraction(dimension: 2) { theta, other, gradient in
             let dx = theta[0] - other[0], dy = theta[1] - other[1]
             let u = exp(-(dx * dx + dy * dy))
-            if let gradient { gradient[0] = -2 * dx * u; gradient[1] = -2 * dy * u }
+            gradient?[0] = -2 * dx * u
+            gradient?[1] = -2 * dy * u
             return u
         }
         let energy = try FreeEnergy(smooth: EnergySum([Spring(center: [1, -1], stiffness: 2), repulsion]),

@@ -58,11 +58,12 @@ struct HeatmapAndTableTests {
         let n = grid.count
         func evaluate(_ e: any Energy, _ x: [Double], _ w: [Double], gradient: Bool) -> (Double, [Double], [Double]) {
             var psi = [Double](repeating: 0, count: w.count), grad = [Double](repeating: 0, count: x.count)
-            let v = x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in e.value(points: xp, weights: wp) } }
-            x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in psi.withUnsafeMutableBufferPointer { pp in
-                grad.withUnsafeMutableBufferPointer { gp in
-                    e.firstVariation(points: xp, weights: wp, potential: pp, gradient: gradient ? gp : nil)
-                } } } }
+            let v = e.value(points: x.span, weights: w.span)
+            do {
+                var pp: MutableSpan<Double>? = psi.mutableSpan, gp: MutableSpan<Double>? = nil
+                if gradient { gp = grad.mutableSpan }
+                e.firstVariation(points: x.span, weights: w.span, potential: &pp, gradient: &gp)
+            }
             return (v, psi, grad)
         }
         let (v0, psi0, _) = evaluate(base, points, density.masses, gradient: false)

@@ -75,7 +75,8 @@ struct ScalingComparisonTests {
             var sum = 0.0, sumSq = 0.0
             var x = [Double](repeating: 0, count: d)
             for _ in 0 ..< samples {
-                x.withUnsafeMutableBufferPointer { g.fillStandardNormal($0.baseAddress!, count: d) }
+                var draws = x.mutableSpan
+                g.fillStandardNormal(&draws)
                 var f = 0.0
                 for j in 0 ..< m {
                     var u = 0.0

@@ -15,7 +15,7 @@ let gaussianPlusLinearKernel: PairwiseInteraction.Kernel = { a, b, g in
     var q = 0.0, dot = 0.0
     for k in 0 ..< a.count { q += (a[k] - b[k]) * (a[k] - b[k]); dot += a[k] * b[k] }
     let e = exp(-0.5 * q)
-    if let g { for k in 0 ..< a.count { g[k] = -e * (a[k] - b[k]) + 0.25 * b[k] } }
+    for k in 0 ..< a.count { g?[k] = -e * (a[k] - b[k]) + 0.25 * b[k] }
     return e + 0.25 * dot
 }
 
@@ -25,16 +25,15 @@ struct EnergyTests {
     let weights: [Double] = [0.1, 0.3, 0.2, 0.25, 0.15]
 
     func value(_ e: any Energy, _ x: [Double], _ w: [Double]) -> Double {
-        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in e.value(points: xp, weights: wp) } }
+        e.value(points: x.span, weights: w.span)
     }
 
     func firstVariation(_ e: any Energy, _ x: [Double], _ w: [Double]) -> (psi: [Double], grad: [Double]) {
         var psi = [Double](repeating: .nan, count: w.count), grad = [Double](repeating: .nan, count: x.count)
-        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in
-            psi.withUnsafeMutableBufferPointer { pp in grad.withUnsafeMutableBufferPointer { gp in
-                e.firstVariation(points: xp, weights: wp, potential: pp, gradient: gp)
-            } }
-        } }
+        do {
+            var potential: MutableSpan<Double>? = psi.mutableSpan, gradient: MutableSpan<Double>? = grad.mutableSpan
+            e.firstVariation(points: x.span, weights: w.span, potential: &potential, gradient: &gradient)
+        }
         return (psi, grad)
     }
 
@@ -55,8 +54,8 @@ struct EnergyTests {
         }
         // The fused entry point agrees with the separate ones.
         var fused = [Double](repeating: .nan, count: points.count)
-        let v = points.withUnsafeBufferPointer { xp in weights.withUnsafeBufferPointer { wp in
-            fused.withUnsafeMutableBufferPointer { gp in e.valueAndFirstVariationGradient(points: xp, weights: wp, gradient: gp) } } }
+        var fusedOutput = fused.mutableSpan
+        let v = e.valueAndFirstVariationGradient(points: points.span, weights: weights.span, gradient: &fusedOutput)
         #expect(abs(v - value(e, points, weights)) < 1e-12)
         for j in 0 ..< points.count { #expect(abs(fused[j] - grad[j]) < 1e-12) }
     }
@@ -73,7 +72,8 @@ struct EnergyTests {
     @Test("potential energy from a closure: first variation is V")
     func potential() throws {
         let e = try PotentialEnergy(dimension: 2) { t, g in
-            if let g { g[0] = cos(t[0]) * t[1]; g[1] = sin(t[0]) + 2 * t[1] }
+            g?[0] = cos(t[0]) * t[1]
+            g?[1] = sin(t[0]) + 2 * t[1]
             return sin(t[0]) * t[1] + t[1] * t[1]
         }
         checkFirstVariation(e)
@@ -113,7 +113,8 @@ struct EnergyTests {
     func meanInteraction() throws {
         let fast = MeanInteraction(dimension: 2)
         let slow = try PairwiseInteraction(dimension: 2) { a, b, g in
-            if let g { g[0] = b[0]; g[1] = b[1] }
+            g?[0] = b[0]
+            g?[1] = b[1]
             return a[0] * b[0] + a[1] * b[1]
         }
         #expect(abs(value(fast, points, weights) - value(slow, points, weights)) < 1e-14)

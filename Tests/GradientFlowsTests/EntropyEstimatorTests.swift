@@ -5,12 +5,13 @@ import Wasserstein
 @Suite("Entropy estimators")
 struct EntropyEstimatorTests {
     func estimate(_ e: GaussianKernelEntropy, _ x: [Double], _ d: Int) -> Double {
-        x.withUnsafeBufferPointer { e.negativeEntropy(points: $0, count: x.count / d, dimension: d) }
+        e.negativeEntropy(points: x.span, count: x.count / d, dimension: d)
     }
 
     func gradient(_ e: GaussianKernelEntropy, _ x: [Double], _ d: Int) -> (Double, [Double]) {
         var g = [Double](repeating: .nan, count: x.count)
-        let v = x.withUnsafeBufferPointer { xp in g.withUnsafeMutableBufferPointer { e.negativeEntropyAndGradient(points: xp, count: x.count / d, dimension: d, gradient: $0) } }
+        var output = g.mutableSpan
+        let v = e.negativeEntropyAndGradient(points: x.span, count: x.count / d, dimension: d, gradient: &output)
         return (v, g)
     }
 

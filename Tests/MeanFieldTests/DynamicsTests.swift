@@ -8,7 +8,7 @@ import Wasserstein
 /// `int rho log rho = -(D/2) log(2 pi e) - (1/2) log det S`, with a diagonal `S` (enough for a
 /// recording test; the real estimators come from the JKO work).
 struct DiagonalGaussianEntropy: EntropyEstimator {
-    func negativeEntropy(points: UnsafeBufferPointer<Double>, count: Int, dimension: Int) -> Double {
+    func negativeEntropy(points: Span<Double>, count: Int, dimension: Int) -> Double {
         var total = -0.5 * Double(dimension) * log(2 * Double.pi * M_E)
         for k in 0 ..< dimension {
             var m = 0.0, v = 0.0
@@ -19,8 +19,8 @@ struct DiagonalGaussianEntropy: EntropyEstimator {
         }
         return total
     }
-    func negativeEntropyAndGradient(points: UnsafeBufferPointer<Double>, count: Int, dimension: Int,
-                                    gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+    func negativeEntropyAndGradient(points: Span<Double>, count: Int, dimension: Int,
+                                    gradient: inout MutableSpan<Double>) -> Double {
         for i in 0 ..< gradient.count { gradient[i] = 0 }
         return negativeEntropy(points: points, count: count, dimension: dimension)
     }
@@ -224,7 +224,7 @@ struct DynamicsTests {
         #expect(with.recordsFreeEnergy)
         let est = DiagonalGaussianEntropy()
         for r in with.records {
-            let h = r.particles!.withUnsafeBufferPointer { est.negativeEntropy(points: $0, count: 40, dimension: 3) }
+            let h = est.negativeEntropy(points: r.particles!.span, count: 40, dimension: 3)
             var n2 = 0.0
             for v in r.particles! { n2 += v * v }
             #expect(abs(r.penalizedRisk - (r.risk + 0.25 * n2 / 40)) <= 1e-13)

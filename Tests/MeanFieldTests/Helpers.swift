@@ -18,7 +18,8 @@ func monteCarloKernel(_ s: Activation, _ r: Activation, _ w: [Double], _ w2: [Do
     var sum = 0.0, sum2 = 0.0
     var gs = [Double](repeating: 0, count: d), gs2 = [Double](repeating: 0, count: d)
     for _ in 0 ..< n {
-        x.withUnsafeMutableBufferPointer { inputs.sample(into: $0.baseAddress!, dimension: d, using: &g) }
+        var draw = x.mutableSpan
+        inputs.sample(into: &draw, using: &g)
         var u1 = 0.0, u2 = 0.0
         for k in 0 ..< d { u1 += w[k] * x[k]; u2 += w2[k] * x[k] }
         let rv = r.value(u2)

@@ -38,7 +38,8 @@ private func referenceRun(_ e: SGDExperiment) throws -> (particles: [Double], ou
                 x = Array(tx[i * d ..< (i + 1) * d])
                 y = ty[i]
             } else {
-                x.withUnsafeMutableBufferPointer { e.model.inputs.sample(into: $0.baseAddress!, dimension: d, using: &samples) }
+                var draw = x.mutableSpan
+                e.model.inputs.sample(into: &draw, using: &samples)
                 y = e.teacher.mean(at: x, activation: s)
                 if e.teacher.noise > 0 { y += e.teacher.noise * samples.nextGaussianPair().0 }
             }
@@ -48,7 +49,8 @@ private func referenceRun(_ e: SGDExperiment) throws -> (particles: [Double], ou
             let j0 = b * blockSize, n = min(m, j0 + blockSize) - j0
             var z = [Double](repeating: 0, count: (trained ? n : 0) + d * n)
             if k > 0 && sigma > 0 {
-                z.withUnsafeMutableBufferPointer { streams[b].fillStandardNormal($0.baseAddress!, count: $0.count) }
+                var draws = z.mutableSpan
+                streams[b].fillStandardNormal(&draws)
             }
             let zw = trained ? n : 0
             for i in 0 ..< n {

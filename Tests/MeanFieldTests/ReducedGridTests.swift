@@ -71,9 +71,10 @@ struct ReducedGridTests {
         func extra(_ z: ArraySlice<Double>) -> Double { 0.5 * lambda * z.reduce(0) { $0 + $1 * $1 } - (n - 1) / beta * log(z.last!) }
         var potential = [Double](repeating: 0, count: grid.count)
         var gradient = [Double](repeating: 0, count: grid.count * D)
-        points.withUnsafeBufferPointer { x in rho.masses.withUnsafeBufferPointer { w in
-            potential.withUnsafeMutableBufferPointer { p in gradient.withUnsafeMutableBufferPointer { g in
-                energy.firstVariation(points: x, weights: w, potential: p, gradient: g) } } } }
+        do {
+            var p: MutableSpan<Double>? = potential.mutableSpan, g: MutableSpan<Double>? = gradient.mutableSpan
+            energy.firstVariation(points: points.span, weights: rho.masses.span, potential: &p, gradient: &g)
+        }
         var expectedValue = particleRisk - ReducedGridEnergy.logSphereArea(dimension: d - 1) / beta
         for i in 0 ..< grid.count {
             let z = points[(i * D) ..< ((i + 1) * D)]
@@ -81,7 +82,7 @@ struct ReducedGridTests {
             #expect(abs(potential[i] - p) <= 1e-12 * max(1, abs(p)))
             expectedValue += rho.masses[i] * extra(z)
         }
-        let value = points.withUnsafeBufferPointer { x in rho.masses.withUnsafeBufferPointer { w in energy.value(points: x, weights: w) } }
+        let value = energy.value(points: points.span, weights: rho.masses.span)
         #expect(abs(value - expectedValue) <= 1e-12 * abs(expectedValue))
         // Gradient at a few nodes against central differences of Psi + P (engine at shifted points).
         for i in [0, grid.count / 3, grid.count - 1] {
@@ -113,7 +114,7 @@ struct ReducedGridTests {
                                               r: (max(0, rPeak - 8 * sigma), rPeak + 8 * sigma, 32))
         let energy = try ReducedGridEnergy(kernels: kernels, grid: grid, weightDecay: lambda, inverseTemperature: beta)
         let rho = try productDensity(grid, [{ s in -0.5 * s * s / (sigma * sigma) }, { r in (n - 1) * log(r) - 0.5 * r * r / (sigma * sigma) }])
-        let g = grid.points.withUnsafeBufferPointer { x in rho.masses.withUnsafeBufferPointer { w in energy.value(points: x, weights: w) } }
+        let g = energy.value(points: grid.points.span, weights: rho.masses.span)
         let reduced = g - energy.risk(of: rho) + rho.negativeEntropy / beta
         let full = 0.5 * lambda * Double(d) * sigma * sigma - 0.5 * Double(d) * log(2 * Double.pi * M_E * sigma * sigma) / beta
         #expect(abs(reduced - full) < 1e-11 * max(1, abs(full)), "reduced \(reduced) full \(full)")

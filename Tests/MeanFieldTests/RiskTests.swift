@@ -37,7 +37,8 @@ struct RiskTests {
         var sum = 0.0, sum2 = 0.0
         var x = [Double](repeating: 0, count: 4)
         for _ in 0 ..< n {
-            x.withUnsafeMutableBufferPointer { inputs.sample(into: $0.baseAddress!, dimension: 4, using: &g) }
+            var draw = x.mutableSpan
+            inputs.sample(into: &draw, using: &g)
             let y = risk.teacher.mean(at: x, activation: s) + risk.teacher.noise * g.nextGaussian()
             let f = risk.model.output(particles: theta, at: x)
             let l = 0.5 * (y - f) * (y - f)
@@ -91,7 +92,7 @@ struct RiskTests {
         let theta = particles(m, D, seed: 5)
         let weights = [0.1, 0.3, 0.2, 0.15, 0.25]
         func value(_ p: [Double], _ w: [Double]) -> Double {
-            p.withUnsafeBufferPointer { pp in w.withUnsafeBufferPointer { energy.value(points: pp, weights: $0) } }
+            energy.value(points: p.span, weights: w.span)
         }
         // Value = R(rho) + (lambda/2) sum w |theta|^2.
         var penalty = 0.0
@@ -99,14 +100,9 @@ struct RiskTests {
         #expect(abs(value(theta, weights) - (risk.risk(points: theta, weights: weights) + 0.5 * lambda * penalty)) <= 1e-14)
         var potential = [Double](repeating: 0, count: m)
         var gradient = [Double](repeating: 0, count: m * D)
-        theta.withUnsafeBufferPointer { pp in
-            weights.withUnsafeBufferPointer { wp in
-                potential.withUnsafeMutableBufferPointer { pot in
-                    gradient.withUnsafeMutableBufferPointer { gr in
-                        energy.firstVariation(points: pp, weights: wp, potential: pot, gradient: gr)
-                    }
-                }
-            }
+        do {
+            var pot: MutableSpan<Double>? = potential.mutableSpan, gr: MutableSpan<Double>? = gradient.mutableSpan
+            energy.firstVariation(points: theta.span, weights: weights.span, potential: &pot, gradient: &gr)
         }
         // G is quadratic in the weights, so dG/dw_i = Psi_lambda(theta_i) (central differences are
         // exact up to rounding, 1e-9); dG/dtheta_i = w_i grad Psi_lambda(theta_i) (1e-7, as above).
@@ -126,8 +122,8 @@ struct RiskTests {
         // The fused value-and-gradient pass (what the particle JKO calls) agrees with the two
         // separate calls: the same sums in the same order, so to rounding of the weight decay.
         var fused = [Double](repeating: .nan, count: m * D)
-        let fusedValue = theta.withUnsafeBufferPointer { pp in weights.withUnsafeBufferPointer { wp in
-            fused.withUnsafeMutableBufferPointer { energy.valueAndFirstVariationGradient(points: pp, weights: wp, gradient: $0) } } }
+        var fusedOutput = fused.mutableSpan
+        let fusedValue = energy.valueAndFirstVariationGradient(points: theta.span, weights: weights.span, gradient: &fusedOutput)
         #expect(abs(fusedValue - value(theta, weights)) <= 1e-14)
         for j in 0 ..< m * D { #expect(abs(fused[j] - gradient[j]) <= 1e-14) }
         // A FreeEnergy wraps it (the JKO engineer's entry point).

@@ -104,7 +104,8 @@ if enabled("entropy") {
                     let x = gaussianSample(count: m, dimension: d, seed: seed)
                     var g = [Double](repeating: 0, count: m * d)
                     let t0 = now()
-                    let e = x.withUnsafeBufferPointer { xp in g.withUnsafeMutableBufferPointer { estimator.negativeEntropyAndGradient(points: xp, count: m, dimension: d, gradient: $0) } }
+                    var output = g.mutableSpan
+                    let e = estimator.negativeEntropyAndGradient(points: x.span, count: m, dimension: d, gradient: &output)
                     seconds += now() - t0
                     biases.append(e + 0.5 * Double(d) * log(2 * Double.pi * M_E))
                 }
@@ -127,7 +128,7 @@ if enabled("entropy") {
             var total = 0.0
             for seed in 1 ... 5 as ClosedRange<UInt64> {
                 let x = gaussianSample(count: 500, dimension: d, seed: seed)
-                total += x.withUnsafeBufferPointer { e.negativeEntropy(points: $0, count: 500, dimension: d) } + 0.5 * Double(d) * log(2 * Double.pi * M_E)
+                total += e.negativeEntropy(points: x.span, count: 500, dimension: d) + 0.5 * Double(d) * log(2 * Double.pi * M_E)
             }
             print("| \(d) | \(h) | \(format(total / 5, 3)) |")
         }
@@ -208,22 +209,23 @@ if enabled("grid") {
     let start = try NormalLaw(mean: [1, 0], standardDeviation: [0.5, 0.5]).discretized(on: grid)
     let b: [Double] = [1, -0.5]
     let tilt = try PotentialEnergy(dimension: 2) { theta, g in
-        if let g { g[0] = -b[0]; g[1] = -b[1] }
+        g?[0] = -b[0]
+        g?[1] = -b[1]
         return -(b[0] * theta[0] + b[1] * theta[1])
     }
     struct MeanInteraction: Energy {
         let dimension = 2
-        func mean(_ x: UnsafeBufferPointer<Double>, _ w: UnsafeBufferPointer<Double>) -> (Double, Double) {
+        func mean(_ x: Span<Double>, _ w: Span<Double>) -> (Double, Double) {
             var m0 = 0.0, m1 = 0.0
             for i in 0 ..< w.count { m0 += w[i] * x[2 * i]; m1 += w[i] * x[2 * i + 1] }
             return (m0, m1)
         }
-        func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+        func value(points: Span<Double>, weights: Span<Double>) -> Double {
             let m = mean(points, weights)
             return 0.5 * (m.0 * m.0 + m.1 * m.1)
         }
-        func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                            potential: UnsafeMutableBufferPointer<Double>?, gradient: UnsafeMutableBufferPointer<Double>?) {
+        func firstVariation(points: Span<Double>, weights: Span<Double>,
+                            potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
             let m = mean(points, weights)
             for i in 0 ..< weights.count {
                 potential?[i] = points[2 * i] * m.0 + points[2 * i + 1] * m.1
@@ -346,8 +348,8 @@ if enabled("reduced") {
 /// the same R as MeanFieldEnergy up to the constant R#/2 (checked below), and the energy of the
 /// NumPy peer Benchmarks/python/bench_jko.py.
 func reluTeacherEnergy(inputDimension d: Int) throws -> FreeEnergy {
-    @Sendable func kernel(_ w: UnsafeBufferPointer<Double>, _ wOffset: Int, _ v: UnsafeBufferPointer<Double>, _ vOffset: Int,
-                          _ gradient: UnsafeMutableBufferPointer<Double>?, _ gOffset: Int, _ scale: Double) -> Double {
+    @Sendable func kernel(_ w: Span<Double>, _ wOffset: Int, _ v: Span<Double>, _ vOffset: Int,
+                          _ gradient: inout MutableSpan<Double>?, _ gOffset: Int, _ scale: Double) -> Double {
         var ww = 0.0, vv = 0.0, wv = 0.0
         for k in 0 ..< d {
             let a = w[wOffset + k], b = v[vOffset + k]
@@ -357,24 +359,22 @@ func reluTeacherEnergy(inputDimension d: Int) throws -> FreeEnergy {
         let c = max(-1, min(1, wv / (nw * nv)))
         let phi = acos(c)
         let s = (max(0, 1 - c * c)).squareRoot()
-        if let gradient {
+        if gradient != nil {
             let f1 = scale * (Double.pi - phi) / (2 * Double.pi), f2 = scale * nv * s / (nw * 2 * Double.pi)
-            for k in 0 ..< d { gradient[gOffset + k] = f1 * v[vOffset + k] + f2 * w[wOffset + k] }
+            for k in 0 ..< d { gradient?[gOffset + k] = f1 * v[vOffset + k] + f2 * w[wOffset + k] }
         }
         return (nw * nv * s + (Double.pi - phi) * wv) / (2 * Double.pi)
     }
     let teacher = [1.0] + [Double](repeating: 0, count: d - 1)
     let potential = try PotentialEnergy(dimension: d + 1) { theta, gradient in
-        teacher.withUnsafeBufferPointer { t in
-            let a = theta[0]
-            let k = kernel(theta, 1, t, 0, gradient, 1, -a)
-            gradient?[0] = -k
-            return -a * k
-        }
+        let a = theta[0]
+        let k = kernel(theta, 1, teacher.span, 0, &gradient, 1, -a)
+        gradient?[0] = -k
+        return -a * k
     }
     let interaction = try PairwiseInteraction(dimension: d + 1) { theta, other, gradient in
         let a = theta[0], b = other[0]
-        let k = kernel(theta, 1, other, 1, gradient, 1, a * b)
+        let k = kernel(theta, 1, other, 1, &gradient, 1, a * b)
         gradient?[0] = b * k
         return a * b * k
     }
@@ -423,8 +423,8 @@ if enabled("particle") {
     var rng = Xoshiro256StarStar(seed: 5)
     let probe = (0 ..< 50 * 21).map { _ in rng.nextGaussian() * 0.5 }
     let w = [Double](repeating: 1.0 / 50, count: 50)
-    let a = probe.withUnsafeBufferPointer { x in w.withUnsafeBufferPointer { meanField.smooth.value(points: x, weights: $0) } }
-    let b = probe.withUnsafeBufferPointer { x in w.withUnsafeBufferPointer { generic.smooth.value(points: x, weights: $0) } }
+    let a = meanField.smooth.value(points: probe.span, weights: w.span)
+    let b = generic.smooth.value(points: probe.span, weights: w.span)
     print("Energy cross-check on 50 random particles: MeanFieldEnergy - generic = \(format(a - b, 12)) (expected R#/2 = 0.25)")
     print("")
 }

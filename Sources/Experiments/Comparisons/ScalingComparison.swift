@@ -191,7 +191,8 @@ public enum ScalingComparison {
         let half = m / 2
         var w = [Double](repeating: 0, count: d)
         for j in 0 ..< half {
-            w.withUnsafeMutableBufferPointer { g.fillStandardNormal($0.baseAddress!, count: d) }
+            var draws = w.mutableSpan
+            g.fillStandardNormal(&draws)
             initial[j * D] = s.initialSecondLayer
             initial[(j + half) * D] = -s.initialSecondLayer
             for k in 0 ..< d {

@@ -8,15 +8,15 @@ import Wasserstein
 /// ```swift
 /// // V(theta) = -<b, theta>
 /// let tilt = try PotentialEnergy(dimension: 2) { theta, gradient in
-///     if let gradient { gradient[0] = -b[0]; gradient[1] = -b[1] }
+///     gradient?[0] = -b[0]
+///     gradient?[1] = -b[1]
 ///     return -(b[0] * theta[0] + b[1] * theta[1])
 /// }
 /// ```
 public struct PotentialEnergy: Energy {
     /// `V(theta)`, writing `grad V(theta)` into `gradient` when it is not `nil`. `theta` and
     /// `gradient` have `dimension` entries.
-    public typealias Potential = @Sendable (_ theta: UnsafeBufferPointer<Double>,
-                                            _ gradient: UnsafeMutableBufferPointer<Double>?) -> Double
+    public typealias Potential = @Sendable (_ theta: Span<Double>, _ gradient: inout MutableSpan<Double>?) -> Double
 
     public let dimension: Int
     /// The potential `V` and its gradient.
@@ -32,36 +32,48 @@ public struct PotentialEnergy: Energy {
     }
 
     /// `sum_i w_i V(theta_i)`; `O(count)` calls of `V`.
-    public func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
-        let d = dimension
-        var total = 0.0
-        for i in 0 ..< weights.count {
-            total += weights[i] * potential(UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d]), nil)
-        }
-        return total
-    }
-
-    public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                               potential out: UnsafeMutableBufferPointer<Double>?,
-                               gradient: UnsafeMutableBufferPointer<Double>?) {
-        let d = dimension
-        for i in 0 ..< weights.count {
-            let theta = UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d])
-            let g = gradient.map { UnsafeMutableBufferPointer(rebasing: $0[i * d ..< (i + 1) * d]) }
-            let v = potential(theta, g)
-            out?[i] = v
+    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
+        points.withUnsafeBufferPointer { x in
+            var total = 0.0
+            for i in 0 ..< weights.count { total += weights[i] * potential(at: i, of: x, gradient: nil) }
+            return total
         }
     }
 
-    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
-        let d = dimension
-        var total = 0.0
-        for i in 0 ..< weights.count {
-            let theta = UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d])
-            total += weights[i] * potential(theta, UnsafeMutableBufferPointer(rebasing: gradient[i * d ..< (i + 1) * d]))
+    public func firstVariation(points: Span<Double>, weights: Span<Double>,
+                               potential out: inout MutableSpan<Double>?,
+                               gradient: inout MutableSpan<Double>?) {
+        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &out, gradient: &gradient) { x, w, o, g in
+            for i in 0 ..< w.count {
+                let v = potential(at: i, of: x, gradient: g)
+                o?[i] = v
+            }
         }
-        return total
+    }
+
+    public func valueAndFirstVariationGradient(points: Span<Double>, weights: Span<Double>,
+                                               gradient: inout MutableSpan<Double>) -> Double {
+        gradient.withUnsafeMutableBufferPointer { g in
+            points.withUnsafeBufferPointer { x in
+                var total = 0.0
+                for i in 0 ..< weights.count { total += weights[i] * potential(at: i, of: x, gradient: g) }
+                return total
+            }
+        }
+    }
+
+    /// `V(theta_i)` for the `i`-th row of `points`, its gradient into the `i`-th row of `gradient`.
+    private func potential(at i: Int, of points: UnsafeBufferPointer<Double>, gradient: UnsafeMutableBufferPointer<Double>?) -> Double {
+        let d = dimension
+        let row = UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d])
+        let theta = Span(_unsafeElements: row)
+        guard let gradient else {
+            var none: MutableSpan<Double>? = nil
+            return potential(theta, &none)
+        }
+        let gradientRow = UnsafeMutableBufferPointer(rebasing: gradient[i * d ..< (i + 1) * d])
+        var output: MutableSpan<Double>? = MutableSpan(_unsafeElements: gradientRow)
+        return potential(theta, &output)
     }
 }
 
@@ -86,7 +98,18 @@ public struct QuadraticPotential: Energy {
         self.lambda = lambda
     }
 
-    public func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
+        points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in value(points: x, weights: w) } }
+    }
+
+    public func firstVariation(points: Span<Double>, weights: Span<Double>,
+                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
+        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
+            firstVariation(points: x, weights: w, potential: p, gradient: g)
+        }
+    }
+
+    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
         let d = dimension
         var total = 0.0
         for i in 0 ..< weights.count {
@@ -97,9 +120,9 @@ public struct QuadraticPotential: Energy {
         return 0.5 * lambda * total
     }
 
-    public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                               potential: UnsafeMutableBufferPointer<Double>?,
-                               gradient: UnsafeMutableBufferPointer<Double>?) {
+    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                        potential: UnsafeMutableBufferPointer<Double>?,
+                        gradient: UnsafeMutableBufferPointer<Double>?) {
         let d = dimension
         if let potential {
             for i in 0 ..< weights.count {
@@ -123,8 +146,8 @@ public struct QuadraticPotential: Energy {
 public struct PairwiseInteraction: Energy {
     /// `U(theta, theta')`, writing the gradient in the *first* argument into `gradient` when it is
     /// not `nil`. Must be symmetric: `U(a, b) = U(b, a)`.
-    public typealias Kernel = @Sendable (_ theta: UnsafeBufferPointer<Double>, _ other: UnsafeBufferPointer<Double>,
-                                         _ gradient: UnsafeMutableBufferPointer<Double>?) -> Double
+    public typealias Kernel = @Sendable (_ theta: Span<Double>, _ other: Span<Double>,
+                                         _ gradient: inout MutableSpan<Double>?) -> Double
 
     public let dimension: Int
     /// The symmetric kernel `U`.
@@ -139,39 +162,50 @@ public struct PairwiseInteraction: Energy {
         self.kernel = kernel
     }
 
-    public func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
         let n = weights.count
         var psi = [Double](repeating: 0, count: n)
         psi.withUnsafeMutableBufferPointer { out in
-            firstVariation(points: points, weights: weights, potential: out, gradient: nil)
+            points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in
+                firstVariation(points: x, weights: w, potential: out, gradient: nil)
+            } }
         }
         var total = 0.0
         for i in 0 ..< n { total += weights[i] * psi[i] }
         return 0.5 * total
     }
 
-    public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                               potential: UnsafeMutableBufferPointer<Double>?,
-                               gradient: UnsafeMutableBufferPointer<Double>?) {
+    public func firstVariation(points: Span<Double>, weights: Span<Double>,
+                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
+        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
+            firstVariation(points: x, weights: w, potential: p, gradient: g)
+        }
+    }
+
+    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                        potential: UnsafeMutableBufferPointer<Double>?,
+                        gradient: UnsafeMutableBufferPointer<Double>?) {
         let n = weights.count, d = dimension
         let kernel = self.kernel
         Parallel.forEachChunk(count: n, minimumChunk: max(1, 4096 / max(1, n))) { range in
             var scratch = [Double](repeating: 0, count: d)
             scratch.withUnsafeMutableBufferPointer { g in
                 for i in range {
-                    let theta = UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d])
+                    let theta = Span(_unsafeElements: UnsafeBufferPointer(rebasing: points[i * d ..< (i + 1) * d]))
                     var psi = 0.0
                     if let gradient {
                         for k in 0 ..< d { gradient[i * d + k] = 0 }
                     }
                     for j in 0 ..< n where weights[j] != 0 {
-                        let other = UnsafeBufferPointer(rebasing: points[j * d ..< (j + 1) * d])
+                        let other = Span(_unsafeElements: UnsafeBufferPointer(rebasing: points[j * d ..< (j + 1) * d]))
                         let w = weights[j]
                         if let gradient {
-                            psi += w * kernel(theta, other, g)
+                            var output: MutableSpan<Double>? = MutableSpan(_unsafeElements: g)
+                            psi += w * kernel(theta, other, &output)
                             for k in 0 ..< d { gradient[i * d + k] += w * g[k] }
                         } else {
-                            psi += w * kernel(theta, other, nil)
+                            var none: MutableSpan<Double>? = nil
+                            psi += w * kernel(theta, other, &none)
                         }
                     }
                     potential?[i] = psi
@@ -180,12 +214,16 @@ public struct PairwiseInteraction: Energy {
         }
     }
 
-    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+    public func valueAndFirstVariationGradient(points: Span<Double>, weights: Span<Double>,
+                                               gradient: inout MutableSpan<Double>) -> Double {
         let n = weights.count
         var psi = [Double](repeating: 0, count: n)
         psi.withUnsafeMutableBufferPointer { out in
-            firstVariation(points: points, weights: weights, potential: out, gradient: gradient)
+            gradient.withUnsafeMutableBufferPointer { g in
+                points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in
+                    firstVariation(points: x, weights: w, potential: out, gradient: g)
+                } }
+            }
         }
         var total = 0.0
         for i in 0 ..< n { total += weights[i] * psi[i] }
@@ -214,46 +252,52 @@ public struct EnergySum: Energy {
         self.dimension = first.dimension
     }
 
-    public func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
         var total = 0.0
         for t in terms { total += t.value(points: points, weights: weights) }
         return total
     }
 
-    public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                               potential: UnsafeMutableBufferPointer<Double>?,
-                               gradient: UnsafeMutableBufferPointer<Double>?) {
-        let n = weights.count, d = dimension
-        var p = potential == nil ? [] : [Double](repeating: 0, count: n)
-        var g = gradient == nil ? [] : [Double](repeating: 0, count: n * d)
-        if let potential { for i in 0 ..< n { potential[i] = 0 } }
-        if let gradient { for i in 0 ..< n * d { gradient[i] = 0 } }
-        for t in terms {
-            p.withUnsafeMutableBufferPointer { pp in
-                g.withUnsafeMutableBufferPointer { gp in
-                    t.firstVariation(points: points, weights: weights,
-                                     potential: potential == nil ? nil : pp,
-                                     gradient: gradient == nil ? nil : gp)
+    public func firstVariation(points: Span<Double>, weights: Span<Double>,
+                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
+        withUnsafeOutput(&potential) { potential in
+            withUnsafeOutput(&gradient) { gradient in
+                let n = weights.count, d = dimension
+                // Each term writes into scratch arrays, added to the outputs.
+                var p = [Double](repeating: 0, count: potential == nil ? 0 : n)
+                var g = [Double](repeating: 0, count: gradient == nil ? 0 : n * d)
+                if let potential { for i in 0 ..< n { potential[i] = 0 } }
+                if let gradient { for i in 0 ..< n * d { gradient[i] = 0 } }
+                for t in terms {
+                    p.withUnsafeMutableBufferPointer { pp in
+                        g.withUnsafeMutableBufferPointer { gp in
+                            var termPotential: MutableSpan<Double>? = nil, termGradient: MutableSpan<Double>? = nil
+                            if potential != nil { termPotential = MutableSpan(_unsafeElements: pp) }
+                            if gradient != nil { termGradient = MutableSpan(_unsafeElements: gp) }
+                            t.firstVariation(points: points, weights: weights, potential: &termPotential, gradient: &termGradient)
+                        }
+                    }
+                    if let potential { for i in 0 ..< n { potential[i] += p[i] } }
+                    if let gradient { for i in 0 ..< n * d { gradient[i] += g[i] } }
                 }
             }
-            if let potential { for i in 0 ..< n { potential[i] += p[i] } }
-            if let gradient { for i in 0 ..< n * d { gradient[i] += g[i] } }
         }
     }
 
-    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
-        let count = gradient.count
-        var g = [Double](repeating: 0, count: count)
-        for i in 0 ..< count { gradient[i] = 0 }
-        var total = 0.0
-        for t in terms {
-            total += g.withUnsafeMutableBufferPointer { gp in
-                t.valueAndFirstVariationGradient(points: points, weights: weights, gradient: gp)
+    public func valueAndFirstVariationGradient(points: Span<Double>, weights: Span<Double>,
+                                               gradient: inout MutableSpan<Double>) -> Double {
+        gradient.withUnsafeMutableBufferPointer { gradient in
+            let count = gradient.count
+            var g = [Double](repeating: 0, count: count)
+            for i in 0 ..< count { gradient[i] = 0 }
+            var total = 0.0
+            for t in terms {
+                var termGradient = g.mutableSpan
+                total += t.valueAndFirstVariationGradient(points: points, weights: weights, gradient: &termGradient)
+                for i in 0 ..< count { gradient[i] += g[i] }
             }
-            for i in 0 ..< count { gradient[i] += g[i] }
+            return total
         }
-        return total
     }
 }
 

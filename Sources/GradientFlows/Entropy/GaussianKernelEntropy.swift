@@ -85,13 +85,15 @@ public struct GaussianKernelEntropy: EntropyEstimator {
         }
     }
 
-    public func negativeEntropy(points: UnsafeBufferPointer<Double>, count: Int, dimension: Int) -> Double {
-        evaluate(points: points, count: count, dimension: dimension, gradient: nil)
+    public func negativeEntropy(points: Span<Double>, count: Int, dimension: Int) -> Double {
+        points.withUnsafeBufferPointer { evaluate(points: $0, count: count, dimension: dimension, gradient: nil) }
     }
 
-    public func negativeEntropyAndGradient(points: UnsafeBufferPointer<Double>, count: Int, dimension: Int,
-                                           gradient: UnsafeMutableBufferPointer<Double>) -> Double {
-        evaluate(points: points, count: count, dimension: dimension, gradient: gradient)
+    public func negativeEntropyAndGradient(points: Span<Double>, count: Int, dimension: Int,
+                                           gradient: inout MutableSpan<Double>) -> Double {
+        gradient.withUnsafeMutableBufferPointer { g in
+            points.withUnsafeBufferPointer { evaluate(points: $0, count: count, dimension: dimension, gradient: g) }
+        }
     }
 
     private func evaluate(points: UnsafeBufferPointer<Double>, count m: Int, dimension d: Int,

@@ -79,8 +79,10 @@ public enum GibbsFixedPoint {
         var psi = [Double](repeating: 0, count: n)
         var gibbs = [Double](repeating: 0, count: n)
         func gibbsMap() {
-            points.withUnsafeBufferPointer { x in rho.withUnsafeBufferPointer { w in psi.withUnsafeMutableBufferPointer { p in
-                energy.smooth.firstVariation(points: x, weights: w, potential: p, gradient: nil) } } }
+            do {
+                var potential: MutableSpan<Double>? = psi.mutableSpan, none: MutableSpan<Double>? = nil
+                energy.smooth.firstVariation(points: points.span, weights: rho.span, potential: &potential, gradient: &none)
+            }
             let minimum = psi.min()!
             var total = 0.0
             for i in 0 ..< n {
@@ -116,7 +118,7 @@ public enum GibbsFixedPoint {
             for i in 0 ..< n { rho[i] = (1 - a) * rho[i] + a * gibbs[i] }
         }
         let density = try GridDensity(grid: grid, masses: rho)
-        let g = points.withUnsafeBufferPointer { x in density.masses.withUnsafeBufferPointer { w in energy.smooth.value(points: x, weights: w) } }
+        let g = energy.smooth.value(points: points.span, weights: density.masses.span)
         return GibbsResult(density: density, iterations: iterations, residual: residual,
                            converged: residual <= options.tolerance, freeEnergy: g + density.negativeEntropy / beta)
     }

@@ -213,9 +213,7 @@ public struct GridJKO {
 
     /// `(F, G, int rho log rho)` of a grid density (exact discrete entropy).
     public func freeEnergy(of density: GridDensity) -> (total: Double, smooth: Double, negativeEntropy: Double?) {
-        let g = points.withUnsafeBufferPointer { x in
-            density.masses.withUnsafeBufferPointer { w in energy.smooth.value(points: x, weights: w) }
-        }
+        let g = energy.smooth.value(points: points.span, weights: density.masses.span)
         guard let beta = energy.inverseTemperature else { return (g, g, nil) }
         let h = density.negativeEntropy
         return (g + h / beta, g, h)
@@ -321,13 +319,8 @@ public struct GridJKO {
     }
 
     private func firstVariation(_ masses: [Double], into out: inout [Double]) {
-        points.withUnsafeBufferPointer { x in
-            masses.withUnsafeBufferPointer { w in
-                out.withUnsafeMutableBufferPointer { p in
-                    energy.smooth.firstVariation(points: x, weights: w, potential: p, gradient: nil)
-                }
-            }
-        }
+        var potential: MutableSpan<Double>? = out.mutableSpan, none: MutableSpan<Double>? = nil
+        energy.smooth.firstVariation(points: points.span, weights: masses.span, potential: &potential, gradient: &none)
     }
 
     /// One proximal step for a frozen potential `V`: the engine's ``MarginalUpdate/proximal(theta:potential:)``

@@ -94,14 +94,11 @@ public struct ParticleJKO {
     /// The free energy of a particle configuration: `(F, G, E)` with `E` the entropy estimate
     /// (`nil` without entropy term).
     public func freeEnergy(of particles: PointCloud) -> (total: Double, smooth: Double, negativeEntropy: Double?) {
-        particles.coordinates.withUnsafeBufferPointer { x in
-            particles.weights.withUnsafeBufferPointer { w in
-                let g = energy.smooth.value(points: x, weights: w)
-                guard let beta = energy.inverseTemperature else { return (g, g, nil) }
-                let e = options.entropyEstimator.negativeEntropy(points: x, count: particles.count, dimension: particles.dimension)
-                return (g + e / beta, g, e)
-            }
-        }
+        let x = particles.coordinates.span
+        let g = energy.smooth.value(points: x, weights: particles.weights.span)
+        guard let beta = energy.inverseTemperature else { return (g, g, nil) }
+        let e = options.entropyEstimator.negativeEntropy(points: x, count: particles.count, dimension: particles.dimension)
+        return (g + e / beta, g, e)
     }
 
     /// The report of a configuration that has not moved (a run's step 0).
@@ -154,19 +151,16 @@ public struct ParticleJKO {
             }
             let cloud = try PointCloud(coordinates: Array(x), dimension: d, weights: weights, name: "JKO iterate")
             var t0 = clock.now
-            let smooth = smoothGradient.withUnsafeMutableBufferPointer { g in
-                weights.withUnsafeBufferPointer { w in
-                    energy.smooth.valueAndFirstVariationGradient(points: x, weights: w, gradient: g)
-                }
-            }
+            let points = Span(_unsafeElements: x)
+            var output = smoothGradient.mutableSpan
+            let smooth = energy.smooth.valueAndFirstVariationGradient(points: points, weights: weights.span, gradient: &output)
             var t1 = clock.now
             energyTime += t1 - t0
             var entropy: Double?
             if beta != nil {
                 t0 = clock.now
-                entropy = entropyGradient.withUnsafeMutableBufferPointer { g in
-                    estimator.negativeEntropyAndGradient(points: x, count: m, dimension: d, gradient: g)
-                }
+                var output = entropyGradient.mutableSpan
+                entropy = estimator.negativeEntropyAndGradient(points: points, count: m, dimension: d, gradient: &output)
                 t1 = clock.now
                 entropyTime += t1 - t0
             }

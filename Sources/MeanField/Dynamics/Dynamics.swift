@@ -205,7 +205,7 @@ struct Recorder {
         var negEntropy: Double? = nil
         var free: Double? = nil
         if let beta = e.energy.beta, let estimator = runner.entropyEstimator {
-            let h = particles.withUnsafeBufferPointer { estimator.negativeEntropy(points: $0, count: m, dimension: D) }
+            let h = estimator.negativeEntropy(points: particles.span, count: m, dimension: D)
             negEntropy = h
             free = penalized + h / beta
         }

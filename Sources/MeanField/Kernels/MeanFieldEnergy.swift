@@ -26,7 +26,7 @@ public struct MeanFieldEnergy: Energy {
 
     public var dimension: Int { risk.parameterDimension }
 
-    public func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
         let m = weights.count, D = dimension
         precondition(points.count == m * D, "points must hold weights.count x dimension values")
         var psi = [Double](repeating: 0, count: m)
@@ -49,8 +49,8 @@ public struct MeanFieldEnergy: Energy {
     /// One pass of the `O(M^2)` engine gives `Psi`, `V` and `grad Psi` together, so the value
     /// `R = (R# + sum_i w_i (V_i + Psi_i)) / 2` costs nothing extra (the default
     /// implementation would run the engine twice).
-    public func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                                               gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+    func valueAndFirstVariationGradient(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                        gradient: UnsafeMutableBufferPointer<Double>) -> Double {
         let m = weights.count, D = dimension
         precondition(points.count == m * D, "points must hold weights.count x dimension values")
         precondition(gradient.count >= m * D)
@@ -75,9 +75,9 @@ public struct MeanFieldEnergy: Energy {
         return r
     }
 
-    public func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                               potential: UnsafeMutableBufferPointer<Double>?,
-                               gradient: UnsafeMutableBufferPointer<Double>?) {
+    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                        potential: UnsafeMutableBufferPointer<Double>?,
+                        gradient: UnsafeMutableBufferPointer<Double>?) {
         let m = weights.count, D = dimension
         precondition(points.count == m * D, "points must hold weights.count x dimension values")
         precondition(potential == nil || potential!.count >= m)
@@ -92,6 +92,28 @@ public struct MeanFieldEnergy: Energy {
                 if let gradient {
                     for k in 0 ..< D { gradient[i * D + k] += weightDecay * p[i * D + k] }
                 }
+            }
+        }
+    }
+}
+
+extension MeanFieldEnergy {
+    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
+        points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in value(points: x, weights: w) } }
+    }
+
+    public func firstVariation(points: Span<Double>, weights: Span<Double>,
+                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
+        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
+            firstVariation(points: x, weights: w, potential: p, gradient: g)
+        }
+    }
+
+    public func valueAndFirstVariationGradient(points: Span<Double>, weights: Span<Double>,
+                                               gradient: inout MutableSpan<Double>) -> Double {
+        gradient.withUnsafeMutableBufferPointer { g in
+            points.withUnsafeBufferPointer { x in
+                weights.withUnsafeBufferPointer { w in valueAndFirstVariationGradient(points: x, weights: w, gradient: g) }
             }
         }
     }

@@ -21,18 +21,30 @@ extension Xoshiro256StarStar {
         }
     }
 
-    /// Fills `count` values at `buffer` with independent standard normal draws (the ziggurat
-    /// method, ``fillNormalZiggurat(_:count:)``). The draws depend only on the generator state
-    /// and `count`.
+    /// Fills `output` with independent standard normal draws (the ziggurat method,
+    /// ``fillNormalZiggurat(_:)``). The draws depend only on the generator state and the count.
     @inlinable
-    public mutating func fillStandardNormal(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
+    public mutating func fillStandardNormal(_ output: inout MutableSpan<Double>) {
+        fillNormalZiggurat(&output)
+    }
+
+    /// Writes a point uniform on the unit sphere `S^{d-1}` of R^d, `d = output.count` (a
+    /// standard normal vector divided by its norm; the zero vector, of probability zero, is
+    /// redrawn).
+    @inlinable
+    public mutating func fillUniformOnSphere(_ output: inout MutableSpan<Double>) {
+        output.withUnsafeMutableBufferPointer { fillUniformOnSphere($0.baseAddress!, dimension: $0.count) }
+    }
+
+    /// The engine's form of ``fillStandardNormal(_:)``: `count` values at `buffer`.
+    @inlinable
+    mutating func fillStandardNormal(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
         fillNormalZiggurat(buffer, count: count)
     }
 
-    /// Writes a point uniform on the unit sphere `S^{d-1}` of R^d (a standard normal vector
-    /// divided by its norm; the zero vector, of probability zero, is redrawn).
+    /// The engine's form of ``fillUniformOnSphere(_:)``: `d` values at `buffer`.
     @inlinable
-    public mutating func fillUniformOnSphere(_ buffer: UnsafeMutablePointer<Double>, dimension d: Int) {
+    mutating func fillUniformOnSphere(_ buffer: UnsafeMutablePointer<Double>, dimension d: Int) {
         precondition(d >= 1)
         while true {
             fillStandardNormal(buffer, count: d)
@@ -61,9 +73,15 @@ extension Xoshiro256StarStar {
 }
 
 extension InputDistribution {
-    /// Writes one input `x` (length `d`) drawn from this law.
+    /// Writes one input `x` drawn from this law, of dimension `d = x.count`.
     @inlinable
-    public func sample(into x: UnsafeMutablePointer<Double>, dimension d: Int, using g: inout Xoshiro256StarStar) {
+    public func sample(into x: inout MutableSpan<Double>, using g: inout Xoshiro256StarStar) {
+        x.withUnsafeMutableBufferPointer { sample(into: $0.baseAddress!, dimension: $0.count, using: &g) }
+    }
+
+    /// The engine's form of ``sample(into:using:)``: `d` values at `x`.
+    @inlinable
+    func sample(into x: UnsafeMutablePointer<Double>, dimension d: Int, using g: inout Xoshiro256StarStar) {
         switch self {
         case .gaussian: g.fillStandardNormal(x, count: d)
         case .sphere: g.fillUniformOnSphere(x, dimension: d)

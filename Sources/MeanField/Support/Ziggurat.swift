@@ -80,8 +80,14 @@ extension Xoshiro256StarStar {
         return zigguratDraw(&self, t.x, t.f, t.r)
     }
 
-    /// Fills `count` values with independent standard normal draws (ziggurat method).
-    public mutating func fillNormalZiggurat(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
+    /// Fills `output` with independent standard normal draws (ziggurat method).
+    public mutating func fillNormalZiggurat(_ output: inout MutableSpan<Double>) {
+        output.withUnsafeMutableBufferPointer { fillNormalZiggurat($0.baseAddress!, count: $0.count) }
+    }
+
+    /// The engine's form of ``fillNormalZiggurat(_:)``: `count` values at `buffer`.
+    @usableFromInline
+    mutating func fillNormalZiggurat(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
         let t = ZigguratPointers.shared
         for i in 0 ..< count { buffer[i] = zigguratDraw(&self, t.x, t.f, t.r) }
     }

@@ -1,8 +1,9 @@
 /// The squared Euclidean cost `c(x, y) = |x - y|^2` (no factor 1/2), the cost of W2.
 public enum SquaredEuclideanCost {
-    /// `|x - y|^2` for two points given as buffers of equal length.
+    /// `|x - y|^2` for two points of equal length.
     @inlinable
-    public static func evaluate(_ x: UnsafeBufferPointer<Double>, _ y: UnsafeBufferPointer<Double>) -> Double {
+    public static func evaluate(_ x: Span<Double>, _ y: Span<Double>) -> Double {
+        precondition(x.count == y.count, "SquaredEuclideanCost.evaluate: the points differ in length")
         var s = 0.0
         for k in 0 ..< x.count {
             let d = x[k] - y[k]

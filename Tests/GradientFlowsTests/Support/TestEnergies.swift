@@ -12,13 +12,13 @@ func linearNetworkEnergy(teacher b: [Double], lambda: Double, beta: Double?, fas
     let tilt = try PotentialEnergy(dimension: d) { theta, gradient in
         var v = 0.0
         for k in 0 ..< d { v -= b[k] * theta[k] }
-        if let gradient { for k in 0 ..< d { gradient[k] = -b[k] } }
+        for k in 0 ..< d { gradient?[k] = -b[k] }
         return v
     }
     let interaction: any Energy = fastInteraction ? MeanInteraction(dimension: d) : try PairwiseInteraction(dimension: d) { theta, other, gradient in
         var v = 0.0
         for k in 0 ..< d { v += theta[k] * other[k] }
-        if let gradient { for k in 0 ..< d { gradient[k] = other[k] } }
+        for k in 0 ..< d { gradient?[k] = other[k] }
         return v
     }
     return try FreeEnergy(smooth: EnergySum([tilt, interaction, QuadraticPotential(dimension: d, lambda: lambda)]),
@@ -29,18 +29,18 @@ func linearNetworkEnergy(teacher b: [Double], lambda: Double, beta: Double?, fas
 struct MeanInteraction: Energy {
     let dimension: Int
 
-    func mean(_ points: UnsafeBufferPointer<Double>, _ weights: UnsafeBufferPointer<Double>) -> [Double] {
+    func mean(_ points: Span<Double>, _ weights: Span<Double>) -> [Double] {
         var m = [Double](repeating: 0, count: dimension)
         for i in 0 ..< weights.count { for k in 0 ..< dimension { m[k] += weights[i] * points[i * dimension + k] } }
         return m
     }
 
-    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+    func value(points: Span<Double>, weights: Span<Double>) -> Double {
         0.5 * mean(points, weights).reduce(0) { $0 + $1 * $1 }
     }
 
-    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                        potential: UnsafeMutableBufferPointer<Double>?, gradient: UnsafeMutableBufferPointer<Double>?) {
+    func firstVariation(points: Span<Double>, weights: Span<Double>,
+                        potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
         let m = mean(points, weights)
         for i in 0 ..< weights.count {
             var p = 0.0
@@ -57,14 +57,14 @@ struct MeanInteraction: Energy {
 /// (a positive definite kernel, so F is convex) + (lambda/2)|theta|^2.
 func gaussianInteractionEnergy(dimension d: Int, tilt: Double, lambda: Double, beta: Double?) throws -> FreeEnergy {
     let potential = try PotentialEnergy(dimension: d) { theta, gradient in
-        if let gradient { for k in 0 ..< d { gradient[k] = k == 0 ? -tilt : 0 } }
+        for k in 0 ..< d { gradient?[k] = k == 0 ? -tilt : 0 }
         return -tilt * theta[0]
     }
     let interaction = try PairwiseInteraction(dimension: d) { a, b, g in
         var q = 0.0
         for k in 0 ..< d { q += (a[k] - b[k]) * (a[k] - b[k]) }
         let e = exp(-0.5 * q)
-        if let g { for k in 0 ..< d { g[k] = -e * (a[k] - b[k]) } }
+        for k in 0 ..< d { g?[k] = -e * (a[k] - b[k]) }
         return e
     }
     return try FreeEnergy(smooth: EnergySum([potential, interaction, QuadraticPotential(dimension: d, lambda: lambda)]),
