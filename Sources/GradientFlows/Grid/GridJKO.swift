@@ -34,7 +34,7 @@ public struct GridJKOOptions: Sendable, Equatable {
     public var interaction: InteractionTreatment
     /// Stop the generalised Sinkhorn iteration when the `L1` optimality residual
     /// `sum_i |rho_i - prox_i|` is at most this times the mass of the density (the engine's
-    /// meaning of tolerance, ``EntropicParameters/tolerance``; densities of mass 1 as before).
+    /// meaning of tolerance, `EntropicParameters.tolerance`; densities of mass 1 as before).
     public var tolerance: Double
     /// Iteration cap of one generalised Sinkhorn run (reported, not thrown, when hit).
     public var maxIterations: Int
@@ -72,8 +72,8 @@ public struct GridJKOOptions: Sendable, Equatable {
 ///     v = rho_k / (K u),   u = prox(K v) / (K v),   prox(z)_i = A_i z_i^theta,
 ///     theta = 1 / (1 + sigma / beta'),  sigma = 2 tau / gamma,  A_i proportional to exp(-theta sigma V_i),
 ///
-/// `K v` being a separable Gaussian convolution: the engine's ``MarginalUpdate/proximal(theta:potential:)``
-/// update on the grid's ``SeparableGridGeometry`` (kernel mode while the scalings stay in range). The density is read
+/// `K v` being a separable Gaussian convolution: the engine's `MarginalUpdate.proximal(theta:potential:)`
+/// update on the grid's `SeparableGridGeometry` (kernel mode while the scalings stay in range). The density is read
 /// after the `v`-update, `rho = u (K v)`, so its mass is exactly that of `rho_k` (to round-off) and
 /// it is positive wherever `rho_k` reaches through the kernel. The entropy is exact for the
 /// discrete density.
@@ -323,11 +323,11 @@ public struct GridJKO {
         energy.smooth.firstVariation(points: points.span, weights: masses.span, potential: &potential, gradient: &none)
     }
 
-    /// One proximal step for a frozen potential `V`: the engine's ``MarginalUpdate/proximal(theta:potential:)``
+    /// One proximal step for a frozen potential `V`: the engine's `MarginalUpdate.proximal(theta:potential:)`
     /// update on the grid geometry, column marginal `q`, reference `a` uniform of the mass of `q`,
     /// `phi = -2 tau (V - min V)` (the JKO step `min OT_gamma(rho, q) + 2 tau F(rho)` with
     /// `U = 2 tau V`, `lambda = 2 tau / beta'`; `log a` and `min V` are constants, absorbed by
-    /// the mass). Kernel mode while the scalings stay in range (see ``EntropicSinkhorn``).
+    /// the mass). Kernel mode while the scalings stay in range (see `EntropicSinkhorn`).
     ///
     /// Returns the new density `rho = P 1` (the mass of `q` to round-off), the source potential
     /// (the next warm start) and the cross term `OT_gamma(rho, q) = <rho, T(g)> + <q, g>` of the

@@ -14,8 +14,8 @@ public typealias GridDistanceMethod = TransportMethod
 public struct GridDistance: Sendable, Equatable {
     /// The `W2` value (or its entropic estimate).
     public var w2: Double
-    /// The method that ran: ``TransportMethod/exact`` (1-D quantile merge) or
-    /// ``TransportMethod/sinkhorn(epsilon:options:)`` (with ``SinkhornOptions/divergence``: the
+    /// The method that ran: `TransportMethod.exact` (1-D quantile merge) or
+    /// `TransportMethod.sinkhorn(epsilon:options:)` (with `SinkhornOptions.divergence`: the
     /// debiased divergence).
     public var method: TransportMethod
     /// Whether the iterative solves (if any) converged.
@@ -24,19 +24,19 @@ public struct GridDistance: Sendable, Equatable {
     public var iterations: Int
 }
 
-/// `W2` between densities on one ``RegularGrid``, by one of two methods of ``TransportMethod``:
+/// `W2` between densities on one ``RegularGrid``, by one of two methods of `TransportMethod`:
 ///
-/// - ``TransportMethod/exact`` (1-D only): the quantile functions of the two discrete measures
+/// - `TransportMethod.exact` (1-D only): the quantile functions of the two discrete measures
 ///   merged, `O(n)`.
-/// - ``TransportMethod/sinkhorn(epsilon:options:)`` (1-D, 2-D, 3-D): solves of the entropic
-///   engine (``EntropicSinkhorn``) on the grid's separable geometry (``SeparableGridGeometry``).
-///   With ``SinkhornOptions/divergence`` the value is `sqrt(max(S_eps, 0))`, the debiased
+/// - `TransportMethod.sinkhorn(epsilon:options:)` (1-D, 2-D, 3-D): solves of the entropic
+///   engine (`EntropicSinkhorn`) on the grid's separable geometry (`SeparableGridGeometry`).
+///   With `SinkhornOptions.divergence` the value is `sqrt(max(S_eps, 0))`, the debiased
 ///   divergence `S_eps(a, b) = OT_eps(a, b) - (OT_eps(a, a) + OT_eps(b, b)) / 2` (three solves);
 ///   without it, `sqrt(<P, C>)` of the entropic plan (one solve), biased upwards by
-///   `O(eps log(1 / eps))`. ``SinkhornOptions/geometry`` must be `nil` (the grid has its own) and
-///   ``SinkhornOptions/memoryLimit`` does not apply.
+///   `O(eps log(1 / eps))`. `SinkhornOptions.geometry` must be `nil` (the grid has its own) and
+///   `SinkhornOptions.memoryLimit` does not apply.
 ///
-/// ``TransportMethod/auto`` (the default) is `exact` in 1-D and in 2-D and 3-D the divergence at
+/// `TransportMethod.auto` (the default) is `exact` in 1-D and in 2-D and 3-D the divergence at
 /// ``defaultEpsilon(for:)`` (``automaticMethod(for:tolerance:maxIterations:)``).
 ///
 /// `S_eps = W2^2 + O(eps^2)` for smooth densities: for 1-D Gaussians of deviations 0.55 and
@@ -48,8 +48,8 @@ public struct GridDistance: Sendable, Equatable {
 public struct GridWassersteinDistance {
     /// The grid.
     public let grid: RegularGrid
-    /// The method, with ``TransportMethod/auto`` resolved: ``TransportMethod/exact`` or
-    /// ``TransportMethod/sinkhorn(epsilon:options:)``.
+    /// The method, with `TransportMethod.auto` resolved: `TransportMethod.exact` or
+    /// `TransportMethod.sinkhorn(epsilon:options:)`.
     public let method: TransportMethod
 
     private let geometry: SeparableGridGeometry?
@@ -68,7 +68,7 @@ public struct GridWassersteinDistance {
         return max(h2, (side / 40) * (side / 40))
     }
 
-    /// What ``TransportMethod/auto`` means on `grid`: ``TransportMethod/exact`` in 1-D, otherwise
+    /// What `TransportMethod.auto` means on `grid`: `TransportMethod.exact` in 1-D, otherwise
     /// the debiased Sinkhorn divergence at ``defaultEpsilon(for:)`` with these solve settings.
     public static func automaticMethod(for grid: RegularGrid, tolerance: Double = 1e-9,
                                        maxIterations: Int = 20_000) -> TransportMethod {
@@ -79,9 +79,9 @@ public struct GridWassersteinDistance {
 
     /// - Parameters:
     ///   - grid: the grid both densities live on.
-    ///   - method: ``TransportMethod/auto`` (default), ``TransportMethod/exact`` (or
-    ///     ``TransportMethod/sorted``, the same quantile merge) in 1-D, or
-    ///     ``TransportMethod/sinkhorn(epsilon:options:)``.
+    ///   - method: `TransportMethod.auto` (default), `TransportMethod.exact` (or
+    ///     `TransportMethod.sorted`, the same quantile merge) in 1-D, or
+    ///     `TransportMethod.sinkhorn(epsilon:options:)`.
     /// - Throws: ``GradientFlowsError/unsupported(_:)`` for an exact method in 2-D or 3-D, for
     ///   `lp` and `gaussian`, and for a Sinkhorn geometry other than the grid's;
     ///   `WassersteinError.invalidParameter(name:value:requirement:)` from the engine for a
@@ -132,7 +132,7 @@ public struct GridWassersteinDistance {
     /// `W2(a, b)`.
     ///
     /// - Throws: ``GradientFlowsError/unsupported(_:)`` if a density lives on another grid; the
-    ///   engine's errors (``EntropicSinkhorn/solve()``). Non-convergence is reported in the result.
+    ///   engine's errors (`EntropicSinkhorn.solve()`). Non-convergence is reported in the result.
     public mutating func distance(_ a: GridDensity, _ b: GridDensity) throws -> GridDistance {
         guard a.grid == grid, b.grid == grid else {
             throw GradientFlowsError.unsupported("the densities live on another grid than the distance's")
@@ -186,9 +186,9 @@ public struct GridWassersteinDistance {
 }
 
 extension RegularGrid {
-    /// The grid as a ``SeparableGridGeometry`` (cost `|x - y|^2`) for the entropic engine.
+    /// The grid as a `SeparableGridGeometry` (cost `|x - y|^2`) for the entropic engine.
     ///
-    /// - Parameter kernelTruncation: see ``SeparableGridGeometry/kernelTruncation``.
+    /// - Parameter kernelTruncation: see `SeparableGridGeometry.kernelTruncation`.
     public func sinkhornGeometry(kernelTruncation: Double = 1e-300) throws -> SeparableGridGeometry {
         try SeparableGridGeometry(pointsPerAxis: pointsPerAxis, spacing: spacing, kernelTruncation: kernelTruncation)
     }
