@@ -86,8 +86,8 @@ public struct LBFGSResult: Sendable {
 
 /// The L-BFGS minimiser.
 public enum LBFGS {
-    /// The objective: returns `f(x)` and writes `grad f(x)` into the second buffer.
-    public typealias Objective = (_ x: UnsafeBufferPointer<Double>, _ gradient: UnsafeMutableBufferPointer<Double>) throws -> Double
+    /// The objective: returns `f(x)` and writes `grad f(x)` into `gradient` (as many values as `x`).
+    public typealias Objective = (_ x: Span<Double>, _ gradient: inout MutableSpan<Double>) throws -> Double
 
     /// Minimises `objective` from `initial`.
     ///
@@ -106,7 +106,7 @@ public enum LBFGS {
     /// - Complexity: `O(m n)` per iteration beyond the evaluations.
     public static func minimize(initial: [Double], options: LBFGSOptions = LBFGSOptions(),
                                 preconditioner: [Double]? = nil,
-                                gradientMeasure: ((UnsafeBufferPointer<Double>) -> Double)? = nil,
+                                gradientMeasure: ((Span<Double>) -> Double)? = nil,
                                 objective: Objective) throws -> LBFGSResult {
         try options.validate()
         let n = initial.count
@@ -117,17 +117,14 @@ public enum LBFGS {
             }
         }
         func measure(_ g: [Double]) -> Double {
-            g.withUnsafeBufferPointer { gp in
-                if let gradientMeasure { return gradientMeasure(gp) }
-                var s = 0.0
-                for v in gp { s += v * v }
-                return s.squareRoot()
-            }
+            if let gradientMeasure { return gradientMeasure(g.span) }
+            var s = 0.0
+            for v in g { s += v * v }
+            return s.squareRoot()
         }
         func evaluate(_ x: [Double], _ g: inout [Double]) throws -> Double {
-            try x.withUnsafeBufferPointer { xp in
-                try g.withUnsafeMutableBufferPointer { gp in try objective(xp, gp) }
-            }
+            var gradient = g.mutableSpan
+            return try objective(x.span, &gradient)
         }
 
         var x = initial

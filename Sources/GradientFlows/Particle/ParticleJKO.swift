@@ -145,22 +145,22 @@ public struct ParticleJKO {
         var transport = self.transport
 
         let objective: LBFGS.Objective = { x, gradient in
-            for v in x where !v.isFinite {
-                for i in 0 ..< gradient.count { gradient[i] = 0 }
+            for i in x.indices where !x[i].isFinite {
+                for j in 0 ..< gradient.count { gradient[j] = 0 }
                 return .infinity
             }
-            let cloud = try PointCloud(coordinates: Array(x), dimension: d, weights: weights, name: "JKO iterate")
+            let coordinates = x.withUnsafeBufferPointer { Array($0) }
+            let cloud = try PointCloud(coordinates: coordinates, dimension: d, weights: weights, name: "JKO iterate")
             var t0 = clock.now
-            let points = Span(_unsafeElements: x)
             var output = smoothGradient.mutableSpan
-            let smooth = energy.smooth.valueAndFirstVariationGradient(points: points, weights: weights.span, gradient: &output)
+            let smooth = energy.smooth.valueAndFirstVariationGradient(points: x, weights: weights.span, gradient: &output)
             var t1 = clock.now
             energyTime += t1 - t0
             var entropy: Double?
             if beta != nil {
                 t0 = clock.now
                 var output = entropyGradient.mutableSpan
-                entropy = estimator.negativeEntropyAndGradient(points: points, count: m, dimension: d, gradient: &output)
+                entropy = estimator.negativeEntropyAndGradient(points: x, count: m, dimension: d, gradient: &output)
                 t1 = clock.now
                 entropyTime += t1 - t0
             }
@@ -173,7 +173,7 @@ public struct ParticleJKO {
             solves += evaluation.solves
             if !evaluation.converged { allSolvesConverged = false }
             if recent.count == 6 { recent.removeFirst() }
-            recent.append((Array(x), evaluation, smooth, entropy))
+            recent.append((coordinates, evaluation, smooth, entropy))
 
             let inverseBeta = beta.map { 1 / $0 } ?? 0
             let inverseTwoTau = 0.5 / tau
