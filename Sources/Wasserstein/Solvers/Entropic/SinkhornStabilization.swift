@@ -82,7 +82,7 @@ extension BalancedSinkhornCore {
         for i in 0 ..< n where !(u[i] >= lo && u[i] <= hi) { rows.append(i) }
         for j in 0 ..< m where !(v[j] >= lo && v[j] <= hi) { columns.append(j) }
         if rows.isEmpty && columns.isEmpty { return }
-        if rows.count * m + columns.count * n > n * m / 4 {
+        if prefersFullRebuild(rows: rows.count, columns: columns.count) {
             absorbAll()
             buildKernel()
             return
@@ -97,6 +97,18 @@ extension BalancedSinkhornCore {
             s[j] *= v[j]
             v[j] = 1
         }
+        rebuildKernel(rows: rows, columns: columns)
+    }
+
+    /// Whether rebuilding these many rows and columns costs more than a quarter of a full
+    /// kernel build: the callers then rebuild all of K instead.
+    func prefersFullRebuild(rows: Int, columns: Int) -> Bool {
+        rows * m + columns * n > n * m / 4
+    }
+
+    /// Rebuilds the listed rows and columns of K from the current alpha and beta (rows over
+    /// the cores), after their offsets absorbed a scaling or a potential's drift.
+    mutating func rebuildKernel(rows: [Int], columns: [Int]) {
         stats.partialRebuilds += rows.count + columns.count
         let me = self
         rows.withUnsafeBufferPointer { list in
