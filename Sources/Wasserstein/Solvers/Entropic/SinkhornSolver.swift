@@ -274,28 +274,43 @@ extension SinkhornWorkspace {
 }
 
 extension SinkhornWorkspace {
-    /// Sizes the buffers for the symmetric problem on `cloud` and runs the symmetric core.
+    /// Solves the symmetric problem on `cloud` with the engine's driver (the averaged update of
+    /// ``MarginalUpdate/symmetric``) over the stored, absorption-stabilised kernel of
+    /// ``StabilizedKernelGeometry`` in this workspace's buffers.
+    ///
+    /// A run that stops short of the tolerance closes with one exact log-domain iteration from
+    /// its last `f` (``BalancedSinkhornCore/closedOutcome(from:iterations:)``, as the balanced
+    /// solve does), so that one marginal of the returned plan is exact.
+    ///
+    /// - Throws: as ``EntropicSinkhorn/init(geometry:problem:parameters:)`` and
+    ///   ``EntropicSinkhorn/solve()`` (not expected for a checked, scaled cloud).
     func solveSymmetric(cloud: PointCloud, epsilon: Double, tolerance: Double, maxIterations: Int,
-                        warmStart: [Double]?) -> SinkhornOutcome {
+                        warmStart: [Double]?) throws -> SinkhornOutcome {
         let n = cloud.count
-        kernel.reserve(n * n)
-        alpha.reserve(n); beta.reserve(n); u.reserve(n); v.reserve(n)
-        r.reserve(n); s.reserve(n); w.reserve(n); scratch.reserve(2 * n)
-        partial.reserve(sinkhornColumnBlocks * n)
-        newton.reserve(13 * n)
-        if let warm = warmStart {
-            warm.withUnsafeBufferPointer { alpha.pointer.update(from: $0.baseAddress!, count: n) }
-        }
-        return cloud.coordinates.withUnsafeBufferPointer { xp in
-            cloud.weights.withUnsafeBufferPointer { ap in
-                var core = BalancedSinkhornCore(
+        let range = try SquaredEuclideanCost.upperBound(source: cloud, target: cloud)
+        let problem = try EntropicProblem.symmetric(a: cloud.weights)
+        let parameters = try EntropicParameters(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations,
+                                                scaling: .none, overRelaxation: .none)
+        return try cloud.coordinates.withUnsafeBufferPointer { xp in
+            try cloud.weights.withUnsafeBufferPointer { ap in
+                let geometry = StabilizedKernelGeometry(
                     geo: EntropicGeometry(x: xp.baseAddress!, y: xp.baseAddress!, n: n, m: n, d: cloud.dimension),
                     a: ap.baseAddress!, b: ap.baseAddress!, massA: cloud.mass, massB: cloud.mass,
-                    K: kernel.pointer, alpha: alpha.pointer, beta: beta.pointer, u: u.pointer, v: v.pointer,
-                    r: r.pointer, s: s.pointer, w: w.pointer, scratch: scratch.pointer, partial: partial.pointer,
-                    newton: newton.pointer, eps: epsilon)
-                let outcome = core.runSymmetric(tolerance: tolerance, maxIterations: maxIterations, warmStart: warmStart != nil)
-                lastStatistics = core.stats
+                    buffers: self, costRange: range)
+                var driver = try EntropicSinkhorn(geometry: geometry, problem: problem, parameters: parameters)
+                if let warm = warmStart { try driver.warmStart(f: warm, g: warm) }
+                let output = try driver.solve()
+                var outcome = SinkhornOutcome(f: output.f, g: output.g, transportCost: output.transportCost,
+                                              regularizedCost: output.regularizedCost, marginalError: output.marginalError,
+                                              iterations: output.iterations, converged: output.converged)
+                if !output.converged {
+                    outcome = geometry.core(epsilon).closedOutcome(from: output.f, iterations: output.iterations)
+                    outcome.converged = outcome.marginalError <= tolerance * cloud.mass
+                }
+                var stats = geometry.state.stats
+                stats.stages = 1
+                stats.iterations = output.iterations
+                lastStatistics = stats
                 return outcome
             }
         }
@@ -307,8 +322,8 @@ extension SinkhornSolver {
     ///
     /// This is the self term of the Sinkhorn divergence. It uses the averaged symmetric
     /// iteration `f <- (f + T(f)) / 2`, which converges at a rate of at most 1/2 per iteration
-    /// for every eps (see `runSymmetric` in `SinkhornCore.swift`), one product with the `n x n`
-    /// kernel per iteration. The plan is `P_ij = a_i a_j exp((f_i + f_j - C_ij) / eps)`; the
+    /// for every eps (see ``MarginalUpdate/symmetric``), run by the engine's driver over the stored
+    /// `n x n` kernel of the dense geometry: one product with it per iteration. The plan is `P_ij = a_i a_j exp((f_i + f_j - C_ij) / eps)`; the
     /// result's potentials are `(f, f)`. Epsilon scaling and over-relaxation do not apply.
     /// A run that stops short of the tolerance closes, as ``solve(_:)`` does, with one exact
     /// log-domain iteration from the last `f`: its potentials are then `(f', g)` with `f' != g`,
@@ -333,8 +348,8 @@ extension SinkhornSolver {
             }
         }
         let scale = try EntropicScale(source: cloud, target: cloud, epsilon: epsilon)
-        let outcome = workspace.solveSymmetric(cloud: scale.scaled(cloud), epsilon: epsilon / scale.costUnit,
-                                               tolerance: tolerance * cloud.mass, maxIterations: maxIterations,
+        let outcome = try workspace.solveSymmetric(cloud: scale.scaled(cloud), epsilon: epsilon / scale.costUnit,
+                                                   tolerance: tolerance, maxIterations: maxIterations,
                                                warmStart: warmStart.map(scale.scaledDown))
         let problem = try TransportProblem(source: cloud, target: cloud)
         return try package(scale.scaledUp(outcome), problem: problem, workspace: workspace)

@@ -445,7 +445,9 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
         var iterations = 0
         var error = 2 * marginalError(f, fT, problem.a, epsilon, penalty: penalty)
-        while !(error <= tolerance) && iterations < limit {
+        // A tolerance below what double precision resolves ends in a stall, not at the cap.
+        var stagnation = StagnationWatch(floor: precisionFloor(epsilon: epsilon))
+        while !(error <= tolerance) && iterations < limit && !stagnation.stalled(after: error) {
             for i in 0 ..< n { f[i] = 0.5 * (f[i] + k * fT[i]) }
             iterations += 1
             softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
@@ -454,6 +456,16 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         g = f
         gT = fT
         return (iterations, error)
+    }
+
+    /// An estimate of the smallest L1 marginal error double precision resolves for the current
+    /// `(f, g)`: plan entries carry a relative rounding error of about
+    /// `ulp(1) (|f| + |g| + C) / eps`, on a plan of mass `|a|` per marginal.
+    private func precisionFloor(epsilon: Double) -> Double {
+        var fMax = 0.0, gMax = 0.0
+        for v in f { fMax = Swift.max(fMax, abs(v)) }
+        for v in g { gMax = Swift.max(gMax, abs(v)) }
+        return Double.ulpOfOne * (geometry.costRange + fMax + gMax) / epsilon * 2 * problem.sourceMass
     }
 
     private mutating func iterateProximal(theta: Double, phi: [Double], epsilon: Double, limit: Int, tolerance: Double,
