@@ -442,8 +442,19 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                                            penalty: Double = .infinity) -> (iterations: Int, error: Double) {
         let n = f.count
         let k = Self.damping(penalty, epsilon)
-        softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
         var iterations = 0
+        if penalty == .infinity, kernelModeSwitch.on, geometry.offersKernelMode(epsilon: epsilon) {
+            let scaled = iterateSymmetricScalings(epsilon: epsilon, limit: limit, tolerance: tolerance)
+            if scaled.completed {
+                g = f
+                gT = fT
+                return (scaled.iterations, scaled.error)
+            }
+            // Out of range: the log-domain loop below continues from the last iterate in range.
+            kernelModeSwitch.on = false
+            iterations = scaled.iterations
+        }
+        softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
         var error = 2 * marginalError(f, fT, problem.a, epsilon, penalty: penalty)
         while !(error <= tolerance) && iterations < limit {
             for i in 0 ..< n { f[i] = 0.5 * (f[i] + k * fT[i]) }
@@ -454,6 +465,89 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         g = f
         gT = fT
         return (iterations, error)
+    }
+
+    /// The symmetric loop in kernel mode on scalings kept across iterations (the form of the
+    /// averaged update Feydy et al. 2019 give): with `E_i = exp(f_i / eps)` and `u = a E`,
+    /// `exp(-T(f)_i / eps) = (K u)_i`, so `f <- (f + T(f)) / 2` is `E <- sqrt(E / K u)` and the
+    /// error `2 sum_i a_i |exp((f_i - T(f)_i) / eps) - 1|` is `2 sum_i |u_i (K u)_i - a_i|`: per
+    /// entry and iteration one division and one square root, against an `exp` and a `log` per
+    /// entry for a soft-min in ``kernelSoftMin(_:of:weights:epsilon:transposed:)`` and the
+    /// `exp` of the error. No shift is needed: at the fixed point `u_i <= sqrt(a_i)` and
+    /// `(K u)_i >= u_i` (the diagonal of `K` is 1), so `(K u)_i >= sqrt(a_i)`.
+    ///
+    /// Returns `completed == false` when `E` is not finite and positive at the start, or
+    /// `(K u)_i` leaves `[1e-280, max]` for an entry with mass: `f` then holds the current
+    /// iterate (or the start, if an update left the range of `E`) and the log domain continues
+    /// from it. Otherwise `f` and `fT = T(f)` are those of the final
+    /// iterate. Entries without mass get the bound `(K u)_i >= 1e-280`, as in kernel mode's
+    /// soft-min (their potential enters no plan entry with mass).
+    private mutating func iterateSymmetricScalings(epsilon: Double, limit: Int, tolerance: Double)
+        -> (iterations: Int, error: Double, completed: Bool) {
+        let n = f.count
+        let invEps = 1 / epsilon
+        let a = problem.a
+        var scaling = f.map { exp($0 * invEps) }
+        func usable(_ e: [Double]) -> Bool { e.allSatisfy { $0 > 0 && $0.isFinite } }
+        guard usable(scaling) else { return (0, .infinity, false) }
+        var u = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
+        var ku = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
+        for i in 0 ..< n { u[i] = a[i] * scaling[i] }
+        var partial = [Double](repeating: 0, count: Self.blockCount(n))
+        var flags = [Bool](repeating: false, count: Self.blockCount(n))
+        var iterations = 0
+        var error = Double.infinity
+        var completed = true
+        while true {
+            u.withUnsafeBufferPointer { ub in ku.withUnsafeMutableBufferPointer { kb in
+                geometry.applyKernel(ub, epsilon: epsilon, transposed: false, into: kb) } }
+            // The error of the current iterate, its range check, and (unless it is the last) the update.
+            u.withUnsafeBufferPointer { ub in
+                ku.withUnsafeBufferPointer { kb in a.withUnsafeBufferPointer { ab in
+                    partial.withUnsafeMutableBufferPointer { pb in flags.withUnsafeMutableBufferPointer { fb in
+                        nonisolated(unsafe) let up = ub.baseAddress!, kp = kb.baseAddress!,
+                            w = ab.baseAddress!, sums = pb.baseAddress!, outOfRange = fb.baseAddress!
+                        Self.forEachBlock(count: n) { block, range in
+                            var sum = 0.0
+                            var inRange = true
+                            for i in range {
+                                let k = kp[i]
+                                let carries = w[i] > 0
+                                inRange = inRange && k <= Double.greatestFiniteMagnitude && (k >= 1e-280 || (!carries && k >= 0))
+                                sum += abs(up[i] * k - w[i])
+                            }
+                            sums[block] = 2 * sum
+                            outOfRange[block] = !inRange
+                        }
+                    } }
+                } }
+            }
+            guard !flags.contains(true) else { completed = false; break }
+            error = 0
+            for v in partial { error += v }
+            if error.isNaN { error = .infinity }
+            if error <= tolerance || iterations >= limit { break }
+            iterations += 1
+            scaling.withUnsafeMutableBufferPointer { eb in u.withUnsafeMutableBufferPointer { ub in
+                ku.withUnsafeBufferPointer { kb in a.withUnsafeBufferPointer { ab in
+                    nonisolated(unsafe) let e = eb.baseAddress!, up = ub.baseAddress!, kp = kb.baseAddress!, w = ab.baseAddress!
+                    Self.forEachBlock(count: n) { _, range in
+                        for i in range {
+                            let next = (e[i] / Swift.max(kp[i], 1e-280)).squareRoot()
+                            e[i] = next
+                            up[i] = w[i] * next
+                        }
+                    }
+                } }
+            } }
+        }
+        // The iterate is kept unless an update under- or overflowed (then f stays the start).
+        guard usable(scaling) else { return (iterations, .infinity, false) }
+        for i in 0 ..< n { f[i] = epsilon * log(scaling[i]) }
+        if completed {
+            for i in 0 ..< n { fT[i] = -epsilon * log(Swift.max(ku[i], 1e-280)) }
+        }
+        return (iterations, error, completed)
     }
 
     private mutating func iterateProximal(theta: Double, phi: [Double], epsilon: Double, limit: Int, tolerance: Double,
