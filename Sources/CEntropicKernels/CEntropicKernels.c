@@ -1,4 +1,5 @@
-// Exponential tile sums for the entropic row loops, portable and AVX2, chosen at run time.
+// Exponential tile sums for the entropic row loops and the separable convolution's pass, portable
+// and AVX2, chosen at run time.
 //
 // Why C: Swift has no per-function target attributes, so a loop that may use AVX2 without
 // requiring it of the whole build (the default x86-64 target has no AVX) must live here.
@@ -61,6 +62,90 @@ double ck_exp_tile_sum_portable(const double *c, const double *t, long n, double
     }
     if (weighted) *weighted_out = (w0 + w1) + (w2 + w3);
     return (s0 + s1) + (s2 + s3);
+}
+
+// MARK: The separable convolution's pass across rows (SeparableConvolution.swift)
+//
+// One body, written with 4-wide vectors of the compiler's vector extension, inlined into a
+// portable function (two SSE2 operations per vector) and an AVX2 one (one). Every output is
+// t_0 s[k] + sum_{d >= 1} t_d (s[k - d] + s[k + d]), d ascending, then the one-sided taps near
+// the edges, with separate multiplications and additions: the two give the same bits.
+
+typedef double ck_v4 __attribute__((vector_size(32)));
+
+/* An unaligned load (a macro: a function returning a vector would warn of the AVX ABI). */
+#define ck_load4(p) ({ ck_v4 ck_v_; __builtin_memcpy(&ck_v_, (p), sizeof ck_v_); ck_v_; })
+
+static inline __attribute__((always_inline)) long ck_min(long a, long b) { return a < b ? a : b; }
+static inline __attribute__((always_inline)) long ck_max(long a, long b) { return a > b ? a : b; }
+
+/* One output row k of a 16-column strip packed contiguously (row r at pack + 16 r), stored
+   transposed at dst[(j0 + c) n0 + k]. */
+static inline __attribute__((always_inline))
+void ck_block16(const double *pack, double *dst, long n0, long k, long j0, const double *t, long w) {
+    long below = ck_min(w, k), above = ck_min(w, n0 - 1 - k), both = ck_min(below, above);
+    const double *centre = pack + 16 * k, *up = centre, *down = centre;
+    ck_v4 c0 = { t[0], t[0], t[0], t[0] };
+    ck_v4 a0 = c0 * ck_load4(centre), a1 = c0 * ck_load4(centre + 4);
+    ck_v4 a2 = c0 * ck_load4(centre + 8), a3 = c0 * ck_load4(centre + 12);
+    long d = 1;
+    for (; d <= both; d++) {
+        up -= 16; down += 16;
+        ck_v4 c = { t[d], t[d], t[d], t[d] };
+        a0 += c * (ck_load4(up) + ck_load4(down));
+        a1 += c * (ck_load4(up + 4) + ck_load4(down + 4));
+        a2 += c * (ck_load4(up + 8) + ck_load4(down + 8));
+        a3 += c * (ck_load4(up + 12) + ck_load4(down + 12));
+    }
+    for (long e = d; e <= below; e++) {
+        up -= 16;
+        ck_v4 c = { t[e], t[e], t[e], t[e] };
+        a0 += c * ck_load4(up); a1 += c * ck_load4(up + 4); a2 += c * ck_load4(up + 8); a3 += c * ck_load4(up + 12);
+    }
+    for (long e = d; e <= above; e++) {
+        down += 16;
+        ck_v4 c = { t[e], t[e], t[e], t[e] };
+        a0 += c * ck_load4(down); a1 += c * ck_load4(down + 4); a2 += c * ck_load4(down + 8); a3 += c * ck_load4(down + 12);
+    }
+    double *o = dst + j0 * n0 + k;
+    for (int c = 0; c < 4; c++) {
+        o[(long)c * n0] = a0[c];
+        o[(long)(c + 4) * n0] = a1[c];
+        o[(long)(c + 8) * n0] = a2[c];
+        o[(long)(c + 12) * n0] = a3[c];
+    }
+}
+
+/* One output of one column read in place (row stride n1), the same sum order as the blocks. */
+static inline __attribute__((always_inline))
+double ck_single(const double *src, long n0, long n1, long k, long j, const double *t, long w) {
+    long below = ck_min(w, k), above = ck_min(w, n0 - 1 - k), both = ck_min(below, above);
+    const double *centre = src + k * n1 + j, *up = centre, *down = centre;
+    double a = t[0] * centre[0];
+    long d = 1;
+    for (; d <= both; d++) { up -= n1; down += n1; a += t[d] * (up[0] + down[0]); }
+    for (long e = d; e <= below; e++) { up -= n1; a += t[e] * up[0]; }
+    for (long e = d; e <= above; e++) { down += n1; a += t[e] * down[0]; }
+    return a;
+}
+
+static inline __attribute__((always_inline))
+void ck_convolve_body(const double *src, double *dst, long n0, long n1, const double *t, long w,
+                      long k_begin, long k_end, double *pack) {
+    long first = ck_max(0, k_begin - w), last = ck_min(n0 - 1, k_end - 1 + w);
+    long j0 = 0;
+    for (; j0 + 16 <= n1; j0 += 16) {
+        for (long r = first; r <= last; r++) __builtin_memcpy(pack + 16 * r, src + r * n1 + j0, 16 * sizeof(double));
+        for (long k = k_begin; k < k_end; k++) ck_block16(pack, dst, n0, k, j0, t, w);
+    }
+    for (; j0 < n1; j0++) {
+        for (long k = k_begin; k < k_end; k++) dst[j0 * n0 + k] = ck_single(src, n0, n1, k, j0, t, w);
+    }
+}
+
+void ck_convolve_rows_transposed_portable(const double *src, double *dst, long n0, long n1, const double *taps,
+                                          long w, long k_begin, long k_end, double *pack) {
+    ck_convolve_body(src, dst, n0, n1, taps, w, k_begin, k_end, pack);
 }
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -138,6 +223,18 @@ double ck_exp_tile_sum(const double *c, const double *t, long n, double shift, d
     return ck_exp_tile_sum_portable(c, t, n, shift, inv_eps, weighted, weighted_out);
 }
 
+__attribute__((target("avx2")))
+static void ck_convolve_rows_transposed_avx2(const double *src, double *dst, long n0, long n1, const double *taps,
+                                             long w, long k_begin, long k_end, double *pack) {
+    ck_convolve_body(src, dst, n0, n1, taps, w, k_begin, k_end, pack);
+}
+
+void ck_convolve_rows_transposed(const double *src, double *dst, long n0, long n1, const double *taps,
+                                 long w, long k_begin, long k_end, double *pack) {
+    if (ck_uses_avx2()) ck_convolve_rows_transposed_avx2(src, dst, n0, n1, taps, w, k_begin, k_end, pack);
+    else ck_convolve_rows_transposed_portable(src, dst, n0, n1, taps, w, k_begin, k_end, pack);
+}
+
 #else
 
 int ck_uses_avx2(void) { return 0; }
@@ -145,6 +242,11 @@ int ck_uses_avx2(void) { return 0; }
 double ck_exp_tile_sum(const double *c, const double *t, long n, double shift, double inv_eps,
                        int weighted, double *weighted_out) {
     return ck_exp_tile_sum_portable(c, t, n, shift, inv_eps, weighted, weighted_out);
+}
+
+void ck_convolve_rows_transposed(const double *src, double *dst, long n0, long n1, const double *taps,
+                                 long w, long k_begin, long k_end, double *pack) {
+    ck_convolve_rows_transposed_portable(src, dst, n0, n1, taps, w, k_begin, k_end, pack);
 }
 
 #endif

@@ -1,4 +1,7 @@
 import CEntropicKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import Wasserstein
 
@@ -54,5 +57,38 @@ struct EntropicKernelDispatchTests {
         #expect(ck_exp_tile_sum(c, t, 8, 0, 1, 0, &w).isNaN)
         #expect(ck_exp_tile_sum_portable(c, t, 8, 0, 1, 0, &w).isNaN)
         #expect(entropicExp(.nan).isNaN)
+    }
+
+    /// The convolution pass across rows (dispatched and portable) against the sum written out
+    /// directly in the documented order: `t_0 s[k] + sum_d t_d (s[k - d] + s[k + d])`, then the
+    /// one-sided taps; row counts below, at and beyond the window, strips of 16 and leftovers.
+    @Test("Dispatched and portable convolution passes agree bit for bit with the sum written out",
+          arguments: [(1, 5, 0), (7, 16, 3), (40, 37, 6), (33, 48, 40)])
+    func convolutionSameBits(_ shape: (Int, Int, Int)) {
+        let (n0, n1, w) = shape
+        var rng = Xoshiro256StarStar(seed: UInt64(n0 * 100 + n1))
+        let src = (0 ..< n0 * n1).map { _ in rng.nextUniform() * 2 }
+        let taps = (0 ... w).map { d in exp(-0.3 * Double(d * d)) }
+        var expected = [Double](repeating: 0, count: n0 * n1)
+        for k in 0 ..< n0 {
+            for j in 0 ..< n1 {
+                let below = min(w, k), above = min(w, n0 - 1 - k), both = min(below, above)
+                var a = taps[0] * src[k * n1 + j]
+                if both >= 1 { for d in 1 ... both { a += taps[d] * (src[(k - d) * n1 + j] + src[(k + d) * n1 + j]) } }
+                if below > both { for d in both + 1 ... below { a += taps[d] * src[(k - d) * n1 + j] } }
+                if above > both { for d in both + 1 ... above { a += taps[d] * src[(k + d) * n1 + j] } }
+                expected[j * n0 + k] = a
+            }
+        }
+        var pack = [Double](repeating: 0, count: 16 * n0)
+        var dispatched = [Double](repeating: .nan, count: n0 * n1), portable = dispatched
+        // In two ranges of output rows, as the parallel loop splits them.
+        let middle = n0 / 2
+        for (lo, hi) in [(0, middle), (middle, n0)] {
+            ck_convolve_rows_transposed(src, &dispatched, n0, n1, taps, w, lo, hi, &pack)
+            ck_convolve_rows_transposed_portable(src, &portable, n0, n1, taps, w, lo, hi, &pack)
+        }
+        #expect(zip(dispatched, expected).allSatisfy { $0.bitPattern == $1.bitPattern })
+        #expect(zip(portable, expected).allSatisfy { $0.bitPattern == $1.bitPattern })
     }
 }

@@ -1,7 +1,8 @@
 #ifndef C_ENTROPIC_KERNELS_H
 #define C_ENTROPIC_KERNELS_H
 
-/// The exponential sums of the entropic solvers' row loops, with a run-time choice between a
+/// The exponential sums of the entropic solvers' row loops and the separable convolution's
+/// pass (grid geometries), each with a run-time choice between a
 /// portable SSE2 loop and an AVX2 loop (when the processor has AVX2). Both compute the same
 /// IEEE operations in the same order (no fused multiply-add, the same four partial sums), so
 /// they return the same bits: the choice changes the speed, never the answer.
@@ -20,6 +21,18 @@ double ck_exp_tile_sum(const double *c, const double *t, long n, double shift, d
 /// The portable loop of `ck_exp_tile_sum`, whatever the processor (for tests and benchmarks).
 double ck_exp_tile_sum_portable(const double *c, const double *t, long n, double shift, double inv_eps,
                                 int weighted, double *weighted_out);
+
+/// One pass of the separable convolution across the rows of `src` (`n0 x n1`, row-major),
+/// stored transposed, for the output rows `k_begin <= k < k_end`:
+/// `dst[j * n0 + k] = t_0 src[k, j] + sum_{d = 1 ... w} t_d (src[k - d, j] + src[k + d, j])`
+/// (terms off the grid left out), `d` ascending. `taps` holds `t_0 ... t_w`; `pack` is scratch
+/// of `16 * n0` doubles. AVX2 where the processor has it; the same bits either way.
+void ck_convolve_rows_transposed(const double *src, double *dst, long n0, long n1, const double *taps,
+                                 long w, long k_begin, long k_end, double *pack);
+
+/// The portable loop of `ck_convolve_rows_transposed`, whatever the processor.
+void ck_convolve_rows_transposed_portable(const double *src, double *dst, long n0, long n1, const double *taps,
+                                          long w, long k_begin, long k_end, double *pack);
 
 /// 1 when `ck_exp_tile_sum` runs the AVX2 loop on this processor, 0 otherwise.
 int ck_uses_avx2(void);
