@@ -34,6 +34,20 @@ void ck_convolve_rows_transposed(const double *src, double *dst, long n0, long n
 void ck_convolve_rows_transposed_portable(const double *src, double *dst, long n0, long n1, const double *taps,
                                           long w, long k_begin, long k_end, double *pack);
 
+/// The update of the proximal (JKO) step on kept scalings, for `n` entries (see
+/// `EntropicSinkhorn.iterateProximalScalings`): per entry `target = q - omt (log max(z, 1e-280) - cv)`,
+/// the residual term `z |u - exp(target + la - cu)|`, `p <- p + w (target - p)`,
+/// `u <- exp(p + la - cu)`. Returns the residual (four partial sums, lane `i mod 4`, combined
+/// as `(s0 + s1) + (s2 + s3)`); `*high_out = max (p + la)` of the new `p`. `z` must be finite
+/// and non-negative. `exp` is `entropicExp`'s polynomial, `log` a
+/// branch-free series within a few ulps. AVX2 where the processor has it; the same bits either way.
+double ck_proximal_update(double *p, double *u, const double *z, const double *q, const double *la, long n,
+                          double cv, double cu, double w, double one_minus_theta, double *high_out);
+
+/// The portable loop of `ck_proximal_update`, whatever the processor.
+double ck_proximal_update_portable(double *p, double *u, const double *z, const double *q, const double *la, long n,
+                                   double cv, double cu, double w, double one_minus_theta, double *high_out);
+
 /// 1 when `ck_exp_tile_sum` runs the AVX2 loop on this processor, 0 otherwise.
 int ck_uses_avx2(void);
 

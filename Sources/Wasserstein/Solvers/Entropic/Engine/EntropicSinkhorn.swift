@@ -1,3 +1,4 @@
+import CEntropicKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -624,9 +625,10 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
     /// `Phi_new = theta phi / eps - (1 - theta) (log z_i - cv)`; the residual
     /// `sum_i a_i |exp(Phi_i - T(g)_i / eps) - exp(Phi_new_i - T(g)_i / eps)| = sum_i z_i |u_i - u_new_i| / s`,
     /// and `Phi <- Phi + w (Phi_new - Phi)`: per entry and iteration one division, one
-    /// logarithm and two exponentials (callgrind: the scalar `entropicExp` of this loop is
-    /// about 5% of a grid JKO section's instructions), the same arithmetic as the log-domain
-    /// loop up to rounding. `cu` is re-centred (largest `u` at `e^650`) when the
+    /// logarithm and two exponentials, the same arithmetic as the log-domain loop up to
+    /// rounding. The update runs in the C target (`ck_proximal_update`, AVX2 where the processor
+    /// has it, branch-free `log` and `exp`): glibc's scalar `log` and Swift's two-lane `exp`
+    /// were 28% of a grid JKO step's instructions (callgrind). `cu` is re-centred (largest `u` at `e^650`) when the
     /// largest exponent drifts by more than 20.
     ///
     /// Returns `completed == false` when `k_j` leaves `[1e-280, max]` for a column with mass, or
@@ -653,7 +655,6 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         var u = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
         var k = [Double](unsafeUninitializedCapacity: m) { _, count in count = m }
         var z = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
-        var logZ = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
         func fillScalings(_ u: inout [Double], _ p: [Double], _ shift: Double) {
             for i in 0 ..< n { u[i] = entropicExp(p[i] + logA[i] - shift) }
         }
@@ -694,16 +695,11 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             let cv = cu + logScale
             k.withUnsafeBufferPointer { vb in z.withUnsafeMutableBufferPointer { zb in
                 geometry.applyKernel(vb, epsilon: epsilon, transposed: false, into: zb) } }
-            // log z (and the range check) in a loop of their own; free rows without kernel mass
-            // get the bound of kernelSoftMin.
+            // The range check before the update, so that a fallback continues from this iterate.
             var finite = true
-            z.withUnsafeBufferPointer { zb in logZ.withUnsafeMutableBufferPointer { lb in
-                for i in 0 ..< n {
-                    let zi = zb[i]
-                    finite = finite && zi >= 0 && zi <= Double.greatestFiniteMagnitude
-                    lb[i] = log(Swift.max(zi, 1e-280))
-                }
-            } }
+            z.withUnsafeBufferPointer { zb in
+                for i in 0 ..< n { finite = finite && zb[i] >= 0 && zb[i] <= Double.greatestFiniteMagnitude }
+            }
             guard finite else {
                 for i in 0 ..< n { f[i] = epsilon * potential[i] }
                 return (iterations, residual, false)
@@ -711,36 +707,27 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             iterations += 1
             let w = switchedOff ? 1 : controller.omega
             let oneMinusTheta = 1 - theta
+            // The update (`ck_proximal_update`, AVX2 where the processor has it): free rows
+            // without kernel mass get the bound `z >= 1e-280` of kernelSoftMin.
             potential.withUnsafeMutableBufferPointer { pb in
                 u.withUnsafeMutableBufferPointer { ub in
                     z.withUnsafeBufferPointer { zb in
                         partial.withUnsafeMutableBufferPointer { rb in
                             tops.withUnsafeMutableBufferPointer { tb in
                                 scaledPhi.withUnsafeBufferPointer { qb in
-                                    logA.withUnsafeBufferPointer { ab in logZ.withUnsafeBufferPointer { lzb in
+                                    logA.withUnsafeBufferPointer { ab in
                                         nonisolated(unsafe) let p = pb.baseAddress!, up = ub.baseAddress!, zp = zb.baseAddress!,
                                             sums = rb.baseAddress!, blockTops = tb.baseAddress!, q = qb.baseAddress!,
-                                            la = ab.baseAddress!, lz = lzb.baseAddress!
+                                            la = ab.baseAddress!
                                         Self.forEachBlock(count: n) { block, range in
-                                            var sum = 0.0
-                                            for i in range {
-                                                let target = q[i] - oneMinusTheta * (lz[i] - cv)
-                                                let uNew = entropicExp(target + la[i] - cu)
-                                                sum += zp[i] * abs(up[i] - uNew)
-                                                let next = p[i] + w * (target - p[i])
-                                                p[i] = next
-                                                up[i] = entropicExp(next + la[i] - cu)
-                                            }
-                                            // The largest exponent, for the re-centring of cu.
+                                            let s = range.lowerBound
                                             var high = -Double.infinity
-                                            for i in range {
-                                                let e = p[i] + la[i]
-                                                high = e > high ? e : high
-                                            }
-                                            sums[block] = sum
+                                            sums[block] = ck_proximal_update(p + s, up + s, zp + s, q + s, la + s, range.count,
+                                                                             cv, cu, w, oneMinusTheta, &high)
+                                            // The largest exponent, for the re-centring of cu.
                                             blockTops[block] = high
                                         }
-                                    } }
+                                    }
                                 }
                             }
                         }
