@@ -255,6 +255,43 @@ public struct EntropicOutput: Sendable {
     public var potentials: DualPotentials { DualPotentials(f: f, g: g) }
 }
 
+/// Where an entropic solve stands, reported by the driver after every iteration (see
+/// ``EntropicSinkhorn/progress``).
+public struct EntropicProgress: Sendable, Equatable {
+    /// Iterations run so far, summed over the epsilon stages.
+    public var iteration: Int
+    /// The marginal error of the current iterate (in mass units, as ``EntropicOutput/marginalError``;
+    /// for ``MarginalUpdate/proximal(theta:potential:)`` the residual of the last update).
+    public var marginalError: Double
+    /// The error at which the solve stops: the tolerance times the source mass.
+    public var targetError: Double
+    /// The epsilon of the current stage.
+    public var epsilon: Double
+    /// The current stage, `0 ..< stageCount`; the last is the target epsilon, run to the tolerance.
+    public var stage: Int
+    /// The epsilon-scaling stages before the target plus the target stage (1 without scaling).
+    public var stageCount: Int
+    /// The iterations of each stage before the target.
+    public var iterationsPerStage: Int
+    /// The iteration cap of the whole solve.
+    public var maxIterations: Int
+
+    public init(iteration: Int, marginalError: Double, targetError: Double, epsilon: Double, stage: Int,
+                stageCount: Int, iterationsPerStage: Int, maxIterations: Int) {
+        self.iteration = iteration
+        self.marginalError = marginalError
+        self.targetError = targetError
+        self.epsilon = epsilon
+        self.stage = stage
+        self.stageCount = stageCount
+        self.iterationsPerStage = iterationsPerStage
+        self.maxIterations = maxIterations
+    }
+}
+
+/// Receives ``EntropicProgress`` reports (from the solving thread; keep it cheap).
+public typealias EntropicProgressObserver = @Sendable (EntropicProgress) -> Void
+
 /// The entropic driver: one loop for every geometry and marginal update.
 ///
 /// Built once for a geometry and a problem, it holds its workspace (potentials and the
@@ -298,6 +335,11 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
     // A reference, so that the soft-min (non-mutating: its output is a member passed inout)
     // can switch kernel mode off; replaced, not shared, when set from outside.
     private var kernelModeSwitch = KernelModeSwitch(on: true)
+    /// Called after every iteration with where the solve stands (`nil`, the default: nothing is
+    /// reported). The library never prints; a command line shows these as a progress line.
+    public var progress: EntropicProgressObserver?
+    // The stage of the running solve, for the reports.
+    private var progressStage = (offset: 0, stage: 0, count: 1, perStage: 1, target: 0.0)
 
     /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` when the weights do not
     ///   match the geometry's counts, ``WassersteinError/unsupported(_:)`` for a symmetric problem
@@ -379,11 +421,16 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         let perStage: Int
         if case .geometric(_, let k) = parameters.scaling { perStage = k } else { perStage = 1 }
         let tolerance = parameters.tolerance * problem.sourceMass
-        for stageEps in stages {
+        progressStage = (0, 0, stages.count + 1, perStage, tolerance)
+        for (index, stageEps) in stages.enumerated() {
             let budget = Swift.min(perStage, limit - 1 - iterations)
             guard budget > 0 else { break }
+            progressStage.offset = iterations
+            progressStage.stage = index
             iterations += iterate(epsilon: stageEps, limit: budget, tolerance: 0, relaxation: .none).iterations
         }
+        progressStage.offset = iterations
+        progressStage.stage = stages.count
         let final = iterate(epsilon: target, limit: Swift.max(1, limit - iterations), tolerance: tolerance,
                             relaxation: parameters.overRelaxation)
         iterations += final.iterations
@@ -427,6 +474,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             iterations += 1
             softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
             error = marginalError(f, fT, problem.a, epsilon) + marginalError(g, gT, problem.b, epsilon)
+            report(iterations, error, epsilon)
             if error <= tolerance || iterations >= limit { break }
             controller.observe(error)
             if w == 1 {
@@ -462,6 +510,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             iterations += 1
             softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
             error = 2 * marginalError(f, fT, problem.a, epsilon, penalty: penalty)
+            report(iterations, error, epsilon)
         }
         g = f
         gT = fT
@@ -527,6 +576,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             error = 0
             for v in partial { error += v }
             if error.isNaN { error = .infinity }
+            if iterations > 0 { report(iterations, error, epsilon) }
             if error <= tolerance || iterations >= limit { break }
             iterations += 1
             scaling.withUnsafeMutableBufferPointer { eb in u.withUnsafeMutableBufferPointer { ub in
@@ -600,6 +650,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             residual = 0
             for v in partial { residual += v }
             if residual.isNaN { residual = .infinity }
+            report(iterations, residual, epsilon)
             if residual <= tolerance { break }
             controller.observe(residual)
             if residual > previous { increases += 1 } else { increases = 0 }
@@ -744,6 +795,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                 return (iterations, .infinity, false)
             }
             if residual.isNaN { residual = .infinity }
+            report(iterations, residual, epsilon)
             if residual <= tolerance { break }
             controller.observe(residual)
             if residual > previous { increases += 1 } else { increases = 0 }
@@ -780,6 +832,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
             error = marginalError(f, fT, problem.a, epsilon, penalty: ra)
                 + marginalError(g, gT, problem.b, epsilon, penalty: rb)
+            report(iterations, error, epsilon)
             if error <= tolerance || iterations >= limit { break }
             controller.observe(error)
             for j in 0 ..< m { g[j] = (1 - w) * g[j] + w * (kb * gT[j]) }
@@ -791,6 +844,15 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
         }
         return (iterations, error)
+    }
+
+    /// Reports the current iterate to ``progress`` (`iterations` counted in the running stage).
+    private func report(_ iterations: Int, _ error: Double, _ epsilon: Double) {
+        guard let progress else { return }
+        let s = progressStage
+        progress(EntropicProgress(iteration: s.offset + iterations, marginalError: error, targetError: s.target,
+                                  epsilon: epsilon, stage: s.stage, stageCount: s.count,
+                                  iterationsPerStage: s.perStage, maxIterations: parameters.maxIterations))
     }
 
     /// `rho / (rho + eps)`, the factor of the unbalanced update (1 for `rho = infinity`).
