@@ -89,6 +89,7 @@ public struct IterativeSolveEstimate: Sendable {
     public static let window = 20
     private var points: [(iteration: Double, logError: Double)] = []
 
+    /// An estimate with no reports yet.
     public init() {}
 
     /// Records `progress` and returns the iterations still needed, or `nil` while no estimate

@@ -276,6 +276,7 @@ public struct EntropicProgress: Sendable, Equatable {
     /// The iteration cap of the whole solve.
     public var maxIterations: Int
 
+    /// A report (the driver makes them; tests and other drivers may too).
     public init(iteration: Int, marginalError: Double, targetError: Double, epsilon: Double, stage: Int,
                 stageCount: Int, iterationsPerStage: Int, maxIterations: Int) {
         self.iteration = iteration
