@@ -76,7 +76,7 @@ public final class ProgressReporter: @unchecked Sendable {
 }
 
 /// The fraction done of an iterative entropic solve, from the driver's reports
-/// (``EntropicProgress``), for the progress line of a long solve.
+/// (`EntropicProgress` of Wasserstein), for the progress line of a long solve.
 ///
 /// Why this estimate: at the target epsilon the marginal error of Sinkhorn decays
 /// log-linearly, `e_k ~ C r^k` (the contraction of the iteration), so the iterations still
