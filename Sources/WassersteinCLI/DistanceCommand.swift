@@ -68,7 +68,15 @@ struct DistanceCommand: ParsableCommand {
         }
         let clock = ContinuousClock()
         let start = clock.now
-        let result = try wasserstein2(problem, method: chosen, planOutput: planOutput)
+        // A progress line with the time left for an entropic solve, on standard error and only
+        // when it is a terminal.
+        var reporter: ProgressReporter? = nil
+        if case .sinkhorn = chosen { reporter = ProgressReporter(label: "sinkhorn") }
+        let result: TransportResult
+        do {
+            defer { reporter?.finish() }
+            result = try wasserstein2(problem, method: chosen, planOutput: planOutput, progress: reporter?.entropicObserver())
+        }
         let seconds = (clock.now - start).seconds
 
         if let plan {

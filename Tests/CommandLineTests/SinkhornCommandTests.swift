@@ -75,6 +75,8 @@ struct SinkhornCommandTests {
             let out = try CommandRunner.run(["distance", x, y, "--method", "sinkhorn", "--epsilon", "0.1", "--tolerance", "1e-12",
                                              "--divergence", "--geometry", geometry, "--json"])
             #expect(out.status == 0, "\(out.stderr)")
+            // Standard error is a pipe here, not a terminal: no progress line.
+            #expect(out.stderr.isEmpty, "\(out.stderr)")
             let o = try json(out.stdout)
             #expect(o["geometry"] as? String == geometry)
             #expect(o["converged"] as? Bool == true)

@@ -69,4 +69,53 @@ struct ProgressTests {
         // Distances exactly where they were announced.
         #expect(result.reports.filter { $0.distanceToStationary != nil }.map(\.step) == [0, 2, 4, 5])
     }
+
+    /// On an error that decays exactly geometrically, `e_k = 10 * 2^-k`, the estimate is exact:
+    /// `log2(e_k / 1e-9)` iterations left. Before the target stage there is none.
+    @Test("the iterative-solve estimate is exact on a geometric error sequence")
+    func iterativeEstimate() {
+        var estimate = IterativeSolveEstimate()
+        func report(_ k: Int, stage: Int) -> EntropicProgress {
+            EntropicProgress(iteration: k, marginalError: 10 * pow(2, -Double(k)), targetError: 1e-9, epsilon: 0.01,
+                             stage: stage, stageCount: 4, iterationsPerStage: 1, maxIterations: 10_000)
+        }
+        for k in 1 ... 3 { #expect(estimate.remainingIterations(after: report(k, stage: k - 1)) == nil) }
+        #expect(estimate.remainingIterations(after: report(4, stage: 3)) == nil)   // fewer than three points
+        #expect(estimate.remainingIterations(after: report(5, stage: 3)) == nil)
+        for k in 6 ... 40 {
+            let left = estimate.remainingIterations(after: report(k, stage: 3))
+            let exact = log2(1e10) - Double(k)
+            #expect(left.map { abs($0 - max(0, exact)) <= 1e-9 } == true, "k = \(k): \(String(describing: left)) vs \(exact)")
+        }
+        // A new solve (iteration counts restart) starts over.
+        #expect(estimate.remainingIterations(after: report(1, stage: 3)) == nil)
+        // The cap bounds the estimate; a fraction is done / (done + left).
+        var capped = IterativeSolveEstimate()
+        for k in 1 ... 3 {
+            _ = capped.remainingIterations(after: EntropicProgress(iteration: k, marginalError: pow(0.999, Double(k)), targetError: 1e-12,
+                                                                 epsilon: 1, stage: 0, stageCount: 1, iterationsPerStage: 1, maxIterations: 100))
+        }
+        #expect(capped.remainingIterations(after: EntropicProgress(iteration: 4, marginalError: pow(0.999, 4), targetError: 1e-12, epsilon: 1,
+                                                                   stage: 0, stageCount: 1, iterationsPerStage: 1, maxIterations: 100)) == 96)
+        #expect(capped.fraction(after: EntropicProgress(iteration: 5, marginalError: pow(0.999, 5), targetError: 1e-12, epsilon: 1,
+                                                        stage: 0, stageCount: 1, iterationsPerStage: 1, maxIterations: 100)) == 0.05)
+    }
+
+    /// The driver reports every iteration of every stage, in order; the last report is the
+    /// returned iterate (its error is the output's).
+    @Test("the entropic driver reports each iteration, the last one being the result")
+    func driverReports() throws {
+        final class Log: @unchecked Sendable { var reports: [EntropicProgress] = [] }
+        let log = Log()
+        let x = try PointCloud(coordinates: (0 ..< 30).map { sin(Double($0)) }, dimension: 1)
+        let y = try PointCloud(coordinates: (0 ..< 20).map { 0.5 + cos(Double($0)) }, dimension: 1)
+        let parameters = try EntropicParameters(epsilon: 0.01, tolerance: 1e-10)
+        let output = try EntropicEngine.solve(TransportProblem(source: x, target: y), parameters: parameters,
+                                              geometry: EntropicEngine.online(), progress: { log.reports.append($0) })
+        let reports = log.reports
+        #expect(output.converged && reports.count == output.iterations)
+        #expect(reports.map(\.iteration) == Array(1 ... output.iterations))
+        #expect(reports.last?.marginalError == output.marginalError && reports.last?.stage == (reports.last?.stageCount ?? 0) - 1)
+        #expect((reports.first?.stageCount ?? 0) > 1 && reports.allSatisfy { $0.targetError == 1e-10 * x.weights.reduce(0, +) })
+    }
 }

@@ -20,6 +20,8 @@ public typealias DistanceMethod = TransportMethod
 ///     and the network simplex otherwise.
 ///   - planOutput: the plan to return (default none: the value, the potentials where the method
 ///     has them, `converged` and the iteration count).
+///   - progress: for Sinkhorn on the engine's online geometry, receives the driver's reports
+///     after every iteration (``EntropicProgress``); the other methods ignore it.
 /// - Returns: the one result type: ``TransportResult/cost`` (`W2^2`, or the entropic transport
 ///   cost), the plan on request, ``TransportResult/potentials`` for the exact, LP, sorted (with a
 ///   plan) and Sinkhorn methods, ``TransportResult/converged``, ``TransportResult/iterations``,
@@ -29,7 +31,7 @@ public typealias DistanceMethod = TransportMethod
 ///   ``WassersteinError/invalidParameter(name:value:requirement:)`` for Sinkhorn settings or a
 ///   plan threshold outside their domain, and the solvers' errors.
 public func wasserstein2(_ problem: TransportProblem, method: TransportMethod = .auto,
-                         planOutput: PlanOutput = .none) throws -> TransportResult {
+                         planOutput: PlanOutput = .none, progress: EntropicProgressObserver? = nil) throws -> TransportResult {
     if case .sparse(let minimumMass) = planOutput, !(minimumMass >= 0 && minimumMass.isFinite) {
         throw WassersteinError.invalidParameter(name: "plan threshold", value: minimumMass, requirement: "must be finite and >= 0")
     }
@@ -48,7 +50,8 @@ public func wasserstein2(_ problem: TransportProblem, method: TransportMethod = 
         let solved = try EntropicDistance(problem, epsilon: epsilon, tolerance: options.tolerance,
                                           maxIterations: options.maxIterations, divergence: options.divergence,
                                           planOutput: planOutput, geometry: options.geometry,
-                                          byteBudget: options.memoryLimit ?? Double(ProcessInfo.processInfo.physicalMemory))
+                                          byteBudget: options.memoryLimit ?? Double(ProcessInfo.processInfo.physicalMemory),
+                                          progress: progress)
         var result = solved.result
         result.method = method
         result.entropic?.divergence = solved.divergence

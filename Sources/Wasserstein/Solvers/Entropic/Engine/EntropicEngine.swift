@@ -70,28 +70,37 @@ public enum EntropicEngine {
     /// marginal error of 1e-6 after 10^4 balanced iterations; the symmetric update needs 17).
     ///
     /// - Throws: the geometry's, the problem's and the driver's errors.
+    /// - Parameter progress: receives the driver's reports (``EntropicSinkhorn/progress``).
     public static func solve<G: SinkhornGeometry>(_ problem: TransportProblem, parameters: EntropicParameters,
-                                                  geometry: (PointCloud, PointCloud) throws -> G) throws -> EntropicOutput {
-        if problem.source == problem.target { return try solveSelf(problem.source, parameters: parameters, geometry: geometry) }
+                                                  geometry: (PointCloud, PointCloud) throws -> G,
+                                                  progress: EntropicProgressObserver? = nil) throws -> EntropicOutput {
+        if problem.source == problem.target {
+            return try solveSelf(problem.source, parameters: parameters, geometry: geometry, progress: progress)
+        }
         var driver = try EntropicSinkhorn(geometry: geometry(problem.source, problem.target),
                                           problem: .balanced(problem), parameters: parameters)
+        driver.progress = progress
         return try driver.solve()
     }
 
     /// `OT_eps(a, a)`, the self term.
     public static func solveSelf<G: SinkhornGeometry>(_ cloud: PointCloud, parameters: EntropicParameters,
-                                                      geometry: (PointCloud, PointCloud) throws -> G) throws -> EntropicOutput {
+                                                      geometry: (PointCloud, PointCloud) throws -> G,
+                                                      progress: EntropicProgressObserver? = nil) throws -> EntropicOutput {
         var driver = try EntropicSinkhorn(geometry: geometry(cloud, cloud), problem: .symmetric(a: cloud.weights),
                                           parameters: parameters)
+        driver.progress = progress
         return try driver.solve()
     }
 
-    /// The Sinkhorn divergence `S_eps(a, b)`: one balanced and two symmetric solves.
+    /// The Sinkhorn divergence `S_eps(a, b)`: one balanced and two symmetric solves (each
+    /// reported to `progress` from its first iteration).
     public static func divergence<G: SinkhornGeometry>(_ problem: TransportProblem, parameters: EntropicParameters,
-                                                       geometry: (PointCloud, PointCloud) throws -> G) throws -> EntropicDivergenceOutput {
-        let cross = try solve(problem, parameters: parameters, geometry: geometry)
-        let sourceSelf = try solveSelf(problem.source, parameters: parameters, geometry: geometry)
-        let targetSelf = try solveSelf(problem.target, parameters: parameters, geometry: geometry)
+                                                       geometry: (PointCloud, PointCloud) throws -> G,
+                                                       progress: EntropicProgressObserver? = nil) throws -> EntropicDivergenceOutput {
+        let cross = try solve(problem, parameters: parameters, geometry: geometry, progress: progress)
+        let sourceSelf = try solveSelf(problem.source, parameters: parameters, geometry: geometry, progress: progress)
+        let targetSelf = try solveSelf(problem.target, parameters: parameters, geometry: geometry, progress: progress)
         return EntropicDivergenceOutput(
             divergence: cross.regularizedCost - (sourceSelf.regularizedCost + targetSelf.regularizedCost) / 2,
             cross: cross, sourceSelf: sourceSelf, targetSelf: targetSelf)
@@ -144,10 +153,12 @@ public struct EntropicDistance: Sendable {
     ///   - planOutput: the plan to return (``PlanOutput``; default none).
     ///   - geometry: the geometry, or `nil` for ``SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:)``.
     ///   - byteBudget: the memory budget of the automatic choice.
+    ///   - progress: receives the engine driver's reports (online geometry; the dense solver
+    ///     and the multiscale geometry do not report yet).
     /// - Throws: the solvers' errors.
     public init(_ problem: TransportProblem, epsilon: Double, tolerance: Double = 1e-9, maxIterations: Int = 10_000,
                 divergence: Bool = false, planOutput: PlanOutput = .none, geometry: SinkhornGeometryKind? = nil,
-                byteBudget: Double) throws {
+                byteBudget: Double, progress: EntropicProgressObserver? = nil) throws {
         let kind = geometry ?? .automatic(sourceCount: problem.source.count, targetCount: problem.target.count,
                                           dimension: problem.dimension, byteBudget: byteBudget, divergence: divergence)
         self.geometry = kind
@@ -166,11 +177,13 @@ public struct EntropicDistance: Sendable {
         case .online:
             let parameters = try EntropicParameters(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations)
             if divergence {
-                let d = try EntropicEngine.divergence(problem, parameters: parameters, geometry: EntropicEngine.online())
+                let d = try EntropicEngine.divergence(problem, parameters: parameters, geometry: EntropicEngine.online(),
+                                                      progress: progress)
                 result = d.cross.transportResult
                 self.divergence = d.divergence
             } else {
-                result = try EntropicEngine.solve(problem, parameters: parameters, geometry: EntropicEngine.online()).transportResult
+                result = try EntropicEngine.solve(problem, parameters: parameters, geometry: EntropicEngine.online(),
+                                                  progress: progress).transportResult
                 self.divergence = nil
             }
             if planOutput.includesPlan, let potentials = result.potentials {

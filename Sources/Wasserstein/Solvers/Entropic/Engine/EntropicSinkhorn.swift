@@ -1,3 +1,4 @@
+import CEntropicKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -254,6 +255,44 @@ public struct EntropicOutput: Sendable {
     public var potentials: DualPotentials { DualPotentials(f: f, g: g) }
 }
 
+/// Where an entropic solve stands, reported by the driver after every iteration (see
+/// ``EntropicSinkhorn/progress``).
+public struct EntropicProgress: Sendable, Equatable {
+    /// Iterations run so far, summed over the epsilon stages.
+    public var iteration: Int
+    /// The marginal error of the current iterate (in mass units, as ``EntropicOutput/marginalError``;
+    /// for ``MarginalUpdate/proximal(theta:potential:)`` the residual of the last update).
+    public var marginalError: Double
+    /// The error at which the solve stops: the tolerance times the source mass.
+    public var targetError: Double
+    /// The epsilon of the current stage.
+    public var epsilon: Double
+    /// The current stage, `0 ..< stageCount`; the last is the target epsilon, run to the tolerance.
+    public var stage: Int
+    /// The epsilon-scaling stages before the target plus the target stage (1 without scaling).
+    public var stageCount: Int
+    /// The iterations of each stage before the target.
+    public var iterationsPerStage: Int
+    /// The iteration cap of the whole solve.
+    public var maxIterations: Int
+
+    /// A report (the driver makes them; tests and other drivers may too).
+    public init(iteration: Int, marginalError: Double, targetError: Double, epsilon: Double, stage: Int,
+                stageCount: Int, iterationsPerStage: Int, maxIterations: Int) {
+        self.iteration = iteration
+        self.marginalError = marginalError
+        self.targetError = targetError
+        self.epsilon = epsilon
+        self.stage = stage
+        self.stageCount = stageCount
+        self.iterationsPerStage = iterationsPerStage
+        self.maxIterations = maxIterations
+    }
+}
+
+/// Receives ``EntropicProgress`` reports (from the solving thread; keep it cheap).
+public typealias EntropicProgressObserver = @Sendable (EntropicProgress) -> Void
+
 /// The entropic driver: one loop for every geometry and marginal update.
 ///
 /// Built once for a geometry and a problem, it holds its workspace (potentials and the
@@ -297,6 +336,11 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
     // A reference, so that the soft-min (non-mutating: its output is a member passed inout)
     // can switch kernel mode off; replaced, not shared, when set from outside.
     private var kernelModeSwitch = KernelModeSwitch(on: true)
+    /// Called after every iteration with where the solve stands (`nil`, the default: nothing is
+    /// reported). The library never prints; a command line shows these as a progress line.
+    public var progress: EntropicProgressObserver?
+    // The stage of the running solve, for the reports.
+    private var progressStage = (offset: 0, stage: 0, count: 1, perStage: 1, target: 0.0)
 
     /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` when the weights do not
     ///   match the geometry's counts, ``WassersteinError/unsupported(_:)`` for a symmetric problem
@@ -378,11 +422,16 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         let perStage: Int
         if case .geometric(_, let k) = parameters.scaling { perStage = k } else { perStage = 1 }
         let tolerance = parameters.tolerance * problem.sourceMass
-        for stageEps in stages {
+        progressStage = (0, 0, stages.count + 1, perStage, tolerance)
+        for (index, stageEps) in stages.enumerated() {
             let budget = Swift.min(perStage, limit - 1 - iterations)
             guard budget > 0 else { break }
+            progressStage.offset = iterations
+            progressStage.stage = index
             iterations += iterate(epsilon: stageEps, limit: budget, tolerance: 0, relaxation: .none).iterations
         }
+        progressStage.offset = iterations
+        progressStage.stage = stages.count
         let final = iterate(epsilon: target, limit: Swift.max(1, limit - iterations), tolerance: tolerance,
                             relaxation: parameters.overRelaxation)
         iterations += final.iterations
@@ -426,6 +475,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             iterations += 1
             softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
             error = marginalError(f, fT, problem.a, epsilon) + marginalError(g, gT, problem.b, epsilon)
+            report(iterations, error, epsilon)
             if error <= tolerance || iterations >= limit { break }
             controller.observe(error)
             if w == 1 {
@@ -442,8 +492,19 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                                            penalty: Double = .infinity) -> (iterations: Int, error: Double) {
         let n = f.count
         let k = Self.damping(penalty, epsilon)
-        softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
         var iterations = 0
+        if penalty == .infinity, kernelModeSwitch.on, geometry.offersKernelMode(epsilon: epsilon) {
+            let scaled = iterateSymmetricScalings(epsilon: epsilon, limit: limit, tolerance: tolerance)
+            if scaled.completed {
+                g = f
+                gT = fT
+                return (scaled.iterations, scaled.error)
+            }
+            // Out of range: the log-domain loop below continues from the last iterate in range.
+            kernelModeSwitch.on = false
+            iterations = scaled.iterations
+        }
+        softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
         var error = 2 * marginalError(f, fT, problem.a, epsilon, penalty: penalty)
         // A tolerance below what double precision resolves ends in a stall, not at the cap.
         var stagnation = StagnationWatch(floor: precisionFloor(epsilon: epsilon))
@@ -452,6 +513,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             iterations += 1
             softMin(&fT, of: f, weights: logA, epsilon: epsilon, transposed: false)
             error = 2 * marginalError(f, fT, problem.a, epsilon, penalty: penalty)
+            report(iterations, error, epsilon)
         }
         g = f
         gT = fT
@@ -466,6 +528,90 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         for v in f { fMax = Swift.max(fMax, abs(v)) }
         for v in g { gMax = Swift.max(gMax, abs(v)) }
         return Double.ulpOfOne * (geometry.costRange + fMax + gMax) / epsilon * 2 * problem.sourceMass
+    }
+
+    /// The symmetric loop in kernel mode on scalings kept across iterations (the form of the
+    /// averaged update Feydy et al. 2019 give): with `E_i = exp(f_i / eps)` and `u = a E`,
+    /// `exp(-T(f)_i / eps) = (K u)_i`, so `f <- (f + T(f)) / 2` is `E <- sqrt(E / K u)` and the
+    /// error `2 sum_i a_i |exp((f_i - T(f)_i) / eps) - 1|` is `2 sum_i |u_i (K u)_i - a_i|`: per
+    /// entry and iteration one division and one square root, against an `exp` and a `log` per
+    /// entry for a soft-min in ``kernelSoftMin(_:of:weights:epsilon:transposed:)`` and the
+    /// `exp` of the error. No shift is needed: at the fixed point `u_i <= sqrt(a_i)` and
+    /// `(K u)_i >= u_i` (the diagonal of `K` is 1), so `(K u)_i >= sqrt(a_i)`.
+    ///
+    /// Returns `completed == false` when `E` is not finite and positive at the start, or
+    /// `(K u)_i` leaves `[1e-280, max]` for an entry with mass: `f` then holds the current
+    /// iterate (or the start, if an update left the range of `E`) and the log domain continues
+    /// from it. Otherwise `f` and `fT = T(f)` are those of the final
+    /// iterate. Entries without mass get the bound `(K u)_i >= 1e-280`, as in kernel mode's
+    /// soft-min (their potential enters no plan entry with mass).
+    private mutating func iterateSymmetricScalings(epsilon: Double, limit: Int, tolerance: Double)
+        -> (iterations: Int, error: Double, completed: Bool) {
+        let n = f.count
+        let invEps = 1 / epsilon
+        let a = problem.a
+        var scaling = f.map { exp($0 * invEps) }
+        func usable(_ e: [Double]) -> Bool { e.allSatisfy { $0 > 0 && $0.isFinite } }
+        guard usable(scaling) else { return (0, .infinity, false) }
+        var u = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
+        var ku = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
+        for i in 0 ..< n { u[i] = a[i] * scaling[i] }
+        var partial = [Double](repeating: 0, count: Self.blockCount(n))
+        var flags = [Bool](repeating: false, count: Self.blockCount(n))
+        var iterations = 0
+        var error = Double.infinity
+        var completed = true
+        while true {
+            u.withUnsafeBufferPointer { ub in ku.withUnsafeMutableBufferPointer { kb in
+                geometry.applyKernel(ub, epsilon: epsilon, transposed: false, into: kb) } }
+            // The error of the current iterate, its range check, and (unless it is the last) the update.
+            u.withUnsafeBufferPointer { ub in
+                ku.withUnsafeBufferPointer { kb in a.withUnsafeBufferPointer { ab in
+                    partial.withUnsafeMutableBufferPointer { pb in flags.withUnsafeMutableBufferPointer { fb in
+                        nonisolated(unsafe) let up = ub.baseAddress!, kp = kb.baseAddress!,
+                            w = ab.baseAddress!, sums = pb.baseAddress!, outOfRange = fb.baseAddress!
+                        Self.forEachBlock(count: n) { block, range in
+                            var sum = 0.0
+                            var inRange = true
+                            for i in range {
+                                let k = kp[i]
+                                let carries = w[i] > 0
+                                inRange = inRange && k <= Double.greatestFiniteMagnitude && (k >= 1e-280 || (!carries && k >= 0))
+                                sum += abs(up[i] * k - w[i])
+                            }
+                            sums[block] = 2 * sum
+                            outOfRange[block] = !inRange
+                        }
+                    } }
+                } }
+            }
+            guard !flags.contains(true) else { completed = false; break }
+            error = 0
+            for v in partial { error += v }
+            if error.isNaN { error = .infinity }
+            if iterations > 0 { report(iterations, error, epsilon) }
+            if error <= tolerance || iterations >= limit { break }
+            iterations += 1
+            scaling.withUnsafeMutableBufferPointer { eb in u.withUnsafeMutableBufferPointer { ub in
+                ku.withUnsafeBufferPointer { kb in a.withUnsafeBufferPointer { ab in
+                    nonisolated(unsafe) let e = eb.baseAddress!, up = ub.baseAddress!, kp = kb.baseAddress!, w = ab.baseAddress!
+                    Self.forEachBlock(count: n) { _, range in
+                        for i in range {
+                            let next = (e[i] / Swift.max(kp[i], 1e-280)).squareRoot()
+                            e[i] = next
+                            up[i] = w[i] * next
+                        }
+                    }
+                } }
+            } }
+        }
+        // The iterate is kept unless an update under- or overflowed (then f stays the start).
+        guard usable(scaling) else { return (iterations, .infinity, false) }
+        for i in 0 ..< n { f[i] = epsilon * log(scaling[i]) }
+        if completed {
+            for i in 0 ..< n { fT[i] = -epsilon * log(Swift.max(ku[i], 1e-280)) }
+        }
+        return (iterations, error, completed)
     }
 
     private mutating func iterateProximal(theta: Double, phi: [Double], epsilon: Double, limit: Int, tolerance: Double,
@@ -517,6 +663,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             residual = 0
             for v in partial { residual += v }
             if residual.isNaN { residual = .infinity }
+            report(iterations, residual, epsilon)
             if residual <= tolerance { break }
             controller.observe(residual)
             if residual > previous { increases += 1 } else { increases = 0 }
@@ -542,9 +689,10 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
     /// `Phi_new = theta phi / eps - (1 - theta) (log z_i - cv)`; the residual
     /// `sum_i a_i |exp(Phi_i - T(g)_i / eps) - exp(Phi_new_i - T(g)_i / eps)| = sum_i z_i |u_i - u_new_i| / s`,
     /// and `Phi <- Phi + w (Phi_new - Phi)`: per entry and iteration one division, one
-    /// logarithm and two exponentials (callgrind: the scalar `entropicExp` of this loop is
-    /// about 5% of a grid JKO section's instructions), the same arithmetic as the log-domain
-    /// loop up to rounding. `cu` is re-centred (largest `u` at `e^650`) when the
+    /// logarithm and two exponentials, the same arithmetic as the log-domain loop up to
+    /// rounding. The update runs in the C target (`ck_proximal_update`, AVX2 where the processor
+    /// has it, branch-free `log` and `exp`): glibc's scalar `log` and Swift's two-lane `exp`
+    /// were 28% of a grid JKO step's instructions (callgrind). `cu` is re-centred (largest `u` at `e^650`) when the
     /// largest exponent drifts by more than 20.
     ///
     /// Returns `completed == false` when `k_j` leaves `[1e-280, max]` for a column with mass, or
@@ -571,7 +719,6 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         var u = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
         var k = [Double](unsafeUninitializedCapacity: m) { _, count in count = m }
         var z = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
-        var logZ = [Double](unsafeUninitializedCapacity: n) { _, count in count = n }
         func fillScalings(_ u: inout [Double], _ p: [Double], _ shift: Double) {
             for i in 0 ..< n { u[i] = entropicExp(p[i] + logA[i] - shift) }
         }
@@ -612,16 +759,11 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             let cv = cu + logScale
             k.withUnsafeBufferPointer { vb in z.withUnsafeMutableBufferPointer { zb in
                 geometry.applyKernel(vb, epsilon: epsilon, transposed: false, into: zb) } }
-            // log z (and the range check) in a loop of their own; free rows without kernel mass
-            // get the bound of kernelSoftMin.
+            // The range check before the update, so that a fallback continues from this iterate.
             var finite = true
-            z.withUnsafeBufferPointer { zb in logZ.withUnsafeMutableBufferPointer { lb in
-                for i in 0 ..< n {
-                    let zi = zb[i]
-                    finite = finite && zi >= 0 && zi <= Double.greatestFiniteMagnitude
-                    lb[i] = log(Swift.max(zi, 1e-280))
-                }
-            } }
+            z.withUnsafeBufferPointer { zb in
+                for i in 0 ..< n { finite = finite && zb[i] >= 0 && zb[i] <= Double.greatestFiniteMagnitude }
+            }
             guard finite else {
                 for i in 0 ..< n { f[i] = epsilon * potential[i] }
                 return (iterations, residual, false)
@@ -629,36 +771,27 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             iterations += 1
             let w = switchedOff ? 1 : controller.omega
             let oneMinusTheta = 1 - theta
+            // The update (`ck_proximal_update`, AVX2 where the processor has it): free rows
+            // without kernel mass get the bound `z >= 1e-280` of kernelSoftMin.
             potential.withUnsafeMutableBufferPointer { pb in
                 u.withUnsafeMutableBufferPointer { ub in
                     z.withUnsafeBufferPointer { zb in
                         partial.withUnsafeMutableBufferPointer { rb in
                             tops.withUnsafeMutableBufferPointer { tb in
                                 scaledPhi.withUnsafeBufferPointer { qb in
-                                    logA.withUnsafeBufferPointer { ab in logZ.withUnsafeBufferPointer { lzb in
+                                    logA.withUnsafeBufferPointer { ab in
                                         nonisolated(unsafe) let p = pb.baseAddress!, up = ub.baseAddress!, zp = zb.baseAddress!,
                                             sums = rb.baseAddress!, blockTops = tb.baseAddress!, q = qb.baseAddress!,
-                                            la = ab.baseAddress!, lz = lzb.baseAddress!
+                                            la = ab.baseAddress!
                                         Self.forEachBlock(count: n) { block, range in
-                                            var sum = 0.0
-                                            for i in range {
-                                                let target = q[i] - oneMinusTheta * (lz[i] - cv)
-                                                let uNew = entropicExp(target + la[i] - cu)
-                                                sum += zp[i] * abs(up[i] - uNew)
-                                                let next = p[i] + w * (target - p[i])
-                                                p[i] = next
-                                                up[i] = entropicExp(next + la[i] - cu)
-                                            }
-                                            // The largest exponent, for the re-centring of cu.
+                                            let s = range.lowerBound
                                             var high = -Double.infinity
-                                            for i in range {
-                                                let e = p[i] + la[i]
-                                                high = e > high ? e : high
-                                            }
-                                            sums[block] = sum
+                                            sums[block] = ck_proximal_update(p + s, up + s, zp + s, q + s, la + s, range.count,
+                                                                             cv, cu, w, oneMinusTheta, &high)
+                                            // The largest exponent, for the re-centring of cu.
                                             blockTops[block] = high
                                         }
-                                    } }
+                                    }
                                 }
                             }
                         }
@@ -675,6 +808,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                 return (iterations, .infinity, false)
             }
             if residual.isNaN { residual = .infinity }
+            report(iterations, residual, epsilon)
             if residual <= tolerance { break }
             controller.observe(residual)
             if residual > previous { increases += 1 } else { increases = 0 }
@@ -711,6 +845,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
             error = marginalError(f, fT, problem.a, epsilon, penalty: ra)
                 + marginalError(g, gT, problem.b, epsilon, penalty: rb)
+            report(iterations, error, epsilon)
             if error <= tolerance || iterations >= limit { break }
             controller.observe(error)
             for j in 0 ..< m { g[j] = (1 - w) * g[j] + w * (kb * gT[j]) }
@@ -722,6 +857,15 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
         }
         return (iterations, error)
+    }
+
+    /// Reports the current iterate to ``progress`` (`iterations` counted in the running stage).
+    private func report(_ iterations: Int, _ error: Double, _ epsilon: Double) {
+        guard let progress else { return }
+        let s = progressStage
+        progress(EntropicProgress(iteration: s.offset + iterations, marginalError: error, targetError: s.target,
+                                  epsilon: epsilon, stage: s.stage, stageCount: s.count,
+                                  iterationsPerStage: s.perStage, maxIterations: parameters.maxIterations))
     }
 
     /// `rho / (rho + eps)`, the factor of the unbalanced update (1 for `rho = infinity`).

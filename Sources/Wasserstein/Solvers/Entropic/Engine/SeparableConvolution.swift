@@ -1,3 +1,4 @@
+import CEntropicKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,8 +13,8 @@ import Darwin
 ///
 /// Both passes are register-blocked (a block of outputs stays in registers for the whole window
 /// instead of being re-loaded and re-stored per tap) and, in 2-D and 3-D, use the symmetric form
-/// `t_d (s[k - d] + s[k + d])`: half the multiplies. On the default x86-64 target (SSE2, no FMA)
-/// the passes are then bound by the FP add rate. Every output's sum order depends only on its
+/// `t_d (s[k - d] + s[k + d])`: half the multiplies. The passes are then bound by the FP add
+/// rate; the 2-D and 3-D pass runs AVX2 where the processor has it (``convolveRowsTransposed``). Every output's sum order depends only on its
 /// position, whatever the number of cores, so results are deterministic.
 struct SeparableConvolution: Sendable {
     /// Points per axis, row-major (axis 0 slowest).
@@ -117,113 +118,25 @@ struct SeparableConvolution: Sendable {
     /// (terms off the grid left out), `d` ascending, so every entry's sum order depends only on
     /// its position, never on how rows are split over cores.
     ///
-    /// Written so the FP adders, not loads and stores, bound it: 16 columns of one output row stay
-    /// in eight `SIMD2` accumulators over the whole window, and the symmetric form needs one
-    /// multiply per pair of taps. Each chunk first packs a 16-column strip of the rows its windows
-    /// reach into a contiguous buffer: read in place, rows `8 n1` bytes apart fall into a few L1
-    /// sets (for `n1 = 128`, only 12 of 64) and the strip thrashes L1. The transposed store
-    /// (one scalar store per 70-odd multiply-adds) replaces a separate transpose pass.
+    /// The loop is `ck_convolve_rows_transposed` of the C target `CEntropicKernels`: AVX2 where the
+    /// processor has it (four doubles per operation against SSE2's two: the pass is bound by the
+    /// FP adds and the loads), the portable loop otherwise, the same operations in the same order,
+    /// so the same bits on every machine. Written so the FP adders, not loads and stores, bound
+    /// it: 16 columns of one output row stay in registers over the whole window, and the
+    /// symmetric form needs one multiply per pair of taps. Each chunk first packs a 16-column
+    /// strip of the rows its windows reach into a contiguous buffer: read in place, rows `8 n1`
+    /// bytes apart fall into a few L1 sets (for `n1 = 128`, only 12 of 64) and the strip thrashes
+    /// L1. The transposed store (one scalar store per 70-odd multiply-adds) replaces a separate
+    /// transpose pass.
     static func convolveRowsTransposed(_ src: UnsafePointer<Double>, _ dst: UnsafeMutablePointer<Double>, rows n0: Int, length n1: Int, taps: [Double]) {
         let w = taps.count - 1
         taps.withUnsafeBufferPointer { tp in
-            let t = tp.baseAddress!
-            typealias V2 = SIMD2<Double>
-            @inline(__always) func ld(_ p: UnsafePointer<Double>, _ i: Int) -> V2 { UnsafeRawPointer(p + 2 &* i).loadUnaligned(as: V2.self) }
-            @inline(__always) func st(_ a: V2, _ j: Int, _ k: Int) {
-                dst[j &* n0 &+ k] = a[0]; dst[(j &+ 1) &* n0 &+ k] = a[1]
-            }
-            @inline(__always) func block16(_ k: Int, _ j0: Int, _ packed: UnsafePointer<Double>) {
-                let n1 = 16
-                let both = min(w, k, n0 &- 1 &- k)          // d with both k - d and k + d on the grid
-                let below = min(w, k), above = min(w, n0 &- 1 &- k)
-                let centre = packed + k &* 16
-                let c0 = V2(repeating: t[0])
-                var a0 = c0 * ld(centre, 0), a1 = c0 * ld(centre, 1), a2 = c0 * ld(centre, 2), a3 = c0 * ld(centre, 3)
-                var a4 = c0 * ld(centre, 4), a5 = c0 * ld(centre, 5), a6 = c0 * ld(centre, 6), a7 = c0 * ld(centre, 7)
-                var up = centre, down = centre
-                var d = 1
-                while d <= both {
-                    up -= n1; down += n1
-                    let c = V2(repeating: t[d])
-                    a0 += c * (ld(up, 0) + ld(down, 0)); a1 += c * (ld(up, 1) + ld(down, 1))
-                    a2 += c * (ld(up, 2) + ld(down, 2)); a3 += c * (ld(up, 3) + ld(down, 3))
-                    a4 += c * (ld(up, 4) + ld(down, 4)); a5 += c * (ld(up, 5) + ld(down, 5))
-                    a6 += c * (ld(up, 6) + ld(down, 6)); a7 += c * (ld(up, 7) + ld(down, 7))
-                    d &+= 1
-                }
-                // one-sided taps near the edges (at most one of the two loops runs)
-                var e = d
-                while e <= below {
-                    up -= n1
-                    let c = V2(repeating: t[e])
-                    a0 += c * ld(up, 0); a1 += c * ld(up, 1); a2 += c * ld(up, 2); a3 += c * ld(up, 3)
-                    a4 += c * ld(up, 4); a5 += c * ld(up, 5); a6 += c * ld(up, 6); a7 += c * ld(up, 7)
-                    e &+= 1
-                }
-                e = d
-                while e <= above {
-                    down += n1
-                    let c = V2(repeating: t[e])
-                    a0 += c * ld(down, 0); a1 += c * ld(down, 1); a2 += c * ld(down, 2); a3 += c * ld(down, 3)
-                    a4 += c * ld(down, 4); a5 += c * ld(down, 5); a6 += c * ld(down, 6); a7 += c * ld(down, 7)
-                    e &+= 1
-                }
-                st(a0, j0, k); st(a1, j0 &+ 2, k); st(a2, j0 &+ 4, k); st(a3, j0 &+ 6, k)
-                st(a4, j0 &+ 8, k); st(a5, j0 &+ 10, k); st(a6, j0 &+ 12, k); st(a7, j0 &+ 14, k)
-            }
-            @inline(__always) func block2(_ k: Int, _ j0: Int) {
-                let both = min(w, k, n0 &- 1 &- k)
-                let below = min(w, k), above = min(w, n0 &- 1 &- k)
-                let centre = src + (k &* n1 &+ j0)
-                var a0 = V2(repeating: t[0]) * ld(centre, 0)
-                var up = centre, down = centre
-                var d = 1
-                while d <= both {
-                    up -= n1; down += n1
-                    a0 += V2(repeating: t[d]) * (ld(up, 0) + ld(down, 0))
-                    d &+= 1
-                }
-                var e = d
-                while e <= below { up -= n1; a0 += V2(repeating: t[e]) * ld(up, 0); e &+= 1 }
-                e = d
-                while e <= above { down += n1; a0 += V2(repeating: t[e]) * ld(down, 0); e &+= 1 }
-                st(a0, j0, k)
-            }
+            nonisolated(unsafe) let t = tp.baseAddress!
             let chunk = max(1, 32_768 / max(1, n1 * (w + 1)))
             Parallel.forEachChunk(count: n0, minimumChunk: chunk) { range in
-                var j0 = 0
-                let first = max(0, range.lowerBound - w), last = min(n0 - 1, range.upperBound - 1 + w)
                 let pack = UnsafeMutablePointer<Double>.allocate(capacity: 16 * n0)
                 defer { pack.deallocate() }
-                while j0 &+ 16 <= n1 {
-                    for r in first ... last {
-                        let s = src + (r &* n1 &+ j0), p = pack + r &* 16
-                        for i in 0 ..< 16 { p[i] = s[i] }
-                    }
-                    for k in range { block16(k, j0, pack) }
-                    j0 &+= 16
-                }
-                while j0 &+ 2 <= n1 {
-                    for k in range { block2(k, j0) }
-                    j0 &+= 2
-                }
-                if j0 < n1 {
-                    // last odd column, same sum order as the blocks
-                    for k in range {
-                        let both = min(w, k, n0 &- 1 &- k)
-                        let below = min(w, k), above = min(w, n0 &- 1 &- k)
-                        let centre = src + (k &* n1 &+ j0)
-                        var a = t[0] * centre[0]
-                        var up = centre, down = centre
-                        var d = 1
-                        while d <= both { up -= n1; down += n1; a += t[d] * (up[0] + down[0]); d &+= 1 }
-                        var e = d
-                        while e <= below { up -= n1; a += t[e] * up[0]; e &+= 1 }
-                        e = d
-                        while e <= above { down += n1; a += t[e] * down[0]; e &+= 1 }
-                        dst[j0 &* n0 &+ k] = a
-                    }
-                }
+                ck_convolve_rows_transposed(src, dst, n0, n1, t, w, range.lowerBound, range.upperBound, pack)
             }
         }
     }
