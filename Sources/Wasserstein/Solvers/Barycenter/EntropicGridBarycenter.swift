@@ -6,7 +6,8 @@ import Darwin
 
 /// The result of an ``EntropicGridBarycenter`` solve.
 public struct GridBarycenterResult: Sendable {
-    /// The barycenter's masses on the grid, row-major (axis 0 slowest), all positive. Their sum
+    /// The barycenter's masses on the grid, row-major (axis 0 slowest): positive, except where
+    /// they fall below the smallest double (far from every input at small `eps`). Their sum
     /// is one up to ``marginalError``: the barycenter is the common second marginal of the plans
     /// from the inputs (each at mass one), exact only at the fixed point.
     public let masses: [Double]
