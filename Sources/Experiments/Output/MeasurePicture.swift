@@ -46,8 +46,11 @@ extension MeasurePicture {
     /// mean of every other density marked and named.
     ///
     /// - Parameters:
+    ///   - title: the picture's title.
     ///   - densities: masses at the grid points, row-major (axis 0 slowest), one array each.
-    ///   - pointsPerAxis: 1 or 2 axes; `spacing` per axis, the first point at 0.
+    ///   - names: one legend name per density.
+    ///   - pointsPerAxis: the grid's points per axis, 1 or 2 axes.
+    ///   - spacing: the grid's spacing per axis, the first point at 0.
     public static func gridSVG(title: String, densities: [[Double]], names: [String], pointsPerAxis: [Int],
                                spacing: [Double]) -> String? {
         guard let last = densities.last, names.count == densities.count, spacing.count == pointsPerAxis.count else { return nil }
