@@ -73,6 +73,7 @@ extension BarycenterCommand {
                 ("tolerance", .number(tolerance)),
                 ("kernel_mode_applications", .integer(result.kernelModeApplications)),
                 ("log_domain_applications", .integer(result.logDomainApplications)),
+                ("line_stabilized_applications", .integer(result.lineStabilizedApplications)),
                 ("seconds", .number(seconds)),
             ]))
         }

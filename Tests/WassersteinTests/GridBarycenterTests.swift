@@ -106,7 +106,7 @@ struct GridBarycenterTests {
         #expect(Self.moments(p.masses, grid).sd / s >= 1.05)
     }
 
-    @Test("kernel mode and the log domain give the same iterates; at small epsilon the log domain takes over")
+    @Test("kernel mode, shifts per grid line and the log domain give the same iterates")
     func modes() throws {
         let grid = try SeparableGridGeometry(pointsPerAxis: [20, 24], spacing: [0.05, 0.04])
         let inputs = [Self.gaussian(grid, mean: [0.3, 0.4], sd: 0.1), Self.gaussian(grid, mean: [0.6, 0.5], sd: 0.12)]
@@ -126,8 +126,27 @@ struct GridBarycenterTests {
         corner[0] = 1
         far[18 * 24 + 22] = 1
         let small = try EntropicGridBarycenter(epsilon: 1e-4, tolerance: 1e-9).solve([corner, far], on: grid)
-        #expect(small.converged && small.logDomainApplications > 0 && small.masses.allSatisfy { $0.isFinite && $0 >= 0 })
+        #expect(small.converged && small.lineStabilizedApplications > 0 && small.masses.allSatisfy { $0.isFinite && $0 >= 0 })
         #expect(small.masses[9 * 24 + 11] >= 0.99, "mass at the midpoint \(small.masses[9 * 24 + 11])")
+        // Lines with their own shifts (and the log domain where a line needs it) against the log domain throughout.
+        let logOnly = try EntropicGridBarycenter(epsilon: 1e-4, tolerance: 1e-9, allowsKernelMode: false).solve([corner, far], on: grid)
+        #expect(logOnly.iterations == small.iterations)
+        for i in 0 ..< small.masses.count { #expect(abs(small.masses[i] - logOnly.masses[i]) <= 1e-12) }
+        // Blobs in opposite corners at eps = 2e-3: K u spans e^-875 over the grid, beyond one
+        // shift, and at most e^-451 along a line.
+        var blobs = [[Double]](repeating: [Double](repeating: 0, count: grid.sourceCount), count: 2)
+        for i in 0 ... 3 {
+            for j in 0 ... 3 {
+                blobs[0][i * 24 + j] = 1
+                blobs[1][(19 - i) * 24 + (23 - j)] = 1
+            }
+        }
+        let wide = try EntropicGridBarycenter(epsilon: 2e-3, maximumIterations: 20, tolerance: 0)
+        var wideLog = wide
+        wideLog.allowsKernelMode = false
+        let w = try wide.solve(blobs, on: grid), wl = try wideLog.solve(blobs, on: grid)
+        #expect(w.lineStabilizedApplications > 0 && w.kernelModeApplications > 0)
+        for i in 0 ..< w.masses.count { #expect(abs(w.masses[i] - wl.masses[i]) <= 1e-12 * w.masses.max()!) }
     }
 
     @Test("mass one, symmetric under permuting the inputs with their weights, identical inputs give themselves (debiased)")

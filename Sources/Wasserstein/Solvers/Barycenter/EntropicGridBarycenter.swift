@@ -25,11 +25,15 @@ public struct GridBarycenterResult: Sendable {
     public let weights: [Double]
     /// Whether this is the debiased barycenter.
     public let debiased: Bool
-    /// Kernel applications done in kernel mode (convolutions of scalings) and, where those
-    /// could not resolve every output that matters, in the log domain.
+    /// Kernel applications done in kernel mode with one shift for the whole grid (convolutions of
+    /// scalings).
     public let kernelModeApplications: Int
-    /// Kernel applications done in the log domain (see ``kernelModeApplications``).
+    /// Kernel applications done in the log domain throughout (``EntropicGridBarycenter/allowsKernelMode`` off).
     public let logDomainApplications: Int
+    /// Kernel applications done axis by axis with a shift per grid line, where one shift for the
+    /// whole grid left outputs unresolved (each line in kernel mode, or in the log domain where
+    /// even its own shift does not resolve it).
+    public let lineStabilizedApplications: Int
 }
 
 /// The fixed-support entropic W2 barycenter of densities on a regular grid in 1, 2 or 3
@@ -56,7 +60,8 @@ public struct GridBarycenterResult: Sendable {
 ///
 /// Every kernel application `log(K e^x)` runs in kernel mode (the separable convolution of
 /// ``SeparableGridGeometry`` on `e^(x - max x)`) where that resolves every output that matters to
-/// full precision, and otherwise as the exact log-domain soft-min of the geometry; both give the
+/// full precision, and otherwise axis by axis with a shift per grid line, each line in kernel mode
+/// or, where even that does not resolve it, by the geometry's exact log-domain pass; all give the
 /// same numbers to rounding, so the answer does not depend on which was used.
 ///
 /// Stops when ``GridBarycenterResult/marginalError`` is at most ``tolerance`` or after
@@ -182,7 +187,8 @@ public struct EntropicGridBarycenter: Sendable {
         }
         return GridBarycenterResult(masses: logB.map { exp($0) }, pointsPerAxis: grid.pointsPerAxis, iterations: iterations,
                                     converged: error <= tolerance, marginalError: error, weights: lambda, debiased: debiased,
-                                    kernelModeApplications: kernel.kernelModeCount, logDomainApplications: kernel.logDomainCount)
+                                    kernelModeApplications: kernel.kernelModeCount, logDomainApplications: kernel.logDomainCount,
+                                    lineStabilizedApplications: kernel.lineStabilisedCount)
     }
 
     /// Uniform weights for `nil`; otherwise checks one finite weight `>= 0` per input, summing to
@@ -210,8 +216,9 @@ public struct EntropicGridBarycenter: Sendable {
 /// convolution, `out = max x + log r`. Every term it leaves out (a tap below the grid's truncation,
 /// a `v` that underflows) is below `max(truncation, e^-708)`, at most `N` of them, so an output
 /// with `r >= floor = max(1e-270, 1e16 N truncation)` is right to `1e-16` relative. When an
-/// output that matters falls below the floor, the call is redone with the geometry's exact
-/// log-domain passes.
+/// output that matters falls below the floor, the call is redone one axis at a time with a shift
+/// per 1-D line, and the lines that still fall short by the geometry's exact log-domain pass
+/// (without kernel mode: the geometry's log-domain passes throughout).
 struct GridLogKernel {
     let grid: SeparableGridGeometry
     let convolution: SeparableConvolution?
@@ -219,6 +226,7 @@ struct GridLogKernel {
     let floor: Double
     private(set) var kernelModeCount = 0
     private(set) var logDomainCount = 0
+    private(set) var lineStabilisedCount = 0
     private var v: [Double]
     private var scratch: [Double]
 
@@ -255,9 +263,71 @@ struct GridLogKernel {
                 return
             }
         }
+        if let convolution {
+            lineStabilisedCount += 1
+            x.withUnsafeBufferPointer { xb in
+                out.withUnsafeMutableBufferPointer { ob in lineStabilisedApply(xb.baseAddress!, convolution, into: ob.baseAddress!) }
+            }
+            return
+        }
         logDomainCount += 1
         x.withUnsafeBufferPointer { xb in
             out.withUnsafeMutableBufferPointer { ob in grid.logApply(xb.baseAddress!, axisTaps: logTaps, into: ob.baseAddress!) }
+        }
+    }
+
+    /// `out = log K e^x` one axis at a time, each 1-D line in kernel mode with its own shift
+    /// (`e^(x - max of the line)`, convolved, logged), and a line whose outputs fall below
+    /// ``lineFloor`` by the exact log-domain pass of that line alone: every line is right to
+    /// rounding, so the whole is. Why: a line spans one axis, so its range of exponents is a
+    /// fraction of the whole grid's, and most lines stay in kernel mode where one shift for the
+    /// grid could not. The axes rotate as in ``SeparableGridGeometry/logApply(_:axisTaps:into:)``.
+    private func lineStabilisedApply(_ s: UnsafePointer<Double>, _ convolution: SeparableConvolution,
+                                     into out: UnsafeMutablePointer<Double>) {
+        let n = grid.pointsPerAxis
+        let count = grid.sourceCount
+        func pass(_ src: UnsafePointer<Double>, _ dst: UnsafeMutablePointer<Double>, rows: Int, axis a: Int) {
+            let length = n[a]
+            let v = UnsafeMutablePointer<Double>.allocate(capacity: length)
+            let y = UnsafeMutablePointer<Double>.allocate(capacity: length)
+            defer { v.deallocate(); y.deallocate() }
+            let floor = Swift.max(1e-270, 1e16 * Double(length) * grid.kernelTruncation)
+            convolution.paddedTaps[a].withUnsafeBufferPointer { taps in
+                for r in 0 ..< rows {
+                    let line = src + r * length
+                    var top = -Double.infinity
+                    for l in 0 ..< length where line[l] > top { top = line[l] }
+                    guard top.isFinite else {
+                        for k in 0 ..< length { dst[k * rows + r] = -.infinity }
+                        continue
+                    }
+                    for l in 0 ..< length { v[l] = entropicExp(line[l] - top) }
+                    SeparableConvolution.convolveContiguous(v, y, length: length, paddedTaps: taps)
+                    var resolved = true
+                    for k in 0 ..< length where !(y[k] >= floor) { resolved = false; break }
+                    if resolved {
+                        for k in 0 ..< length { dst[k * rows + r] = top + log(y[k]) }
+                    } else {
+                        SeparableGridGeometry.logPass(line, y, rows: 1, length: length, taps: logTaps[a])
+                        for k in 0 ..< length { dst[k * rows + r] = y[k] }
+                    }
+                }
+            }
+        }
+        switch n.count {
+        case 1:
+            pass(s, out, rows: 1, axis: 0)
+        case 2:
+            let scratch = UnsafeMutablePointer<Double>.allocate(capacity: count)
+            defer { scratch.deallocate() }
+            pass(s, scratch, rows: n[0], axis: 1)
+            pass(scratch, out, rows: n[1], axis: 0)
+        default:
+            let scratch = UnsafeMutablePointer<Double>.allocate(capacity: count)
+            defer { scratch.deallocate() }
+            pass(s, out, rows: n[0] * n[1], axis: 2)
+            pass(out, scratch, rows: n[2] * n[0], axis: 1)
+            pass(scratch, out, rows: n[1] * n[2], axis: 0)
         }
     }
 }
