@@ -48,10 +48,10 @@ struct DistanceCommand: ParsableCommand {
         _ = try MethodNames.method(named: method)  // an unknown name first, before option combinations
         try entropic.validate(for: method)
         let chosen = try MethodNames.method(named: method, epsilon: entropic.epsilon ?? 0, options: entropic.sinkhornOptions())
-        if let unbalanced { return try runUnbalanced(penalties: unbalanced, method: chosen) }
-        if let partial { return try runPartial(mass: partial, method: chosen) }
         // The plan replaces the file at its path: never one of the inputs.
         if let plan { try measures.refuseReplacing(with: plan) }
+        if let unbalanced { return try runUnbalanced(penalties: unbalanced, method: chosen) }
+        if let partial { return try runPartial(mass: partial, method: chosen) }
         let (source, target) = try measures.read(normalizing: normalize)
         let problem = try TransportProblem(source: source, target: target, massPolicy: normalize ? .normalize : .requireEqual)
 

@@ -59,7 +59,6 @@ extension DistanceCommand {
         guard case .sinkhorn = chosen else { throw CommandError("--unbalanced needs --method sinkhorn (and --epsilon)") }
         let penalties = try Self.parsePenalties(text)
         if partial != nil { throw CommandError("--unbalanced and --partial exclude each other") }
-        if plan != nil { throw CommandError("--plan is not written for --unbalanced") }
         if entropic.divergence && penalties.source != penalties.target {
             throw CommandError("--divergence with --unbalanced needs one penalty for both sides")
         }
@@ -88,6 +87,7 @@ extension DistanceCommand {
         }
         let seconds = (clock.now - start).seconds
         let converged = divergence?.converged ?? output.converged
+        if let plan { try writeEntropicPlan(source, target, f: output.f, g: output.g, epsilon: parameters.epsilon, kind: kind, to: plan) }
         if json {
             var members: [(String, JSONValue)] = [
                 ("method", .string("sinkhorn")),
@@ -126,7 +126,6 @@ extension DistanceCommand {
     /// `distance X Y --partial MASS --method sinkhorn --epsilon E`: entropic partial transport on
     /// the engine (``EntropicEngine/partial(source:target:mass:parameters:geometry:)``).
     func runEntropicPartial(mass: Double) throws {
-        if plan != nil { throw CommandError("--plan is not written for entropic --partial (use --method exact)") }
         if entropic.divergence { throw CommandError("--divergence does not apply to --partial") }
         let (source, target) = try readUnchecked()
         let parameters = try entropicParameters()
@@ -143,6 +142,7 @@ extension DistanceCommand {
                                                 geometry: EntropicEngine.online())
         }
         let seconds = (clock.now - start).seconds
+        if let plan { try writeEntropicPlan(source, target, f: result.f, g: result.g, epsilon: parameters.epsilon, kind: kind, to: plan) }
         if json {
             print(JSONValue.object([
                 ("method", .string("sinkhorn")),
@@ -166,5 +166,39 @@ extension DistanceCommand {
             print("partial cost = \(formatted(result.transportCost))  mass moved = \(formatted(result.transportedMass)) of \(formatted(source.mass)) and \(formatted(target.mass))  [sinkhorn, eps = \(formatted(parameters.epsilon)), \(kind.rawValue) geometry, n = \(source.count), m = \(target.count), D = \(source.dimension), \(result.extended.iterations) iterations, \(String(format: "%.3g", seconds)) s]")
         }
         if !result.converged { warn("the solver stopped at its iteration limit before converging") }
+    }
+
+    /// `--plan` of an unbalanced or entropic partial run: the plan of the potentials,
+    /// `P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps)` between the real points (a partial run's
+    /// dummy row and column left out), row by row from the geometry, entries below
+    /// `1e-12 / (n m)` dropped as for the balanced entropic plan.
+    private func writeEntropicPlan(_ source: PointCloud, _ target: PointCloud, f: [Double], g: [Double], epsilon: Double,
+                                   kind: SinkhornGeometryKind, to path: String) throws {
+        let logA = source.weights.map { $0 > 0 ? log($0) : -.infinity }
+        let logB = target.weights.map { $0 > 0 ? log($0) : -.infinity }
+        let floor = 1e-12 / (Double(source.count) * Double(target.count))
+        func entries(_ geometry: some SinkhornGeometry) -> [TransportPlan.Entry] {
+            var out = [TransportPlan.Entry]()
+            var row = [Double](repeating: 0, count: target.count)
+            f.withUnsafeBufferPointer { fb in
+                g.withUnsafeBufferPointer { gb in
+                    logA.withUnsafeBufferPointer { ab in
+                        logB.withUnsafeBufferPointer { bb in
+                            for i in 0 ..< source.count {
+                                row.withUnsafeMutableBufferPointer { rb in
+                                    geometry.planRow(i, f: fb, g: gb, logA: ab, logB: bb, epsilon: epsilon, into: rb)
+                                }
+                                for (j, mass) in row.enumerated() where mass >= floor {
+                                    out.append(TransportPlan.Entry(source: i, target: j, mass: mass))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        let found = kind == .dense ? entries(try EntropicEngine.dense()(source, target)) : entries(try EntropicEngine.online()(source, target))
+        try DistanceCommand.writePlan(TransportPlan(sourceCount: source.count, targetCount: target.count, entries: found), to: path)
     }
 }

@@ -14,7 +14,6 @@ extension DistanceCommand {
         default:
             throw CommandError("--partial needs --method exact (or auto; the network simplex) or --method sinkhorn (entropic)")
         }
-        if let plan { try measures.refuseReplacing(with: plan) }
         var (source, target) = try measures.read(normalizing: normalize)
         if normalize {
             source = source.normalized()

@@ -92,4 +92,45 @@ struct UnbalancedPartialCommandTests {
         let big = try CommandRunner.run(["distance", f.x, f.y, "--partial", "1.5"] + sinkhorn)
         #expect(big.status == 1 && big.stderr.contains("partial mass"), "\(big.stderr)")
     }
+
+    /// The entries of a `--plan` CSV as a dense row-major `n x m` array.
+    static func densePlan(_ path: String, _ n: Int, _ m: Int) throws -> [Double] {
+        var plan = [Double](repeating: 0, count: n * m)
+        for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+            let parts = line.split(separator: ",")
+            guard parts.count == 3, let i = Int(parts[0]), let j = Int(parts[1]), let mass = Double(parts[2]) else { continue }
+            plan[i * m + j] += mass
+        }
+        return plan
+    }
+
+    @Test("--plan for --unbalanced (POT's documented plan) and --partial --method sinkhorn (the rank-one plan of an additive cost)")
+    func plans() throws {
+        let s = try Scratch()
+        // Points 0 and 1 on a line, weights 1/2: M = [[0, 1], [1, 0]]; reg = reg_m = 1.
+        let line = s.file("line.csv", "0\n1\n"), half = s.file("half.csv", "0.5\n0.5\n")
+        let out = try CommandRunner.run(["distance", line, line, "--x-weights", half, "--y-weights", half, "--method", "sinkhorn",
+                                         "--epsilon", "1", "--unbalanced", "1", "--tolerance", "1e-11", "--plan", s.path("u.csv"), "--json"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let plan = try Self.densePlan(s.path("u.csv"), 2, 2)
+        for (p, q) in zip(plan, [0.3220536, 0.1184769, 0.1184769, 0.3220536]) { #expect(abs(p - q) <= 5e-8, "\(plan)") }
+        let moved = try #require(try json(out.stdout)["transported_mass"] as? Double)
+        #expect(abs(plan.reduce(0, +) - moved) <= 1e-12)
+
+        // POT's partial example: a = [0.1, 0.2], b = [0.1, 0.1], M = [[0, 1], [2, 3]] (x = (0, 0),
+        // (0, sqrt 2); y = (0, 0), (1, 0)), m = 0.2. M_ij = r_i + c_j, so every plan with the row
+        // masses (0.1, 0.1) and the column masses (0.1, 0.1) costs 0.3; among them the entropic plan,
+        // a_i b_j exp((f_i + g_j - r_i - c_j) / eps), is of rank one: 0.05 everywhere.
+        let x = s.file("px.csv", "0,0\n0,1.4142135623730951\n"), y = s.file("py.csv", "0,0\n1,0\n")
+        let a = s.file("pa.csv", "0.1\n0.2\n"), b = s.file("pb.csv", "0.1\n0.1\n")
+        let partial = try CommandRunner.run(["distance", x, y, "--x-weights", a, "--y-weights", b, "--partial", "0.2", "--method", "sinkhorn",
+                                             "--epsilon", "0.02", "--tolerance", "1e-11", "--plan", s.path("p.csv"), "--json"])
+        #expect(partial.status == 0, "\(partial.stderr)")
+        let p = try Self.densePlan(s.path("p.csv"), 2, 2)
+        for got in p { #expect(abs(got - 0.05) <= 1e-10, "\(p)") }
+        let o = try json(partial.stdout)
+        let partialMoved = try #require(o["transported_mass"] as? Double), cost = try #require(o["cost"] as? Double)
+        #expect(abs(p.reduce(0, +) - partialMoved) <= 1e-12)
+        #expect(abs(p[1] + 2 * p[2] + 3 * p[3] - cost) <= 1e-12)
+    }
 }

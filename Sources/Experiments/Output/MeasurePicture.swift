@@ -38,3 +38,59 @@ public enum MeasurePicture {
         return true
     }
 }
+
+extension MeasurePicture {
+    /// The SVG of densities on a regular grid (the inputs and the result of `barycenter --grid`),
+    /// or `nil` beyond two axes. 1-D: one curve per density, in mass per unit length. 2-D: a heat
+    /// map of the last density (the barycenter) in mass per unit area, axis 0 along x, with the
+    /// mean of every other density marked and named.
+    ///
+    /// - Parameters:
+    ///   - title: the picture's title.
+    ///   - densities: masses at the grid points, row-major (axis 0 slowest), one array each.
+    ///   - names: one legend name per density.
+    ///   - pointsPerAxis: the grid's points per axis, 1 or 2 axes.
+    ///   - spacing: the grid's spacing per axis, the first point at 0.
+    public static func gridSVG(title: String, densities: [[Double]], names: [String], pointsPerAxis: [Int],
+                               spacing: [Double]) -> String? {
+        guard let last = densities.last, names.count == densities.count, spacing.count == pointsPerAxis.count else { return nil }
+        let coordinates = zip(pointsPerAxis, spacing).map { n, h in (0 ..< n).map { h * Double($0) } }
+        switch pointsPerAxis.count {
+        case 1:
+            let h = spacing[0]
+            let series = zip(names, densities).enumerated().map { k, pair in
+                ChartSeries(name: pair.0, x: coordinates[0], y: pair.1.map { $0 / h }, dashed: k < densities.count - 1)
+            }
+            return LineChart(title: title, xLabel: "x", yLabel: "density", series: series).svg()
+        case 2:
+            let cell = spacing[0] * spacing[1]
+            let n1 = pointsPerAxis[1]
+            let markers = zip(names, densities).dropLast().map { name, masses -> (x: Double, y: Double, label: String) in
+                var total = 0.0, mx = 0.0, my = 0.0
+                for (p, m) in masses.enumerated() {
+                    total += m
+                    mx += m * coordinates[0][p / n1]
+                    my += m * coordinates[1][p % n1]
+                }
+                return total > 0 ? (mx / total, my / total, name) : (0, 0, name)
+            }
+            return HeatmapChart(title: title, xLabel: "x1 (axis 0)", yLabel: "x2 (axis 1)", xCenters: coordinates[0],
+                                yCenters: coordinates[1], values: last.map { $0 / cell }, markers: markers).svg()
+        default:
+            return nil
+        }
+    }
+}
+
+extension MeasurePicture {
+    /// Writes ``gridSVG(title:densities:names:pointsPerAxis:spacing:)`` to `path`; returns whether
+    /// there was a picture to write.
+    @discardableResult
+    public static func writeGrid(title: String, densities: [[Double]], names: [String], pointsPerAxis: [Int],
+                                 spacing: [Double], to path: String) throws -> Bool {
+        guard let text = gridSVG(title: title, densities: densities, names: names, pointsPerAxis: pointsPerAxis,
+                                 spacing: spacing) else { return false }
+        try writeSVG(text, path: path)
+        return true
+    }
+}
