@@ -8,14 +8,14 @@ import Wasserstein
 /// Options of the particle (Lagrangian) JKO scheme.
 public struct ParticleJKOOptions: Sendable {
     /// The transport method, in the library's one vocabulary:
-    /// - ``TransportMethod/exact`` and ``TransportMethod/auto``: exact `W2^2`, warm-started
-    ///   (``ExactTransportTerm``: network simplex, sorted in 1-D); ``TransportMethod/sorted`` the
+    /// - `TransportMethod/exact` and `TransportMethod/auto`: exact `W2^2`, warm-started
+    ///   (``ExactTransportTerm``: network simplex, sorted in 1-D); `TransportMethod/sorted` the
     ///   same in 1-D only;
-    /// - ``TransportMethod/lp``: exact `W2^2` from the linear program (``PlanTransportTerm``, no warm start);
-    /// - ``TransportMethod/sinkhorn(epsilon:options:)``: the debiased Sinkhorn divergence `S_eps`,
+    /// - `TransportMethod/lp`: exact `W2^2` from the linear program (``PlanTransportTerm``, no warm start);
+    /// - `TransportMethod/sinkhorn(epsilon:options:)`: the debiased Sinkhorn divergence `S_eps`,
     ///   warm-started, on the dense or online geometry (``SinkhornTransportTerm``; always debiased,
-    ///   ``SinkhornOptions/divergence`` is not consulted);
-    /// - ``TransportMethod/gaussian`` has no plan to differentiate and is refused.
+    ///   `SinkhornOptions/divergence` is not consulted);
+    /// - `TransportMethod/gaussian` has no plan to differentiate and is refused.
     ///
     /// ``transportTerm``, when set, takes precedence.
     public var transport: TransportMethod
@@ -43,8 +43,8 @@ public struct ParticleJKOOptions: Sendable {
 
     /// The transport term these options describe, for particles in dimension `dimension`.
     ///
-    /// - Throws: `GradientFlowsError.unsupported(_:)` for ``TransportMethod/gaussian`` and for
-    ///   ``TransportMethod/sorted`` outside 1-D; the Sinkhorn term's parameter errors; whatever
+    /// - Throws: `GradientFlowsError.unsupported(_:)` for `TransportMethod/gaussian` and for
+    ///   `TransportMethod/sorted` outside 1-D; the Sinkhorn term's parameter errors; whatever
     ///   ``transportTerm`` throws.
     public func makeTransportTerm(dimension: Int) throws -> any ParticleTransportTerm {
         if let transportTerm { return try transportTerm() }
@@ -66,7 +66,7 @@ public struct ParticleJKOOptions: Sendable {
 /// The previous vocabulary of ``ParticleJKOOptions/transport``.
 @available(*, deprecated, message: "one method vocabulary: ParticleJKOOptions(transport: TransportMethod) or transportTerm (removed in the next release)")
 public enum ParticleTransport: Sendable {
-    /// ``SinkhornTransportTerm`` with `eps` absolute; `debiased: true` is ``TransportMethod/sinkhorn(epsilon:options:)``.
+    /// ``SinkhornTransportTerm`` with `eps` absolute; `debiased: true` is `TransportMethod/sinkhorn(epsilon:options:)`.
     case sinkhorn(epsilon: Double, debiased: Bool)
     /// ``PlanTransportTerm`` over `solver`.
     case solver(any TransportSolver)
@@ -76,7 +76,7 @@ public enum ParticleTransport: Sendable {
 
 extension ParticleJKOOptions {
     /// The previous form of ``init(transport:transportTerm:entropyEstimator:optimizer:)``
-    /// (`.exact` is ``TransportMethod/exact`` there and here).
+    /// (`.exact` is `TransportMethod/exact` there and here).
     @available(*, deprecated, message: "one method vocabulary: ParticleJKOOptions(transport: TransportMethod) or transportTerm (removed in the next release)")
     public init(transport: ParticleTransport,
                 entropyEstimator: any EntropyEstimator = GaussianKernelEntropy.silverman,

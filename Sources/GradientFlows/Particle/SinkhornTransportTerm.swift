@@ -13,10 +13,10 @@ import Wasserstein
 ///   `eps / 2` per axis and step (less on clouds sparse at the scale `sqrt(eps)`: a quarter of it
 ///   for 60 particles in 2-D at `eps = 0.02`). The debiased form removes it.
 ///
-/// **Geometry.** ``SinkhornGeometryKind/dense`` (``SinkhornSolver``: the stored `M x M` kernel,
+/// **Geometry.** `SinkhornGeometryKind/dense` (`SinkhornSolver`: the stored `M x M` kernel,
 /// the fastest per iteration) while its kernel fits half the memory budget, as
-/// ``SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:)``
-/// decides; above that ``SinkhornGeometryKind/online`` (the engine's ``OnlinePointCloudGeometry``,
+/// `SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:)`
+/// decides; above that `SinkhornGeometryKind/online` (the engine's `OnlinePointCloudGeometry`,
 /// `O(M D)` memory, both cores). The multiscale geometry, which the automatic rule picks for
 /// `D <= 3`, is replaced by the online one here: its solves start cold (no warm start), and a
 /// JKO step is a sequence of nearby problems where the warm start is most of the saving.
@@ -26,7 +26,7 @@ import Wasserstein
 /// depend on the positions being optimised: it is solved once per step (warm-started from the
 /// last source self potential, which belongs to the new target), and at `X = Y` (the first
 /// evaluation of a step) the cross term is that same self problem. The gradient comes from the
-/// potentials (``TransportResult/sourceGradient(problem:)``, the plan rebuilt row by row, never
+/// potentials (`TransportResult/sourceGradient(problem:)`, the plan rebuilt row by row, never
 /// stored). Non-convergence of any solve is reported in the evaluation and reaches the JKO
 /// step's report.
 public final class SinkhornTransportTerm: ParticleTransportTerm {
@@ -71,8 +71,8 @@ public final class SinkhornTransportTerm: ParticleTransportTerm {
     ///   - tolerance: the L1 marginal tolerance of each solve; the gradient error is about
     ///     `tolerance * diameter`, which must stay well below the JKO inner tolerance times `w_i / tau`.
     ///   - maxIterations: the cap of each solve.
-    ///   - geometry: force a geometry (``SinkhornGeometryKind/dense`` or
-    ///     ``SinkhornGeometryKind/online``), or `nil` to choose from `M`, `D` and `byteBudget`.
+    ///   - geometry: force a geometry (`SinkhornGeometryKind/dense` or
+    ///     `SinkhornGeometryKind/online`), or `nil` to choose from `M`, `D` and `byteBudget`.
     ///   - byteBudget: the memory the automatic choice may use (default: physical memory).
     /// - Throws: `WassersteinError.invalidParameter(name:value:requirement:)` for a bad epsilon,
     ///   tolerance or cap; `GradientFlowsError.unsupported(_:)` for the multiscale geometry.
@@ -94,9 +94,9 @@ public final class SinkhornTransportTerm: ParticleTransportTerm {
         self.byteBudget = byteBudget
     }
 
-    /// The term of ``TransportMethod/sinkhorn(epsilon:options:)``: tolerance, cap, geometry and
+    /// The term of `TransportMethod/sinkhorn(epsilon:options:)`: tolerance, cap, geometry and
     /// memory limit from the options; always debiased (a JKO transport term must vanish at
-    /// `X = Y`, which `OT_eps` does not), so ``SinkhornOptions/divergence`` is not consulted.
+    /// `X = Y`, which `OT_eps` does not), so `SinkhornOptions/divergence` is not consulted.
     public convenience init(epsilon: Double, options: SinkhornOptions) throws {
         try self.init(epsilon: epsilon, debiased: true, tolerance: options.tolerance, maxIterations: options.maxIterations,
                       geometry: options.geometry, byteBudget: options.byteBudget)
