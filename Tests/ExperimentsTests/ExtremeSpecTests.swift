@@ -212,6 +212,16 @@ struct ExtremeSpecTests {
         #expect(finer.jkoMemory().bytes > spec.jkoMemory().bytes)
         // The particle arrays of this spec are counted: at least M x D doubles.
         #expect(spec.sgdMemory().bytes >= 8 * 12 * 4)
+        // Sinkhorn transport counts the geometry the term will choose: the 20,000^2 kernel
+        // (3.2 GB) within 64 GiB, the online geometry (no kernel) within 1 GiB.
+        var sinkhorn = spec
+        sinkhorn.particles = 20_000
+        sinkhorn.jko!.transport = .sinkhorn(epsilon: 0.05, options: Defaults.particleSinkhornOptions)
+        sinkhorn.memoryLimit = 0x1p36
+        #expect(sinkhorn.jkoMemory().terms.contains { $0.what.contains("Sinkhorn kernel") && $0.bytes >= 8 * 20_000 * 20_000 })
+        sinkhorn.memoryLimit = 0x1p30
+        #expect(sinkhorn.jkoMemory().terms.contains { $0.what.contains("online Sinkhorn geometry") })
+        #expect(sinkhorn.jkoMemory().bytes < 0x1p30)
     }
 
     @Test("Pictures of values near the Double range are drawn (bin indices and tick decades trapped)")

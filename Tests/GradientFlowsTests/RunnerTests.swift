@@ -16,7 +16,7 @@ struct RunnerTests {
         let grid = try RegularGrid(lowerBounds: [-4, -5], upperBounds: [5, 4], pointsPerAxis: [46, 46])
         let settings = JKORunSettings(tau: tau, steps: steps,
                                       scheme: scheme == "grid" ? .grid(grid, GridJKOOptions())
-                                                               : .particle(ParticleJKOOptions(transport: .solver(AssignmentSolver()))),
+                                                               : .particle(ParticleJKOOptions(transportTerm: { PlanTransportTerm(solver: AssignmentSolver()) })),
                                       oracle: oracle)
         let runner = try JKORunner(energy: energy, settings: settings)
         let initial: JKOState = scheme == "grid" ? .density(try law.discretized(on: grid)) : .particles(try law.sample(count: 60, seed: 11))

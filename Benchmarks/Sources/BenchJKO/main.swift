@@ -15,6 +15,10 @@
 //   particle  particle JKO for the mean-field ReLU risk, D = 21, M = 500, tau = 0.05, 40 steps:
 //             total and per step, split into transport solves and energy gradients (MeanFieldEnergy,
 //             and the same energy from generic closures)
+//   particlesinkhorn  the same energy and start with Sinkhorn transport (S_eps, eps = 0.05), 2 steps,
+//             at M = --particles (default 2000; a comma list runs several), geometry --geometry
+//             dense|online (default automatic): wall and CPU seconds, solves, Sinkhorn iterations,
+//             a line per transport evaluation (not in the default set: run it with --only)
 // Options: --threads are whatever the machine has; figures are wall-clock seconds, release build.
 import Foundation
 import GradientFlows
@@ -22,16 +26,22 @@ import MeanField
 import Wasserstein
 
 var sections = Set<String>()
+var sinkhornParticles = [2000]
+var sinkhornGeometry: SinkhornGeometryKind? = nil
+var sinkhornSteps = 2
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let a = arguments.next() {
     switch a {
     case "--only": if let s = arguments.next() { sections.insert(s) }
+    case "--particles": if let s = arguments.next() { sinkhornParticles = s.split(separator: ",").compactMap { Int($0) } }
+    case "--geometry": if let s = arguments.next() { sinkhornGeometry = SinkhornGeometryKind(rawValue: s) }
+    case "--steps": if let s = arguments.next(), let k = Int(s) { sinkhornSteps = k }
     default:
         FileHandle.standardError.write("unknown option \(a)\n".data(using: .utf8)!)
         exit(2)
     }
 }
-@MainActor func enabled(_ s: String) -> Bool { sections.isEmpty || sections.contains(s) }
+@MainActor func enabled(_ s: String) -> Bool { sections.isEmpty ? s != "particlesinkhorn" : sections.contains(s) }
 
 func now() -> Double {
     var t = timespec()
@@ -386,7 +396,7 @@ func reluTeacherEnergy(inputDimension d: Int) throws -> FreeEnergy {
     return try FreeEnergy(smooth: EnergySum([potential, interaction]))
 }
 
-func particleBenchmark(transport: ParticleTransport, name: String, energy: FreeEnergy) throws {
+func particleBenchmark(transport: ParticleJKOOptions, name: String, energy: FreeEnergy) throws {
     let d = 20, m = 500, tau = 0.05, steps = 40
     var rng = Xoshiro256StarStar(seed: 1)
     var x = [Double](repeating: 0, count: m * (d + 1))
@@ -395,7 +405,7 @@ func particleBenchmark(transport: ParticleTransport, name: String, energy: FreeE
         for k in 1 ... d { x[i * (d + 1) + k] = rng.nextGaussian() / Double(d).squareRoot() }
     }
     let start = try PointCloud(coordinates: x, dimension: d + 1)
-    let runner = try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: steps, scheme: .particle(ParticleJKOOptions(transport: transport))))
+    let runner = try JKORunner(energy: energy, settings: JKORunSettings(tau: tau, steps: steps, scheme: .particle(transport)))
     let t0 = now()
     let result = try runner.run(from: .particles(start))
     let total = now() - t0
@@ -419,10 +429,10 @@ if enabled("particle") {
     let risk = try PopulationRisk(model: model, teacher: .singleNeuron([1] + [Double](repeating: 0, count: 19)))
     let meanField = try FreeEnergy(smooth: MeanFieldEnergy(risk: risk))
     let generic = try reluTeacherEnergy(inputDimension: 20)
-    try particleBenchmark(transport: .exact, name: "exact, MeanFieldEnergy", energy: meanField)
-    try particleBenchmark(transport: .exact, name: "exact, generic closures (PairwiseInteraction)", energy: generic)
-    try particleBenchmark(transport: .sinkhorn(epsilon: 0.05, debiased: true), name: "Sinkhorn divergence eps = 0.05, MeanFieldEnergy", energy: meanField)
-    try particleBenchmark(transport: .sinkhorn(epsilon: 0.05, debiased: false), name: "Sinkhorn OT_eps eps = 0.05, MeanFieldEnergy", energy: meanField)
+    try particleBenchmark(transport: ParticleJKOOptions(transport: .exact), name: "exact, MeanFieldEnergy", energy: meanField)
+    try particleBenchmark(transport: ParticleJKOOptions(transport: .exact), name: "exact, generic closures (PairwiseInteraction)", energy: generic)
+    try particleBenchmark(transport: ParticleJKOOptions(transport: .sinkhorn(epsilon: 0.05, options: SinkhornOptions(tolerance: 1e-11))), name: "Sinkhorn divergence eps = 0.05, MeanFieldEnergy", energy: meanField)
+    try particleBenchmark(transport: ParticleJKOOptions(transportTerm: { try SinkhornTransportTerm(epsilon: 0.05, debiased: false) }), name: "Sinkhorn OT_eps eps = 0.05, MeanFieldEnergy", energy: meanField)
     print("")
     // Cross-check of the two energies: R = R#/2 + (int V + (1/2) int int U), R# = E[relu(x_1)^2] = 1/2.
     var rng = Xoshiro256StarStar(seed: 5)
@@ -432,6 +442,94 @@ if enabled("particle") {
     let b = generic.smooth.value(points: probe.span, weights: w.span)
     print("Energy cross-check on 50 random particles: MeanFieldEnergy - generic = \(format(a - b, 12)) (expected R#/2 = 0.25)")
     print("")
+}
+
+// MARK: - Particle JKO with Sinkhorn transport at large M (issue 19)
+
+/// Times every evaluation of the wrapped term and prints it (solves, Sinkhorn iterations, seconds).
+final class LoggedTransportTerm: ParticleTransportTerm {
+    let inner: SinkhornTransportTerm
+    var evaluations = 0
+    init(_ inner: SinkhornTransportTerm) { self.inner = inner }
+    func setTarget(_ target: PointCloud) throws {
+        try inner.setTarget(target)
+        print("  step target set: geometry \(inner.geometry?.rawValue ?? "?")")
+    }
+    func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation {
+        let t0 = now(), c0 = cpuSeconds()
+        let r = try inner.evaluate(source: source, gradient: gradient)
+        evaluations += 1
+        print("  evaluation \(evaluations): \(r.solves) solves, \(r.solverIterations) iterations, converged \(r.converged), \(format(now() - t0, 4)) s wall, \(format(cpuSeconds() - c0, 4)) s CPU, S_eps = \(format(r.value, 8))")
+        fflush(nil)
+        return r
+    }
+}
+
+if enabled("particlesinkhorn") {
+    let model = try NetworkModel(activation: .relu, inputDimension: 20)
+    let risk = try PopulationRisk(model: model, teacher: .singleNeuron([1] + [Double](repeating: 0, count: 19)))
+    let energy = try FreeEnergy(smooth: MeanFieldEnergy(risk: risk))
+    for m in sinkhornParticles {
+        let d = 20, tau = 0.05, epsilon = 0.05
+        print("## Particle JKO with Sinkhorn transport, ReLU risk, D = 21, M = \(m), tau = \(tau), eps = \(epsilon), \(sinkhornSteps) steps, geometry \(sinkhornGeometry?.rawValue ?? "automatic")")
+        var rng = Xoshiro256StarStar(seed: 1)
+        var x = [Double](repeating: 0, count: m * (d + 1))
+        for i in 0 ..< m {
+            x[i * (d + 1)] = rng.nextGaussian()
+            for k in 1 ... d { x[i * (d + 1) + k] = rng.nextGaussian() / Double(d).squareRoot() }
+        }
+        var particles = try PointCloud(coordinates: x, dimension: d + 1)
+        nonisolated(unsafe) let term = LoggedTransportTerm(try SinkhornTransportTerm(epsilon: epsilon, tolerance: 1e-11,
+                                                                                      geometry: sinkhornGeometry))
+        var jko = try ParticleJKO(energy: energy, tau: tau, options: ParticleJKOOptions(transportTerm: { term }))
+        let t0 = now(), c0 = cpuSeconds()
+        var transport = 0.0, energySeconds = 0.0, solves = 0, inner = 0, converged = true
+        for k in 1 ... sinkhornSteps {
+            let (next, report) = try jko.step(from: particles, index: k)
+            particles = next
+            transport += report.transportSeconds
+            energySeconds += report.energySeconds
+            solves += report.transportSolves
+            inner += report.innerIterations
+            converged = converged && report.converged
+            print("step \(k): \(format(report.totalSeconds, 4)) s, transport \(format(report.transportSeconds, 4)) s, energy \(format(report.energySeconds, 4)) s, L-BFGS iterations \(report.innerIterations), solves \(report.transportSolves), converged \(report.converged), F = \(format(report.freeEnergy, 8)), W2 step \(format(report.w2Step, 6))")
+            fflush(nil)
+        }
+        let wall = now() - t0, cpu = cpuSeconds() - c0
+        print("| M | geometry | wall s | CPU s | transport s | energy s | L-BFGS iterations | solves | Sinkhorn iterations | converged |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| \(m) | \(term.inner.geometry?.rawValue ?? "?") | \(format(wall, 4)) | \(format(cpu, 4)) | \(format(transport, 4)) | \(format(energySeconds, 4)) | \(inner) | \(solves) | \(term.inner.totalIterations) | \(converged) |")
+        print("")
+        fflush(nil)
+    }
+}
+
+if sections.contains("sinkhorndiag") {
+    // One cross solve between the start and a perturbed copy, D = 21, per geometry and driver.
+    for m in sinkhornParticles {
+        let d = 21
+        var rng = Xoshiro256StarStar(seed: 1)
+        var x = [Double](repeating: 0, count: m * d)
+        for i in 0 ..< m {
+            x[i * d] = rng.nextGaussian()
+            for k in 1 ..< d { x[i * d + k] = rng.nextGaussian() / Double(d - 1).squareRoot() }
+        }
+        let y = x.map { $0 + 0.01 * rng.nextGaussian() }
+        let problem = try TransportProblem(source: PointCloud(coordinates: x, dimension: d), target: PointCloud(coordinates: y, dimension: d))
+        for tolerance in [1e-9, 1e-11] {
+            var t0 = now(), c0 = cpuSeconds()
+            let dense = try SinkhornSolver(epsilon: 0.05, tolerance: tolerance).solve(problem)
+            print("M = \(m) tol \(tolerance) dense solver: \(dense.iterations) iterations, converged \(dense.converged), \(format(now() - t0)) s wall, \(format(cpuSeconds() - c0)) s CPU, OT_eps \(format(dense.entropic!.regularizedCost, 12))")
+            for (name, useDense) in [("engine dense geometry", true), ("engine online geometry", false)] {
+                t0 = now(); c0 = cpuSeconds()
+                let parameters = try EntropicParameters(epsilon: 0.05, tolerance: tolerance, maxIterations: 3000)
+                let out = useDense ? try EntropicEngine.solve(problem, parameters: parameters, geometry: EntropicEngine.dense())
+                    : try EntropicEngine.solve(problem, parameters: parameters, geometry: EntropicEngine.online())
+                print("M = \(m) tol \(tolerance) \(name): \(out.iterations) iterations, converged \(out.converged), error \(out.marginalError), \(format(now() - t0)) s wall, \(format(cpuSeconds() - c0)) s CPU, OT_eps \(format(out.regularizedCost, 12))")
+                fflush(nil)
+            }
+        }
+    }
 }
 
 // MARK: - Grid transport on the engine (issue 19): per-step minimum and median

@@ -200,7 +200,7 @@ public enum CompareRun {
             settings: Summary.Settings(
                 particles: M, parameterDimension: D, inputDimension: model.inputDimension,
                 activation: modelSpec.activation, horizon: spec.horizon, tau: tau, eta: sgdSettings.eta,
-                sgdKind: sgdSettings.kind.rawValue, sgdNoise: sgdSettings.noise, jkoTransport: jkoSpec.transport.rawValue,
+                sgdKind: sgdSettings.kind.rawValue, sgdNoise: sgdSettings.noise, jkoTransport: jkoSpec.transport.name,
                 lambda: lambda, beta: spec.energy.beta, seed: Int(truncatingIfNeeded: spec.seed),
                 sgdSeed: Int(truncatingIfNeeded: sgdSettings.seed ?? spec.seed), grid: grid != nil),
             jkoAllStepsConverged: jko.result.allConverged,

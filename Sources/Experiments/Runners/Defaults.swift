@@ -10,10 +10,11 @@ public enum Defaults {
         GaussianKernelEntropy.silverman
     }
 
-    /// The particle transport term for `transport = sinkhorn`: the debiased Sinkhorn divergence
-    /// `S_eps`, which vanishes when the particles do not move. (Plain `OT_eps` does not: with the
-    /// `KL(P | a (x) b)` convention it pulls the particles together, a spurious contraction.)
-    public static func sinkhornTransport(epsilon: Double) throws -> ParticleTransport {
-        .sinkhorn(epsilon: epsilon, debiased: true)
-    }
+    /// The Sinkhorn settings of the particle JKO's `transport = sinkhorn` (the particle scheme
+    /// always uses the debiased divergence `S_eps`, which vanishes when the particles do not move):
+    /// marginal tolerance 1e-11, so that the gradient error (about the tolerance times the
+    /// cloud's diameter) stays far below the inner L-BFGS tolerance; the geometry chosen from
+    /// `M`, `D` and the memory limit (``JKORun/settings(spec:scheme:trackStationary:entropyEstimator:)``
+    /// passes the spec's).
+    public static let particleSinkhornOptions = SinkhornOptions(tolerance: 1e-11, maxIterations: 10_000)
 }

@@ -164,9 +164,11 @@ public enum JKORun {
         case .particle:
             var options = ParticleJKOOptions()
             if let e = entropyEstimator ?? Defaults.entropyEstimator(dimension: spec.parameterDimension) { options.entropyEstimator = e }
-            switch j.transport {
-            case .exact: options.transport = .exact
-            case .sinkhorn: options.transport = try Defaults.sinkhornTransport(epsilon: j.epsilon!)
+            options.transport = j.transport
+            if case .sinkhorn(let epsilon, var sinkhorn) = j.transport, sinkhorn.memoryLimit == nil {
+                // The geometry choice within the run's memory limit (spec key or --memory-limit).
+                sinkhorn.memoryLimit = spec.memoryLimit
+                options.transport = .sinkhorn(epsilon: epsilon, options: sinkhorn)
             }
             return JKORunSettings(tau: j.tau, steps: steps, scheme: .particle(options), oracle: oracle)
         case .grid:
@@ -241,7 +243,7 @@ public enum JKORun {
         let (gridBlur, stationary) = gridSummary(result)
         let summary = Summary(
             scheme: schemeName,
-            transport: schemeName == "grid" ? "entropic (grid)" : jkoSpec.transport.rawValue,
+            transport: schemeName == "grid" ? "entropic (grid)" : jkoSpec.transport.name,
             tau: jkoSpec.tau,
             steps: settings.steps,
             particles: { if case .particles = initial { return spec.particles } else { return nil } }(),

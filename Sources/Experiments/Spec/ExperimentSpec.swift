@@ -155,11 +155,12 @@ public struct SGDSpec: Sendable, Equatable {
 /// Settings of the JKO scheme.
 public struct JKOSpec: Sendable, Equatable {
     public enum Scheme: String, Sendable { case particle, grid }
-    public enum Transport: String, Sendable { case exact, sinkhorn }
     /// The time step `tau > 0`.
     public var tau: Double
     public var scheme: Scheme
-    public var transport: Transport
+    /// The particle scheme's transport (`jko.transport`, a `--method` word of ``MethodNames``:
+    /// `exact`, or `sinkhorn` at `jko.epsilon` with ``Defaults/particleSinkhornOptions``).
+    public var transport: TransportMethod
     /// Entropic regularisation for `transport = sinkhorn` (absolute, units of |x - y|^2).
     public var epsilon: Double?
     /// Grid bounds, one `[low, high]` per axis (grid scheme).
@@ -321,9 +322,9 @@ extension ExperimentSpec {
             guard tau <= horizon else { throw j.fail("tau", "is larger than the horizon \(horizon)") }
             _ = try stepCount(horizon, over: tau, key: j.key("tau"), what: "horizon / jko.tau")
             let scheme = JKOSpec.Scheme(rawValue: try j.choice("scheme", ["particle", "grid"], default: "particle"))!
-            let transport = JKOSpec.Transport(rawValue: try j.choice("transport", ["exact", "sinkhorn"], default: "exact"))!
+            let transportName = try j.choice("transport", ["exact", "sinkhorn"], default: "exact")
             let epsilon = try j.optionalNumber("epsilon")
-            if transport == .sinkhorn {
+            if MethodNames.isEntropic(transportName) {
                 guard let epsilon else { throw j.fail("epsilon", "missing (needed by transport = sinkhorn)") }
                 guard epsilon > 0 else { throw j.fail("epsilon", "must be > 0, got \(epsilon)") }
             } else if let epsilon, !(epsilon > 0) {
@@ -353,6 +354,8 @@ extension ExperimentSpec {
                 }
                 points = p
             }
+            let transport = try MethodNames.method(named: transportName, epsilon: epsilon ?? 0,
+                                                   options: Defaults.particleSinkhornOptions)
             jko = JKOSpec(tau: tau, scheme: scheme, transport: transport, epsilon: epsilon, bounds: bounds, pointsPerAxis: points,
                           trackStationary: trackStationary)
         }

@@ -178,14 +178,24 @@ extension ExperimentSpec {
                                what: "\(Self.count(m)) particles x \(Self.count(d)) coordinates x 32 working copies (L-BFGS)"))
             let cells = m * m
             switch j.transport {
-            case .exact:
+            case .sinkhorn(_, let options):
+                // The geometry the transport term will choose (SinkhornTransportTerm): the stored
+                // kernel while it fits half the limit, else the online one, O(M D).
+                let geometry = options.geometry ?? SinkhornGeometryKind.automatic(
+                    sourceCount: Int(m), targetCount: Int(m), dimension: parameterDimension,
+                    byteBudget: options.memoryLimit ?? effectiveMemoryLimit, divergence: true)
+                if geometry == .dense {
+                    terms.append(.init(key: particlesKey, bytes: 8 * cells + 200 * m,
+                                       what: "the \(Self.count(m)) x \(Self.count(m)) Sinkhorn kernel"))
+                } else {
+                    terms.append(.init(key: particlesKey, bytes: 8 * m * d * 4 + 200 * m,
+                                       what: "the online Sinkhorn geometry of \(Self.count(m)) particles"))
+                }
+            default:
                 let matrixLimit = Double(parameterDimension == 2 ? NetworkSimplexSolver.cachedMatrixCellLimit : NetworkSimplexSolver.matrixCellLimit)
                 let matrix = cells <= matrixLimit ? 8 * cells : 0
                 terms.append(.init(key: particlesKey, bytes: matrix + 300 * m,
                                    what: matrix > 0 ? "the \(Self.count(m)) x \(Self.count(m)) cost matrix of the exact transport" : "the network simplex of the exact transport"))
-            case .sinkhorn:
-                terms.append(.init(key: particlesKey, bytes: 8 * cells + 200 * m,
-                                   what: "the \(Self.count(m)) x \(Self.count(m)) Sinkhorn kernel"))
             }
             if energy.beta != nil && m <= 4096 {
                 terms.append(.init(key: particlesKey, bytes: 8 * cells, what: "the entropy estimator's \(Self.count(m)) x \(Self.count(m)) kernel"))

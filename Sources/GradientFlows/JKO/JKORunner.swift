@@ -71,7 +71,7 @@ public struct NormalLaw: Sendable, Equatable {
 ///
 /// Mapping from an experiment spec's `jko` section: `scheme = particle` with `transport = exact`
 /// is `.particle(ParticleJKOOptions(transport: .exact))`; `transport = sinkhorn` with `epsilon`
-/// is the Sinkhorn transport of ``ParticleTransport``. `scheme = grid` with `bounds` and
+/// is `ParticleJKOOptions(transport: .sinkhorn(epsilon: epsilon, options: ...))`. `scheme = grid` with `bounds` and
 /// `points_per_axis` is `.grid(RegularGrid(...), GridJKOOptions(epsilon: epsilon))`: the grid scheme
 /// is entropic by construction, `epsilon` (when given) is its blur `gamma`, and without it the
 /// default epsilon applies (``GridJKO/defaultEpsilon(grid:tau:beta:)``).

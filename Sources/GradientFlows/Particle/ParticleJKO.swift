@@ -5,25 +5,24 @@ import Darwin
 #endif
 import Wasserstein
 
-/// Which transport term a particle JKO step uses.
-public enum ParticleTransport: Sendable {
-    /// Exact `W2^2`, warm-started (``ExactTransportTerm``: network simplex, sorted in 1-D).
-    case exact
-    /// Entropic transport with `eps` absolute (units of `|x - y|^2`), warm-started
-    /// (``SinkhornTransportTerm``): the debiased divergence `S_eps` by default, or `OT_eps`
-    /// (which adds the anti-diffusion `eps / (4 tau)`).
-    case sinkhorn(epsilon: Double, debiased: Bool)
-    /// Exact `W2^2` from any plan-returning solver (no warm start); also the hook for tests and
-    /// for solvers outside the toolkit.
-    case solver(any TransportSolver)
-    /// A caller-built transport term (for example one with a warm-started workspace).
-    case term(@Sendable () -> any ParticleTransportTerm)
-}
-
 /// Options of the particle (Lagrangian) JKO scheme.
 public struct ParticleJKOOptions: Sendable {
-    /// The transport term.
-    public var transport: ParticleTransport
+    /// The transport method, in the library's one vocabulary:
+    /// - `TransportMethod/exact` and `TransportMethod/auto`: exact `W2^2`, warm-started
+    ///   (``ExactTransportTerm``: network simplex, sorted in 1-D); `TransportMethod/sorted` the
+    ///   same in 1-D only;
+    /// - `TransportMethod/lp`: exact `W2^2` from the linear program (``PlanTransportTerm``, no warm start);
+    /// - `TransportMethod/sinkhorn(epsilon:options:)`: the debiased Sinkhorn divergence `S_eps`,
+    ///   warm-started, on the dense or online geometry (``SinkhornTransportTerm``; always debiased,
+    ///   `SinkhornOptions/divergence` is not consulted);
+    /// - `TransportMethod/gaussian` has no plan to differentiate and is refused.
+    ///
+    /// ``transportTerm``, when set, takes precedence.
+    public var transport: TransportMethod
+    /// A caller-built transport term (for example ``PlanTransportTerm`` over a solver outside the
+    /// method vocabulary, or ``SinkhornTransportTerm`` with `debiased: false`), or `nil` to build
+    /// the term of ``transport``.
+    public var transportTerm: (@Sendable () throws -> any ParticleTransportTerm)?
     /// The estimator of `int rho log rho` (used only when the energy has an entropy term).
     public var entropyEstimator: any EntropyEstimator
     /// The inner L-BFGS options. `gradientTolerance` applies to the `L2(rho)` norm of the velocity
@@ -32,12 +31,63 @@ public struct ParticleJKOOptions: Sendable {
     /// `tau * gradientTolerance / (1 + tau * curvature)`.
     public var optimizer: LBFGSOptions
 
-    public init(transport: ParticleTransport = .exact,
+    public init(transport: TransportMethod = .exact,
+                transportTerm: (@Sendable () throws -> any ParticleTransportTerm)? = nil,
                 entropyEstimator: any EntropyEstimator = GaussianKernelEntropy.silverman,
                 optimizer: LBFGSOptions = LBFGSOptions(gradientTolerance: 1e-6, maxIterations: 200)) {
         self.transport = transport
+        self.transportTerm = transportTerm
         self.entropyEstimator = entropyEstimator
         self.optimizer = optimizer
+    }
+
+    /// The transport term these options describe, for particles in dimension `dimension`.
+    ///
+    /// - Throws: `GradientFlowsError.unsupported(_:)` for `TransportMethod/gaussian` and for
+    ///   `TransportMethod/sorted` outside 1-D; the Sinkhorn term's parameter errors; whatever
+    ///   ``transportTerm`` throws.
+    public func makeTransportTerm(dimension: Int) throws -> any ParticleTransportTerm {
+        if let transportTerm { return try transportTerm() }
+        switch transport {
+        case .auto, .exact: return ExactTransportTerm()
+        case .sorted:
+            guard dimension == 1 else {
+                throw GradientFlowsError.unsupported("the sorted transport method is one-dimensional; the particles have D = \(dimension) (use exact)")
+            }
+            return ExactTransportTerm()
+        case .lp: return PlanTransportTerm(solver: LinearProgramSolver())
+        case .gaussian:
+            throw GradientFlowsError.unsupported("the gaussian method has no transport plan to differentiate; a particle JKO step needs exact or sinkhorn transport")
+        case .sinkhorn(let epsilon, let options): return try SinkhornTransportTerm(epsilon: epsilon, options: options)
+        }
+    }
+}
+
+/// The previous vocabulary of ``ParticleJKOOptions/transport``.
+@available(*, deprecated, message: "one method vocabulary: ParticleJKOOptions(transport: TransportMethod) or transportTerm (removed in the next release)")
+public enum ParticleTransport: Sendable {
+    /// ``SinkhornTransportTerm`` with `eps` absolute; `debiased: true` is `TransportMethod/sinkhorn(epsilon:options:)`.
+    case sinkhorn(epsilon: Double, debiased: Bool)
+    /// ``PlanTransportTerm`` over `solver`.
+    case solver(any TransportSolver)
+    /// A caller-built transport term.
+    case term(@Sendable () -> any ParticleTransportTerm)
+}
+
+extension ParticleJKOOptions {
+    /// The previous form of ``init(transport:transportTerm:entropyEstimator:optimizer:)``
+    /// (`.exact` is `TransportMethod/exact` there and here).
+    @available(*, deprecated, message: "one method vocabulary: ParticleJKOOptions(transport: TransportMethod) or transportTerm (removed in the next release)")
+    public init(transport: ParticleTransport,
+                entropyEstimator: any EntropyEstimator = GaussianKernelEntropy.silverman,
+                optimizer: LBFGSOptions = LBFGSOptions(gradientTolerance: 1e-6, maxIterations: 200)) {
+        let term: @Sendable () throws -> any ParticleTransportTerm
+        switch transport {
+        case .sinkhorn(let epsilon, let debiased): term = { try SinkhornTransportTerm(epsilon: epsilon, debiased: debiased) }
+        case .solver(let solver): term = { PlanTransportTerm(solver: solver) }
+        case .term(let make): term = make
+        }
+        self.init(transport: .exact, transportTerm: term, entropyEstimator: entropyEstimator, optimizer: optimizer)
     }
 }
 
@@ -83,12 +133,7 @@ public struct ParticleJKO {
         self.energy = energy
         self.tau = tau
         self.options = options
-        switch options.transport {
-        case .exact: transport = ExactTransportTerm()
-        case .sinkhorn(let epsilon, let debiased): transport = try SinkhornTransportTerm(epsilon: epsilon, debiased: debiased)
-        case .solver(let solver): transport = PlanTransportTerm(solver: solver)
-        case .term(let make): transport = make()
-        }
+        transport = try options.makeTransportTerm(dimension: energy.dimension)
     }
 
     /// The free energy of a particle configuration: `(F, G, E)` with `E` the entropy estimate

@@ -50,7 +50,7 @@ public func wasserstein2(_ problem: TransportProblem, method: TransportMethod = 
         let solved = try EntropicDistance(problem, epsilon: epsilon, tolerance: options.tolerance,
                                           maxIterations: options.maxIterations, divergence: options.divergence,
                                           planOutput: planOutput, geometry: options.geometry,
-                                          byteBudget: options.memoryLimit ?? Double(ProcessInfo.processInfo.physicalMemory),
+                                          byteBudget: options.byteBudget,
                                           progress: progress)
         var result = solved.result
         result.method = method
