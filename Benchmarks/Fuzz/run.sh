@@ -25,8 +25,10 @@ fuzz=Benchmarks/Fuzz
 mkdir -p "$build"
 
 # -swift-version 6 as the package's tools version; -enable-testing lets the CSV target check
-# the internal DecimalParser against strtod.
-flags=(-O -wmo -swift-version 6 -parse-as-library -sanitize=fuzzer,address -g -I "$build" -I Sources/CGLPK)
+# the internal DecimalParser against strtod; -package-name as SwiftPM gives it, so that the
+# modules see each other's `package` declarations.
+flags=(-O -wmo -swift-version 6 -parse-as-library -sanitize=fuzzer,address -g -package-name wasserstein
+       -I "$build" -I Sources/CGLPK)
 
 # C targets with sources (Sources/C*/ holding .c files and include/module.modulemap): compiled
 # with the toolchain's clang, instrumented the same way, and linked into every fuzz executable.

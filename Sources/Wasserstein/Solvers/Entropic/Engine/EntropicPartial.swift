@@ -176,7 +176,6 @@ extension EntropicEngine {
         let n = a.count, m = b.count, epsilon = parameters.epsilon
         var rows = output.f
         let realF = Array(output.f[0 ..< n]), realG = Array(output.g[0 ..< m])
-        let logA = a.map { $0 > 0 ? log($0) : -Double.infinity }
         let logB = b.map { $0 > 0 ? log($0) : -Double.infinity }
         rows.removeLast()
         realG.withUnsafeBufferPointer { gb in
