@@ -620,10 +620,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         let a = problem.a
         // Without the entropy term (theta = 1) the update does not depend on T(g): nothing to extrapolate.
         var controller = RelaxationController(theta == 1 ? .none : relaxation)
-        // A fixed factor that raises the residual five times running is dropped to 1 (Thibault et al. 2017).
-        var previous = Double.infinity
-        var increases = 0
-        var switchedOff = false
+        var rising = RisingResidualWatch()
         var iterations = 0
         var residual = Double.infinity
         if kernelModeSwitch.on, geometry.offersKernelMode(epsilon: epsilon) {
@@ -639,7 +636,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
             g = gT
             softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
-            let w = switchedOff ? 1 : controller.omega
+            let w = rising.switchedOff ? 1 : controller.omega
             // Per block: the targets, the residual's partial sum, the (relaxed) update.
             var partial = [Double](repeating: 0, count: Self.blockCount(n))
             f.withUnsafeMutableBufferPointer { fb in
@@ -666,9 +663,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             report(iterations, residual, epsilon)
             if residual <= tolerance { break }
             controller.observe(residual)
-            if residual > previous { increases += 1 } else { increases = 0 }
-            if increases >= 5 { switchedOff = true }
-            previous = residual
+            rising.observe(residual)
         }
         // Make (f, g) consistent: the column marginal exact for the final f, fT = T(g).
         softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
@@ -723,9 +718,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             for i in 0 ..< n { u[i] = entropicExp(p[i] + logA[i] - shift) }
         }
         fillScalings(&u, potential, cu)
-        var previous = Double.infinity
-        var increases = 0
-        var switchedOff = false
+        var rising = RisingResidualWatch()
         var iterations = 0
         var residual = Double.infinity
         var partial = [Double](repeating: 0, count: Self.blockCount(n))
@@ -769,7 +762,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                 return (iterations, residual, false)
             }
             iterations += 1
-            let w = switchedOff ? 1 : controller.omega
+            let w = rising.switchedOff ? 1 : controller.omega
             let oneMinusTheta = 1 - theta
             // The update (`ck_proximal_update`, AVX2 where the processor has it): free rows
             // without kernel mass get the bound `z >= 1e-280` of kernelSoftMin.
@@ -811,9 +804,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             report(iterations, residual, epsilon)
             if residual <= tolerance { break }
             controller.observe(residual)
-            if residual > previous { increases += 1 } else { increases = 0 }
-            if increases >= 5 { switchedOff = true }
-            previous = residual
+            rising.observe(residual)
             if abs(top - cu - headroom) > 20 {
                 cu = top - headroom
                 fillScalings(&u, potential, cu)
@@ -1115,6 +1106,21 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             }
         }
         return out
+    }
+}
+
+/// A fixed over-relaxation factor that raises the proximal residual five times running is
+/// dropped to 1 (Thibault et al. 2017); the proximal loops (scalings and log domain) each keep one.
+struct RisingResidualWatch {
+    private var previous = Double.infinity
+    private var increases = 0
+    /// Whether the factor has been dropped to 1.
+    private(set) var switchedOff = false
+
+    mutating func observe(_ residual: Double) {
+        increases = residual > previous ? increases + 1 : 0
+        if increases >= 5 { switchedOff = true }
+        previous = residual
     }
 }
 
