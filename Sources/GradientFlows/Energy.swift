@@ -81,6 +81,28 @@ public protocol EntropyEstimator: Sendable {
                                     gradient: inout MutableSpan<Double>) -> Double
 }
 
+/// An energy whose inner loops index raw buffers: it gives its value and first variation on the
+/// storage, and the ``Energy`` requirements on spans follow from them here, once for every such
+/// energy (the span counts bound every index the loops use).
+package protocol RawBufferEnergy: Energy {
+    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double
+    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                        potential: UnsafeMutableBufferPointer<Double>?, gradient: UnsafeMutableBufferPointer<Double>?)
+}
+
+extension RawBufferEnergy {
+    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
+        points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in value(points: x, weights: w) } }
+    }
+
+    public func firstVariation(points: Span<Double>, weights: Span<Double>,
+                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
+        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
+            firstVariation(points: x, weights: w, potential: p, gradient: g)
+        }
+    }
+}
+
 /// Runs `body` on the storage of an energy's inputs and optional outputs (`nil` where the
 /// caller passed none): the energies' inner loops index raw buffers, within the ranges the
 /// spans' counts give.
