@@ -10,15 +10,15 @@ struct ScalingComparisonTests {
     /// risk evaluations each): d = 10, n = 6d = 60, M = 100, alpha = 100, eta = 0.02, T = 40.
     /// (The example itself uses d = 20 and n = 4d; with d = 10, n = 4d the training sets of some
     /// seeds are too poor for either network, see the measurements below.)
-    static func small(seed: UInt64) -> ScalingComparison.Settings {
+    static func small(seed: UInt64, horizon: Double = 40, recordEvery: Double = 4) -> ScalingComparison.Settings {
         var s = ScalingComparison.Settings()
         s.inputDimension = 10
         s.trainingSamples = 60
         s.width = 100
         s.lazyMultiplier = 100
         s.eta = 0.02
-        s.horizon = 40
-        s.recordEvery = 4
+        s.horizon = horizon
+        s.recordEvery = recordEvery
         s.seed = seed
         return s
     }
@@ -88,9 +88,7 @@ struct ScalingComparisonTests {
     /// the rescaling), amplified along 400 steps.
     @Test("Both networks on the SGD engine follow the plain SGD loop in their own variables")
     func engineMatchesPlainLoop() throws {
-        var s = Self.small(seed: 2)
-        s.horizon = 8
-        s.recordEvery = 8
+        let s = Self.small(seed: 2, horizon: 8, recordEvery: 8)
         let r = try ScalingComparison.run(s)
         for curve in [r.meanField, r.lazy] {
             let reference = Self.referenceLoop(s, scaling: curve.scaling, initial: r.initialParticles)
@@ -106,10 +104,7 @@ struct ScalingComparisonTests {
 
     @Test("Both networks start from the zero function: test risk R#/2 = 1/4 at t = 0")
     func symmetricStart() throws {
-        var s = Self.small(seed: 7)
-        s.horizon = 0.1
-        s.recordEvery = 0.1
-        let r = try ScalingComparison.run(s)
+        let r = try ScalingComparison.run(Self.small(seed: 7, horizon: 0.1, recordEvery: 0.1))
         // E[relu(u)^2] = 1/2 for u ~ N(0, 1); the paired start cancels exactly up to rounding of
         // the O(M^2) kernel sums (c^2 = 100 for the lazy network).
         #expect(abs(r.meanField.testRisk[0] - 0.25) < 1e-12)
@@ -187,10 +182,7 @@ struct ScalingComparisonTests {
 
     @Test("The written files carry the curves: CSV rows and SVG point counts")
     func outputFiles() throws {
-        var s = Self.small(seed: 3)
-        s.horizon = 1
-        s.recordEvery = 0.2
-        let r = try ScalingComparison.run(s)
+        let r = try ScalingComparison.run(Self.small(seed: 3, horizon: 1, recordEvery: 0.2))
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scaling-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try OutputDirectory.writing(to: dir) { try ScalingComparison.write(r, to: $0) }
