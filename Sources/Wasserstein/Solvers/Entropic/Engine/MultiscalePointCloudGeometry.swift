@@ -26,7 +26,7 @@ import Darwin
 /// (`min_Y dmax(X, Y)^2 - max_Y t`, never below the soft-min).
 ///
 /// Each dropped node `Y` adds `|Y| exp(-(dmin^2 - max t - R_X) / eps)` to a bound on the dropped
-/// share of the rows of `X`; ``truncationBound(f:g:logA:logB:epsilon:)`` turns these into a
+/// share of the rows of `X`; `truncationBound(f:g:logA:logB:epsilon:)` (package) turns these into a
 /// bound on the L1 distance between the exact marginals of the plan of `(f, g)` and the
 /// truncated ones, the a-posteriori check that ``EntropicEngine/solveMultiscale(_:parameters:truncation:)``
 /// makes before it accepts a result (and falls back to ``OnlinePointCloudGeometry`` otherwise).
