@@ -14,12 +14,12 @@ import Darwin
 /// (at most `O(N^1.5)` in 2-D) instead of the `O(N^2)` of a dense or online geometry, and `O(N)`
 /// memory.
 ///
-/// - Log domain (``softMin(_:logWeights:epsilon:transposed:into:)``): one 1-D log-sum-exp per
+/// - Log domain (``SinkhornGeometry/softMin(_:logWeights:epsilon:transposed:into:)``): one 1-D log-sum-exp per
 ///   axis in turn. Each output sums over a window of its axis wide enough that every term left
 ///   out is below `e^-46` of the largest term kept (the window grows with the spread of the
 ///   potential along the row, up to the whole axis), so the result equals the dense soft-min to
 ///   rounding, for any dynamic range of the potentials.
-/// - Kernel mode (``applyKernel(_:epsilon:transposed:into:)``): `K v` as a separable convolution
+/// - Kernel mode (``SinkhornGeometry/applyKernel(_:epsilon:transposed:into:)``): `K v` as a separable convolution
 ///   of 1-D Gaussian taps, each truncated where it falls below ``kernelTruncation``. The driver
 ///   uses it while the scalings stay in the range of doubles (see ``EntropicSinkhorn``), which
 ///   is the fast path: additions and multiplications only.
