@@ -27,7 +27,7 @@ public protocol Energy: Sendable {
     /// (row-major `count x D`), in one pass.
     ///
     /// The particle JKO step asks for both at every inner iteration. The default implementation
-    /// calls ``value(points:weights:)`` and then ``firstVariation(points:weights:potential:gradient:)``;
+    /// calls ``Energy/value(points:weights:)`` and then ``Energy/firstVariation(points:weights:potential:gradient:)``;
     /// energies whose value and gradient share work (pairwise sums, network forward passes)
     /// override it to compute the shared part once.
     func valueAndFirstVariationGradient(points: Span<Double>, weights: Span<Double>,

@@ -30,7 +30,7 @@ import Wasserstein
 /// grid builder ``grid(secondLayer:a:s:r:)`` puts the `r` nodes at cell centres,
 /// `r_j = r_min + (j + 1/2) h_r`, so with `r_min = 0` no node sits at 0. A grid with a node at
 /// `r = 0` is accepted: the node gets `P = +infinity`, which the grid scheme turns into a zero
-/// scaling (the node holds no mass after the first step), and ``value(points:weights:)`` skips
+/// scaling (the node holds no mass after the first step), and `value(points:weights:)` skips
 /// mass-free nodes (a law with mass at `r = 0` has `F = +infinity`).
 ///
 /// ## The interaction

@@ -54,6 +54,8 @@ extension EntropicEngine {
     /// `n = 2000`, eps = 0.0025).
     ///
     /// - Parameters:
+    ///   - problem: the two clouds (`D <= 3`).
+    ///   - parameters: epsilon, the tolerance and the iteration budget.
     ///   - truncation: `k`: terms below `exp(-k)` of their row's sum may be dropped.
     /// - Throws: the geometry's (``WassersteinError/unsupported(_:)`` for `D > 3`), the problem's
     ///   and the driver's errors.

@@ -15,7 +15,7 @@ import Darwin
 /// `R_X` is an upper bound on the soft-min values of the rows of `X`: every dropped term is then
 /// below `exp(-k)` times the row's sum. The kept leaves come out as runs of contiguous columns,
 /// gathered once per row leaf and summed row by row with the engine's row machinery
-/// (``EngineRows``), so the kept part is computed exactly as the online geometry would.
+/// (`EngineRows`), so the kept part is computed exactly as the online geometry would.
 ///
 /// The neighbourhoods are chosen afresh at every soft-min, from the potential and the previous
 /// soft-min values the driver passes in `out` (the reference `R_X` is their maximum over the leaf
@@ -153,7 +153,7 @@ public struct MultiscalePointCloudGeometry: SinkhornGeometry, RawBufferSinkhornG
     }
 
     /// The truncated rows: for each leaf of `rows`, the kept columns, then each row of the leaf by
-    /// ``EngineRows/row(count:t:estimate:epsilon:weighted:tile:)`` over them. `body(i, row, rho, kept)`
+    /// `EngineRows.row(count:t:estimate:epsilon:weighted:tile:)` over them. `body(i, row, rho, kept)`
     /// receives row `i` (cloud order), a bound `rho` on the share of its exact sum that was
     /// dropped and the number of columns kept; it is called once per row, from either core. `t`
     /// and `estimates` in cloud order.
