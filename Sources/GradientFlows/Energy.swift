@@ -27,7 +27,7 @@ public protocol Energy: Sendable {
     /// (row-major `count x D`), in one pass.
     ///
     /// The particle JKO step asks for both at every inner iteration. The default implementation
-    /// calls ``value(points:weights:)`` and then ``firstVariation(points:weights:potential:gradient:)``;
+    /// calls ``Energy/value(points:weights:)`` and then ``Energy/firstVariation(points:weights:potential:gradient:)``;
     /// energies whose value and gradient share work (pairwise sums, network forward passes)
     /// override it to compute the shared part once.
     func valueAndFirstVariationGradient(points: Span<Double>, weights: Span<Double>,
@@ -79,6 +79,28 @@ public protocol EntropyEstimator: Sendable {
     /// `count x dimension`), the gradient of the estimate as a function of all positions.
     func negativeEntropyAndGradient(points: Span<Double>, count: Int, dimension: Int,
                                     gradient: inout MutableSpan<Double>) -> Double
+}
+
+/// An energy whose inner loops index raw buffers: it gives its value and first variation on the
+/// storage, and the ``Energy`` requirements on spans follow from them here, once for every such
+/// energy (the span counts bound every index the loops use).
+package protocol RawBufferEnergy: Energy {
+    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double
+    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                        potential: UnsafeMutableBufferPointer<Double>?, gradient: UnsafeMutableBufferPointer<Double>?)
+}
+
+extension RawBufferEnergy {
+    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
+        points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in value(points: x, weights: w) } }
+    }
+
+    public func firstVariation(points: Span<Double>, weights: Span<Double>,
+                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
+        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
+            firstVariation(points: x, weights: w, potential: p, gradient: g)
+        }
+    }
 }
 
 /// Runs `body` on the storage of an energy's inputs and optional outputs (`nil` where the

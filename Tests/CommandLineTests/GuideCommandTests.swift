@@ -93,11 +93,11 @@ struct GuideCommandTests {
                 #expect(FileManager.default.fileExists(atPath: Self.repository.appendingPathComponent(String(word)).path),
                         "\(c.testDescription): \(word) is not shipped")
             }
-            // Output goes under runs/ (or demo/): never beside the inputs or in the package root.
+            // Output goes under runs/: never beside the inputs or in the package root.
             for flag in ["--out ", "--plan "] {
                 if let r = c.text.range(of: flag) {
                     let target = c.text[r.upperBound...].split(separator: " ").first.map(String.init) ?? ""
-                    #expect(target.hasPrefix("runs/") || target == "demo", "\(c.testDescription): writes \(target)")
+                    #expect(target.hasPrefix("runs/"), "\(c.testDescription): writes \(target)")
                 }
             }
         }

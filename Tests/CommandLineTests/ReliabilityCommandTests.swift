@@ -122,7 +122,7 @@ struct ReliabilityCommandTests {
         let named = try CommandRunner.run(["distance", s.path("no\nsuch.csv"), y])
         #expect(named.status == 1)
         expectOneErrorLine(named)
-        #expect(named.stderr.contains("no\\nsuch.csv: no such file"), "\(named.stderr)")
+        #expect(named.stderr.contains("no\\nsuch.csv (source points): no such file"), "\(named.stderr)")
         let option = try CommandRunner.run(["distance", y, y, "--method", "fast\n\u{1B}[31m"])
         #expect(option.status == 64)
         expectOneErrorLine(option)
@@ -144,7 +144,7 @@ struct ReliabilityCommandTests {
         let malformed = try CommandRunner.run(["distance", s.file("e.csv", "1e,0\n1,2\n"), y])
         #expect(malformed.status == 1)
         expectOneErrorLine(malformed)
-        #expect(malformed.stderr.contains("e.csv: line 1, column 1: '1e' is not a number"), "\(malformed.stderr)")
+        #expect(malformed.stderr.contains("e.csv (source points): line 1, column 1: '1e' is not a number"), "\(malformed.stderr)")
     }
 
     // MARK: 6e

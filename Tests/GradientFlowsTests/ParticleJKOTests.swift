@@ -135,10 +135,11 @@ struct ParticleJKOTests {
         let term = ExactTransportTerm()
         try term.setTarget(x)
         var g = [Double](repeating: 0, count: x.coordinates.count)
-        _ = try g.withUnsafeMutableBufferPointer { try term.evaluate(source: x, gradient: $0) }
+        var output = g.mutableSpan
+        _ = try term.evaluate(source: x, gradient: &output)
         #expect(!term.lastSolveWasWarmStarted)
         let moved = try x.translated(by: [0.01, -0.02])
-        let r = try g.withUnsafeMutableBufferPointer { try term.evaluate(source: moved, gradient: $0) }
+        let r = try term.evaluate(source: moved, gradient: &output)
         #expect(term.lastSolveWasWarmStarted)
         #expect(abs(r.value - 0.0005) < 1e-12)   // a pure translation: W2^2 = |v|^2
     }
@@ -204,7 +205,8 @@ struct ParticleJKOTests {
             var evs = [TransportTermEvaluation](), grads = [[Double]]()
             for x in [x1, x2, y] {
                 var g = [Double](repeating: .nan, count: x.coordinates.count)
-                evs.append(try g.withUnsafeMutableBufferPointer { try term.evaluate(source: x, gradient: $0) })
+                var output = g.mutableSpan
+                evs.append(try term.evaluate(source: x, gradient: &output))
                 grads.append(g)
             }
             evaluations.append(evs)

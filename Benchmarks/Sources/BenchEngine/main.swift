@@ -71,11 +71,8 @@ if args.contains("--tune") {
     let logB = y.weights.map { log($0) }
     var out = [Double](repeating: .nan, count: n)
     func softMin() {
-        g.withUnsafeBufferPointer { gb in
-            logB.withUnsafeBufferPointer { wb in
-                out.withUnsafeMutableBufferPointer { geometry.softMin(gb, logWeights: wb, epsilon: eps, transposed: false, into: $0) }
-            }
-        }
+        var output = out.mutableSpan
+        geometry.softMin(g.span, logWeights: logB.span, epsilon: eps, transposed: false, into: &output)
     }
     softMin()
     var best = Double.infinity, bestCPU = Double.infinity

@@ -455,9 +455,9 @@ final class LoggedTransportTerm: ParticleTransportTerm {
         try inner.setTarget(target)
         print("  step target set: geometry \(inner.geometry?.rawValue ?? "?")")
     }
-    func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation {
+    func evaluate(source: PointCloud, gradient: inout MutableSpan<Double>) throws -> TransportTermEvaluation {
         let t0 = now(), c0 = cpuSeconds()
-        let r = try inner.evaluate(source: source, gradient: gradient)
+        let r = try inner.evaluate(source: source, gradient: &gradient)
         evaluations += 1
         print("  evaluation \(evaluations): \(r.solves) solves, \(r.solverIterations) iterations, converged \(r.converged), \(format(now() - t0, 4)) s wall, \(format(cpuSeconds() - c0, 4)) s CPU, S_eps = \(format(r.value, 8))")
         fflush(nil)

@@ -175,18 +175,11 @@ public enum ScalingComparison {
         0.5 * (0.5 - 1 / (2 * Double.pi) - 0.25) + 0.5 * s * s
     }
 
-    /// The training set, the shared initial neurons and the sample-index stream, all from `seed`.
-    struct Setup {
-        var inputs: [Double]
-        var labels: [Double]
-        var initial: [Double]
-        var sampleStream: Xoshiro256StarStar
-    }
-
-    static func setup(_ s: Settings) -> Setup {
-        let d = s.inputDimension, n = s.trainingSamples, m = s.width, D = d + 1
+    /// The shared initial neurons from `seed`'s stream: `M/2` draws and their mirrors
+    /// (`a -> -a`, same `w`), row-major `M x (d + 1)`.
+    static func initialParticles(_ s: Settings) -> [Double] {
+        let d = s.inputDimension, m = s.width, D = d + 1
         var g = Xoshiro256StarStar(seed: s.seed)
-        // The initial neurons: M/2 draws and their mirrors (a -> -a, same w).
         var initial = [Double](repeating: 0, count: m * D)
         let half = m / 2
         var w = [Double](repeating: 0, count: d)
@@ -200,15 +193,7 @@ public enum ScalingComparison {
                 initial[(j + half) * D + 1 + k] = s.weightStd * w[k]
             }
         }
-        g.jump()
-        let inputs = InputDistribution.gaussian.sample(count: n, dimension: d, using: &g)
-        var labels = [Double](repeating: 0, count: n)
-        for i in 0 ..< n {
-            labels[i] = max(0, inputs[i * d])  // w* = e_1
-            if s.labelNoise > 0 { labels[i] += s.labelNoise * g.nextGaussianPair().0 }
-        }
-        g.jump()
-        return Setup(inputs: inputs, labels: labels, initial: initial, sampleStream: g)
+        return initial
     }
 
     /// Runs both networks.
@@ -225,113 +210,91 @@ public enum ScalingComparison {
         let clock = ContinuousClock()
         let start = clock.now
         let d = settings.inputDimension
-        let setup = setup(settings)
+        let initial = initialParticles(settings)
         var direction = [Double](repeating: 0, count: d)
         direction[0] = 1
         let model = try NetworkModel(activation: .relu, inputDimension: d, secondLayer: .trained, inputs: .gaussian)
-        let risk = try PopulationRisk(model: model, teacher: .singleNeuron(direction, noise: settings.labelNoise))
-        let meanField = train(.meanField, settings: settings, setup: setup, risk: risk) { f, text in
+        let teacher = Teacher.singleNeuron(direction, noise: settings.labelNoise)
+        let risk = try PopulationRisk(model: model, teacher: teacher)
+        let meanField = try train(.meanField, settings: settings, initial: initial, model: model, teacher: teacher) { f, text in
             progress?(0.5 * f, "mean field " + text)
         }
-        let lazy = train(.lazy(multiplier: settings.lazyMultiplier), settings: settings, setup: setup, risk: risk) { f, text in
+        let lazy = try train(.lazy(multiplier: settings.lazyMultiplier), settings: settings, initial: initial, model: model, teacher: teacher) { f, text in
             progress?(0.5 + 0.5 * f, "lazy " + text)
         }
         progress?(1, "done")
-        return Result(settings: settings, meanField: meanField, lazy: lazy, initialParticles: setup.initial,
+        return Result(settings: settings, meanField: meanField, lazy: lazy, initialParticles: initial,
                       teacherDirection: direction, bestAffineRisk: bestAffineRisk(labelNoise: settings.labelNoise),
                       zeroPredictorRisk: risk.teacherSecondMoment / 2, seconds: (clock.now - start).timeInSeconds)
     }
 
-    /// Multi-pass SGD of one network from the shared start; records the exact test risk and the
-    /// training risk every ``Settings/recordStride`` steps.
-    static func train(_ scaling: Scaling, settings s: Settings, setup: Setup, risk: PopulationRisk,
-                      progress: (Double, String) -> Void) -> Curve {
-        let d = s.inputDimension, n = s.trainingSamples, m = s.width, D = d + 1
+    /// Multi-pass SGD of one network from the shared start on MeanField's SGD engine; records the
+    /// exact test risk and the training risk every ``Settings/recordStride`` steps.
+    ///
+    /// The engine runs the mean-field network `f = (1/M) sum_j a_j relu(<w_j, x>)` with the step
+    /// `theta_j <- theta_j + eta' (y - f) grad sigma_j`. A network of output scale `c` maps onto it
+    /// exactly because relu is positively 1-homogeneous: with `theta' = lambda theta`,
+    /// `lambda^2 = c M`, the output is `(1/M) sum_j a'_j relu(<w'_j, x>) = f`, and the step
+    /// `(eta / (M c)) (y - f) grad sigma_j` on `theta` is the step `eta' = eta / (c M)` on
+    /// `theta'` (both components scale by `lambda`). The engine's time `k eta'` is reported as
+    /// `k eta`. The mean-field network has `lambda = 1`, `eta' = eta`.
+    ///
+    /// The training set and the index sequence are the engine's multi-pass draws from `seed`, the
+    /// same for both networks.
+    static func train(_ scaling: Scaling, settings s: Settings, initial: [Double], model: NetworkModel, teacher: Teacher,
+                      progress: @escaping (Double, String) -> Void) throws -> Curve {
+        let d = s.inputDimension, n = s.trainingSamples, m = s.width
         let c = scaling.outputScale(width: m)
-        // The step on each neuron: (eta / (M c)) (y - f) grad sigma_j.
-        let gain = s.eta / (Double(m) * c)
-        var p = setup.initial
-        var stream = setup.sampleStream
-        let weights = [Double](repeating: c, count: m)
+        let lambdaSquared = c * Double(m), lambda = lambdaSquared.squareRoot()
+        // The law is the start's marginal; the start itself (paired mirrors) is given below.
+        let law = InitialLaw(aMean: s.initialSecondLayer, wMean: [Double](repeating: 0, count: d), wStd: s.weightStd)
+        var experiment = SGDExperiment(model: model, teacher: teacher, initialization: law, particles: m,
+                                       horizon: s.horizon / lambdaSquared, seed: s.seed,
+                                       sgd: SGDSettings(eta: s.eta / lambdaSquared, kind: .multipass(samples: n)),
+                                       recordEvery: s.recordEvery / lambdaSquared)
+        experiment.initialParticles = initial.map { lambda * $0 }
+        let runner = try SGDRunner(experiment: experiment)
+        let trajectory = runner.run { p in
+            let t = Double(p.step) * s.eta
+            progress(p.fractionDone, "t=\(String(format: "%.2f", t)) test risk=\(String(format: "%.4g", p.risk ?? .nan))")
+        }
+        let training = runner.trainingSet() ?? (inputs: [], labels: [])
         var times = [Double](), test = [Double](), train = [Double]()
-        var u = [Double](repeating: 0, count: m)
-        let steps = s.steps, stride = s.recordStride
+        for record in trajectory.records {
+            guard let p = record.particles else { continue }
+            times.append(CSVFormat.cleanTime(Double(record.step) * s.eta))
+            test.append(record.risk)
+            train.append(trainingRisk(particles: p, inputs: training.inputs, labels: training.labels, dimension: d))
+        }
         var divergedAt: Double? = nil
+        if case .diverged(let step, _) = trajectory.status { divergedAt = Double(step) * s.eta }
+        let final = trajectory.finalParticles.map { $0 / lambda }
+        var moved = 0.0, size = 0.0
+        for i in 0 ..< final.count {
+            let delta = final[i] - initial[i]
+            moved += delta * delta
+            size += initial[i] * initial[i]
+        }
+        return Curve(scaling: scaling, outputScale: c, times: times, testRisk: test, trainRisk: train, finalParticles: final,
+                     relativeMovement: (moved / size).squareRoot(), divergedAt: divergedAt)
+    }
 
-        func output(_ p: UnsafePointer<Double>, _ x: UnsafePointer<Double>, _ u: UnsafeMutablePointer<Double>) -> Double {
+    /// `(1/2n) sum_i (y_i - f(x_i))^2` for the engine's network `f = (1/M) sum_j a_j relu(<w_j, x>)`
+    /// (particles row-major `M x (d + 1)`, inputs row-major `n x d`).
+    static func trainingRisk(particles p: [Double], inputs x: [Double], labels y: [Double], dimension d: Int) -> Double {
+        let D = d + 1, m = p.count / D, n = y.count
+        var total = 0.0
+        for i in 0 ..< n {
             var f = 0.0
             for j in 0 ..< m {
-                let row = p + j * D
-                var v = 0.0
-                for k in 0 ..< d { v += row[1 + k] * x[k] }
-                u[j] = v
-                if v > 0 { f += row[0] * v }
+                var u = 0.0
+                for k in 0 ..< d { u += p[j * D + 1 + k] * x[i * d + k] }
+                if u > 0 { f += p[j * D] * u }
             }
-            return c * f
+            let e = y[i] - f / Double(m)
+            total += e * e
         }
-        func record(step: Int) -> Bool {
-            let r = risk.risk(points: p, weights: weights)
-            var tr = 0.0
-            p.withUnsafeBufferPointer { pp in
-                setup.inputs.withUnsafeBufferPointer { xs in
-                    u.withUnsafeMutableBufferPointer { us in
-                        for i in 0 ..< n {
-                            let e = setup.labels[i] - output(pp.baseAddress!, xs.baseAddress! + i * d, us.baseAddress!)
-                            tr += e * e
-                        }
-                    }
-                }
-            }
-            tr /= 2 * Double(n)
-            guard r.isFinite, tr.isFinite else { return false }
-            times.append(CSVFormat.cleanTime(Double(step) * s.eta))
-            test.append(r)
-            train.append(tr)
-            progress(Double(step) / Double(max(1, steps)), "t=\(String(format: "%.2f", Double(step) * s.eta)) test risk=\(String(format: "%.4g", r))")
-            return true
-        }
-
-        if !record(step: 0) { divergedAt = 0 }
-        var k = 0
-        while divergedAt == nil && k < steps {
-            let i = stream.nextIndex(below: n)
-            let y = setup.labels[i]
-            let finite: Bool = p.withUnsafeMutableBufferPointer { pp in
-                setup.inputs.withUnsafeBufferPointer { xs in
-                    u.withUnsafeMutableBufferPointer { us in
-                        let x = xs.baseAddress! + i * d
-                        let base = pp.baseAddress!
-                        let f = output(UnsafePointer(base), x, us.baseAddress!)
-                        guard f.isFinite else { return false }
-                        let g = gain * (y - f)
-                        for j in 0 ..< m where us[j] > 0 {
-                            let row = base + j * D
-                            let a = row[0]
-                            row[0] = a + g * us[j]
-                            let ga = g * a
-                            for t in 0 ..< d { row[1 + t] += ga * x[t] }
-                        }
-                        return true
-                    }
-                }
-            }
-            k += 1
-            if !finite {
-                divergedAt = Double(k) * s.eta
-                break
-            }
-            if k % stride == 0 || k == steps {
-                if !record(step: k) { divergedAt = Double(k) * s.eta }
-            }
-        }
-        var moved = 0.0, size = 0.0
-        for t in 0 ..< p.count {
-            let delta = p[t] - setup.initial[t]
-            moved += delta * delta
-            size += setup.initial[t] * setup.initial[t]
-        }
-        return Curve(scaling: scaling, outputScale: c, times: times, testRisk: test, trainRisk: train, finalParticles: p,
-                     relativeMovement: (moved / size).squareRoot(), divergedAt: divergedAt)
+        return total / (2 * Double(n))
     }
 
     /// `cos(w_j, w*)` for every neuron of a particle array (row-major `M x (d + 1)`); 0 for `w_j = 0`.

@@ -80,7 +80,7 @@ public struct PotentialEnergy: Energy {
 /// The quadratic potential energy `(lambda/2) int |theta|^2 d rho` (weight decay, the
 /// Ornstein-Uhlenbeck confinement). Its first variation is `(lambda/2)|theta|^2`, with gradient
 /// `lambda * theta`.
-public struct QuadraticPotential: Energy {
+public struct QuadraticPotential: Energy, RawBufferEnergy {
     public let dimension: Int
     /// The stiffness `lambda` (finite; `lambda < 0` is allowed but gives an unbounded energy).
     public let lambda: Double
@@ -98,18 +98,8 @@ public struct QuadraticPotential: Energy {
         self.lambda = lambda
     }
 
-    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
-        points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in value(points: x, weights: w) } }
-    }
 
-    public func firstVariation(points: Span<Double>, weights: Span<Double>,
-                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
-        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
-            firstVariation(points: x, weights: w, potential: p, gradient: g)
-        }
-    }
-
-    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+    package func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
         let d = dimension
         var total = 0.0
         for i in 0 ..< weights.count {
@@ -120,9 +110,9 @@ public struct QuadraticPotential: Energy {
         return 0.5 * lambda * total
     }
 
-    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                        potential: UnsafeMutableBufferPointer<Double>?,
-                        gradient: UnsafeMutableBufferPointer<Double>?) {
+    package func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                potential: UnsafeMutableBufferPointer<Double>?,
+                                gradient: UnsafeMutableBufferPointer<Double>?) {
         let d = dimension
         if let potential {
             for i in 0 ..< weights.count {
@@ -143,7 +133,7 @@ public struct QuadraticPotential: Energy {
 /// First variation `Psi(theta; rho) = int U(theta, theta') d rho(theta')`, gradient
 /// `int grad_1 U(theta, theta') d rho(theta')`. Evaluation on `n` points costs `n^2` kernel calls,
 /// split over the cores.
-public struct PairwiseInteraction: Energy {
+public struct PairwiseInteraction: Energy, RawBufferEnergy {
     /// `U(theta, theta')`, writing the gradient in the *first* argument into `gradient` when it is
     /// not `nil`. Must be symmetric: `U(a, b) = U(b, a)`.
     ///
@@ -167,29 +157,20 @@ public struct PairwiseInteraction: Energy {
         self.kernel = kernel
     }
 
-    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
+    package func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
         let n = weights.count
         var psi = [Double](repeating: 0, count: n)
         psi.withUnsafeMutableBufferPointer { out in
-            points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in
-                firstVariation(points: x, weights: w, potential: out, gradient: nil)
-            } }
+            firstVariation(points: points, weights: weights, potential: out, gradient: nil)
         }
         var total = 0.0
         for i in 0 ..< n { total += weights[i] * psi[i] }
         return 0.5 * total
     }
 
-    public func firstVariation(points: Span<Double>, weights: Span<Double>,
-                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
-        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
-            firstVariation(points: x, weights: w, potential: p, gradient: g)
-        }
-    }
-
-    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                        potential: UnsafeMutableBufferPointer<Double>?,
-                        gradient: UnsafeMutableBufferPointer<Double>?) {
+    package func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                potential: UnsafeMutableBufferPointer<Double>?,
+                                gradient: UnsafeMutableBufferPointer<Double>?) {
         let n = weights.count, d = dimension
         let kernel = self.kernel
         Parallel.forEachChunk(count: n, minimumChunk: max(1, 4096 / max(1, n))) { range in

@@ -210,9 +210,8 @@ public struct ParticleJKO {
                 entropyTime += t1 - t0
             }
             t0 = clock.now
-            let evaluation = try transportGradient.withUnsafeMutableBufferPointer { g in
-                try transport.evaluate(source: cloud, gradient: g)
-            }
+            var transportOutput = transportGradient.mutableSpan
+            let evaluation = try transport.evaluate(source: cloud, gradient: &transportOutput)
             t1 = clock.now
             transportTime += t1 - t0
             solves += evaluation.solves
@@ -258,7 +257,8 @@ public struct ParticleJKO {
         } else {
             var scratch = [Double](repeating: 0, count: m * d)
             let t0 = clock.now
-            let evaluation = try scratch.withUnsafeMutableBufferPointer { try self.transport.evaluate(source: next, gradient: $0) }
+            var output = scratch.mutableSpan
+            let evaluation = try self.transport.evaluate(source: next, gradient: &output)
             transportTime += clock.now - t0
             solves += evaluation.solves
             w2Squared = evaluation.squaredDistance

@@ -36,7 +36,7 @@ public protocol ParticleTransportTerm {
     mutating func setTarget(_ target: PointCloud) throws
     /// Evaluates the term at `source` (same mass as the target) and writes its gradient with
     /// respect to the source positions into `gradient` (row-major `count x D`).
-    mutating func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation
+    mutating func evaluate(source: PointCloud, gradient: inout MutableSpan<Double>) throws -> TransportTermEvaluation
 }
 
 /// The transport term of any `TransportSolver` whose results have a plan or entropic potentials:
@@ -57,11 +57,11 @@ public struct PlanTransportTerm: ParticleTransportTerm {
         self.target = target
     }
 
-    public mutating func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation {
+    public mutating func evaluate(source: PointCloud, gradient: inout MutableSpan<Double>) throws -> TransportTermEvaluation {
         guard let target else { throw GradientFlowsError.unsupported("the transport term has no target: call setTarget first") }
         let problem = try TransportProblem(source: source, target: target)
         let result = try solver.solve(problem)
-        try write(result.sourceGradient(problem: problem), into: gradient)
+        try write(result.sourceGradient(problem: problem), into: &gradient)
         let value = result.entropic?.regularizedCost ?? result.cost
         return TransportTermEvaluation(value: value, squaredDistance: result.cost, solverIterations: result.iterations,
                                        solves: 1, converged: result.converged)
@@ -70,7 +70,7 @@ public struct PlanTransportTerm: ParticleTransportTerm {
 
 /// Copies a gradient computed by `TransportResult.sourceGradient(problem:)` into the buffer of
 /// ``ParticleTransportTerm/evaluate(source:gradient:)``.
-func write(_ values: [Double], into gradient: UnsafeMutableBufferPointer<Double>) throws {
+func write(_ values: [Double], into gradient: inout MutableSpan<Double>) throws {
     guard values.count == gradient.count else {
         throw GradientFlowsError.dimensionMismatch(what: "gradient buffer length", expected: values.count, actual: gradient.count)
     }
@@ -97,11 +97,11 @@ public final class ExactTransportTerm: ParticleTransportTerm {
         self.target = target
     }
 
-    public func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation {
+    public func evaluate(source: PointCloud, gradient: inout MutableSpan<Double>) throws -> TransportTermEvaluation {
         guard let target else { throw GradientFlowsError.unsupported("the transport term has no target: call setTarget first") }
         let problem = try TransportProblem(source: source, target: target)
         let result = source.dimension == 1 ? try SortedSolver().solve(problem) : try workspace.solve(problem)
-        try write(result.sourceGradient(problem: problem), into: gradient)
+        try write(result.sourceGradient(problem: problem), into: &gradient)
         return TransportTermEvaluation(value: result.cost, squaredDistance: result.cost, solverIterations: result.iterations,
                                        solves: 1, converged: result.converged)
     }

@@ -123,7 +123,7 @@ public final class SinkhornTransportTerm: ParticleTransportTerm {
         self.target = target
     }
 
-    public func evaluate(source: PointCloud, gradient: UnsafeMutableBufferPointer<Double>) throws -> TransportTermEvaluation {
+    public func evaluate(source: PointCloud, gradient: inout MutableSpan<Double>) throws -> TransportTermEvaluation {
         guard let target else { throw GradientFlowsError.unsupported("the transport term has no target: call setTarget first") }
         let problem = try TransportProblem(source: source, target: target)
         var solves = 0, iterations = 0, converged = true
@@ -138,7 +138,7 @@ public final class SinkhornTransportTerm: ParticleTransportTerm {
             let cross = same ? try solveSelf(source, warm: warmCross?.f) : try solveCross(problem, warm: warmCross)
             count(cross)
             warmCross = cross.potentials
-            try write(cross.result.sourceGradient(problem: problem), into: gradient)
+            try write(cross.result.sourceGradient(problem: problem), into: &gradient)
             return TransportTermEvaluation(value: cross.regularizedCost, squaredDistance: cross.result.cost,
                                            solverIterations: iterations, solves: solves, converged: converged)
         }

@@ -11,7 +11,7 @@ import Wasserstein
 ///
 /// Cost per call `O(M^2 d)` (closed-form kernels) or `O(M^2 n^2)` (quadrature), split over the
 /// cores; the results do not depend on the number of cores.
-public struct MeanFieldEnergy: Energy {
+public struct MeanFieldEnergy: Energy, RawBufferEnergy {
     /// The risk `R`.
     public let risk: PopulationRisk
     /// The weight decay `lambda >= 0`.
@@ -26,7 +26,7 @@ public struct MeanFieldEnergy: Energy {
 
     public var dimension: Int { risk.parameterDimension }
 
-    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+    package func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
         let m = weights.count, D = dimension
         precondition(points.count == m * D, "points must hold weights.count x dimension values")
         var psi = [Double](repeating: 0, count: m)
@@ -75,9 +75,9 @@ public struct MeanFieldEnergy: Energy {
         return r
     }
 
-    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                        potential: UnsafeMutableBufferPointer<Double>?,
-                        gradient: UnsafeMutableBufferPointer<Double>?) {
+    package func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                potential: UnsafeMutableBufferPointer<Double>?,
+                                gradient: UnsafeMutableBufferPointer<Double>?) {
         let m = weights.count, D = dimension
         precondition(points.count == m * D, "points must hold weights.count x dimension values")
         precondition(potential == nil || potential!.count >= m)
@@ -98,17 +98,6 @@ public struct MeanFieldEnergy: Energy {
 }
 
 extension MeanFieldEnergy {
-    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
-        points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in value(points: x, weights: w) } }
-    }
-
-    public func firstVariation(points: Span<Double>, weights: Span<Double>,
-                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
-        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
-            firstVariation(points: x, weights: w, potential: p, gradient: g)
-        }
-    }
-
     public func valueAndFirstVariationGradient(points: Span<Double>, weights: Span<Double>,
                                                gradient: inout MutableSpan<Double>) -> Double {
         gradient.withUnsafeMutableBufferPointer { g in

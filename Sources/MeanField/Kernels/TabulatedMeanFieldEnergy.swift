@@ -19,7 +19,7 @@ import Wasserstein
 ///
 /// - Complexity: building `O(N^2)` kernel evaluations and `8 N^2` bytes (`N = 48^2`: 42 MB);
 ///   each tabulated evaluation `O(N^2)` multiply-adds, split over the cores.
-public struct TabulatedMeanFieldEnergy: Energy {
+public struct TabulatedMeanFieldEnergy: Energy, RawBufferEnergy {
     /// The energy whose values are tabulated.
     public let base: MeanFieldEnergy
     /// The tabulated points, row-major `N x D`.
@@ -106,7 +106,7 @@ public struct TabulatedMeanFieldEnergy: Energy {
         return out
     }
 
-    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+    package func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
         guard isTabulated(points) else { return base.value(points: points, weights: weights) }
         let u = interactionSums(weights)
         var s = 0.0
@@ -114,9 +114,9 @@ public struct TabulatedMeanFieldEnergy: Energy {
         return 0.5 * base.risk.teacherSecondMoment + s
     }
 
-    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                        potential: UnsafeMutableBufferPointer<Double>?,
-                        gradient: UnsafeMutableBufferPointer<Double>?) {
+    package func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                potential: UnsafeMutableBufferPointer<Double>?,
+                                gradient: UnsafeMutableBufferPointer<Double>?) {
         guard gradient == nil, isTabulated(points) else {
             base.firstVariation(points: points, weights: weights, potential: potential, gradient: gradient)
             return
@@ -124,18 +124,5 @@ public struct TabulatedMeanFieldEnergy: Energy {
         guard let potential else { return }
         let u = interactionSums(weights)
         for i in 0 ..< count { potential[i] = potentialTable[i] + u[i] }
-    }
-}
-
-extension TabulatedMeanFieldEnergy {
-    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
-        points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in value(points: x, weights: w) } }
-    }
-
-    public func firstVariation(points: Span<Double>, weights: Span<Double>,
-                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
-        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
-            firstVariation(points: x, weights: w, potential: p, gradient: g)
-        }
     }
 }

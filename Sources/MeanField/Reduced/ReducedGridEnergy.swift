@@ -30,7 +30,7 @@ import Wasserstein
 /// grid builder ``grid(secondLayer:a:s:r:)`` puts the `r` nodes at cell centres,
 /// `r_j = r_min + (j + 1/2) h_r`, so with `r_min = 0` no node sits at 0. A grid with a node at
 /// `r = 0` is accepted: the node gets `P = +infinity`, which the grid scheme turns into a zero
-/// scaling (the node holds no mass after the first step), and ``value(points:weights:)`` skips
+/// scaling (the node holds no mass after the first step), and `value(points:weights:)` skips
 /// mass-free nodes (a law with mass at `r = 0` has `F = +infinity`).
 ///
 /// ## The interaction
@@ -41,7 +41,7 @@ import Wasserstein
 /// rule for `t = <u, u'>`, see ``ReducedKernels``), memory `8 N_sr^2` bytes (``maximumPlaneNodes``);
 /// each first variation or value is then one `N_sr x N_sr` product plus `O(N)`. No matrix over
 /// the 3-D nodes is ever formed.
-public struct ReducedGridEnergy: Energy {
+public struct ReducedGridEnergy: Energy, RawBufferEnergy {
     /// The reduced kernels (setting, teacher, rule for `t`).
     public let kernels: ReducedKernels
     /// The grid: axes `(s, r)` or `(a, s, r)`.
@@ -289,7 +289,7 @@ public struct ReducedGridEnergy: Energy {
     /// `G(rho_bar) = R + E[P] + entropyConstant` for cell masses `weights` on the grid (`points`
     /// must be the grid's points: the energy is built for one grid). Nodes without mass are
     /// skipped, so a node at `r = 0` costs nothing unless it holds mass (then `+infinity`).
-    func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
+    package func value(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>) -> Double {
         precondition(weights.count == grid.count && points.count == grid.count * grid.dimension,
                      "ReducedGridEnergy is evaluated on the nodes of its grid")
         var total = risk(moment: planeMoment(weights)).value + entropyConstant
@@ -299,8 +299,8 @@ public struct ReducedGridEnergy: Energy {
 
     /// `Psi(z_i) + P(z_i)` on every node; with `gradient`, its gradient in `z` by the pairwise
     /// engine of ``ReducedKernels`` (`O(N x N_massive x Q)`: the grid schemes never ask for it).
-    func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
-                        potential: UnsafeMutableBufferPointer<Double>?, gradient: UnsafeMutableBufferPointer<Double>?) {
+    package func firstVariation(points: UnsafeBufferPointer<Double>, weights: UnsafeBufferPointer<Double>,
+                                potential: UnsafeMutableBufferPointer<Double>?, gradient: UnsafeMutableBufferPointer<Double>?) {
         precondition(weights.count == grid.count && points.count == grid.count * grid.dimension,
                      "ReducedGridEnergy is evaluated on the nodes of its grid")
         if let potential {
@@ -400,18 +400,5 @@ extension ReducedKernels {
             }
         } } } } }
         return matrix
-    }
-}
-
-extension ReducedGridEnergy {
-    public func value(points: Span<Double>, weights: Span<Double>) -> Double {
-        points.withUnsafeBufferPointer { x in weights.withUnsafeBufferPointer { w in value(points: x, weights: w) } }
-    }
-
-    public func firstVariation(points: Span<Double>, weights: Span<Double>,
-                               potential: inout MutableSpan<Double>?, gradient: inout MutableSpan<Double>?) {
-        withUnsafeEnergyBuffers(points: points, weights: weights, potential: &potential, gradient: &gradient) { x, w, p, g in
-            firstVariation(points: x, weights: w, potential: p, gradient: g)
-        }
     }
 }

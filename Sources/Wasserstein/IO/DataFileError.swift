@@ -12,6 +12,18 @@ public enum DataFileError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { MessageText.escaped(text) }
 
+    /// The same error with the side and role of the file after its path (`x.csv (source
+    /// points)`, `w.csv (target weights)`), for readers of a pair of clouds.
+    func naming(side: String, pointsPath: String) -> DataFileError {
+        func named(_ path: String) -> String { "\(path) (\(side) \(path == pointsPath ? "points" : "weights"))" }
+        switch self {
+        case .missing(let path): return .missing(path: named(path))
+        case .unreadable(let path, let reason): return .unreadable(path: named(path), reason: reason)
+        case .malformed(let path, let reason): return .malformed(path: named(path), reason: reason)
+        case .unwritable(let path, let reason): return .unwritable(path: named(path), reason: reason)
+        }
+    }
+
     private var text: String {
         switch self {
         case .missing(let path): return "\(path): no such file"

@@ -55,7 +55,8 @@ public enum PointCloudFile {
     /// read the same file; errors are those of ``read(points:weights:name:normalizing:)``, the
     /// first cloud's when both fail, except that a weight file of the wrong length is a
     /// ``DataFileError/malformed(path:reason:)`` naming the weight file, the side and the points
-    /// file.
+    /// file, and that a file error (missing, unreadable, malformed) names the side and what the
+    /// file holds after the path (`y.csv (target points): no such file`).
     public static func readPair(_ first: String, _ second: String, firstWeights: String? = nil,
                                 secondWeights: String? = nil, normalizing: Bool = false) throws -> (PointCloud, PointCloud) {
         let requests = [(first, firstWeights), (second, secondWeights)]
@@ -76,6 +77,8 @@ public enum PointCloudFile {
                     } catch WassersteinError.weightCountMismatch(_, let points, let weights) where requests[k].1 != nil {
                         throw DataFileError.malformed(path: requests[k].1!,
                                                       reason: "holds \(weights) weights for the \(points) points of the \(side) \(requests[k].0)")
+                    } catch let error as DataFileError {
+                        throw error.naming(side: side, pointsPath: requests[k].0)
                     }
                 }
             }

@@ -1,4 +1,4 @@
-/// The one vocabulary of transport methods: what ``wasserstein2(_:method:planOutput:)`` is asked
+/// The one vocabulary of transport methods: what ``wasserstein2(_:method:planOutput:progress:)`` is asked
 /// to run, what the command line's `--method` names, and what a ``TransportResult`` says ran.
 ///
 /// ```swift
@@ -10,7 +10,7 @@
 /// In a result the method is resolved: never ``auto``, and ``exact`` only when the network
 /// simplex ran (in one dimension ``exact`` runs the sorted solver and the result says
 /// ``sorted``). A Sinkhorn result carries the epsilon it ran at; its options are those of the
-/// request where the request went through ``wasserstein2(_:method:planOutput:)``, the defaults
+/// request where the request went through ``wasserstein2(_:method:planOutput:progress:)``, the defaults
 /// otherwise: match it with `if case .sinkhorn = result.method`.
 public enum TransportMethod: Sendable, Hashable {
     /// ``sorted`` for one-dimensional problems, ``exact`` otherwise.
@@ -91,7 +91,7 @@ public struct SinkhornOptions: Sendable, Hashable {
 }
 
 /// Whether, and how much of, the transport plan a solve returns: the one plan switch of the
-/// library (``wasserstein2(_:method:planOutput:)``, ``SortedSolver``, ``SinkhornSolver``).
+/// library (``wasserstein2(_:method:planOutput:progress:)``, ``SortedSolver``, ``SinkhornSolver``).
 public enum PlanOutput: Sendable, Hashable {
     /// No plan: the value, and potentials where the method has them cheaply (the sorted solver
     /// skips those too, the bulk of its time and memory at millions of points).
@@ -193,7 +193,7 @@ public struct EntropicDiagnostics: Sendable, Equatable {
     /// The debiased divergence `S_eps`, when ``SinkhornOptions/divergence`` asked for it.
     public var divergence: Double?
     /// The geometry that ran, when the solve went through the geometry choice of
-    /// ``wasserstein2(_:method:planOutput:)``.
+    /// ``wasserstein2(_:method:planOutput:progress:)``.
     public var geometry: SinkhornGeometryKind?
     /// For the multiscale geometry: the a-posteriori checks of the truncated solves (the cross
     /// term, then the divergence's self terms); a failed one was solved again on the online

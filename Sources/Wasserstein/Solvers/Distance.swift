@@ -1,6 +1,6 @@
 import Foundation
 
-/// The previous name of the method choice of ``wasserstein2(_:method:planOutput:)``.
+/// The previous name of the method choice of ``wasserstein2(_:method:planOutput:progress:)``.
 @available(*, deprecated, renamed: "TransportMethod", message: "one method vocabulary: TransportMethod (removed in the next release)")
 public typealias DistanceMethod = TransportMethod
 
@@ -61,7 +61,7 @@ public func wasserstein2(_ problem: TransportProblem, method: TransportMethod = 
     }
 }
 
-/// `W2^2` between two point clouds (equal masses), as ``wasserstein2(_:method:planOutput:)``.
+/// `W2^2` between two point clouds (equal masses), as ``wasserstein2(_:method:planOutput:progress:)``.
 ///
 /// ```swift
 /// let x = try PointCloud(coordinates: [0, 0, 1, 0], dimension: 2)
@@ -71,28 +71,28 @@ public func wasserstein2(_ problem: TransportProblem, method: TransportMethod = 
 ///
 /// - Throws: ``WassersteinError/massMismatch(source:target:)`` for unequal masses (build a
 ///   ``TransportProblem`` with `massPolicy: .normalize` to rescale), and as
-///   ``wasserstein2(_:method:planOutput:)``.
+///   ``wasserstein2(_:method:planOutput:progress:)``.
 public func wasserstein2(_ source: PointCloud, _ target: PointCloud, method: TransportMethod = .auto,
                          planOutput: PlanOutput = .none) throws -> TransportResult {
     try wasserstein2(TransportProblem(source: source, target: target), method: method, planOutput: planOutput)
 }
 
 /// `W2^2` between two uniformly weighted point sets given as row-major coordinates
-/// (`count x dimension`), as ``wasserstein2(_:method:planOutput:)``.
+/// (`count x dimension`), as ``wasserstein2(_:method:planOutput:progress:)``.
 ///
 /// ```swift
 /// print(try wasserstein2([0, 1, 2], [1, 2, 3]).cost)      // 1: a shift by one
 /// ```
 ///
 /// - Throws: ``WassersteinError/malformedShape(_:)`` when a length is not a multiple of
-///   `dimension`, and as ``wasserstein2(_:method:planOutput:)``.
+///   `dimension`, and as ``wasserstein2(_:method:planOutput:progress:)``.
 public func wasserstein2(_ source: [Double], _ target: [Double], dimension: Int = 1, method: TransportMethod = .auto,
                          planOutput: PlanOutput = .none) throws -> TransportResult {
     try wasserstein2(PointCloud(coordinates: source, dimension: dimension), PointCloud(coordinates: target, dimension: dimension),
                      method: method, planOutput: planOutput)
 }
 
-/// The previous form of ``wasserstein2(_:method:planOutput:)`` with a Boolean plan switch.
+/// The previous form of ``wasserstein2(_:method:planOutput:progress:)`` with a Boolean plan switch.
 @available(*, deprecated, renamed: "wasserstein2(_:method:planOutput:)", message: "one plan switch: planOutput (removed in the next release)")
 public func wasserstein2(_ problem: TransportProblem, method: TransportMethod = .auto,
                          includePlan: Bool) throws -> TransportResult {

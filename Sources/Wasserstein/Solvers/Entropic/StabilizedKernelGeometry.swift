@@ -26,7 +26,7 @@ import Darwin
 /// ``SinkhornWorkspace/solveSymmetric(cloud:epsilon:tolerance:maxIterations:warmStart:)`` and
 /// never escapes it, and its soft-mins mutate the stored kernel, so one solve uses it at a time
 /// (hence `@unchecked Sendable`).
-struct StabilizedKernelGeometry: SinkhornGeometry, @unchecked Sendable {
+struct StabilizedKernelGeometry: SinkhornGeometry, RawBufferSinkhornGeometry, @unchecked Sendable {
     /// What changes across soft-mins: the epsilon the kernel belongs to, and the counters.
     final class State {
         var epsilon = Double.nan

@@ -6,7 +6,7 @@
 /// (`n = 2000` at `eps = 0.1` in about 0.15 s). This geometry runs the engine's log-domain
 /// iteration on stored costs: `n m` exponentials per soft-min, simple and exact, and it
 /// accepts any finite cost matrix.
-public struct DenseCostGeometry: SinkhornGeometry {
+public struct DenseCostGeometry: SinkhornGeometry, RawBufferSinkhornGeometry {
     /// `"dense"`.
     public var name: String { "dense" }
     /// `n`, the rows.
@@ -102,8 +102,8 @@ public struct DenseCostGeometry: SinkhornGeometry {
         return { outer, start, _, _ in base + outer * stride + start }
     }
 
-    public func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
-                        epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
+    package func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
+                         epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
         (transposed ? transposedCosts : costs).withUnsafeBufferPointer { cb in
             EngineRows.softMin(outer: transposed ? targetCount : sourceCount, inner: transposed ? sourceCount : targetCount,
                                potential: potential, logWeights: logWeights, epsilon: epsilon, into: out,
@@ -111,18 +111,18 @@ public struct DenseCostGeometry: SinkhornGeometry {
         }
     }
 
-    public func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                              logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                              epsilon: Double) -> Double {
+    package func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                               logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                               epsilon: Double) -> Double {
         costs.withUnsafeBufferPointer { cb in
             EngineRows.transportCost(outer: sourceCount, inner: targetCount, f: f, g: g, logA: logA, logB: logB,
                                      epsilon: epsilon, fill: filler(cb.baseAddress!, transposed: false))
         }
     }
 
-    public func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                        logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                        epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
+    package func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                         logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                         epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
         costs.withUnsafeBufferPointer { cb in
             EngineRows.planRow(i, inner: targetCount, f: f, g: g, logA: logA, logB: logB, epsilon: epsilon,
                                into: out, fill: filler(cb.baseAddress!, transposed: false))

@@ -69,8 +69,12 @@ public enum EntropicEngine {
     /// with rates within 1e-9 of 1 (measured: 20 Gaussian points in 3-D at eps = 0.1 stall at a
     /// marginal error of 1e-6 after 10^4 balanced iterations; the symmetric update needs 17).
     ///
+    /// - Parameters:
+    ///   - problem: the two clouds.
+    ///   - parameters: epsilon, its schedule, the tolerance and the iteration budget.
+    ///   - geometry: builds the geometry of the two clouds (``online(_:)``, ``dense(_:)``, ...).
+    ///   - progress: receives the driver's reports (``EntropicSinkhorn/progress``).
     /// - Throws: the geometry's, the problem's and the driver's errors.
-    /// - Parameter progress: receives the driver's reports (``EntropicSinkhorn/progress``).
     public static func solve<G: SinkhornGeometry>(_ problem: TransportProblem, parameters: EntropicParameters,
                                                   geometry: (PointCloud, PointCloud) throws -> G,
                                                   progress: EntropicProgressObserver? = nil) throws -> EntropicOutput {
@@ -106,7 +110,7 @@ public enum EntropicEngine {
             cross: cross, sourceSelf: sourceSelf, targetSelf: targetSelf)
     }
 
-    /// The online geometry for the cost `cost` (a closure for ``solve(_:parameters:geometry:)``).
+    /// The online geometry for the cost `cost` (a closure for ``solve(_:parameters:geometry:progress:)``).
     public static func online(_ cost: PointCloudCost = .squaredEuclidean) -> (PointCloud, PointCloud) throws -> OnlinePointCloudGeometry {
         { try OnlinePointCloudGeometry(source: $0, target: $1, cost: cost) }
     }

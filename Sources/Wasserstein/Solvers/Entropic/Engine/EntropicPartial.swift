@@ -16,7 +16,7 @@ import Darwin
 /// the real plan moves exactly `m` at the fixed point. The real part is any geometry (dense,
 /// online), reached only through its own operations on the first `n` and `m` entries; the
 /// dummy row and column cost `O(n + m)` per soft-min.
-public struct PartialTransportGeometry<Base: SinkhornGeometry>: SinkhornGeometry {
+public struct PartialTransportGeometry<Base: SinkhornGeometry>: SinkhornGeometry, RawBufferSinkhornGeometry {
     /// The geometry between the real points.
     public let base: Base
 
@@ -33,8 +33,8 @@ public struct PartialTransportGeometry<Base: SinkhornGeometry>: SinkhornGeometry
     /// points (their masses are fixed), so the schedule and resolution of the base apply.
     public var costRange: Double { base.costRange }
 
-    public func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
-                        epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
+    package func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
+                         epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
         let outer = transposed ? base.targetCount : base.sourceCount
         let inner = transposed ? base.sourceCount : base.targetCount
         guard potential.count == inner + 1, logWeights.count == inner + 1, out.count == outer + 1 else {
@@ -76,9 +76,9 @@ public struct PartialTransportGeometry<Base: SinkhornGeometry>: SinkhornGeometry
     }
 
     /// `<P, C>` of the real part (the dummy cells cost nothing).
-    public func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                              logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                              epsilon: Double) -> Double {
+    package func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                               logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                               epsilon: Double) -> Double {
         let n = base.sourceCount, m = base.targetCount
         guard f.count == n + 1, logA.count == n + 1, g.count == m + 1, logB.count == m + 1 else { return .nan }
         return base.transportCost(f: UnsafeBufferPointer(rebasing: f[0 ..< n]), g: UnsafeBufferPointer(rebasing: g[0 ..< m]),
@@ -86,9 +86,9 @@ public struct PartialTransportGeometry<Base: SinkhornGeometry>: SinkhornGeometry
                                   logB: UnsafeBufferPointer(rebasing: logB[0 ..< m]), epsilon: epsilon)
     }
 
-    public func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                        logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                        epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
+    package func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                         logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                         epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
         let n = base.sourceCount, m = base.targetCount
         guard f.count == n + 1, logA.count == n + 1, g.count == m + 1, logB.count == m + 1, out.count == m + 1,
               0 ... n ~= i else {

@@ -92,7 +92,7 @@ extension EntropicEngine {
     ///
     /// When the clouds are the same (coordinates and weights) with one penalty, the optimal
     /// potentials are equal and the averaged symmetric update solves it (the alternating one
-    /// crawls there, see ``solve(_:parameters:geometry:)``).
+    /// crawls there, see ``EntropicEngine/solve(_:parameters:geometry:progress:)``).
     ///
     /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)``, the geometry's, the
     ///   problem's and the driver's errors.
@@ -125,7 +125,7 @@ extension EntropicEngine {
     /// `OT = OT_eps^rho` with one penalty on both sides. Why the mass term: the entropy
     /// `eps KL(P | a (x) b)` carries the constant `eps |a| |b|`, and the three constants leave
     /// `-(eps / 2) (|a| - |b|)^2` in the difference; with the term `S(a, b) >= 0` with equality
-    /// iff `a = b`. At `rho = infinity` (equal masses) it is ``divergence(_:parameters:geometry:)``.
+    /// iff `a = b`. At `rho = infinity` (equal masses) it is ``EntropicEngine/divergence(_:parameters:geometry:progress:)``.
     ///
     /// - Throws: as ``unbalanced(source:target:sourcePenalty:targetPenalty:parameters:geometry:)``.
     public static func unbalancedDivergence<G: SinkhornGeometry>(source: PointCloud, target: PointCloud, penalty: Double,

@@ -8,7 +8,7 @@ import Darwin
 public struct TruncationCheck: Sendable, Equatable {
     /// An upper bound on the L1 distance between the marginals of the exact plan of the returned
     /// multiscale potentials and the truncated ones
-    /// (``MultiscalePointCloudGeometry/truncationBound(f:g:logA:logB:epsilon:)``).
+    /// (`MultiscalePointCloudGeometry.truncationBound(f:g:logA:logB:epsilon:)`, package).
     public var bound: Double
     /// The most the check accepts: a tenth of the tolerance times the source mass (the driver ran
     /// to nine tenths of the tolerance, so the exact plan meets the tolerance when the check passes).
@@ -54,6 +54,8 @@ extension EntropicEngine {
     /// `n = 2000`, eps = 0.0025).
     ///
     /// - Parameters:
+    ///   - problem: the two clouds (`D <= 3`).
+    ///   - parameters: epsilon, the tolerance and the iteration budget.
     ///   - truncation: `k`: terms below `exp(-k)` of their row's sum may be dropped.
     /// - Throws: the geometry's (``WassersteinError/unsupported(_:)`` for `D > 3`), the problem's
     ///   and the driver's errors.

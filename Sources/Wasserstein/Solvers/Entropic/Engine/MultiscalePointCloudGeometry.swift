@@ -15,7 +15,7 @@ import Darwin
 /// `R_X` is an upper bound on the soft-min values of the rows of `X`: every dropped term is then
 /// below `exp(-k)` times the row's sum. The kept leaves come out as runs of contiguous columns,
 /// gathered once per row leaf and summed row by row with the engine's row machinery
-/// (``EngineRows``), so the kept part is computed exactly as the online geometry would.
+/// (`EngineRows`), so the kept part is computed exactly as the online geometry would.
 ///
 /// The neighbourhoods are chosen afresh at every soft-min, from the potential and the previous
 /// soft-min values the driver passes in `out` (the reference `R_X` is their maximum over the leaf
@@ -26,13 +26,13 @@ import Darwin
 /// (`min_Y dmax(X, Y)^2 - max_Y t`, never below the soft-min).
 ///
 /// Each dropped node `Y` adds `|Y| exp(-(dmin^2 - max t - R_X) / eps)` to a bound on the dropped
-/// share of the rows of `X`; ``truncationBound(f:g:logA:logB:epsilon:)`` turns these into a
+/// share of the rows of `X`; `truncationBound(f:g:logA:logB:epsilon:)` (package) turns these into a
 /// bound on the L1 distance between the exact marginals of the plan of `(f, g)` and the
 /// truncated ones, the a-posteriori check that ``EntropicEngine/solveMultiscale(_:parameters:truncation:)``
 /// makes before it accepts a result (and falls back to ``OnlinePointCloudGeometry`` otherwise).
 ///
 /// Cost `|x - y|^2` only (the box bounds are those of the squared distance).
-public struct MultiscalePointCloudGeometry: SinkhornGeometry {
+public struct MultiscalePointCloudGeometry: SinkhornGeometry, RawBufferSinkhornGeometry {
     /// `"multiscale"`.
     public var name: String { "multiscale" }
     /// `n`.
@@ -76,8 +76,8 @@ public struct MultiscalePointCloudGeometry: SinkhornGeometry {
         targetTree = source == target ? sourceTree : PointTree(target)
     }
 
-    public func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
-                        epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
+    package func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
+                         epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
         let rows = transposed ? targetTree : sourceTree, columns = transposed ? sourceTree : targetTree
         guard potential.count == columns.count, logWeights.count == columns.count, out.count == rows.count,
               let outStart = out.baseAddress else {
@@ -90,9 +90,9 @@ public struct MultiscalePointCloudGeometry: SinkhornGeometry {
                       weighted: false) { i, row, _, _ in outBase[i] = row.value }
     }
 
-    public func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                              logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                              epsilon: Double) -> Double {
+    package func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                               logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                               epsilon: Double) -> Double {
         guard f.count == sourceCount, logA.count == sourceCount, g.count == targetCount, logB.count == targetCount,
               let fStart = f.baseAddress else { return .nan }
         let t = EngineRows.shifted(g, logWeights: logB, epsilon: epsilon)
@@ -111,9 +111,9 @@ public struct MultiscalePointCloudGeometry: SinkhornGeometry {
     }
 
     /// The exact row (all `m` columns), from the online geometry.
-    public func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                        logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                        epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
+    package func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                         logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                         epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
         online.planRow(i, f: f, g: g, logA: logA, logB: logB, epsilon: epsilon, into: out)
     }
 
@@ -126,9 +126,9 @@ public struct MultiscalePointCloudGeometry: SinkhornGeometry {
     /// `sum_i a_i exp((f_i - T~(g)_i) / eps) rho_i` plus the same over the columns. It costs two
     /// truncated soft-mins. The exact marginal error of `(f, g)` is at most the truncated one
     /// (what the driver reports) plus this bound.
-    public func truncationBound(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                                logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                                epsilon: Double) -> Double {
+    package func truncationBound(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                                 logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                                 epsilon: Double) -> Double {
         guard f.count == sourceCount, logA.count == sourceCount, g.count == targetCount, logB.count == targetCount,
               let fStart = f.baseAddress, let gStart = g.baseAddress else { return .nan }
         func side(rows: PointTree, columns: PointTree, own: UnsafePointer<Double>, ownLogWeights: UnsafeBufferPointer<Double>,
@@ -153,7 +153,7 @@ public struct MultiscalePointCloudGeometry: SinkhornGeometry {
     }
 
     /// The truncated rows: for each leaf of `rows`, the kept columns, then each row of the leaf by
-    /// ``EngineRows/row(count:t:estimate:epsilon:weighted:tile:)`` over them. `body(i, row, rho, kept)`
+    /// `EngineRows.row(count:t:estimate:epsilon:weighted:tile:)` over them. `body(i, row, rho, kept)`
     /// receives row `i` (cloud order), a bound `rho` on the share of its exact sum that was
     /// dropped and the number of columns kept; it is called once per row, from either core. `t`
     /// and `estimates` in cloud order.

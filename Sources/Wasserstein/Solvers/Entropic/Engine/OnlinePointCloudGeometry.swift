@@ -69,7 +69,7 @@ public struct PointCloudCost: Sendable, Equatable {
 ///
 /// The cost is symmetric, so the transposed soft-min is the same loop with the clouds' roles
 /// exchanged.
-public struct OnlinePointCloudGeometry: SinkhornGeometry {
+public struct OnlinePointCloudGeometry: SinkhornGeometry, RawBufferSinkhornGeometry {
     /// `"online"`.
     public var name: String { "online" }
     /// `n`.
@@ -185,8 +185,8 @@ public struct OnlinePointCloudGeometry: SinkhornGeometry {
         }
     }
 
-    public func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
-                        epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
+    package func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
+                         epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
         xAxes.withUnsafeBufferPointer { xb in
             yAxes.withUnsafeBufferPointer { yb in
                 EngineRows.softMin(outer: transposed ? targetCount : sourceCount,
@@ -197,9 +197,9 @@ public struct OnlinePointCloudGeometry: SinkhornGeometry {
         }
     }
 
-    public func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                              logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                              epsilon: Double) -> Double {
+    package func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                               logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                               epsilon: Double) -> Double {
         xAxes.withUnsafeBufferPointer { xb in
             yAxes.withUnsafeBufferPointer { yb in
                 EngineRows.transportCost(outer: sourceCount, inner: targetCount, f: f, g: g, logA: logA, logB: logB,
@@ -209,9 +209,9 @@ public struct OnlinePointCloudGeometry: SinkhornGeometry {
         }
     }
 
-    public func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                        logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                        epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
+    package func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                         logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                         epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
         xAxes.withUnsafeBufferPointer { xb in
             yAxes.withUnsafeBufferPointer { yb in
                 EngineRows.planRow(i, inner: targetCount, f: f, g: g, logA: logA, logB: logB, epsilon: epsilon,

@@ -14,12 +14,12 @@ import Darwin
 /// (at most `O(N^1.5)` in 2-D) instead of the `O(N^2)` of a dense or online geometry, and `O(N)`
 /// memory.
 ///
-/// - Log domain (``softMin(_:logWeights:epsilon:transposed:into:)``): one 1-D log-sum-exp per
+/// - Log domain (``SinkhornGeometry/softMin(_:logWeights:epsilon:transposed:into:)``): one 1-D log-sum-exp per
 ///   axis in turn. Each output sums over a window of its axis wide enough that every term left
 ///   out is below `e^-46` of the largest term kept (the window grows with the spread of the
 ///   potential along the row, up to the whole axis), so the result equals the dense soft-min to
 ///   rounding, for any dynamic range of the potentials.
-/// - Kernel mode (``applyKernel(_:epsilon:transposed:into:)``): `K v` as a separable convolution
+/// - Kernel mode (``SinkhornGeometry/applyKernel(_:epsilon:transposed:into:)``): `K v` as a separable convolution
 ///   of 1-D Gaussian taps, each truncated where it falls below ``kernelTruncation``. The driver
 ///   uses it while the scalings stay in the range of doubles (see ``EntropicSinkhorn``), which
 ///   is the fast path: additions and multiplications only.
@@ -27,7 +27,7 @@ import Darwin
 /// The transport cost `<P, C>` splits the same way, `sum_a u^T (K_0 (x) ... (K_a o C_a) ... ) v`,
 /// in kernel mode when the shifted scalings allow it and in the log domain otherwise; a plan
 /// row costs `O(N)`.
-public struct SeparableGridGeometry: SinkhornGeometry {
+public struct SeparableGridGeometry: SinkhornGeometry, RawBufferSinkhornGeometry {
     /// `"grid"`.
     public var name: String { "grid" }
     /// Points per axis, `n_a >= 1`, axis 0 slowest.
@@ -101,8 +101,8 @@ public struct SeparableGridGeometry: SinkhornGeometry {
 
     /// `out = K v`, `K_ij = exp(-C_ij / eps)` with the taps below ``kernelTruncation`` left out
     /// (`K` is symmetric: `transposed` does not matter). `v` must be finite and non-negative.
-    public func applyKernel(_ v: UnsafeBufferPointer<Double>, epsilon: Double, transposed: Bool,
-                            into out: UnsafeMutableBufferPointer<Double>) {
+    package func applyKernel(_ v: UnsafeBufferPointer<Double>, epsilon: Double, transposed: Bool,
+                             into out: UnsafeMutableBufferPointer<Double>) {
         guard v.count == sourceCount, out.count == sourceCount else {
             for i in 0 ..< out.count { out[i] = .nan }
             return
@@ -256,8 +256,8 @@ public struct SeparableGridGeometry: SinkhornGeometry {
     /// `out_i = -eps log sum_j exp((potential_j - C_ij) / eps + logWeights_j)`; `K` is symmetric,
     /// so rows and columns are the same operation. The estimate in `out` is not used: the
     /// windows make every sum exact to rounding in one pass.
-    public func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
-                        epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
+    package func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
+                         epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
         let count = sourceCount
         guard potential.count == count, logWeights.count == count, out.count == count else {
             for i in 0 ..< out.count { out[i] = .nan }
@@ -274,9 +274,9 @@ public struct SeparableGridGeometry: SinkhornGeometry {
 
     // MARK: Transport cost and plan
 
-    public func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                              logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                              epsilon: Double) -> Double {
+    package func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                               logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                               epsilon: Double) -> Double {
         let count = sourceCount
         guard f.count == count, g.count == count, logA.count == count, logB.count == count else { return .nan }
         // F_i = f_i / eps + log a_i, G_j = g_j / eps + log b_j: P_ij = exp(F_i + G_j - C_ij / eps).
@@ -340,9 +340,9 @@ public struct SeparableGridGeometry: SinkhornGeometry {
         return index
     }
 
-    public func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                        logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                        epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
+    package func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                         logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                         epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
         let count = sourceCount
         guard 0 ..< count ~= i, f.count == count, g.count == count, logA.count == count, logB.count == count,
               out.count == count else {

@@ -38,18 +38,16 @@ public protocol SinkhornGeometry: Sendable {
     /// implementation may use it to stabilise the sum in one pass and must fall back to an
     /// exact max-shifted sum where the estimate is poor or not finite. The result must not
     /// depend on how the work is split over cores.
-    func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
-                 epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>)
+    func softMin(_ potential: Span<Double>, logWeights: Span<Double>,
+                 epsilon: Double, transposed: Bool, into out: inout MutableSpan<Double>)
 
     /// `<P, C> = sum_ij P_ij C_ij` for the plan of `(f, g)` with weights `exp(logA)`, `exp(logB)`.
-    func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                       logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+    func transportCost(f: Span<Double>, g: Span<Double>, logA: Span<Double>, logB: Span<Double>,
                        epsilon: Double) -> Double
 
     /// Row `i` of the plan of `(f, g)`: `out_j = a_i b_j exp((f_i + g_j - C_ij) / eps)`, `m` values.
-    func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
-                 logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
-                 epsilon: Double, into out: UnsafeMutableBufferPointer<Double>)
+    func planRow(_ i: Int, f: Span<Double>, g: Span<Double>, logA: Span<Double>, logB: Span<Double>,
+                 epsilon: Double, into out: inout MutableSpan<Double>)
 
     /// Whether ``applyKernel(_:epsilon:transposed:into:)`` is available at this epsilon.
     ///
@@ -65,8 +63,7 @@ public protocol SinkhornGeometry: Sendable {
     /// `out = K v` (`transposed`: `K^T v`), `K_ij = exp(-C_ij / eps)`, for finite `v >= 0` of the
     /// length of the rows (columns). Called only when ``offersKernelMode(epsilon:)`` is true; the
     /// default fills `out` with NaN.
-    func applyKernel(_ v: UnsafeBufferPointer<Double>, epsilon: Double, transposed: Bool,
-                     into out: UnsafeMutableBufferPointer<Double>)
+    func applyKernel(_ v: Span<Double>, epsilon: Double, transposed: Bool, into out: inout MutableSpan<Double>)
 }
 
 extension SinkhornGeometry {
@@ -74,8 +71,97 @@ extension SinkhornGeometry {
     public func offersKernelMode(epsilon: Double) -> Bool { false }
 
     /// Not available: NaN (see ``SinkhornGeometry/offersKernelMode(epsilon:)``).
-    public func applyKernel(_ v: UnsafeBufferPointer<Double>, epsilon: Double, transposed: Bool,
-                            into out: UnsafeMutableBufferPointer<Double>) {
+    public func applyKernel(_ v: Span<Double>, epsilon: Double, transposed: Bool, into out: inout MutableSpan<Double>) {
+        for i in 0 ..< out.count { out[i] = .nan }
+    }
+
+    // The raw-buffer forms, for the driver's loops, which hold the storage of their arrays.
+
+    package func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
+                         epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>) {
+        var output = MutableSpan(_unsafeElements: out)
+        softMin(Span(_unsafeElements: potential), logWeights: Span(_unsafeElements: logWeights),
+                epsilon: epsilon, transposed: transposed, into: &output)
+    }
+
+    package func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                               logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                               epsilon: Double) -> Double {
+        transportCost(f: Span(_unsafeElements: f), g: Span(_unsafeElements: g), logA: Span(_unsafeElements: logA),
+                      logB: Span(_unsafeElements: logB), epsilon: epsilon)
+    }
+
+    package func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                         logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                         epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {
+        var output = MutableSpan(_unsafeElements: out)
+        planRow(i, f: Span(_unsafeElements: f), g: Span(_unsafeElements: g), logA: Span(_unsafeElements: logA),
+                logB: Span(_unsafeElements: logB), epsilon: epsilon, into: &output)
+    }
+
+    package func applyKernel(_ v: UnsafeBufferPointer<Double>, epsilon: Double, transposed: Bool,
+                             into out: UnsafeMutableBufferPointer<Double>) {
+        var output = MutableSpan(_unsafeElements: out)
+        applyKernel(Span(_unsafeElements: v), epsilon: epsilon, transposed: transposed, into: &output)
+    }
+}
+
+/// A geometry whose row loops index raw buffers: it gives the operations on the storage, and
+/// the ``SinkhornGeometry`` requirements on spans follow from them here, once for every such
+/// geometry. Each conformer must implement the first three itself (a missing one would resolve
+/// to the raw-buffer form above, which calls back into the span form).
+package protocol RawBufferSinkhornGeometry: SinkhornGeometry {
+    func softMin(_ potential: UnsafeBufferPointer<Double>, logWeights: UnsafeBufferPointer<Double>,
+                 epsilon: Double, transposed: Bool, into out: UnsafeMutableBufferPointer<Double>)
+    func transportCost(f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                       logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                       epsilon: Double) -> Double
+    func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
+                 logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
+                 epsilon: Double, into out: UnsafeMutableBufferPointer<Double>)
+    func applyKernel(_ v: UnsafeBufferPointer<Double>, epsilon: Double, transposed: Bool,
+                     into out: UnsafeMutableBufferPointer<Double>)
+}
+
+extension RawBufferSinkhornGeometry {
+    public func softMin(_ potential: Span<Double>, logWeights: Span<Double>,
+                        epsilon: Double, transposed: Bool, into out: inout MutableSpan<Double>) {
+        potential.withUnsafeBufferPointer { p in
+            logWeights.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { o in softMin(p, logWeights: w, epsilon: epsilon, transposed: transposed, into: o) }
+            }
+        }
+    }
+
+    public func transportCost(f: Span<Double>, g: Span<Double>, logA: Span<Double>, logB: Span<Double>,
+                              epsilon: Double) -> Double {
+        f.withUnsafeBufferPointer { fb in g.withUnsafeBufferPointer { gb in
+            logA.withUnsafeBufferPointer { ab in logB.withUnsafeBufferPointer { bb in
+                transportCost(f: fb, g: gb, logA: ab, logB: bb, epsilon: epsilon)
+            } }
+        } }
+    }
+
+    public func planRow(_ i: Int, f: Span<Double>, g: Span<Double>, logA: Span<Double>, logB: Span<Double>,
+                        epsilon: Double, into out: inout MutableSpan<Double>) {
+        f.withUnsafeBufferPointer { fb in g.withUnsafeBufferPointer { gb in
+            logA.withUnsafeBufferPointer { ab in logB.withUnsafeBufferPointer { bb in
+                out.withUnsafeMutableBufferPointer { o in
+                    planRow(i, f: fb, g: gb, logA: ab, logB: bb, epsilon: epsilon, into: o)
+                }
+            } }
+        } }
+    }
+
+    public func applyKernel(_ v: Span<Double>, epsilon: Double, transposed: Bool, into out: inout MutableSpan<Double>) {
+        v.withUnsafeBufferPointer { vb in
+            out.withUnsafeMutableBufferPointer { o in applyKernel(vb, epsilon: epsilon, transposed: transposed, into: o) }
+        }
+    }
+
+    /// No kernel mode (see ``SinkhornGeometry/offersKernelMode(epsilon:)``): NaN.
+    package func applyKernel(_ v: UnsafeBufferPointer<Double>, epsilon: Double, transposed: Bool,
+                             into out: UnsafeMutableBufferPointer<Double>) {
         for i in 0 ..< out.count { out[i] = .nan }
     }
 }
