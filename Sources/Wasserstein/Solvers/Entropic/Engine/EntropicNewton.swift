@@ -131,42 +131,34 @@ struct EntropicNewtonStage {
         let preconditioner = (0 ..< m).map { j in
             kappa[j] > 0 ? 1 / Swift.max(kappa[j] - squares[j], 1e-9 * kappa[j]) : 0
         }
-        func dot(_ p: [Double], _ q: [Double]) -> Double {
-            p.withUnsafeBufferPointer { pb in q.withUnsafeBufferPointer { qb in entropicDot(pb.baseAddress!, qb.baseAddress!, p.count) } }
-        }
-        let norm0 = dot(residual, residual).squareRoot()
+        let norm0 = residual.withUnsafeBufferPointer { entropicDot($0.baseAddress!, $0.baseAddress!, m) }.squareRoot()
         // Forcing term sqrt(error): inexact Newton (Eisenstat and Walker), as the dense loop.
         let forcing = Swift.min(0.25, (error / mass).squareRoot())
         var y = [Double](repeating: 0, count: m)
-        var z = (0 ..< m).map { residual[$0] * preconditioner[$0] }
-        var direction = z
-        var rz = dot(residual, z)
-        var inner = 0
-        while inner < maxInner && norm0 > 0 {
-            inner += 1
-            // S d = kappa o d - P^T ((P d) / rho)
-            var rows = plan(direction, transposed: false)
-            for i in 0 ..< n { rows[i] *= inverseRho[i] }
-            var image = plan(rows, transposed: true)
-            for j in 0 ..< m { image[j] = kappa[j] * direction[j] - image[j] }
-            let curvature = dot(direction, image)
-            guard curvature > 0 else { break }
-            let step = rz / curvature
-            var residualMean = 0.0
-            for j in 0 ..< m {
-                y[j] += step * direction[j]
-                residual[j] -= step * image[j]
-                if kappa[j] > 0 { residualMean += residual[j] }
-            }
-            residualMean /= Double(active)
-            for j in 0 ..< m where kappa[j] > 0 { residual[j] -= residualMean }
-            if dot(residual, residual).squareRoot() <= forcing * norm0 { break }
-            for j in 0 ..< m { z[j] = residual[j] * preconditioner[j] }
-            let rzNew = dot(residual, z)
-            let beta = rzNew / rz
-            rz = rzNew
-            for j in 0 ..< m { direction[j] = z[j] + beta * direction[j] }
-        }
+        var scratch = [Double](repeating: 0, count: 3 * m)
+        var rows = [Double](repeating: 0, count: n)
+        let inner = kappa.withUnsafeBufferPointer { kb in preconditioner.withUnsafeBufferPointer { pb in
+            residual.withUnsafeMutableBufferPointer { rb in y.withUnsafeMutableBufferPointer { yb in
+                scratch.withUnsafeMutableBufferPointer { sb in
+                    let base = sb.baseAddress!
+                    return schurConjugateGradient(count: m, kappa: kb.baseAddress!, preconditioner: pb.baseAddress!,
+                                                  active: active, residual: rb.baseAddress!, solution: yb.baseAddress!,
+                                                  z: base, direction: base + m, image: base + 2 * m, norm0: norm0,
+                                                  forcing: forcing, maxInner: maxInner) { direction, image in
+                        // S d = kappa o d - P^T ((P d) / rho)
+                        var rowsSpan = rows.mutableSpan
+                        geometry.applyPlan(UnsafeBufferPointer(start: direction, count: m).span, f: f.span, g: g.span, logA: logA.span,
+                                           logB: logB.span, epsilon: epsilon, transposed: false, squared: false, into: &rowsSpan)
+                        for i in 0 ..< n { rows[i] *= inverseRho[i] }
+                        var imageSpan = UnsafeMutableBufferPointer(start: image, count: m).mutableSpan
+                        geometry.applyPlan(rows.span, f: f.span, g: g.span, logA: logA.span, logB: logB.span,
+                                           epsilon: epsilon, transposed: true, squared: false, into: &imageSpan)
+                        for j in 0 ..< m { image[j] = kappa[j] * direction[j] - image[j] }
+                    }
+                }
+            } }
+        } }
+        products += 2 * inner
         let py = plan(y, transposed: false)
         var df = [Double](repeating: 0, count: n), dg = [Double](repeating: 0, count: m)
         for i in 0 ..< n where inverseRho[i] > 0 { df[i] = epsilon * ((a[i] - rho[i] - py[i]) * inverseRho[i]) }
