@@ -3,6 +3,7 @@
 //   swift build -c release --package-path Benchmarks --product bench-engine
 //   bench-engine --n 10000 [--d 3] [--eps 0.0025] [--reps 3]      # soft-min rate only
 //   bench-engine --n 10000 --divergence [--geometry online|dense]  # the debiased divergence
+//   bench-engine --n 2000 --pairs [--eps 0.05] [--tol 1e-9] [--cap 3000] [--solvers dense,online,online-newton,dense-newton]
 //   bench-engine --n 2000 --tune [--factor F --per-stage K | --no-scaling] [--omega W]  # driver settings
 //
 // Clouds: n points uniform in the unit cube [0, 1]^D on each side (seeded xoshiro), uniform
@@ -42,7 +43,42 @@ func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
 }
 
-if args.contains("--tune") {
+if args.contains("--pairs") {
+    // Isolated pairs (Benchmarks 4.3, `bench-jko --only sinkhorndiag`): n points in D = 21 and
+    // a copy moved by 0.01 per coordinate, one cross solve at eps = 0.05 (default) by
+    // SinkhornSolver, the engine's plain driver (capped) and the driver with Newton-CG steps.
+    let d = 21, pairsEps = Double(arg("--eps") ?? "0.05") ?? 0.05, tol = Double(arg("--tol") ?? "1e-9") ?? 1e-9
+    var rng = Xoshiro256StarStar(seed: 1)
+    var xs = [Double](repeating: 0, count: n * d)
+    for i in 0 ..< n {
+        xs[i * d] = rng.nextGaussian()
+        for k in 1 ..< d { xs[i * d + k] = rng.nextGaussian() / Double(d - 1).squareRoot() }
+    }
+    let ys = xs.map { $0 + 0.01 * rng.nextGaussian() }
+    let pairs = try TransportProblem(source: PointCloud(coordinates: xs, dimension: d), target: PointCloud(coordinates: ys, dimension: d))
+    func line(_ name: String, _ iterations: Int, _ converged: Bool, _ error: Double, _ value: Double, _ newton: Int,
+              _ wall: Double, _ cpu: Double) {
+        print("{\"bench\":\"pairs\",\"n\":\(n),\"eps\":\(pairsEps),\"tol\":\(tol),\"solver\":\"\(name)\",\"iterations\":\(iterations),\"converged\":\(converged),\"error\":\(error),\"ot_eps\":\(value),\"newton_steps\":\(newton),\"seconds\":\(wall),\"cpu_seconds\":\(cpu)}")
+        fflush(nil)
+    }
+    let selected = (arg("--solvers") ?? "dense,online,online-newton,dense-newton").split(separator: ",").map(String.init)
+    for name in selected {
+        let cpu0 = cpuSeconds()
+        let start = clock.now
+        if name == "dense" {
+            let r = try SinkhornSolver(epsilon: pairsEps, tolerance: tol).solve(pairs)
+            line("SinkhornSolver", r.iterations, r.converged, r.entropic!.marginalError, r.entropic!.regularizedCost, 0,
+                 seconds(clock.now - start), cpuSeconds() - cpu0)
+        } else {
+            var parameters = try EntropicParameters(epsilon: pairsEps, tolerance: tol, maxIterations: Int(arg("--cap") ?? "3000") ?? 3000)
+            parameters.usesNewtonSteps = name.hasSuffix("-newton")
+            let out = name.hasPrefix("online") ? try EntropicEngine.solve(pairs, parameters: parameters, geometry: EntropicEngine.online())
+                : try EntropicEngine.solve(pairs, parameters: parameters, geometry: EntropicEngine.dense())
+            line("engine " + name, out.iterations, out.converged, out.marginalError, out.regularizedCost, out.newtonSteps,
+                 seconds(clock.now - start), cpuSeconds() - cpu0)
+        }
+    }
+} else if args.contains("--tune") {
     // Schedules and relaxation of the engine's driver on the online geometry (divergence).
     var scaling = EntropicParameters.EpsilonSchedule.geometric(factor: Double(arg("--factor") ?? "0.5") ?? 0.5,
                                                                iterationsPerStage: Int(arg("--per-stage") ?? "1") ?? 1)

@@ -7,7 +7,7 @@
 //   bench-sinkhorn --data /tmp/sinkhorn-bench --n 2000 --eps 0.1 [--tol 1e-9] [--repeat 3]
 // Without --data it generates its own clouds (seeded xoshiro, x ~ N(0, I), y ~ N((1, 0.5), I)).
 // Solver variants for tuning: --no-scaling, --factor F --per-stage K, --omega W (fixed),
-// --no-newton, --max-its K, --warm (time a warm-started re-solve after moving x by 1e-3).
+// --no-newton, --max-its K, --engine dense|online [--newton] (the cross term on the engine's driver), --warm (time a warm-started re-solve after moving x by 1e-3).
 // --self: the symmetric self term OT_eps(x, x) of the divergence (`solveSelf`) instead of the
 // cross term.
 // Output: one JSON line per case (time = best of --repeat, fresh workspace each run, cost
@@ -82,6 +82,30 @@ if let f = arg("--factor").flatMap(Double.init) {
 }
 if args.contains("--no-newton") { solver.newtonSteps = false }
 if let w = arg("--omega").flatMap(Double.init) { solver.overRelaxation = w == 1 ? .none : .fixed(w) }
+
+if let kind = arg("--engine") {
+    // The cross term on the engine's driver instead (issue 19's port): log-domain `dense` or
+    // `online` geometry, with the driver's Newton-CG stage when --newton is given.
+    var parameters = try EntropicParameters(epsilon: eps, tolerance: tol, maxIterations: maxIts)
+    parameters.usesNewtonSteps = args.contains("--newton")
+    var best = Double.infinity
+    var out: EntropicOutput!
+    for _ in 0 ..< max(1, repeatCount) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        out = kind == "online" ? try EntropicEngine.solve(problem, parameters: parameters, geometry: EntropicEngine.online())
+            : try EntropicEngine.solve(problem, parameters: parameters, geometry: EntropicEngine.dense())
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+    }
+    let record: [String: Any] = [
+        "side": "swift-engine", "geometry": kind, "newton": parameters.usesNewtonSteps, "n": n, "eps": eps, "tol": tol,
+        "time": best, "transport_cost": out.transportCost, "regularized_cost": out.regularizedCost,
+        "marginal_error_l1": out.marginalError, "iterations": out.iterations, "converged": out.converged,
+        "newton_steps": out.newtonSteps,
+    ]
+    let json = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+    print(String(decoding: json, as: UTF8.self))
+    exit(0)
+}
 
 var best = Double.infinity
 var result: TransportResult!

@@ -70,43 +70,20 @@ extension BalancedSinkhornCore {
         // Walker); tighter forcing was measured to buy nothing (the outer steps are limited by
         // the nonlinearity, not by the inner accuracy).
         let forcing = Swift.min(0.25, (error / massA).squareRoot())
-        for j in 0 ..< m {
-            y[j] = 0
-            z[j] = res[j] * precondition[j]
-            dir[j] = z[j]
-        }
-        var rz = dot(res, z, m)
         // Work = ceil(products / 2) <= inner + 4 (one product for the right-hand side, two per CG
         // iteration, one for x, two per trial step), kept within the caller's budget.
         let maxInner = Swift.max(1, Swift.min(budget - 4, 300))
-        var inner = 0
-        while inner < maxInner && norm0 > 0 {
-            inner += 1
+        let inner = schurConjugateGradient(count: m, kappa: kappa, preconditioner: precondition, active: active,
+                                           residual: res, solution: y, z: z, direction: dir, image: sdir,
+                                           norm0: norm0, forcing: forcing, maxInner: maxInner) { dir, sdir in
             // sdir = kappa o dir - q o K^T(rowScale o K(q o dir))
             for j in 0 ..< m { tm[j] = b[j] * v[j] * dir[j] }
             multiplyKernel(tm, into: tn)
             for i in 0 ..< n { tn[i] *= rowScale[i] }
             multiplyKernelTransposed(tn, into: sdir)
-            products += 2
             for j in 0 ..< m { sdir[j] = kappa[j] * dir[j] - b[j] * v[j] * sdir[j] }
-            let curvature = dot(dir, sdir, m)
-            guard curvature > 0 else { break }
-            let step = rz / curvature
-            var resMean = 0.0
-            for j in 0 ..< m {
-                y[j] += step * dir[j]
-                res[j] -= step * sdir[j]
-                if kappa[j] > 0 { resMean += res[j] }
-            }
-            resMean /= Double(active)
-            for j in 0 ..< m where kappa[j] > 0 { res[j] -= resMean }
-            if norm2(res, m) <= forcing * norm0 { break }
-            for j in 0 ..< m { z[j] = res[j] * precondition[j] }
-            let rzNew = dot(res, z, m)
-            let beta = rzNew / rz
-            rz = rzNew
-            for j in 0 ..< m { dir[j] = z[j] + beta * dir[j] }
         }
+        products += 2 * inner
         // x = 1 / (u r) - 1 - K(q o y) / r
         for j in 0 ..< m { tm[j] = b[j] * v[j] * y[j] }
         multiplyKernel(tm, into: tn)
@@ -158,4 +135,50 @@ extension BalancedSinkhornCore {
     func norm2(_ p: UnsafePointer<Double>, _ count: Int) -> Double {
         entropicDot(p, p, count).squareRoot()
     }
+}
+
+/// Preconditioned conjugate gradients for the Schur system of a Newton step on the balanced
+/// dual, `S y = h` with `S = diag(kappa) - P^T diag(1/rho) P` (both Newton steps: the dense
+/// loop's ``BalancedSinkhornCore/newtonStep(error:budget:)`` and the driver's
+/// ``EntropicNewtonStage``). Only columns with mass (`kappa_j > 0`, `active` of them) take part;
+/// the residual is kept orthogonal to the gauge `1` (S's null vector) by subtracting its mean
+/// over them. `residual` holds `h` on entry (already projected), `solution` receives `y` from 0,
+/// `z`, `direction`, `image` are scratch of `count` values; `apply(d, out)` writes `S d`. Stops
+/// when the residual's norm is at most `forcing * norm0`, on non-positive curvature, or after
+/// `maxInner` iterations. Returns the iterations started (each applies `S` once).
+@inline(__always)
+func schurConjugateGradient(count m: Int, kappa: UnsafePointer<Double>, preconditioner: UnsafePointer<Double>, active: Int,
+                            residual res: UnsafeMutablePointer<Double>, solution y: UnsafeMutablePointer<Double>,
+                            z: UnsafeMutablePointer<Double>, direction dir: UnsafeMutablePointer<Double>,
+                            image sdir: UnsafeMutablePointer<Double>, norm0: Double, forcing: Double, maxInner: Int,
+                            apply: (UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void) -> Int {
+    for j in 0 ..< m {
+        y[j] = 0
+        z[j] = res[j] * preconditioner[j]
+        dir[j] = z[j]
+    }
+    var rz = entropicDot(res, z, m)
+    var inner = 0
+    while inner < maxInner && norm0 > 0 {
+        inner += 1
+        apply(dir, sdir)
+        let curvature = entropicDot(dir, sdir, m)
+        guard curvature > 0 else { break }
+        let step = rz / curvature
+        var resMean = 0.0
+        for j in 0 ..< m {
+            y[j] += step * dir[j]
+            res[j] -= step * sdir[j]
+            if kappa[j] > 0 { resMean += res[j] }
+        }
+        resMean /= Double(active)
+        for j in 0 ..< m where kappa[j] > 0 { res[j] -= resMean }
+        if entropicDot(res, res, m).squareRoot() <= forcing * norm0 { break }
+        for j in 0 ..< m { z[j] = res[j] * preconditioner[j] }
+        let rzNew = entropicDot(res, z, m)
+        let beta = rzNew / rz
+        rz = rzNew
+        for j in 0 ..< m { dir[j] = z[j] + beta * dir[j] }
+    }
+    return inner
 }

@@ -144,6 +144,13 @@ public struct EntropicParameters: Sendable, Equatable {
     /// the potentials, the plan or ``EntropicOutput/regularizedCost`` (a JKO step) sets it to
     /// `false` and gets `transportCost == .nan`.
     public var computesTransportCost: Bool = true
+    /// Whether the balanced loop at the target epsilon may switch to Newton-CG steps where the
+    /// scaling iterations slow down (the stage ``EntropicNewtonStage`` describes; products with
+    /// the plan through ``SinkhornGeometry/applyPlan(_:f:g:logA:logB:epsilon:transposed:squared:into:)``).
+    /// Default `false`. It is what lets isolated pairs converge (`D = 21`, `eps = 0.05`: the plain
+    /// loop stalls near `2e-7` at a 3,000-iteration cap); each CG iteration costs one iteration's
+    /// work and is counted in ``EntropicOutput/iterations``. Other updates ignore it.
+    public var usesNewtonSteps: Bool = false
 
     /// The over-relaxation rule (Thibault et al. 2017; the log-domain form of
     /// `u <- u^(1 - w) (a / K v)^w`).
@@ -250,6 +257,9 @@ public struct EntropicOutput: Sendable {
     /// The dual objective at `(f, g)` for unbalanced problems (equal to ``regularizedCost`` at
     /// the optimum); `nil` otherwise.
     public var dualCost: Double? = nil
+    /// Newton-CG steps accepted (``EntropicParameters/usesNewtonSteps``); their work is part of
+    /// ``iterations``.
+    public var newtonSteps: Int = 0
 
     /// The potentials as ``DualPotentials``.
     public var potentials: DualPotentials { DualPotentials(f: f, g: g) }
@@ -341,6 +351,8 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
     public var progress: EntropicProgressObserver?
     // The stage of the running solve, for the reports.
     private var progressStage = (offset: 0, stage: 0, count: 1, perStage: 1, target: 0.0)
+    // Newton-CG steps accepted by the running solve.
+    private var newtonSteps = 0
 
     /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` when the weights do not
     ///   match the geometry's counts, ``WassersteinError/unsupported(_:)`` for a symmetric problem
@@ -419,6 +431,7 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             }
         }
         var iterations = 0
+        newtonSteps = 0
         let perStage: Int
         if case .geometric(_, let k) = parameters.scaling { perStage = k } else { perStage = 1 }
         let tolerance = parameters.tolerance * problem.sourceMass
@@ -436,7 +449,9 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
                             relaxation: parameters.overRelaxation)
         iterations += final.iterations
         warm = true
-        return try audit(epsilon: target, iterations: iterations, error: final.error, tolerance: tolerance)
+        var output = try audit(epsilon: target, iterations: iterations, error: final.error, tolerance: tolerance)
+        output.newtonSteps = newtonSteps
+        return output
     }
 
     /// Iterations at one epsilon, until the error is at most `tolerance` or `limit` iterations ran
@@ -463,10 +478,12 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         var iterations = 0
         var error = Double.infinity
         var controller = RelaxationController(relaxation)
+        // Newton-CG only at the target epsilon (the stages run to no tolerance).
+        var newton = parameters.usesNewtonSteps && tolerance > 0 ? EntropicNewtonStage() : nil
         while true {
             // The first update at a new epsilon is a plain one: relaxation only pays once the
             // iterate is in the basin of the fixed point.
-            let w = iterations == 0 ? 1 : controller.omega
+            var w = iterations == 0 ? 1 : controller.omega
             if w == 1 {
                 f = fT
             } else {
@@ -478,6 +495,29 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             report(iterations, error, epsilon)
             if error <= tolerance || iterations >= limit { break }
             controller.observe(error)
+            if newton != nil {
+                let decision = newton!.decide(error: error, tolerance: tolerance, mass: problem.sourceMass,
+                                              remaining: limit - iterations, steady: controller.steadyIterations != 0)
+                if decision.restartRelaxation {
+                    controller.restart()
+                    w = 1
+                }
+                if decision.step {
+                    let step = newtonStep(epsilon: epsilon, error: error, budget: limit - iterations)
+                    iterations += step.work
+                    newton!.record(accepted: step.accepted, errorBefore: error, work: step.work, inner: step.inner)
+                    // A plain sweep follows: it solves every single coordinate exactly, which the
+                    // linearised step does poorly for potentials that must move by many eps.
+                    controller.restart()
+                    w = 1
+                    if step.accepted {
+                        newtonSteps += 1
+                        error = step.error
+                        report(iterations, error, epsilon)
+                    }
+                    if error <= tolerance || iterations >= limit { break }
+                }
+            }
             if w == 1 {
                 g = gT
             } else {
@@ -486,6 +526,49 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
             softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
         }
         return (iterations, error)
+    }
+
+    /// One Newton-CG step from the current `(f, g)` (with `fT = T(g)`, `gT = T^T(f)`, error
+    /// `error`): the direction of ``EntropicNewtonStage/direction(geometry:f:g:logA:logB:a:b:rho:kappa:epsilon:error:mass:maxInner:)``,
+    /// cut back to moves of at most `20 eps` in any potential (far from the optimum the
+    /// quadratic model is poor and the plan exponential in the step), accepted at the first of
+    /// three quartered lengths that lowers the marginal error. On acceptance `(f, g, fT, gT)`
+    /// are the new consistent state; on rejection they are unchanged. `work` counts two plan
+    /// products or soft-mins as one iteration, within `budget`.
+    private mutating func newtonStep(epsilon: Double, error: Double, budget: Int)
+        -> (accepted: Bool, work: Int, inner: Int, error: Double) {
+        let n = f.count, m = g.count
+        let a = problem.a, b = problem.b
+        let rho = (0 ..< n).map { a[$0] > 0 ? a[$0] * exp((f[$0] - fT[$0]) / epsilon) : 0 }
+        let kappa = (0 ..< m).map { b[$0] > 0 ? b[$0] * exp((g[$0] - gT[$0]) / epsilon) : 0 }
+        // Work = ceil(products / 2) <= inner + 4 (right-hand side and preconditioner, two per CG
+        // iteration, one for the row step, two per trial), kept within the budget.
+        let maxInner = Swift.max(1, Swift.min(budget - 4, 300))
+        guard let d = EntropicNewtonStage.direction(geometry: geometry, f: f, g: g, logA: logA, logB: logB, a: a, b: b,
+                                                    rho: rho, kappa: kappa, epsilon: epsilon, error: error,
+                                                    mass: problem.sourceMass, maxInner: maxInner) else {
+            return (false, 1, 0, error)
+        }
+        var products = d.products
+        var largest = 0.0
+        for v in d.df { largest = Swift.max(largest, abs(v)) }
+        for v in d.dg { largest = Swift.max(largest, abs(v)) }
+        let saved = (f: f, g: g, fT: fT, gT: gT)
+        var t = Swift.min(1, 20 * epsilon / Swift.max(largest, 1e-300))
+        for _ in 0 ..< 3 where products < 2 * budget {
+            for i in 0 ..< n { f[i] = saved.f[i] + t * d.df[i] }
+            for j in 0 ..< m { g[j] = saved.g[j] + t * d.dg[j] }
+            softMin(&fT, of: g, weights: logB, epsilon: epsilon, transposed: false)
+            softMin(&gT, of: f, weights: logA, epsilon: epsilon, transposed: true)
+            products += 2
+            let trial = marginalError(f, fT, a, epsilon) + marginalError(g, gT, b, epsilon)
+            if trial < error { return (true, (products + 1) / 2, d.inner, trial) }
+            fT = saved.fT
+            gT = saved.gT
+            t /= 4
+        }
+        (f, g, fT, gT) = saved
+        return (false, (products + 1) / 2, d.inner, error)
     }
 
     private mutating func iterateSymmetric(epsilon: Double, limit: Int, tolerance: Double,

@@ -209,6 +209,19 @@ public struct OnlinePointCloudGeometry: SinkhornGeometry, RawBufferSinkhornGeome
         }
     }
 
+    public func applyPlan(_ x: Span<Double>, f: Span<Double>, g: Span<Double>, logA: Span<Double>, logB: Span<Double>,
+                          epsilon: Double, transposed: Bool, squared: Bool, into out: inout MutableSpan<Double>) {
+        xAxes.withUnsafeBufferPointer { xb in
+            yAxes.withUnsafeBufferPointer { yb in
+                EngineRows.applyPlan(outer: transposed ? targetCount : sourceCount, inner: transposed ? sourceCount : targetCount,
+                                     x: x, own: transposed ? g : f, ownLogWeights: transposed ? logB : logA,
+                                     other: transposed ? f : g, otherLogWeights: transposed ? logA : logB,
+                                     epsilon: epsilon, squared: squared, into: &out,
+                                     fill: filler(x: xb.baseAddress!, y: yb.baseAddress!, transposed: transposed))
+            }
+        }
+    }
+
     package func planRow(_ i: Int, f: UnsafeBufferPointer<Double>, g: UnsafeBufferPointer<Double>,
                          logA: UnsafeBufferPointer<Double>, logB: UnsafeBufferPointer<Double>,
                          epsilon: Double, into out: UnsafeMutableBufferPointer<Double>) {

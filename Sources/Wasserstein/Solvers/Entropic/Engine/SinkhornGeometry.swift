@@ -64,6 +64,19 @@ public protocol SinkhornGeometry: Sendable {
     /// length of the rows (columns). Called only when ``offersKernelMode(epsilon:)`` is true; the
     /// default fills `out` with NaN.
     func applyKernel(_ v: Span<Double>, epsilon: Double, transposed: Bool, into out: inout MutableSpan<Double>)
+
+    /// A product with the plan of `(f, g)` with weights `exp(logA)`, `exp(logB)`, or with its
+    /// entrywise square: rows, `out_i = sum_j P_ij^k x_j` for `i < n` (`x` of length `m`);
+    /// transposed, `out_j = sum_i P_ij^k x_i` for `j < m` (`x` of length `n`); `k = 2` when
+    /// `squared`, else 1.
+    ///
+    /// Why: the driver's Newton-CG steps (``EntropicParameters/usesNewtonSteps``) solve the
+    /// linearised marginal equations with these products alone, so that no geometry has to form
+    /// the plan. The result must not depend on how the work is split over cores. The default
+    /// builds the plan row by row with ``planRow(_:f:g:logA:logB:epsilon:into:)`` on one core;
+    /// the point-cloud geometries override it with their tiled row loops.
+    func applyPlan(_ x: Span<Double>, f: Span<Double>, g: Span<Double>, logA: Span<Double>, logB: Span<Double>,
+                   epsilon: Double, transposed: Bool, squared: Bool, into out: inout MutableSpan<Double>)
 }
 
 extension SinkhornGeometry {
@@ -103,6 +116,36 @@ extension SinkhornGeometry {
                              into out: UnsafeMutableBufferPointer<Double>) {
         var output = MutableSpan(_unsafeElements: out)
         applyKernel(Span(_unsafeElements: v), epsilon: epsilon, transposed: transposed, into: &output)
+    }
+
+    /// Row by row from ``planRow(_:f:g:logA:logB:epsilon:into:)``, rows in index order.
+    public func applyPlan(_ x: Span<Double>, f: Span<Double>, g: Span<Double>, logA: Span<Double>, logB: Span<Double>,
+                          epsilon: Double, transposed: Bool, squared: Bool, into out: inout MutableSpan<Double>) {
+        let n = sourceCount, m = targetCount
+        guard f.count == n, logA.count == n, g.count == m, logB.count == m, x.count == (transposed ? n : m),
+              out.count == (transposed ? m : n) else {
+            for k in 0 ..< out.count { out[k] = .nan }
+            return
+        }
+        var row = [Double](repeating: 0, count: m)
+        if transposed { for j in 0 ..< m { out[j] = 0 } }
+        f.withUnsafeBufferPointer { fb in g.withUnsafeBufferPointer { gb in
+            logA.withUnsafeBufferPointer { ab in logB.withUnsafeBufferPointer { bb in
+                for i in 0 ..< n {
+                    row.withUnsafeMutableBufferPointer { rb in
+                        planRow(i, f: fb, g: gb, logA: ab, logB: bb, epsilon: epsilon, into: rb)
+                    }
+                    if transposed {
+                        let xi = x[i]
+                        for j in 0 ..< m { out[j] += (squared ? row[j] * row[j] : row[j]) * xi }
+                    } else {
+                        var sum = 0.0
+                        for j in 0 ..< m { sum += (squared ? row[j] * row[j] : row[j]) * x[j] }
+                        out[i] = sum
+                    }
+                }
+            } }
+        } }
     }
 }
 
@@ -329,6 +372,60 @@ internal struct EngineRows {
         var total = 0.0
         for v in rows { total += v }
         return total
+    }
+
+    /// The shared body of ``SinkhornGeometry/applyPlan(_:f:g:logA:logB:epsilon:transposed:squared:into:)``
+    /// for geometries with a tile filler in both directions: `own` and `other` are the
+    /// potentials and log weights of the output side and of the summed side. Per output
+    /// `k`, `sum_l exp(e_kl) x_l` (or `exp(2 e_kl)`), `e_kl = (own_k + eps logW_k + other_l + eps logW_l - C_kl) / eps`,
+    /// the exponentials of a tile formed first (a loop that vectorises) and then summed by
+    /// ``entropicDot(_:_:_:)``; outputs split over the cores, each summed by one thread in a fixed order.
+    static func applyPlan(outer: Int, inner: Int, x: Span<Double>, own: Span<Double>, ownLogWeights: Span<Double>,
+                          other: Span<Double>, otherLogWeights: Span<Double>, epsilon: Double, squared: Bool,
+                          into out: inout MutableSpan<Double>,
+                          fill: @escaping (Int, Int, Int, UnsafeMutablePointer<Double>) -> UnsafePointer<Double>) {
+        guard x.count == inner, own.count == outer, ownLogWeights.count == outer, other.count == inner,
+              otherLogWeights.count == inner, out.count == outer, inner > 0 else {
+            for k in 0 ..< out.count { out[k] = .nan }
+            return
+        }
+        var t = [Double](repeating: 0, count: inner)
+        for l in 0 ..< inner {
+            let lw = otherLogWeights[l]
+            t[l] = lw == -Double.infinity ? -Double.infinity : other[l] + epsilon * lw
+        }
+        var s = [Double](repeating: 0, count: outer)
+        for k in 0 ..< outer {
+            let lw = ownLogWeights[k]
+            s[k] = lw == -Double.infinity ? -Double.infinity : own[k] + epsilon * lw
+        }
+        let scale = (squared ? 2 : 1) / epsilon
+        x.withUnsafeBufferPointer { xb in t.withUnsafeBufferPointer { tb in s.withUnsafeBufferPointer { sb in
+            out.withUnsafeMutableBufferPointer { ob in
+                nonisolated(unsafe) let xp = xb.baseAddress!, tp = tb.baseAddress!, sp = sb.baseAddress!, op = ob.baseAddress!
+                Parallel.forEachChunk(count: outer, minimumChunk: minimumChunk(inner: inner)) { range in
+                    let costs = UnsafeMutablePointer<Double>.allocate(capacity: engineTile)
+                    let terms = UnsafeMutablePointer<Double>.allocate(capacity: engineTile)
+                    defer { costs.deallocate(); terms.deallocate() }
+                    for k in range {
+                        let shift = sp[k]
+                        guard shift > -Double.infinity else { op[k] = 0; continue }
+                        var sum = 0.0
+                        var start = 0
+                        while start < inner {
+                            let len = Swift.min(engineTile, inner - start)
+                            let c = fill(k, start, len, costs)
+                            let tt = tp + start
+                            // exp(-infinity) = 0 for zero weights.
+                            for l in 0 ..< len { terms[l] = entropicExp((shift + tt[l] - c[l]) * scale) }
+                            sum += entropicDot(terms, xp + start, len)
+                            start += len
+                        }
+                        op[k] = sum
+                    }
+                }
+            }
+        } } }
     }
 
     /// The shared body of ``SinkhornGeometry/planRow(_:f:g:logA:logB:epsilon:into:)``.
