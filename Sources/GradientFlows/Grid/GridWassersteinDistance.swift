@@ -5,11 +5,6 @@ import Darwin
 #endif
 import Wasserstein
 
-/// The previous name of the method of a ``GridDistance``: the grid distance now speaks the
-/// library's one method vocabulary.
-@available(*, deprecated, renamed: "TransportMethod", message: "one method vocabulary: TransportMethod (removed in the next release)")
-public typealias GridDistanceMethod = TransportMethod
-
 /// A distance between two densities on the same grid, with its provenance.
 public struct GridDistance: Sendable, Equatable {
     /// The `W2` value (or its entropic estimate).
@@ -113,16 +108,6 @@ public struct GridWassersteinDistance {
         }
     }
 
-    /// The previous initialiser: `epsilon` (`nil`: ``defaultEpsilon(for:)``) and the solve
-    /// settings of the divergence in 2-D and 3-D, the exact method in 1-D.
-    @available(*, deprecated, renamed: "init(grid:method:)", message: "one method vocabulary: pass a TransportMethod (removed in the next release)")
-    public init(grid: RegularGrid, epsilon: Double?, tolerance: Double = 1e-9, maxIterations: Int = 20_000) throws {
-        let method: TransportMethod = grid.dimension == 1 ? .exact
-            : .sinkhorn(epsilon: epsilon ?? Self.defaultEpsilon(for: grid),
-                        options: SinkhornOptions(tolerance: tolerance, maxIterations: maxIterations, divergence: true))
-        try self.init(grid: grid, method: method)
-    }
-
     /// The engine's parameters of a Sinkhorn method (`nil` for the exact one).
     private static func parameters(_ method: TransportMethod) throws -> EntropicParameters? {
         guard case .sinkhorn(let epsilon, let options) = method else { return nil }
@@ -173,16 +158,6 @@ public struct GridWassersteinDistance {
         selfCache.append((masses, r.output.regularizedCost, r.output.f))
         return (r.output.regularizedCost, r.output.iterations, r.output.converged)
     }
-
-    /// The regularisation of the Sinkhorn method; for the exact method, ``defaultEpsilon(for:)``.
-    @available(*, deprecated, message: "read method.epsilon (removed in the next release)")
-    public var epsilon: Double { method.epsilon ?? Self.defaultEpsilon(for: grid) }
-    /// The Sinkhorn method's tolerance (1e-9 for the exact method).
-    @available(*, deprecated, message: "read the Sinkhorn options of method (removed in the next release)")
-    public var tolerance: Double { method.sinkhornOptions?.tolerance ?? 1e-9 }
-    /// The Sinkhorn method's iteration cap (20 000 for the exact method).
-    @available(*, deprecated, message: "read the Sinkhorn options of method (removed in the next release)")
-    public var maxIterations: Int { method.sinkhornOptions?.maxIterations ?? 20_000 }
 }
 
 extension RegularGrid {

@@ -63,34 +63,6 @@ public struct ParticleJKOOptions: Sendable {
     }
 }
 
-/// The previous vocabulary of ``ParticleJKOOptions/transport``.
-@available(*, deprecated, message: "one method vocabulary: ParticleJKOOptions(transport: TransportMethod) or transportTerm (removed in the next release)")
-public enum ParticleTransport: Sendable {
-    /// ``SinkhornTransportTerm`` with `eps` absolute; `debiased: true` is `TransportMethod/sinkhorn(epsilon:options:)`.
-    case sinkhorn(epsilon: Double, debiased: Bool)
-    /// ``PlanTransportTerm`` over `solver`.
-    case solver(any TransportSolver)
-    /// A caller-built transport term.
-    case term(@Sendable () -> any ParticleTransportTerm)
-}
-
-extension ParticleJKOOptions {
-    /// The previous form of ``init(transport:transportTerm:entropyEstimator:optimizer:)``
-    /// (`.exact` is `TransportMethod/exact` there and here).
-    @available(*, deprecated, message: "one method vocabulary: ParticleJKOOptions(transport: TransportMethod) or transportTerm (removed in the next release)")
-    public init(transport: ParticleTransport,
-                entropyEstimator: any EntropyEstimator = GaussianKernelEntropy.silverman,
-                optimizer: LBFGSOptions = LBFGSOptions(gradientTolerance: 1e-6, maxIterations: 200)) {
-        let term: @Sendable () throws -> any ParticleTransportTerm
-        switch transport {
-        case .sinkhorn(let epsilon, let debiased): term = { try SinkhornTransportTerm(epsilon: epsilon, debiased: debiased) }
-        case .solver(let solver): term = { PlanTransportTerm(solver: solver) }
-        case .term(let make): term = make
-        }
-        self.init(transport: .exact, transportTerm: term, entropyEstimator: entropyEstimator, optimizer: optimizer)
-    }
-}
-
 /// The particle JKO scheme: `rho_k` is the empirical measure of `M` particles, and a step solves
 ///
 ///     X_{k+1} = argmin_X  G(mu_X) + (1/beta) E(X) + W(mu_X, mu_{X_k}) / (2 tau)

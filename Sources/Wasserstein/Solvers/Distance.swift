@@ -1,9 +1,5 @@
 import Foundation
 
-/// The previous name of the method choice of ``wasserstein2(_:method:planOutput:progress:)``.
-@available(*, deprecated, renamed: "TransportMethod", message: "one method vocabulary: TransportMethod (removed in the next release)")
-public typealias DistanceMethod = TransportMethod
-
 /// `W2^2` between the two measures of a problem by any method of the toolkit, in one call.
 ///
 /// ```swift
@@ -90,13 +86,6 @@ public func wasserstein2(_ source: [Double], _ target: [Double], dimension: Int 
                          planOutput: PlanOutput = .none) throws -> TransportResult {
     try wasserstein2(PointCloud(coordinates: source, dimension: dimension), PointCloud(coordinates: target, dimension: dimension),
                      method: method, planOutput: planOutput)
-}
-
-/// The previous form of ``wasserstein2(_:method:planOutput:progress:)`` with a Boolean plan switch.
-@available(*, deprecated, renamed: "wasserstein2(_:method:planOutput:)", message: "one plan switch: planOutput (removed in the next release)")
-public func wasserstein2(_ problem: TransportProblem, method: TransportMethod = .auto,
-                         includePlan: Bool) throws -> TransportResult {
-    try wasserstein2(problem, method: method, planOutput: includePlan ? .full : .none)
 }
 
 extension TransportResult {

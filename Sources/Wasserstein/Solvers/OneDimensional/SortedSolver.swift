@@ -30,12 +30,6 @@ public struct SortedSolver: TransportSolver, Sendable {
         self.planOutput = planOutput
     }
 
-    /// The previous form of ``init(planOutput:)``.
-    @available(*, deprecated, renamed: "init(planOutput:)", message: "one plan switch: planOutput (removed in the next release)")
-    public init(computesPlan: Bool) {
-        self.init(planOutput: computesPlan ? .full : .none)
-    }
-
     /// Solves a one-dimensional problem.
     ///
     /// - Throws: ``WassersteinError/unsupported(_:)`` when `problem.dimension != 1`,
