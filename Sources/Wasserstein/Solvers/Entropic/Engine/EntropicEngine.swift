@@ -179,7 +179,11 @@ public struct EntropicDistance: Sendable {
                 self.divergence = nil
             }
         case .online:
-            let parameters = try EntropicParameters(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations)
+            // Newton-CG steps where the scaling iterations slow down: without them the online
+            // cross term stalls on isolated pairs (high D, small eps; Benchmarks 2.3), where the
+            // dense solver has its own Newton steps.
+            var parameters = try EntropicParameters(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations)
+            parameters.usesNewtonSteps = true
             if divergence {
                 let d = try EntropicEngine.divergence(problem, parameters: parameters, geometry: EntropicEngine.online(),
                                                       progress: progress)
