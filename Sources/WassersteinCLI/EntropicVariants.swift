@@ -25,7 +25,8 @@ extension DistanceCommand {
                                maxIterations: entropic.maxIterations ?? 10_000)
     }
 
-    /// `--geometry`, or the library's choice under `--memory-limit`; dense or online only: the
+    /// `--geometry`, or the library's choice under `--memory-limit` (the dense geometry here is
+    /// ``DenseCostGeometry``: 16 bytes per pair); dense or online only: the
     /// multiscale geometry's truncation check is written for the balanced problem, so an
     /// automatic choice of it runs online here and an explicit one is refused.
     private func geometryKind(_ source: PointCloud, _ target: PointCloud, divergence: Bool) throws -> SinkhornGeometryKind {
@@ -37,7 +38,7 @@ extension DistanceCommand {
         }
         let kind = SinkhornGeometryKind.automatic(sourceCount: source.count, targetCount: target.count, dimension: source.dimension,
                                                   byteBudget: try entropic.memory.bytes() ?? MemoryEstimate.physicalMemory,
-                                                  divergence: divergence)
+                                                  divergence: divergence, bytesPerCell: 16)
         return kind == .multiscale ? .online : kind
     }
 

@@ -151,6 +151,10 @@ struct EntropicEngineTests {
         #expect(SinkhornGeometryKind.automatic(sourceCount: 100_000, targetCount: 100_000, dimension: 3, byteBudget: 64e9) == .multiscale)
         #expect(SinkhornGeometryKind.automatic(sourceCount: 100_000, targetCount: 100_000, dimension: 4, byteBudget: 64e9) == .online)
         #expect(SinkhornGeometryKind.automatic(sourceCount: 10, targetCount: 10_000, dimension: 3, byteBudget: 1e9) == .dense)
+        // 4e6 cells: 32 MB at 8 bytes a pair fits a 100 MB budget, 64 MB at 16 (DenseCostGeometry) does not.
+        #expect(SinkhornGeometryKind.automatic(sourceCount: 2000, targetCount: 2000, dimension: 2, byteBudget: 1e8) == .dense)
+        #expect(SinkhornGeometryKind.automatic(sourceCount: 2000, targetCount: 2000, dimension: 2, byteBudget: 1e8,
+                                               bytesPerCell: 16) == .multiscale)
         // The divergence's self term m x m = 10^8 cells (800 MB) decides.
         #expect(SinkhornGeometryKind.automatic(sourceCount: 10, targetCount: 10_000, dimension: 3, byteBudget: 1e9,
                                                divergence: true) == .multiscale)

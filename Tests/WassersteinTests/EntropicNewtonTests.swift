@@ -45,7 +45,13 @@ struct EntropicNewtonTests {
             #expect(Self.relative(out.transportCost, reference.cost) <= 1e-9)
         }
         #expect(Self.relative(online.regularizedCost, dense.regularizedCost) <= 1e-9)
-        #expect(zip(online.f, dense.f).allSatisfy { abs($0 - $1) <= 1e-9 })
+        // The potentials of isolated pairs are pinned only through plan entries near e^-200, so
+        // two solves that round differently (the stored kernel against the log domain) agree on
+        // the plan and the values but can differ by 1e-3 along those near-gauge directions; the
+        // online geometry follows the log-domain dense geometry's path to rounding.
+        let logDomain = try EntropicEngine.solve(problem, parameters: parameters,
+                                                 geometry: { try DenseCostGeometry(source: $0, target: $1, storesKernel: false) })
+        #expect(zip(online.f, logDomain.f).allSatisfy { abs($0 - $1) <= 1e-9 })
     }
 
     @Test("Newton steps on a POT fixture: the driver's value matches POT's at every epsilon of the case")

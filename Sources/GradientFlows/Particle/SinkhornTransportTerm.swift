@@ -15,7 +15,7 @@ import Wasserstein
 ///
 /// **Geometry.** `SinkhornGeometryKind/dense` (`SinkhornSolver`: the stored `M x M` kernel,
 /// the fastest per iteration) while its kernel fits half the memory budget, as
-/// `SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:)`
+/// `SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:bytesPerCell:)`
 /// decides; above that `SinkhornGeometryKind/online` (the engine's `OnlinePointCloudGeometry`,
 /// `O(M D)` memory, both cores). The multiscale geometry, which the automatic rule picks for
 /// `D <= 3`, is replaced by the online one here: its solves start cold (no warm start), and a

@@ -120,8 +120,8 @@ internal struct BalancedSinkhornCore {
     var m: Int { geo.m }
 
     /// Rows per parallel chunk: about 16k kernel entries, below which threads do not pay.
-    var rowChunk: Int { Swift.max(1, 16_384 / Swift.max(1, m)) }
-    var parallelWorthIt: Bool { n * m >= 65_536 }
+    var rowChunk: Int { StoredKernel.rowChunk(columns: m) }
+    var parallelWorthIt: Bool { StoredKernel.parallelWorthIt(rows: n, columns: m) }
 
     // MARK: Driver
 

@@ -100,12 +100,6 @@ extension BalancedSinkhornCore {
         rebuildKernel(rows: rows, columns: columns)
     }
 
-    /// Whether rebuilding these many rows and columns costs more than a quarter of a full
-    /// kernel build: the callers then rebuild all of K instead.
-    func prefersFullRebuild(rows: Int, columns: Int) -> Bool {
-        rows * m + columns * n > n * m / 4
-    }
-
     /// Rebuilds the listed rows and columns of K from the current alpha and beta (rows over
     /// the cores), after their offsets absorbed a scaling or a potential's drift.
     mutating func rebuildKernel(rows: [Int], columns: [Int]) {

@@ -9,16 +9,9 @@ import Darwin
 ///
 /// Why: a soft-min in the log domain costs `n m` exponentials; over a stored kernel it is one
 /// matrix-vector product (memory-bound, 5-10x cheaper, see the notes at the top of
-/// `SinkhornCore.swift`). The kernel is kept with offsets, `K_ij = exp((alpha_i + beta_j - C_ij) / eps)`,
-/// and a soft-min of `p` with log weights `lw` is
-/// `out_i = alpha_i - eps log sum_j K_ij exp(lw_j + (p_j - beta_j) / eps)`: exact for any
-/// offsets. The offsets follow the iterate (absorption, Schmitzer 2019): an offset more than
-/// `tau eps` (`e^tau` = ``sinkhornAbsorptionBound``) away from its potential (`beta_j` from
-/// `p_j`) or from the previous output (`alpha_i` from `out_i`, the estimate the driver passes in)
-/// takes the new value and its row or column of `K` is rebuilt, so the scalings stay within
-/// `[e^-tau, e^tau]` and no kernel entry that matters underflows. An output whose sum still
-/// leaves ``sinkhornSafeSumRange`` is computed by an exact log-sum-exp (the repair of the
-/// balanced core), so nothing reaches NaN or infinity for any `eps > 0`.
+/// `SinkhornCore.swift`). The soft-min is ``AbsorbingKernelStore/absorbedSoftMin(_:logWeights:transposed:into:fresh:sameCloud:)``
+/// (offsets that follow the iterate, exact repair of sums out of range), shared with
+/// ``DenseCostGeometry``'s stored kernel.
 ///
 /// The kernel, offsets and products are those of ``BalancedSinkhornCore`` over the buffers of a
 /// ``SinkhornWorkspace`` (one implementation of each). A geometry value borrows the workspace's
@@ -90,69 +83,10 @@ struct StabilizedKernelGeometry: SinkhornGeometry, RawBufferSinkhornGeometry, @u
             return
         }
         var core = core(epsilon)
-        defer { state.stats = core.stats }
-        let outerOffset = transposed ? core.beta : core.alpha, innerOffset = transposed ? core.alpha : core.beta
-        let invEps = 1 / epsilon
-        let reach = epsilon * log(sinkhornAbsorptionBound)
-        if state.epsilon != epsilon {
-            // A fresh kernel at this epsilon, centred on the current iterate.
-            for k in 0 ..< inner { innerOffset[k] = p[k] }
-            for l in 0 ..< outer { outerOffset[l] = o[l].isFinite ? o[l] : (sameCloud ? p[l] : 0) }
-            core.buildKernel()
-            state.epsilon = epsilon
-        } else {
-            // Absorption: offsets that drifted out of reach take the current values.
-            var drifted = [Int](), moved = [Int]()
-            for k in 0 ..< inner where lw[k] > -Double.infinity && !(abs(p[k] - innerOffset[k]) <= reach) {
-                innerOffset[k] = p[k]
-                drifted.append(k)
-            }
-            for l in 0 ..< outer where o[l].isFinite && !(abs(o[l] - outerOffset[l]) <= reach) {
-                outerOffset[l] = o[l]
-                moved.append(l)
-            }
-            let rows = transposed ? drifted : moved, columns = transposed ? moved : drifted
-            if core.prefersFullRebuild(rows: rows.count, columns: columns.count) {
-                core.buildKernel()
-            } else if !rows.isEmpty || !columns.isEmpty {
-                core.rebuildKernel(rows: rows, columns: columns)
-            }
-        }
-        // Scalings x_k = exp(lw_k + (p_k - offset_k) / eps), within e^(+-tau) of the weights;
-        // 0 for zero weights (exp(-infinity)).
-        let x = core.w, sums = transposed ? core.s : core.r
-        for k in 0 ..< inner { x[k] = entropicExp(lw[k] + (p[k] - innerOffset[k]) * invEps) }
-        if transposed {
-            core.multiplyKernelTransposed(x, into: sums)
-        } else {
-            core.multiplyKernel(x, into: sums)
-        }
-        var repairs = [Int]()
-        for l in 0 ..< outer {
-            if sinkhornSafeSumRange.contains(sums[l]) {
-                o[l] = outerOffset[l] - epsilon * log(sums[l])
-            } else {
-                repairs.append(l)
-            }
-        }
-        guard !repairs.isEmpty else { return }
-        // The exact log-sum-exp for the outputs the kernel cannot resolve; their offsets are
-        // absorbed at the next call (the output is then far from them).
-        core.stats.logDomainUpdates += repairs.count
-        let logTerms = core.scratch
-        for k in 0 ..< inner { logTerms[k] = lw[k] > -Double.infinity ? lw[k] + p[k] * invEps : -Double.infinity }
-        let geo = self.geo
-        nonisolated(unsafe) let output = o
-        repairs.withUnsafeBufferPointer { list in
-            Parallel.forEachChunk(count: list.count, minimumChunk: Swift.max(1, 2_048 / Swift.max(1, inner))) { range in
-                for t in range {
-                    let l = list[t]
-                    output[l] = -epsilon * BalancedSinkhornCore.stabilizedLogSumExp(count: inner, logWeights: logTerms) {
-                        (transposed ? geo.cost($0, l) : geo.cost(l, $0)) * invEps
-                    }
-                }
-            }
-        }
+        core.absorbedSoftMin(p, logWeights: lw, transposed: transposed, into: o, fresh: state.epsilon != epsilon,
+                             sameCloud: sameCloud)
+        state.epsilon = epsilon
+        state.stats = core.stats
     }
 
     /// `<P, C>` by the balanced core's plan evaluation (the weights are the geometry's own).

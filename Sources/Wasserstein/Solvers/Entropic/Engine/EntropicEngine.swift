@@ -27,11 +27,13 @@ public enum SinkhornGeometryKind: String, Sendable, CaseIterable {
     ///   - dimension: `D`.
     ///   - byteBudget: the memory the solve may use (`--memory-limit`, or physical memory).
     ///   - divergence: whether the two self terms `n x n` and `m x m` are solved as well.
+    ///   - bytesPerCell: the dense geometry's bytes per pair: 8 for ``SinkhornSolver``'s kernel,
+    ///     16 for ``DenseCostGeometry`` (stored costs and kernel).
     public static func automatic(sourceCount: Int, targetCount: Int, dimension: Int, byteBudget: Double,
-                                 divergence: Bool = false) -> SinkhornGeometryKind {
+                                 divergence: Bool = false, bytesPerCell: Double = 8) -> SinkhornGeometryKind {
         let n = Double(sourceCount), m = Double(targetCount)
         let cells = divergence ? Swift.max(n * m, n * n, m * m) : n * m
-        let bytes = 8 * cells
+        let bytes = bytesPerCell * cells
         let cellLimit = Double(SinkhornSolver.defaultMaximumKernelCells)
         if bytes <= 0.5 * byteBudget && cells <= cellLimit { return .dense }
         return dimension <= 3 ? .multiscale : .online
@@ -155,7 +157,7 @@ public struct EntropicDistance: Sendable {
     ///   - maxIterations: the iteration cap.
     ///   - divergence: also solve the two self terms and return `S_eps`.
     ///   - planOutput: the plan to return (``PlanOutput``; default none).
-    ///   - geometry: the geometry, or `nil` for ``SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:)``.
+    ///   - geometry: the geometry, or `nil` for ``SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:bytesPerCell:)``.
     ///   - byteBudget: the memory budget of the automatic choice.
     ///   - progress: receives the engine driver's reports (online geometry; the dense solver
     ///     and the multiscale geometry do not report yet).

@@ -172,8 +172,9 @@ public struct EntropicParameters: Sendable, Equatable {
         /// Stages `eps_k = R factor^k` from the geometry's cost range `R` down to the target,
         /// `iterationsPerStage` iterations each (the potentials carry over in cost units), then
         /// the target until convergence. Skipped when the target is above the range, after a
-        /// warm start, and for ``MarginalUpdate/symmetric`` problems (which converge at a rate
-        /// of at least 1/2 per iteration whatever eps).
+        /// warm start, for ``MarginalUpdate/symmetric`` problems (which converge at a rate
+        /// of at least 1/2 per iteration whatever eps), and for unbalanced ones (KL penalties
+        /// damp each half-step; stages only added iterations there, as measured).
         case geometric(factor: Double, iterationsPerStage: Int)
     }
 
@@ -420,7 +421,11 @@ public struct EntropicSinkhorn<Geometry: SinkhornGeometry> {
         // Stages for balanced problems only: the averaged symmetric update contracts by at least
         // 1/2 per iteration at every eps, so stages only add iterations there (measured, 3-D
         // uniform clouds, n = 2000, eps = 0.0025: 34 iterations per self term with stages, 23 without).
-        if !warm, !problem.update.isSymmetric, case .geometric(let factor, let perStage) = parameters.scaling {
+        // Nor for unbalanced ones: the KL damping rho / (rho + eps) makes each half-step contract,
+        // and measured (2-D uniform clouds, n = 500 and 2000, rho = 1 to 1000, eps = 0.1 to 0.001)
+        // stages added 5-10% iterations every time, and on a stored kernel a rebuild per stage.
+        if !warm, !problem.update.isSymmetric, problem.update.penalties == nil,
+           case .geometric(let factor, let perStage) = parameters.scaling {
             var e = geometry.costRange
             // Each stage runs at least one iteration and the final stage needs one: no more
             // stages than the budget allows (a factor near 1 would otherwise ask for millions).
