@@ -54,7 +54,7 @@ extension DistanceCommand {
     private func formatted(_ v: Double) -> String { String(format: "%.10g", v) }
 
     /// `distance X Y --method sinkhorn --epsilon E --unbalanced RHO[,RHO_B] [--divergence]`:
-    /// KL-penalised entropic OT on the engine (``EntropicEngine/unbalanced(source:target:sourcePenalty:targetPenalty:parameters:geometry:)``);
+    /// KL-penalised entropic OT on the engine (``EntropicEngine/unbalanced(source:target:sourcePenalty:targetPenalty:parameters:geometry:progress:)``);
     /// the masses of the two files may differ.
     func runUnbalanced(penalties text: String, method chosen: TransportMethod) throws {
         guard case .sinkhorn = chosen else { throw CommandError("--unbalanced needs --method sinkhorn (and --epsilon)") }
@@ -70,21 +70,30 @@ extension DistanceCommand {
         let start = clock.now
         var output: EntropicOutput
         var divergence: UnbalancedDivergenceOutput? = nil
-        switch (kind, entropic.divergence) {
-        case (.dense, false):
-            output = try EntropicEngine.unbalanced(source: source, target: target, sourcePenalty: penalties.source,
-                                                   targetPenalty: penalties.target, parameters: parameters, geometry: EntropicEngine.dense())
-        case (.online, false), (.multiscale, false):
-            output = try EntropicEngine.unbalanced(source: source, target: target, sourcePenalty: penalties.source,
-                                                   targetPenalty: penalties.target, parameters: parameters, geometry: EntropicEngine.online())
-        case (.dense, true):
-            divergence = try EntropicEngine.unbalancedDivergence(source: source, target: target, penalty: penalties.source,
-                                                                 parameters: parameters, geometry: EntropicEngine.dense())
-            output = divergence!.cross
-        case (.online, true), (.multiscale, true):
-            divergence = try EntropicEngine.unbalancedDivergence(source: source, target: target, penalty: penalties.source,
-                                                                 parameters: parameters, geometry: EntropicEngine.online())
-            output = divergence!.cross
+        let reporter = ProgressReporter(label: "sinkhorn")
+        do {
+            defer { reporter.finish() }
+            let progress = reporter.entropicObserver()
+            switch (kind, entropic.divergence) {
+            case (.dense, false):
+                output = try EntropicEngine.unbalanced(source: source, target: target, sourcePenalty: penalties.source,
+                                                       targetPenalty: penalties.target, parameters: parameters,
+                                                       geometry: EntropicEngine.dense(), progress: progress)
+            case (.online, false), (.multiscale, false):
+                output = try EntropicEngine.unbalanced(source: source, target: target, sourcePenalty: penalties.source,
+                                                       targetPenalty: penalties.target, parameters: parameters,
+                                                       geometry: EntropicEngine.online(), progress: progress)
+            case (.dense, true):
+                divergence = try EntropicEngine.unbalancedDivergence(source: source, target: target, penalty: penalties.source,
+                                                                     parameters: parameters, geometry: EntropicEngine.dense(),
+                                                                     progress: progress)
+                output = divergence!.cross
+            case (.online, true), (.multiscale, true):
+                divergence = try EntropicEngine.unbalancedDivergence(source: source, target: target, penalty: penalties.source,
+                                                                     parameters: parameters, geometry: EntropicEngine.online(),
+                                                                     progress: progress)
+                output = divergence!.cross
+            }
         }
         let seconds = (clock.now - start).seconds
         let converged = divergence?.converged ?? output.converged
@@ -125,7 +134,7 @@ extension DistanceCommand {
     }
 
     /// `distance X Y --partial MASS --method sinkhorn --epsilon E`: entropic partial transport on
-    /// the engine (``EntropicEngine/partial(source:target:mass:parameters:geometry:)``).
+    /// the engine (``EntropicEngine/partial(source:target:mass:parameters:geometry:progress:)``).
     func runEntropicPartial(mass: Double) throws {
         if entropic.divergence { throw CommandError("--divergence does not apply to --partial") }
         let (source, target) = try readUnchecked()
@@ -134,13 +143,17 @@ extension DistanceCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let result: EntropicPartialOutput
-        switch kind {
-        case .dense:
-            result = try EntropicEngine.partial(source: source, target: target, mass: mass, parameters: parameters,
-                                                geometry: EntropicEngine.dense())
-        case .online, .multiscale:
-            result = try EntropicEngine.partial(source: source, target: target, mass: mass, parameters: parameters,
-                                                geometry: EntropicEngine.online())
+        let reporter = ProgressReporter(label: "sinkhorn")
+        do {
+            defer { reporter.finish() }
+            switch kind {
+            case .dense:
+                result = try EntropicEngine.partial(source: source, target: target, mass: mass, parameters: parameters,
+                                                    geometry: EntropicEngine.dense(), progress: reporter.entropicObserver())
+            case .online, .multiscale:
+                result = try EntropicEngine.partial(source: source, target: target, mass: mass, parameters: parameters,
+                                                    geometry: EntropicEngine.online(), progress: reporter.entropicObserver())
+            }
         }
         let seconds = (clock.now - start).seconds
         if let plan { try writeEntropicPlan(source, target, f: result.f, g: result.g, epsilon: parameters.epsilon, kind: kind, to: plan) }

@@ -118,4 +118,37 @@ struct ProgressTests {
         #expect(reports.last?.marginalError == output.marginalError && reports.last?.stage == (reports.last?.stageCount ?? 0) - 1)
         #expect((reports.first?.stageCount ?? 0) > 1 && reports.allSatisfy { $0.targetError == 1e-10 * x.weights.reduce(0, +) })
     }
+
+    /// `--unbalanced`, `--partial` and the multiscale geometry report through the same driver:
+    /// every iteration once, in order, the last report being the returned iterate.
+    @Test("unbalanced, partial and multiscale solves report each iteration")
+    func variantsReport() throws {
+        final class Log: @unchecked Sendable { var reports: [EntropicProgress] = [] }
+        let x = try PointCloud(coordinates: (0 ..< 60).map { sin(Double($0)) }, dimension: 2)
+        let y = try PointCloud(coordinates: (0 ..< 40).map { 0.5 + cos(Double($0)) }, dimension: 2,
+                               weights: [Double](repeating: 1.5 / 20, count: 20))
+        let parameters = try EntropicParameters(epsilon: 0.01, tolerance: 1e-10)
+        func check(_ name: String, _ solve: (@escaping EntropicProgressObserver) throws -> EntropicOutput) throws {
+            let log = Log()
+            let output = try solve { log.reports.append($0) }
+            #expect(output.converged, "\(name)")
+            #expect(log.reports.map(\.iteration) == Array(1 ... output.iterations), "\(name)")
+            #expect(log.reports.last?.marginalError == output.marginalError, "\(name)")
+        }
+        try check("unbalanced") {
+            try EntropicEngine.unbalanced(source: x, target: y, sourcePenalty: 1, targetPenalty: 2, parameters: parameters,
+                                          geometry: EntropicEngine.dense(), progress: $0)
+        }
+        try check("partial") {
+            try EntropicEngine.partial(source: x, target: y, mass: 0.7, parameters: parameters, geometry: EntropicEngine.online(),
+                                       progress: $0).extended
+        }
+        let balanced = try PointCloud(coordinates: y.coordinates, dimension: 2)
+        try check("multiscale") {
+            let solved = try EntropicEngine.solveMultiscale(TransportProblem(source: x, target: balanced), parameters: parameters,
+                                                            progress: $0)
+            #expect(!solved.fellBack)
+            return solved.output
+        }
+    }
 }

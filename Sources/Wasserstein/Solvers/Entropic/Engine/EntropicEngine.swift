@@ -159,8 +159,8 @@ public struct EntropicDistance: Sendable {
     ///   - planOutput: the plan to return (``PlanOutput``; default none).
     ///   - geometry: the geometry, or `nil` for ``SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:bytesPerCell:)``.
     ///   - byteBudget: the memory budget of the automatic choice.
-    ///   - progress: receives the engine driver's reports (online geometry; the dense solver
-    ///     and the multiscale geometry do not report yet).
+    ///   - progress: receives the engine driver's reports (online and multiscale geometries, and
+    ///     the dense self terms; the dense cross term's own loop does not report yet).
     /// - Throws: the solvers' errors.
     public init(_ problem: TransportProblem, epsilon: Double, tolerance: Double = 1e-9, maxIterations: Int = 10_000,
                 divergence: Bool = false, planOutput: PlanOutput = .none, geometry: SinkhornGeometryKind? = nil,
@@ -205,12 +205,12 @@ public struct EntropicDistance: Sendable {
         case .multiscale:
             let parameters = try EntropicParameters(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations)
             if divergence {
-                let d = try EntropicEngine.divergenceMultiscale(problem, parameters: parameters)
+                let d = try EntropicEngine.divergenceMultiscale(problem, parameters: parameters, progress: progress)
                 result = d.divergence.cross.transportResult
                 self.divergence = d.divergence.divergence
                 truncationChecks = d.checks
             } else {
-                let solved = try EntropicEngine.solveMultiscale(problem, parameters: parameters)
+                let solved = try EntropicEngine.solveMultiscale(problem, parameters: parameters, progress: progress)
                 result = solved.output.transportResult
                 self.divergence = nil
                 truncationChecks = [solved.check]

@@ -139,7 +139,8 @@ extension EntropicEngine {
     /// value tends to the exact partial cost (``PartialTransport``). It differs from POT's
     /// `entropic_partial_wasserstein` (entropy `sum P log P` on the real part only, solved by
     /// Dykstra's projections in the kernel domain): the same limit, another regulariser, and here
-    /// the log-domain engine, so no exponential underflows at small `eps`.
+    /// the engine (log domain, or a kernel stabilised by absorption), so no exponential underflows
+    /// at small `eps`.
     ///
     /// - Parameters:
     ///   - geometry: the real costs (`n x m`).
@@ -147,10 +148,12 @@ extension EntropicEngine {
     ///   - b: `m` target weights.
     ///   - mass: `m` in `[0, min(|a|, |b|)]` (a relative `1e-9` above the minimum is taken as it).
     ///   - parameters: the engine's parameters (tolerance relative to `|a| + |b| - m`).
+    ///   - progress: receives the driver's reports.
     /// - Throws: ``WassersteinError/invalidParameter(name:value:requirement:)`` for a mass out of
     ///   range, the weights' and the driver's errors.
     public static func partial<G: SinkhornGeometry>(_ geometry: G, a: [Double], b: [Double], mass: Double,
-                                                    parameters: EntropicParameters) throws -> EntropicPartialOutput {
+                                                    parameters: EntropicParameters,
+                                                    progress: EntropicProgressObserver? = nil) throws -> EntropicPartialOutput {
         guard a.count == geometry.sourceCount else { throw WassersteinError.dimensionMismatch(expected: geometry.sourceCount, actual: a.count) }
         guard b.count == geometry.targetCount else { throw WassersteinError.dimensionMismatch(expected: geometry.targetCount, actual: b.count) }
         let ma = try EntropicProblem.checkedMass(a, name: "source weights")
@@ -171,6 +174,7 @@ extension EntropicEngine {
         let extended = PartialTransportGeometry(base: geometry)
         var driver = try EntropicSinkhorn(geometry: extended, problem: .balanced(a: extendedA, b: extendedB),
                                           parameters: parameters)
+        driver.progress = progress
         let output = try driver.solve()
         // The real mass of the returned plan: sum_i a_i exp((f_i - T(g)_i) / eps), T over the real columns.
         let n = a.count, m = b.count, epsilon = parameters.epsilon
@@ -197,13 +201,15 @@ extension EntropicEngine {
     /// Entropic partial transport between two point clouds (any masses).
     ///
     /// - Throws: ``WassersteinError/dimensionMismatch(expected:actual:)`` and the errors of
-    ///   ``partial(_:a:b:mass:parameters:)``.
+    ///   ``partial(_:a:b:mass:parameters:progress:)``.
     public static func partial<G: SinkhornGeometry>(source: PointCloud, target: PointCloud, mass: Double,
                                                     parameters: EntropicParameters,
-                                                    geometry: (PointCloud, PointCloud) throws -> G) throws -> EntropicPartialOutput {
+                                                    geometry: (PointCloud, PointCloud) throws -> G,
+                                                    progress: EntropicProgressObserver? = nil) throws -> EntropicPartialOutput {
         guard source.dimension == target.dimension else {
             throw WassersteinError.dimensionMismatch(expected: source.dimension, actual: target.dimension)
         }
-        return try partial(geometry(source, target), a: source.weights, b: target.weights, mass: mass, parameters: parameters)
+        return try partial(geometry(source, target), a: source.weights, b: target.weights, mass: mass, parameters: parameters,
+                           progress: progress)
     }
 }

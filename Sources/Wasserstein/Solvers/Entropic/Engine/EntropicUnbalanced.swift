@@ -80,11 +80,14 @@ public struct UnbalancedDivergenceOutput: Sendable {
 extension EntropicEngine {
     /// Unbalanced entropic OT on a geometry (``EntropicProblem/unbalanced(a:b:sourcePenalty:targetPenalty:)``).
     ///
+    /// - Parameter progress: receives the driver's reports.
     /// - Throws: the problem's and the driver's errors.
     public static func unbalanced<G: SinkhornGeometry>(_ geometry: G, a: [Double], b: [Double], sourcePenalty: Double,
-                                                       targetPenalty: Double, parameters: EntropicParameters) throws -> EntropicOutput {
+                                                       targetPenalty: Double, parameters: EntropicParameters,
+                                                       progress: EntropicProgressObserver? = nil) throws -> EntropicOutput {
         let problem = try EntropicProblem.unbalanced(a: a, b: b, sourcePenalty: sourcePenalty, targetPenalty: targetPenalty)
         var driver = try EntropicSinkhorn(geometry: geometry, problem: problem, parameters: parameters)
+        driver.progress = progress
         return try driver.solve()
     }
 
@@ -98,23 +101,26 @@ extension EntropicEngine {
     ///   problem's and the driver's errors.
     public static func unbalanced<G: SinkhornGeometry>(source: PointCloud, target: PointCloud, sourcePenalty: Double,
                                                        targetPenalty: Double, parameters: EntropicParameters,
-                                                       geometry: (PointCloud, PointCloud) throws -> G) throws -> EntropicOutput {
+                                                       geometry: (PointCloud, PointCloud) throws -> G,
+                                                       progress: EntropicProgressObserver? = nil) throws -> EntropicOutput {
         guard source.dimension == target.dimension else {
             throw WassersteinError.dimensionMismatch(expected: source.dimension, actual: target.dimension)
         }
         if source == target && sourcePenalty == targetPenalty {
-            return try unbalancedSelf(source, penalty: sourcePenalty, parameters: parameters, geometry: geometry)
+            return try unbalancedSelf(source, penalty: sourcePenalty, parameters: parameters, geometry: geometry, progress: progress)
         }
         return try unbalanced(geometry(source, target), a: source.weights, b: target.weights, sourcePenalty: sourcePenalty,
-                              targetPenalty: targetPenalty, parameters: parameters)
+                              targetPenalty: targetPenalty, parameters: parameters, progress: progress)
     }
 
     /// `OT_eps^rho(a, a)`, the self term.
     public static func unbalancedSelf<G: SinkhornGeometry>(_ cloud: PointCloud, penalty: Double, parameters: EntropicParameters,
-                                                           geometry: (PointCloud, PointCloud) throws -> G) throws -> EntropicOutput {
+                                                           geometry: (PointCloud, PointCloud) throws -> G,
+                                                           progress: EntropicProgressObserver? = nil) throws -> EntropicOutput {
         var driver = try EntropicSinkhorn(geometry: geometry(cloud, cloud),
                                           problem: .unbalancedSymmetric(a: cloud.weights, penalty: penalty),
                                           parameters: parameters)
+        driver.progress = progress
         return try driver.solve()
     }
 
@@ -127,14 +133,15 @@ extension EntropicEngine {
     /// `-(eps / 2) (|a| - |b|)^2` in the difference; with the term `S(a, b) >= 0` with equality
     /// iff `a = b`. At `rho = infinity` (equal masses) it is ``EntropicEngine/divergence(_:parameters:geometry:progress:)``.
     ///
-    /// - Throws: as ``unbalanced(source:target:sourcePenalty:targetPenalty:parameters:geometry:)``.
+    /// - Throws: as ``unbalanced(source:target:sourcePenalty:targetPenalty:parameters:geometry:progress:)``.
     public static func unbalancedDivergence<G: SinkhornGeometry>(source: PointCloud, target: PointCloud, penalty: Double,
                                                                  parameters: EntropicParameters,
-                                                                 geometry: (PointCloud, PointCloud) throws -> G) throws -> UnbalancedDivergenceOutput {
+                                                                 geometry: (PointCloud, PointCloud) throws -> G,
+                                                                 progress: EntropicProgressObserver? = nil) throws -> UnbalancedDivergenceOutput {
         let cross = try unbalanced(source: source, target: target, sourcePenalty: penalty, targetPenalty: penalty,
-                                   parameters: parameters, geometry: geometry)
-        let sourceSelf = try unbalancedSelf(source, penalty: penalty, parameters: parameters, geometry: geometry)
-        let targetSelf = try unbalancedSelf(target, penalty: penalty, parameters: parameters, geometry: geometry)
+                                   parameters: parameters, geometry: geometry, progress: progress)
+        let sourceSelf = try unbalancedSelf(source, penalty: penalty, parameters: parameters, geometry: geometry, progress: progress)
+        let targetSelf = try unbalancedSelf(target, penalty: penalty, parameters: parameters, geometry: geometry, progress: progress)
         let gap = source.mass - target.mass
         let massTerm = penalty == .infinity ? 0 : 0.5 * parameters.epsilon * gap * gap
         return UnbalancedDivergenceOutput(

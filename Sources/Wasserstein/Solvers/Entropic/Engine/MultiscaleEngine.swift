@@ -57,30 +57,35 @@ extension EntropicEngine {
     ///   - problem: the two clouds (`D <= 3`).
     ///   - parameters: epsilon, the tolerance and the iteration budget.
     ///   - truncation: `k`: terms below `exp(-k)` of their row's sum may be dropped.
+    ///   - progress: receives the driver's reports (the truncated solve, then any fallback).
     /// - Throws: the geometry's (``WassersteinError/unsupported(_:)`` for `D > 3`), the problem's
     ///   and the driver's errors.
     public static func solveMultiscale(_ problem: TransportProblem, parameters: EntropicParameters,
-                                       truncation: Double = MultiscalePointCloudGeometry.defaultTruncation) throws -> MultiscaleOutput {
+                                       truncation: Double = MultiscalePointCloudGeometry.defaultTruncation,
+                                       progress: EntropicProgressObserver? = nil) throws -> MultiscaleOutput {
         if problem.source == problem.target {
-            return try solveSelfMultiscale(problem.source, parameters: parameters, truncation: truncation)
+            return try solveSelfMultiscale(problem.source, parameters: parameters, truncation: truncation, progress: progress)
         }
         let geometry = try MultiscalePointCloudGeometry(source: problem.source, target: problem.target, truncation: truncation)
-        return try checkedSolve(geometry: geometry, problem: .balanced(problem), parameters: parameters)
+        return try checkedSolve(geometry: geometry, problem: .balanced(problem), parameters: parameters, progress: progress)
     }
 
     /// `OT_eps(a, a)` on the multiscale geometry, checked, with the online fallback.
     public static func solveSelfMultiscale(_ cloud: PointCloud, parameters: EntropicParameters,
-                                           truncation: Double = MultiscalePointCloudGeometry.defaultTruncation) throws -> MultiscaleOutput {
+                                           truncation: Double = MultiscalePointCloudGeometry.defaultTruncation,
+                                           progress: EntropicProgressObserver? = nil) throws -> MultiscaleOutput {
         let geometry = try MultiscalePointCloudGeometry(source: cloud, target: cloud, truncation: truncation)
-        return try checkedSolve(geometry: geometry, problem: .symmetric(a: cloud.weights), parameters: parameters)
+        return try checkedSolve(geometry: geometry, problem: .symmetric(a: cloud.weights), parameters: parameters,
+                                progress: progress)
     }
 
     /// The Sinkhorn divergence, each of the three solves on the multiscale geometry and checked.
     public static func divergenceMultiscale(_ problem: TransportProblem, parameters: EntropicParameters,
-                                            truncation: Double = MultiscalePointCloudGeometry.defaultTruncation) throws -> MultiscaleDivergenceOutput {
-        let cross = try solveMultiscale(problem, parameters: parameters, truncation: truncation)
-        let sourceSelf = try solveSelfMultiscale(problem.source, parameters: parameters, truncation: truncation)
-        let targetSelf = try solveSelfMultiscale(problem.target, parameters: parameters, truncation: truncation)
+                                            truncation: Double = MultiscalePointCloudGeometry.defaultTruncation,
+                                            progress: EntropicProgressObserver? = nil) throws -> MultiscaleDivergenceOutput {
+        let cross = try solveMultiscale(problem, parameters: parameters, truncation: truncation, progress: progress)
+        let sourceSelf = try solveSelfMultiscale(problem.source, parameters: parameters, truncation: truncation, progress: progress)
+        let targetSelf = try solveSelfMultiscale(problem.target, parameters: parameters, truncation: truncation, progress: progress)
         let divergence = EntropicDivergenceOutput(
             divergence: cross.output.regularizedCost - (sourceSelf.output.regularizedCost + targetSelf.output.regularizedCost) / 2,
             cross: cross.output, sourceSelf: sourceSelf.output, targetSelf: targetSelf.output)
@@ -88,11 +93,12 @@ extension EntropicEngine {
     }
 
     static func checkedSolve(geometry: MultiscalePointCloudGeometry, problem: EntropicProblem,
-                             parameters: EntropicParameters) throws -> MultiscaleOutput {
+                             parameters: EntropicParameters, progress: EntropicProgressObserver?) throws -> MultiscaleOutput {
         var inner = parameters
         inner.tolerance = 0.9 * parameters.tolerance
         inner.scaling = .none
         var driver = try EntropicSinkhorn(geometry: geometry, problem: problem, parameters: inner)
+        driver.progress = progress
         var output = try driver.solve()
         let logA = problem.a.map { $0 > 0 ? log($0) : -Double.infinity }
         let logB = problem.b.map { $0 > 0 ? log($0) : -Double.infinity }
@@ -114,6 +120,7 @@ extension EntropicEngine {
         }
         // The fallback: every pair, from where the truncated iteration got to.
         var online = try EntropicSinkhorn(geometry: geometry.online, problem: problem, parameters: parameters)
+        online.progress = progress
         try online.warmStart(f: output.f, g: output.g)
         var exact = try online.solve()
         exact.iterations += output.iterations

@@ -28,7 +28,7 @@ import Darwin
 /// Each dropped node `Y` adds `|Y| exp(-(dmin^2 - max t - R_X) / eps)` to a bound on the dropped
 /// share of the rows of `X`; `truncationBound(f:g:logA:logB:epsilon:)` (package) turns these into a
 /// bound on the L1 distance between the exact marginals of the plan of `(f, g)` and the
-/// truncated ones, the a-posteriori check that ``EntropicEngine/solveMultiscale(_:parameters:truncation:)``
+/// truncated ones, the a-posteriori check that ``EntropicEngine/solveMultiscale(_:parameters:truncation:progress:)``
 /// makes before it accepts a result (and falls back to ``OnlinePointCloudGeometry`` otherwise).
 ///
 /// Cost `|x - y|^2` only (the box bounds are those of the squared distance).
