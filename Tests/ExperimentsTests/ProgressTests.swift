@@ -151,4 +151,24 @@ struct ProgressTests {
             return solved.output
         }
     }
+
+    /// The dense solver's own loop (stored kernel, cluster shifts, Newton) reports in the driver's
+    /// form: increasing iteration counts, the last at most the result's count, the error of the
+    /// last report at the tolerance.
+    @Test("the dense solver reports its iterations")
+    func denseSolverReports() throws {
+        final class Log: @unchecked Sendable { var reports: [EntropicProgress] = [] }
+        let log = Log()
+        let x = try PointCloud(coordinates: (0 ..< 80).map { sin(Double($0)) }, dimension: 2)
+        let y = try PointCloud(coordinates: (0 ..< 80).map { 0.5 + cos(Double($0)) }, dimension: 2)
+        var solver = try SinkhornSolver(epsilon: 0.001, tolerance: 1e-10)
+        solver.progress = { log.reports.append($0) }
+        let result = try solver.solve(TransportProblem(source: x, target: y))
+        let reports = log.reports
+        #expect(result.converged && !reports.isEmpty)
+        #expect(zip(reports, reports.dropFirst()).allSatisfy { $0.iteration < $1.iteration })
+        #expect((reports.last?.iteration ?? .max) <= result.iterations)
+        #expect((reports.last?.marginalError ?? .infinity) <= 1e-10 * x.mass)
+        #expect((reports.first?.stageCount ?? 0) > 1 && reports.last?.stage == (reports.last?.stageCount ?? 0) - 1)
+    }
 }

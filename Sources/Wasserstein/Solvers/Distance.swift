@@ -16,8 +16,8 @@ import Foundation
 ///     and the network simplex otherwise.
 ///   - planOutput: the plan to return (default none: the value, the potentials where the method
 ///     has them, `converged` and the iteration count).
-///   - progress: for Sinkhorn on the engine's online geometry, receives the driver's reports
-///     after every iteration (``EntropicProgress``); the other methods ignore it.
+///   - progress: for Sinkhorn (every geometry), receives a report after every iteration
+///     (``EntropicProgress``); the other methods ignore it.
 /// - Returns: the one result type: ``TransportResult/cost`` (`W2^2`, or the entropic transport
 ///   cost), the plan on request, ``TransportResult/potentials`` for the exact, LP, sorted (with a
 ///   plan) and Sinkhorn methods, ``TransportResult/converged``, ``TransportResult/iterations``,

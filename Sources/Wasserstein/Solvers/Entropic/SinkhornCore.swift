@@ -91,6 +91,8 @@ internal struct SinkhornRun {
     var relaxation: RelaxationRule
     /// Whether slow phases switch to Newton-CG steps.
     var newton: Bool = true
+    /// Receives a report per iteration.
+    var progress: EntropicProgressObserver? = nil
 }
 
 /// The state of a balanced solve: raw views of the workspace buffers and of the problem.
@@ -115,6 +117,10 @@ internal struct BalancedSinkhornCore {
     let newton: UnsafeMutablePointer<Double>
     var eps: Double
     var stats = SinkhornStatistics()
+    /// Where reports go, and what they say of the solve around the running ``iterate``: the
+    /// iterations before it, the stage and the number of stages.
+    var progress: EntropicProgressObserver? = nil
+    var progressStage = (offset: 0, stage: 0, count: 1, perStage: 1, maxIterations: 0)
 
     var n: Int { geo.n }
     var m: Int { geo.m }
@@ -151,6 +157,8 @@ internal struct BalancedSinkhornCore {
 
         var total = 0
         var finalRelaxation = RelaxationController(rule: run.relaxation, hint: warmStart ? relaxationHint : 1)
+        progress = run.progress
+        progressStage = (0, 0, schedule.count, run.scaling?.iterationsPerStage ?? 1, run.maxIterations)
         for (index, stageEps) in schedule.enumerated() {
             // Once the budget is spent, the remaining intermediate stages would run no iteration:
             // go straight to the final one.
@@ -159,6 +167,8 @@ internal struct BalancedSinkhornCore {
             eps = stageEps
             buildKernel()
             stats.stages += 1
+            progressStage.offset = total
+            progressStage.stage = index
             if index == schedule.count - 1 { break }
             var plain = RelaxationController(rule: .plain, hint: 1)
             let (its, _, _) = iterate(tolerance: run.tolerance,
@@ -178,6 +188,7 @@ internal struct BalancedSinkhornCore {
         var previousError = Double.infinity
         var outcome: SinkhornOutcome
         while true {
+            progressStage.offset = total
             let (its, _, _) = iterate(tolerance: internalTolerance, limit: run.maxIterations - total,
                                       relaxation: &finalRelaxation, newton: run.newton)
             total += its
@@ -225,6 +236,12 @@ internal struct BalancedSinkhornCore {
             computeRowSums()
             let repaired = repairRows()
             let err = repaired > 0 ? Double.infinity : rowError() + columnErr
+            if iterations > 0, let progress {
+                let s = progressStage
+                progress(EntropicProgress(iteration: s.offset + iterations, marginalError: err, targetError: tolerance,
+                                          epsilon: eps, stage: s.stage, stageCount: s.count, iterationsPerStage: s.perStage,
+                                          maxIterations: s.maxIterations))
+            }
             if err <= tolerance { return (iterations, true, err) }
             if iterations >= limit || stagnation.stalled(after: err) {
                 return (iterations, false, err.isFinite ? err : exactError())

@@ -79,6 +79,10 @@ public struct SinkhornSolver: TransportSolver, Sendable {
     /// 8 GiB). Larger problems throw ``WassersteinError/tooLarge(_:)`` before any allocation,
     /// instead of failing inside the allocator; raise it on a machine with the memory.
     public var maximumKernelCells: Int = SinkhornSolver.defaultMaximumKernelCells
+    /// Receives a report per iteration (the marginal error of the current iterate, the epsilon
+    /// stage), as the engine's driver sends them (``EntropicSinkhorn/progress``): for a progress
+    /// display with the time left. `nil` by default.
+    public var progress: EntropicProgressObserver? = nil
 
     /// The schedule of a cold start.
     public enum EpsilonScaling: Sendable, Equatable {
@@ -186,7 +190,8 @@ public struct SinkhornSolver: TransportSolver, Sendable {
         }
         let scale = try EntropicScale(source: source, target: target, epsilon: epsilon)
         let run = SinkhornRun(epsilon: epsilon / scale.costUnit, tolerance: tolerance * source.mass, maxIterations: maxIterations,
-                              scaling: scalingParameters, relaxation: relaxationRule, newton: newtonSteps)
+                              scaling: scalingParameters, relaxation: relaxationRule, newton: newtonSteps,
+                              progress: progress)
         let outcome = workspace.solveBalanced(source: scale.scaled(source), target: scale.scaled(target), run: run,
                                               warmStart: warmStart.map(scale.scaledDown))
         return try package(scale.scaledUp(outcome), problem: problem, workspace: workspace)
@@ -285,7 +290,7 @@ extension SinkhornWorkspace {
     /// - Throws: as ``EntropicSinkhorn/init(geometry:problem:parameters:)`` and
     ///   ``EntropicSinkhorn/solve()`` (not expected for a checked, scaled cloud).
     func solveSymmetric(cloud: PointCloud, epsilon: Double, tolerance: Double, maxIterations: Int,
-                        warmStart: [Double]?) throws -> SinkhornOutcome {
+                        warmStart: [Double]?, progress: EntropicProgressObserver? = nil) throws -> SinkhornOutcome {
         let n = cloud.count
         let range = try SquaredEuclideanCost.upperBound(source: cloud, target: cloud)
         let problem = try EntropicProblem.symmetric(a: cloud.weights)
@@ -298,6 +303,7 @@ extension SinkhornWorkspace {
                     a: ap.baseAddress!, b: ap.baseAddress!, massA: cloud.mass, massB: cloud.mass,
                     buffers: self, costRange: range)
                 var driver = try EntropicSinkhorn(geometry: geometry, problem: problem, parameters: parameters)
+                driver.progress = progress
                 if let warm = warmStart { try driver.warmStart(f: warm, g: warm) }
                 let output = try driver.solve()
                 var outcome = SinkhornOutcome(f: output.f, g: output.g, transportCost: output.transportCost,
@@ -350,7 +356,7 @@ extension SinkhornSolver {
         let scale = try EntropicScale(source: cloud, target: cloud, epsilon: epsilon)
         let outcome = try workspace.solveSymmetric(cloud: scale.scaled(cloud), epsilon: epsilon / scale.costUnit,
                                                    tolerance: tolerance, maxIterations: maxIterations,
-                                               warmStart: warmStart.map(scale.scaledDown))
+                                                   warmStart: warmStart.map(scale.scaledDown), progress: progress)
         let problem = try TransportProblem(source: cloud, target: cloud)
         return try package(scale.scaledUp(outcome), problem: problem, workspace: workspace)
     }

@@ -159,8 +159,8 @@ public struct EntropicDistance: Sendable {
     ///   - planOutput: the plan to return (``PlanOutput``; default none).
     ///   - geometry: the geometry, or `nil` for ``SinkhornGeometryKind/automatic(sourceCount:targetCount:dimension:byteBudget:divergence:bytesPerCell:)``.
     ///   - byteBudget: the memory budget of the automatic choice.
-    ///   - progress: receives the engine driver's reports (online and multiscale geometries, and
-    ///     the dense self terms; the dense cross term's own loop does not report yet).
+    ///   - progress: receives a report per iteration (every geometry; the dense solver's loop
+    ///     sends the same reports as the engine's driver).
     /// - Throws: the solvers' errors.
     public init(_ problem: TransportProblem, epsilon: Double, tolerance: Double = 1e-9, maxIterations: Int = 10_000,
                 divergence: Bool = false, planOutput: PlanOutput = .none, geometry: SinkhornGeometryKind? = nil,
@@ -170,8 +170,9 @@ public struct EntropicDistance: Sendable {
         self.geometry = kind
         switch kind {
         case .dense:
-            let solver = try SinkhornSolver(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations,
+            var solver = try SinkhornSolver(epsilon: epsilon, tolerance: tolerance, maxIterations: maxIterations,
                                             planOutput: planOutput)
+            solver.progress = progress
             if divergence {
                 let d = try SinkhornDivergence(solver: solver).evaluate(problem)
                 result = d.cross
