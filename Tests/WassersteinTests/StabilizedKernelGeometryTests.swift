@@ -50,10 +50,7 @@ struct StabilizedKernelGeometryTests {
                                     out.withUnsafeMutableBufferPointer { ob in
                                         geometry.softMin(pb, logWeights: wb, epsilon: eps, transposed: transposed, into: ob)
                                     } } }
-                                let scale = Swift.max(1, expected.map(abs).max()!)
-                                let worst = zip(out, expected).map { abs($0 - $1) }.max()!
-                                #expect(out.allSatisfy { $0.isFinite }, "round \(round), transposed \(transposed)")
-                                #expect(worst <= 1e-12 * scale, "round \(round), transposed \(transposed): \(worst)")
+                                expectExactSoftMin(out, expected, round: round, transposed: transposed)
                                 if transposed { columns = out } else { rows = out }
                             }
                             f = f.map { $0 + eps * 200 * (rng.nextUniform() - 0.5) }
@@ -68,6 +65,15 @@ struct StabilizedKernelGeometryTests {
         #expect(stats.partialRebuilds + stats.kernelBuilds > 1)
         if eps < 0.01 { #expect(stats.logDomainUpdates > 0) }
     }
+}
+
+/// A soft-min over a stored kernel equals the exact log-domain one: finite, and to 1e-12 of the
+/// largest output (or of 1).
+func expectExactSoftMin(_ out: [Double], _ expected: [Double], round: Int, transposed: Bool) {
+    let scale = Swift.max(1, expected.map(abs).max()!)
+    let worst = zip(out, expected).map { abs($0 - $1) }.max()!
+    #expect(out.allSatisfy { $0.isFinite }, "round \(round), transposed \(transposed)")
+    #expect(worst <= 1e-12 * scale, "round \(round), transposed \(transposed): \(worst)")
 }
 
 /// The stored kernel of ``DenseCostGeometry`` against its own log-domain soft-min
@@ -110,10 +116,7 @@ struct DenseKernelCacheTests {
                 var outSpan = out.mutableSpan
                 stored.softMin(potential.span, logWeights: weights.span, epsilon: epsilon, transposed: transposed,
                                into: &outSpan)
-                let scale = Swift.max(1, expected.map(abs).max()!)
-                let worst = zip(out, expected).map { abs($0 - $1) }.max()!
-                #expect(out.allSatisfy { $0.isFinite }, "round \(round), transposed \(transposed)")
-                #expect(worst <= 1e-12 * scale, "round \(round), transposed \(transposed): \(worst)")
+                expectExactSoftMin(out, expected, round: round, transposed: transposed)
                 if transposed { columns = out } else { rows = out }
             }
             f = f.map { $0 + eps * 200 * (rng.nextUniform() - 0.5) }
