@@ -2,8 +2,7 @@
 /// `|x - y|^p`, the unbalanced and partial problems on dense clouds, and as the reference the
 /// other geometries are tested against through the same driver.
 ///
-/// Its soft-mins run over a stored kernel stabilised by absorption (``DenseKernelCache``, built at
-/// the first soft-min): one matrix-vector product each instead of `n m` exponentials, exact to
+/// Its soft-mins run over a stored kernel stabilised by absorption (built at the first soft-min): one matrix-vector product each instead of `n m` exponentials, exact to
 /// rounding for any `eps > 0` (outputs the kernel cannot resolve take an exact log-sum-exp).
 /// `storesKernel: false` keeps every soft-min in the log domain.
 ///
@@ -74,7 +73,11 @@ public struct DenseCostGeometry: SinkhornGeometry, RawBufferSinkhornGeometry {
     /// and `8 n m` more for the kernel at the first soft-min, or for a column-major copy of the
     /// costs without it).
     ///
-    /// - Parameter storesKernel: as in ``init(costs:sourceCount:targetCount:storesKernel:)``.
+    /// - Parameters:
+    ///   - source: the source cloud (`n` points).
+    ///   - target: the target cloud (`m` points, the same dimension).
+    ///   - cost: the ground cost (default `|x - y|^2`).
+    ///   - storesKernel: as in ``init(costs:sourceCount:targetCount:storesKernel:)``.
     /// - Throws: as ``OnlinePointCloudGeometry/init(source:target:cost:)``.
     public init(source: PointCloud, target: PointCloud, cost: PointCloudCost = .squaredEuclidean,
                 storesKernel: Bool = true) throws {

@@ -145,7 +145,7 @@ public struct EntropicParameters: Sendable, Equatable {
     /// `false` and gets `transportCost == .nan`.
     public var computesTransportCost: Bool = true
     /// Whether the balanced loop at the target epsilon may switch to Newton-CG steps where the
-    /// scaling iterations slow down (the stage ``EntropicNewtonStage`` describes; products with
+    /// scaling iterations slow down (the stage `EntropicNewtonStage` describes; products with
     /// the plan through ``SinkhornGeometry/applyPlan(_:f:g:logA:logB:epsilon:transposed:squared:into:)``).
     /// Default `false`. It is what lets isolated pairs converge (`D = 21`, `eps = 0.05`: the plain
     /// loop stalls near `2e-7` at a 3,000-iteration cap); each CG iteration costs one iteration's

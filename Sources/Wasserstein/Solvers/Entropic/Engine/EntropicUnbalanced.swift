@@ -80,7 +80,14 @@ public struct UnbalancedDivergenceOutput: Sendable {
 extension EntropicEngine {
     /// Unbalanced entropic OT on a geometry (``EntropicProblem/unbalanced(a:b:sourcePenalty:targetPenalty:)``).
     ///
-    /// - Parameter progress: receives the driver's reports.
+    /// - Parameters:
+    ///   - geometry: the costs between the `n` sources and the `m` targets.
+    ///   - a: `n` source weights.
+    ///   - b: `m` target weights (any mass).
+    ///   - sourcePenalty: `rho_a > 0` (`+infinity` enforces the source marginal).
+    ///   - targetPenalty: `rho_b > 0` (`+infinity` enforces the target marginal).
+    ///   - parameters: epsilon, tolerance (on the relaxed marginals) and the iteration budget.
+    ///   - progress: receives the driver's reports.
     /// - Throws: the problem's and the driver's errors.
     public static func unbalanced<G: SinkhornGeometry>(_ geometry: G, a: [Double], b: [Double], sourcePenalty: Double,
                                                        targetPenalty: Double, parameters: EntropicParameters,

@@ -73,7 +73,7 @@ public protocol SinkhornGeometry: Sendable {
     /// Why: the driver's Newton-CG steps (``EntropicParameters/usesNewtonSteps``) solve the
     /// linearised marginal equations with these products alone, so that no geometry has to form
     /// the plan. The result must not depend on how the work is split over cores. The default
-    /// builds the plan row by row with ``planRow(_:f:g:logA:logB:epsilon:into:)`` on one core;
+    /// builds the plan row by row with ``SinkhornGeometry/planRow(_:f:g:logA:logB:epsilon:into:)`` on one core;
     /// the point-cloud geometries override it with their tiled row loops.
     func applyPlan(_ x: Span<Double>, f: Span<Double>, g: Span<Double>, logA: Span<Double>, logB: Span<Double>,
                    epsilon: Double, transposed: Bool, squared: Bool, into out: inout MutableSpan<Double>)
@@ -118,7 +118,7 @@ extension SinkhornGeometry {
         applyKernel(Span(_unsafeElements: v), epsilon: epsilon, transposed: transposed, into: &output)
     }
 
-    /// Row by row from ``planRow(_:f:g:logA:logB:epsilon:into:)``, rows in index order.
+    /// Row by row from ``SinkhornGeometry/planRow(_:f:g:logA:logB:epsilon:into:)``, rows in index order.
     public func applyPlan(_ x: Span<Double>, f: Span<Double>, g: Span<Double>, logA: Span<Double>, logB: Span<Double>,
                           epsilon: Double, transposed: Bool, squared: Bool, into out: inout MutableSpan<Double>) {
         let n = sourceCount, m = targetCount
