@@ -170,5 +170,15 @@ struct ProgressTests {
         #expect((reports.last?.iteration ?? .max) <= result.iterations)
         #expect((reports.last?.marginalError ?? .infinity) <= 1e-10 * x.mass)
         #expect((reports.first?.stageCount ?? 0) > 1 && reports.last?.stage == (reports.last?.stageCount ?? 0) - 1)
+        // In the caller's units: the last stage runs at the epsilon asked for, whatever the
+        // solver's internal cost scaling (costs near 1e20, above its threshold of 2^64, are scaled
+        // down by a power of 2 inside).
+        let far = try PointCloud(coordinates: x.coordinates.map { 1e10 * $0 }, dimension: 2)
+        let farTarget = try PointCloud(coordinates: y.coordinates.map { 1e10 * $0 }, dimension: 2)
+        log.reports = []
+        var scaled = try SinkhornSolver(epsilon: 1e19, tolerance: 1e-9)
+        scaled.progress = { log.reports.append($0) }
+        let farResult = try scaled.solve(TransportProblem(source: far, target: farTarget))
+        #expect(farResult.converged && !log.reports.isEmpty && log.reports.last?.epsilon == 1e19)
     }
 }

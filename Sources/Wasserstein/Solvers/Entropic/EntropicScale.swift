@@ -113,4 +113,16 @@ struct EntropicScale {
         result.regularizedCost *= unit
         return result
     }
+
+    /// An observer of the scaled solve's reports that passes them on in the original units (the
+    /// epsilon; marginal errors do not depend on the cost unit).
+    func reportingUnits(_ observer: EntropicProgressObserver?) -> EntropicProgressObserver? {
+        guard let observer, !isIdentity else { return observer }
+        let unit = costUnit
+        return { report in
+            var original = report
+            original.epsilon *= unit
+            observer(original)
+        }
+    }
 }

@@ -191,7 +191,7 @@ public struct SinkhornSolver: TransportSolver, Sendable {
         let scale = try EntropicScale(source: source, target: target, epsilon: epsilon)
         let run = SinkhornRun(epsilon: epsilon / scale.costUnit, tolerance: tolerance * source.mass, maxIterations: maxIterations,
                               scaling: scalingParameters, relaxation: relaxationRule, newton: newtonSteps,
-                              progress: progress)
+                              progress: scale.reportingUnits(progress))
         let outcome = workspace.solveBalanced(source: scale.scaled(source), target: scale.scaled(target), run: run,
                                               warmStart: warmStart.map(scale.scaledDown))
         return try package(scale.scaledUp(outcome), problem: problem, workspace: workspace)
@@ -356,7 +356,8 @@ extension SinkhornSolver {
         let scale = try EntropicScale(source: cloud, target: cloud, epsilon: epsilon)
         let outcome = try workspace.solveSymmetric(cloud: scale.scaled(cloud), epsilon: epsilon / scale.costUnit,
                                                    tolerance: tolerance, maxIterations: maxIterations,
-                                                   warmStart: warmStart.map(scale.scaledDown), progress: progress)
+                                                   warmStart: warmStart.map(scale.scaledDown),
+                                                   progress: scale.reportingUnits(progress))
         let problem = try TransportProblem(source: cloud, target: cloud)
         return try package(scale.scaledUp(outcome), problem: problem, workspace: workspace)
     }
