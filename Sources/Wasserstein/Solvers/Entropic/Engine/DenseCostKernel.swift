@@ -45,17 +45,16 @@ final class DenseKernelCache: @unchecked Sendable {
         return body()
     }
 
-    /// The store over `costs` (`n x m`, row-major) at `epsilon`; call under the lock. Every kernel
-    /// entry is written by the first (fresh) build before it is read, so the memory starts
-    /// uninitialised (no pass over `8 n m` bytes to zero it).
+    /// The store over `costs` (`n x m`, row-major) at `epsilon`; call under the lock. The memory
+    /// is left unwritten (plain doubles): the first (fresh) build writes every kernel entry and
+    /// offset, the scalings and sums are written before they are read, and the row blocks are
+    /// zeroed by each product, so no pass over `8 n m` bytes zeroes it first.
     func store(costs: UnsafePointer<Double>, rows n: Int, columns m: Int, epsilon: Double) -> StoredCostKernel {
         let big = Swift.max(n, m), blocks = Swift.min(sinkhornColumnBlocks, n)
         let count = n * m + n + m + 3 * big + blocks * m
         if storage?.count != count {
             storage?.deallocate()
-            let memory = UnsafeMutableBufferPointer<Double>.allocate(capacity: count)
-            memory.initialize(repeating: 0)
-            storage = memory
+            storage = UnsafeMutableBufferPointer<Double>.allocate(capacity: count)
         }
         let base = storage!.baseAddress!
         return StoredCostKernel(costs: costs, rowCount: n, columnCount: m, epsilon: epsilon, K: base,
